@@ -1,0 +1,74 @@
+# schedscope — the one entry point.
+#   make          install missing deps, build build/schedscope
+#   make test     all test tiers: unit (no root), bpf and e2e (root)
+#   make demo     the live view on the bundled demo workload
+#   make bench    the overhead benchmark (not part of make test)
+#   make install  PREFIX=/usr/local DESTDIR=
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+JOBS ?= $(shell nproc)
+GO ?= go
+GOFLAGS_WL ?= -trimpath
+export GOFLAGS := -mod=mod
+export GOTOOLCHAIN := local
+export GOCACHE ?= $(abspath $(BUILD))/go-cache
+export GOPATH ?= $(abspath $(BUILD))/go-path
+
+WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
+WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
+
+.PHONY: all deps build workloads test test-unit test-bpf test-e2e demo bench install clean fuzz format tidy
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Each workload is tools/workloads/<name>/main.go (+ any other files in that dir).
+$(BUILD)/workloads/%: tools/workloads/%/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
+	@mkdir -p $(BUILD)/workloads
+	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -o $(abspath $@) ./$*
+
+workloads: deps $(WORKLOADS)
+
+test: build workloads
+	@bash scripts/run-tests.sh $(BUILD)
+
+test-unit: build
+	@$(BUILD)/unit_tests
+
+test-bpf: build
+	@bash scripts/run-tests.sh $(BUILD) bpf
+
+test-e2e: build workloads
+	@bash scripts/run-tests.sh $(BUILD) e2e
+
+demo: build workloads
+	@bash scripts/demo.sh $(BUILD)
+
+bench: build workloads
+	@bash scripts/bench.sh $(BUILD)
+
+fuzz: deps
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSCHEDSCOPE_FUZZ=ON -DSCHEDSCOPE_WERROR=OFF >/dev/null
+	@cmake --build $(BUILD)-fuzz -j$(JOBS)
+	@bash scripts/run-fuzz.sh $(BUILD)-fuzz
+
+install: build
+	install -D -m 0755 $(BUILD)/schedscope $(DESTDIR)$(PREFIX)/bin/schedscope
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^bpf/vmlinux')
+
+tidy: build
+	clang-tidy -p $(BUILD) $$(git ls-files 'userspace/*.cpp')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-fuzz

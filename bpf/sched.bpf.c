@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* sched.bpf.c — the default (nearly free) observer: scheduler tracepoints only.
+ *
+ *  sched_switch      off-CPU intervals per thread with the reason, and the syscall the
+ *                    thread is blocked in (saved user registers at switch-out), Go context
+ *  sched_wakeup(_new) run-queue latency (wakeup -> on CPU)
+ *  task_newtask      thread creation with the creating thread, its Go context and user stack
+ *  sched_process_exit thread exit with its final totals
+ *
+ * Every program filters on targ_tgid first. State lives in maps that userspace reads
+ * once per interval; the ring buffer only carries creations, exits and long off-CPU
+ * intervals. */
+#include "common.bpf.h"
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 offcpu_min_ns = 1000000;
+const volatile __u64 slow_syscall_ns = 1000000;
+const volatile __u32 capture_stacks = 1;
+
+#define TASK_INTERRUPTIBLE_ 0x1
+#define TASK_UNINTERRUPTIBLE_ 0x2
+
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return (__u32)BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t)
+{
+	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st)
+		return st;
+	__u32 zero = 0;
+	struct ss_thread_state *init = bpf_map_lookup_elem(&scratch_state, &zero);
+	if (!init)
+		return NULL;
+	__builtin_memset(init, 0, sizeof(*init));
+	init->tgid = tgid;
+	init->sc_nr = SS_NO_SYSCALL;
+	init->block_nr = SS_NO_SYSCALL;
+	init->last_block_nr = SS_NO_SYSCALL;
+	init->go.m_id = -1;
+	init->go.p_id = -1;
+	init->state = SS_TS_OFFCPU;
+	BPF_CORE_READ_STR_INTO(&init->comm, t, comm);
+	bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* The syscall `prev` is blocked in, from its saved user registers: orig_ax >= 0 and the
+ * two bytes before the user IP are the `syscall` instruction (0f 05). Exceptions (page
+ * faults) also store an error code in orig_ax, hence the instruction check. */
+static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_thread_state *st)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	st->block_nr = SS_NO_SYSCALL;
+	if (!regs)
+		return;
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
+		return;
+	__u64 ip = BPF_CORE_READ(regs, ip);
+	__u8 insn[2] = {};
+	if (ip < 2 || bpf_probe_read_user(insn, 2, (void *)(ip - 2)))
+		return;
+	if (insn[0] != 0x0f || insn[1] != 0x05)
+		return;
+	st->block_nr = nr;
+	st->block_args[0] = BPF_CORE_READ(regs, di);
+	st->block_args[1] = BPF_CORE_READ(regs, si);
+	st->block_args[2] = BPF_CORE_READ(regs, dx);
+}
+
+static __always_inline void switch_out(struct task_struct *prev, bool preempt, __u64 now)
+{
+	__u32 tid = BPF_CORE_READ(prev, pid);
+	struct ss_thread_state *st = get_state(tid, targ_tgid, prev);
+	if (!st)
+		return;
+	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
+		st->oncpu_ns += now - st->last_switch_ns;
+	/* Preempted (even after set_current_state) means the task stays runnable. */
+	__u32 s = preempt ? 0 : task_state(prev);
+	__u32 reason = SS_OFF_OTHER;
+	if (s == 0)
+		reason = SS_OFF_PREEMPTED;
+	else if (s & TASK_UNINTERRUPTIBLE_)
+		reason = SS_OFF_DISK;
+	else if (s & TASK_INTERRUPTIBLE_)
+		reason = SS_OFF_SLEEP;
+	st->state = SS_TS_OFFCPU;
+	st->off_reason = reason;
+	st->last_switch_ns = now;
+	/* A preempted thread is runnable at once: its run-queue wait starts now. */
+	st->wakeup_ns = reason == SS_OFF_PREEMPTED ? now : 0;
+	if (reason == SS_OFF_PREEMPTED)
+		st->block_nr = SS_NO_SYSCALL;
+	else
+		blocked_syscall(prev, st);
+	if (st->block_nr >= 0) {
+		bool same = st->block_nr == st->last_block_nr &&
+			    st->block_args[0] == st->last_block_arg0 && st->last_block_end_ns &&
+			    now - st->last_block_end_ns < SS_BLOCK_MERGE_NS;
+		if (!same || !st->block_since_ns)
+			st->block_since_ns = now;
+	} else if (reason != SS_OFF_PREEMPTED || st->last_block_nr < 0) {
+		st->block_since_ns = 0;
+	}
+	read_goctx(prev, tid, &st->go);
+}
+
+static __always_inline void switch_in(struct task_struct *next, __u64 now)
+{
+	__u32 tid = BPF_CORE_READ(next, pid);
+	struct ss_thread_state *st = get_state(tid, targ_tgid, next);
+	if (!st)
+		return;
+	if (st->state == SS_TS_OFFCPU && st->last_switch_ns) {
+		__u64 dur = now - st->last_switch_ns;
+		__u32 reason = st->off_reason & (SS_OFF_REASONS - 1);
+		st->offcpu_ns[reason] += dur;
+		st->offcpu_count[reason] += 1;
+		__u64 rq = 0;
+		if (st->wakeup_ns && st->wakeup_ns <= now) {
+			rq = now - st->wakeup_ns;
+			st->rq_ns += rq;
+			st->rq_count += 1;
+			__u32 b = log2_bucket(rq);
+			if (b < SS_HIST_BUCKETS)
+				st->rq_hist[b]++;
+			__u64 *g = bpf_map_lookup_elem(&rq_hist, &b);
+			if (g)
+				*g += 1;
+		}
+		__s32 nr = st->block_nr;
+		if (nr >= 0 && nr < SS_MAX_SYSCALLS) {
+			__u32 k = nr;
+			struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_block, &k);
+			if (sc)
+				sc_stat_add(sc, dur);
+		}
+		if (dur >= offcpu_min_ns) {
+			struct ss_offcpu *e = reserve(sizeof(*e));
+			if (e) {
+				e->h.type = SS_EV_OFFCPU;
+				e->h.size = sizeof(*e);
+				e->h.ts = now;
+				e->start_ns = st->last_switch_ns;
+				e->rq_ns = rq;
+				e->tid = tid;
+				e->reason = reason;
+				e->syscall_nr = nr;
+				e->pad = 0;
+				e->args[0] = st->block_args[0];
+				e->args[1] = st->block_args[1];
+				e->args[2] = st->block_args[2];
+				e->go = st->go;
+				bpf_ringbuf_submit(e, 0);
+			}
+		}
+	}
+	if (st->state == SS_TS_OFFCPU && st->off_reason == SS_OFF_PREEMPTED && st->last_block_nr >= 0) {
+		/* Preempted during the blip between two pieces of one block (e.g. while handling
+		 * the signal that interrupted it): time in the run queue is not progress. */
+		if (st->last_switch_ns && now > st->last_switch_ns)
+			st->last_block_end_ns += now - st->last_switch_ns;
+	} else if (st->block_nr >= 0 && BPF_CORE_READ(next, pending.signal.sig[0])) {
+		/* Woken by a signal (pending until it returns to user mode): the call will be
+		 * restarted after the handler, so the block may continue. A call that returned
+		 * normally starts a new block next time, even if it is the same call again. */
+		st->last_block_nr = st->block_nr;
+		st->last_block_arg0 = st->block_args[0];
+		st->last_block_end_ns = now;
+	} else {
+		st->last_block_nr = SS_NO_SYSCALL;
+	}
+	st->state = SS_TS_ONCPU;
+	st->last_switch_ns = now;
+	st->wakeup_ns = 0;
+	st->block_nr = SS_NO_SYSCALL;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 ptgid = BPF_CORE_READ(prev, tgid);
+	__u32 ntgid = BPF_CORE_READ(next, tgid);
+	if (ptgid != targ_tgid && ntgid != targ_tgid)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (ptgid == targ_tgid)
+		switch_out(prev, preempt, now);
+	if (ntgid == targ_tgid)
+		switch_in(next, now);
+	return 0;
+}
+
+static __always_inline void on_wakeup(struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+		return;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns)
+		st->wakeup_ns = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(ss_sched_wakeup, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(ss_sched_wakeup_new, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
+{
+	if (BPF_CORE_READ(task, tgid) != targ_tgid)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(task, pid);
+	__u32 parent = (__u32)bpf_get_current_pid_tgid();
+	if (tid == parent) /* the process itself (launch mode fork); not a new thread of it */
+		return 0;
+
+	struct ss_thread_state *st = get_state(tid, targ_tgid, task);
+	if (st) {
+		st->created_by = parent;
+		st->state = SS_TS_OFFCPU;
+		st->off_reason = SS_OFF_PREEMPTED;
+		st->last_switch_ns = now;
+	}
+
+	struct ss_thread_new *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	e->h.type = SS_EV_THREAD_NEW;
+	e->h.size = sizeof(*e);
+	e->h.ts = now;
+	e->tid = tid;
+	e->parent_tid = parent;
+	e->clone_flags = clone_flags;
+	struct task_struct *cur = bpf_get_current_task_btf();
+	read_goctx(cur, parent, &e->go);
+	e->nframes = 0;
+	e->pad = 0;
+	if (capture_stacks) {
+		long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
+		if (n > 0)
+			e->nframes = n / sizeof(__u64);
+	}
+	BPF_CORE_READ_STR_INTO(&e->comm, cur, comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	struct ss_thread_exit *e = reserve(sizeof(*e));
+	if (e) {
+		e->h.type = SS_EV_THREAD_EXIT;
+		e->h.size = sizeof(*e);
+		e->h.ts = now;
+		e->tid = tid;
+		e->is_leader = tid == BPF_CORE_READ(p, tgid);
+		if (st) {
+			if (st->state == SS_TS_ONCPU && st->last_switch_ns)
+				st->oncpu_ns += now - st->last_switch_ns;
+			st->last_switch_ns = now;
+			__builtin_memcpy(&e->final, st, sizeof(*st));
+		} else {
+			__builtin_memset(&e->final, 0, sizeof(e->final));
+		}
+		BPF_CORE_READ_STR_INTO(&e->final.comm, p, comm);
+		bpf_ringbuf_submit(e, 0);
+	}
+	/* The entry stays until userspace has consumed the exit event: it deletes it then, so
+	 * that no interval reads a thread that vanished between map read and event. */
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * schedscope.h — the one ABI shared by the BPF programs and the C++ userspace.
+ *
+ * Rules: fixed-width types only (no int/long/bool/enum in records), every record
+ * starts with a struct ss_hdr whose `type` is one of SS_EV_*, sizes and offsets are
+ * pinned by static_asserts in userspace/probe/abi.cpp. Recordings carry these
+ * records verbatim, so any change here bumps SS_ABI_VERSION.
+ */
+#ifndef SCHEDSCOPE_ABI_H
+#define SCHEDSCOPE_ABI_H
+
+#ifdef __cplusplus
+#include <cstdint>
+typedef std::uint8_t ss_u8;
+typedef std::uint16_t ss_u16;
+typedef std::uint32_t ss_u32;
+typedef std::int32_t ss_s32;
+typedef std::uint64_t ss_u64;
+typedef std::int64_t ss_s64;
+#else
+typedef __u8 ss_u8;
+typedef __u16 ss_u16;
+typedef __u32 ss_u32;
+typedef __s32 ss_s32;
+typedef __u64 ss_u64;
+typedef __s64 ss_s64;
+#endif
+
+#define SS_ABI_VERSION 1
+
+#define SS_MAX_THREADS 16384   /* per-thread state map capacity */
+#define SS_MAX_SYSCALLS 512    /* syscall numbers tracked (x86_64 uses < 460) */
+#define SS_HIST_BUCKETS 32     /* log2 histogram: bucket i holds [2^i, 2^(i+1)) ns; 0 holds 0..1 */
+#define SS_MAX_STACK 24        /* user frames captured at thread creation */
+#define SS_COMM_LEN 16
+
+/* Event tags: the first field of every ring-buffer record. */
+#define SS_EV_THREAD_NEW 1     /* struct ss_thread_new */
+#define SS_EV_THREAD_EXIT 2    /* struct ss_thread_exit */
+#define SS_EV_OFFCPU 3         /* struct ss_offcpu: an off-CPU interval longer than cfg.offcpu_min_ns */
+#define SS_EV_SYSCALL_SLOW 4   /* struct ss_syscall_slow: (-S) a syscall longer than cfg.slow_syscall_ns */
+
+/* Why a thread left the CPU (from prev_state at sched_switch). */
+#define SS_OFF_PREEMPTED 0     /* still runnable: preempted or yielded; waits in the run queue */
+#define SS_OFF_SLEEP 1         /* TASK_INTERRUPTIBLE: waiting for an event (futex, epoll, read, ...) */
+#define SS_OFF_DISK 2          /* TASK_UNINTERRUPTIBLE: D state (I/O, page fault, mutex) */
+#define SS_OFF_OTHER 3         /* stopped, traced, ... */
+#define SS_OFF_REASONS 4
+
+/* Thread state as kept in struct ss_thread_state.state. */
+#define SS_TS_ONCPU 0
+#define SS_TS_OFFCPU 1
+
+#define SS_NO_SYSCALL (-1)
+#define SS_BLOCK_MERGE_NS 2000000ull /* on-CPU gap that still continues a block */
+
+/* Go context resolved from the thread's TLS g (all zero when unknown). */
+struct ss_goctx {
+	ss_u64 goid;      /* goid of m.curg (the user goroutine); 0 if the M runs no user G */
+	ss_u64 g_addr;    /* the g found in TLS (may be g0/gsignal) */
+	ss_u64 m_addr;    /* g.m */
+	ss_s64 m_id;      /* m.id, -1 unknown */
+	ss_s32 p_id;      /* id of m.p, else of m.oldp when flags has SS_GO_OLDP; -1 none */
+	ss_u32 flags;     /* SS_GO_* */
+};
+
+#define SS_GO_VALID 0x1      /* g and m were read */
+#define SS_GO_TID_OK 0x2     /* m.procid == tid */
+#define SS_GO_OLDP 0x4       /* P came from m.oldp (P detached for a syscall) */
+#define SS_GO_ONG0 0x8       /* TLS g is not m.curg (scheduler, g0 or signal context) */
+#define SS_GO_INCGO 0x10     /* m.incgo */
+
+struct ss_hdr {
+	ss_u32 type;      /* SS_EV_* */
+	ss_u32 size;      /* bytes of the whole record */
+	ss_u64 ts;        /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
+};
+
+/* Per-thread state, kept in the `threads` hash map (key: tid), read by userspace each interval. */
+struct ss_thread_state {
+	ss_u64 last_switch_ns;          /* time of the last switch in or out */
+	ss_u64 wakeup_ns;               /* last sched_wakeup while off-CPU, 0 if none pending */
+	ss_u64 oncpu_ns;                /* total time on CPU */
+	ss_u64 offcpu_ns[SS_OFF_REASONS];
+	ss_u64 offcpu_count[SS_OFF_REASONS];
+	ss_u64 rq_ns;                   /* total run-queue wait (wakeup/preempt -> on CPU) */
+	ss_u64 rq_count;
+	ss_u32 rq_hist[SS_HIST_BUCKETS];
+	ss_u64 sc_enter_ns;             /* (-S) start of the in-flight syscall, 0 if none */
+	ss_u64 sc_count;                /* (-S) syscalls completed */
+	ss_s32 sc_nr;                   /* (-S) in-flight syscall nr, SS_NO_SYSCALL */
+	ss_s32 block_nr;                /* syscall the thread is/was blocked in at switch-out, SS_NO_SYSCALL */
+	ss_u64 block_args[3];           /* its first three arguments */
+	ss_u32 state;                   /* SS_TS_* */
+	ss_u32 off_reason;              /* SS_OFF_* of the current off-CPU interval */
+	ss_u32 tgid;
+	ss_u32 created_by;              /* creating tid when seen by task_newtask, else 0 */
+	ss_u64 block_since_ns;          /* start of the current block in block_nr; a block that
+	                                 * resumes after a short on-CPU blip in the same call (a
+	                                 * signal restarting it: Go's SIGURG preemption) continues */
+	ss_u64 last_block_end_ns;       /* switch-in that ended the previous block */
+	ss_u64 last_block_arg0;
+	ss_s32 last_block_nr;           /* syscall of the previous block, SS_NO_SYSCALL */
+	ss_u32 pad0;
+	struct ss_goctx go;             /* Go context at the last switch-out */
+	char comm[SS_COMM_LEN];
+};
+
+/* Per-syscall aggregate, in the per-CPU arrays `sc_block` (default mode: off-CPU
+ * intervals spent blocked in the syscall) and `sc_all` (-S: every call). */
+struct ss_sc_stat {
+	ss_u64 count;
+	ss_u64 total_ns;
+	ss_u64 max_ns;
+	ss_u32 hist[SS_HIST_BUCKETS];
+};
+
+struct ss_thread_new {
+	struct ss_hdr h;
+	ss_u32 tid;            /* new thread */
+	ss_u32 parent_tid;     /* creating thread */
+	ss_u64 clone_flags;
+	struct ss_goctx go;    /* creator's Go context */
+	ss_u32 nframes;        /* valid entries in stack */
+	ss_u32 pad;
+	ss_u64 stack[SS_MAX_STACK]; /* creator's user stack (frame pointers), innermost first */
+	char comm[SS_COMM_LEN];
+};
+
+struct ss_thread_exit {
+	struct ss_hdr h;
+	ss_u32 tid;
+	ss_u32 is_leader;      /* tid == tgid */
+	struct ss_thread_state final; /* totals of the thread at exit */
+};
+
+struct ss_offcpu {
+	struct ss_hdr h;       /* ts = end of the interval (switch-in) */
+	ss_u64 start_ns;
+	ss_u64 rq_ns;          /* part of the interval spent runnable (after wakeup) */
+	ss_u32 tid;
+	ss_u32 reason;         /* SS_OFF_* */
+	ss_s32 syscall_nr;     /* SS_NO_SYSCALL if not in a syscall */
+	ss_u32 pad;
+	ss_u64 args[3];
+	struct ss_goctx go;    /* Go context at switch-out */
+};
+
+struct ss_syscall_slow {
+	struct ss_hdr h;       /* ts = exit */
+	ss_u64 start_ns;
+	ss_u32 tid;
+	ss_s32 nr;
+	ss_s64 ret;
+	struct ss_goctx go;    /* Go context at sys_exit */
+};
+
+/* Go runtime offsets, written by userspace into the `go_cfg` array map (one entry)
+ * before or after load (calibration may fill them later). enabled == 0 turns the
+ * Go context reads off. */
+struct ss_go_offsets {
+	ss_u32 enabled;
+	ss_s32 tls_g;          /* g is at fsbase + tls_g (usually -8) */
+	ss_u32 g_m;
+	ss_u32 g_goid;
+	ss_u32 m_procid;
+	ss_u32 m_curg;
+	ss_u32 m_p;
+	ss_u32 m_oldp;
+	ss_u32 m_id;
+	ss_u32 m_incgo;
+	ss_u32 p_id;
+	ss_u32 pad;
+};
+
+#endif /* SCHEDSCOPE_ABI_H */

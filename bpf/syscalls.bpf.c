@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* syscalls.bpf.c — the opt-in (-S/--all-syscalls) exact syscall observer on
+ * raw_syscalls sys_enter/sys_exit: per-thread in-flight syscall with its start time,
+ * per-syscall counts and log2 latency histograms aggregated in kernel (per CPU), and an
+ * event only for calls slower than slow_syscall_ns. Not loaded in the default mode:
+ * enabling raw_syscalls puts every syscall of the machine on the tracing slow path. */
+#include "common.bpf.h"
+
+/* Syscall nr -> every completed call (count, latency histogram). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SS_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct ss_sc_stat);
+} sc_all SEC(".maps") __weak;
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st)
+		return 0; /* created by the first sched_switch of the thread */
+	st->sc_nr = id;
+	st->sc_enter_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st || !st->sc_enter_ns)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 dur = now - st->sc_enter_ns;
+	__s32 nr = st->sc_nr;
+	__u64 start = st->sc_enter_ns;
+	st->sc_enter_ns = 0;
+	st->sc_nr = SS_NO_SYSCALL;
+	st->sc_count++;
+	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
+		return 0;
+	__u32 k = nr;
+	struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_all, &k);
+	if (sc)
+		sc_stat_add(sc, dur);
+	if (dur < slow_syscall_ns)
+		return 0;
+	struct ss_syscall_slow *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	e->h.type = SS_EV_SYSCALL_SLOW;
+	e->h.size = sizeof(*e);
+	e->h.ts = now;
+	e->start_ns = start;
+	e->tid = tid;
+	e->nr = nr;
+	e->ret = ret;
+	read_goctx(bpf_get_current_task_btf(), tid, &e->go);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

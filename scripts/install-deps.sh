@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package schedscope's build, tests, workloads and demo need.
+# Idempotent: when everything is present it only checks (well under a second).
+set -euo pipefail
+
+PKGS=(
+  clang llvm make cmake g++ pkg-config          # compilers and build
+  libbpf-dev bpftool                            # BPF loading and skeletons
+  libelf-dev libdw-dev zlib1g-dev               # ELF / DWARF
+  libcli11-dev nlohmann-json3-dev               # CLI and JSON
+  libncurses-dev libzstd-dev                    # live view, recordings
+  libprotobuf-dev protobuf-compiler             # Perfetto export
+  libgtest-dev libgmock-dev                     # unit tests
+  golang-go                                     # Go workloads
+  tmux procps python3                           # UI and e2e tests, process tools
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tracefs is used by `doctor` and by perf-based benchmarks; tp_btf programs do not need it.
+if [[ $(id -u) -eq 0 && ! -e /sys/kernel/tracing/events ]]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+exit 0

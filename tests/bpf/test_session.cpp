@@ -1,0 +1,290 @@
+// BPF tier: the real programs on the real kernel against a forked child that does
+// exactly what the test tells it (root only; skips with a visible message otherwise).
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "probe/session.h"
+#include "probe/syscalls.h"
+
+using namespace schedscope;
+
+namespace {
+
+#define REQUIRE_ROOT()                                                               \
+  do {                                                                               \
+    if (geteuid() != 0) GTEST_SKIP() << "BPF tests need root: skipped (run as root)"; \
+  } while (0)
+
+// A child process held at a gate; runs `body` once released, then exits.
+struct Child {
+  pid_t pid = -1;
+  int gate = -1;
+  explicit Child(const std::function<void()>& body) {
+    int p[2];
+    if (pipe(p) != 0) abort();
+    pid = fork();
+    if (pid == 0) {
+      close(p[1]);
+      char b;
+      if (read(p[0], &b, 1) != 1) _exit(2);
+      body();
+      _exit(0);
+    }
+    close(p[0]);
+    gate = p[1];
+  }
+  void release() {
+    char b = 1;
+    ASSERT_EQ(write(gate, &b, 1), 1);
+    close(gate);
+  }
+  int wait() {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+  }
+};
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  syscall(SYS_nanosleep, &ts, nullptr);
+}
+
+struct Collected {
+  std::vector<ss_thread_new> created;
+  std::vector<ss_thread_exit> exited;
+  std::vector<ss_offcpu> offcpu;
+  std::vector<ss_syscall_slow> slow;
+};
+
+void drain(probe::Session& s, Collected& c) {
+  probe::EventFn fn = [&](const ss_hdr* h, size_t size) {
+    switch (h->type) {
+      case SS_EV_THREAD_NEW:
+        ASSERT_GE(size, sizeof(ss_thread_new));
+        c.created.push_back(*reinterpret_cast<const ss_thread_new*>(h));
+        break;
+      case SS_EV_THREAD_EXIT:
+        ASSERT_GE(size, sizeof(ss_thread_exit));
+        c.exited.push_back(*reinterpret_cast<const ss_thread_exit*>(h));
+        break;
+      case SS_EV_OFFCPU:
+        ASSERT_GE(size, sizeof(ss_offcpu));
+        c.offcpu.push_back(*reinterpret_cast<const ss_offcpu*>(h));
+        break;
+      case SS_EV_SYSCALL_SLOW:
+        ASSERT_GE(size, sizeof(ss_syscall_slow));
+        c.slow.push_back(*reinterpret_cast<const ss_syscall_slow*>(h));
+        break;
+      default:
+        ADD_FAILURE() << "unknown record type " << h->type;
+    }
+  };
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(s.poll(20, fn).ok());
+}
+
+std::unique_ptr<probe::Session> open_for(pid_t pid, bool all_syscalls, uint64_t ring = 1 << 20,
+                                         uint64_t offcpu_min = 1'000'000) {
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(pid);
+  cfg.all_syscalls = all_syscalls;
+  cfg.ringbuf_bytes = ring;
+  cfg.offcpu_min_ns = offcpu_min;
+  auto s = probe::Session::open(cfg);
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  if (!s.ok()) return nullptr;
+  auto st = (*s)->attach();
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  return std::move(s.value());
+}
+
+}  // namespace
+
+TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
+  REQUIRE_ROOT();
+  constexpr int kSleeps = 10, kMs = 30;
+  Child child([] {
+    for (int i = 0; i < kSleeps; i++) sleep_ms(kMs);
+  });
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  child.release();
+  child.wait();
+  Collected c;
+  drain(*s, c);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  const int nr = *probe::syscall_number("nanosleep");
+  uint64_t count = 0, total = 0;
+  for (const auto& a : snap->sc_block)
+    if (a.nr == nr) {
+      count = a.stat.count;
+      total = a.stat.total_ns;
+    }
+  EXPECT_EQ(count, uint64_t(kSleeps));
+  // Each sleep blocks ~30 ms: the total is within [30, 45] ms per sleep.
+  EXPECT_GE(total, uint64_t(kSleeps) * kMs * 1'000'000);
+  EXPECT_LE(total, uint64_t(kSleeps) * (kMs + 15) * 1'000'000);
+  int long_sleeps = 0;
+  for (const auto& e : c.offcpu)
+    if (e.tid == uint32_t(child.pid) && e.syscall_nr == nr && e.reason == SS_OFF_SLEEP) {
+      long_sleeps++;
+      EXPECT_GE(e.h.ts - e.start_ns, uint64_t(kMs) * 1'000'000);
+      EXPECT_EQ(e.args[1], 0u);  // rem == NULL
+    }
+  EXPECT_EQ(long_sleeps, kSleeps);
+  if (long_sleeps != kSleeps || count != uint64_t(kSleeps)) {
+    for (const auto& e : c.offcpu)
+      printf("offcpu tid=%u reason=%u nr=%d dur=%.2fms rq=%.2fms\n", e.tid, e.reason, e.syscall_nr,
+             double(e.h.ts - e.start_ns) / 1e6, double(e.rq_ns) / 1e6);
+    for (const auto& a : snap->sc_block) printf("sc_block nr=%d count=%llu\n", a.nr, (unsigned long long)a.stat.count);
+  }
+  // The main thread exited with its totals.
+  ASSERT_EQ(c.exited.size(), 1u);
+  EXPECT_EQ(c.exited[0].tid, uint32_t(child.pid));
+  for (int r = 0; r < SS_OFF_REASONS; r++)
+    if (long_sleeps != kSleeps)
+      printf("final reason %d: %llu ns in %llu\n", r, (unsigned long long)c.exited[0].final.offcpu_ns[r],
+             (unsigned long long)c.exited[0].final.offcpu_count[r]);
+  EXPECT_TRUE(c.exited[0].is_leader);
+  EXPECT_GE(c.exited[0].final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000);
+}
+
+TEST(BpfSession, ThreadCreationsCarryTheCreatorAndExitsTheirTotals) {
+  REQUIRE_ROOT();
+  constexpr int kThreads = 5;
+  int tids_pipe[2];
+  ASSERT_EQ(pipe(tids_pipe), 0);
+  Child child([&] {
+    std::vector<pthread_t> th(kThreads);
+    for (auto& t : th)
+      pthread_create(
+          &t, nullptr,
+          [](void* fd) -> void* {
+            pid_t tid = pid_t(syscall(SYS_gettid));
+            (void)!write(int(reinterpret_cast<intptr_t>(fd)), &tid, sizeof tid);
+            sleep_ms(20);
+            return nullptr;
+          },
+          reinterpret_cast<void*>(intptr_t(tids_pipe[1])));
+    for (auto& t : th) pthread_join(t, nullptr);
+  });
+  close(tids_pipe[1]);
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  child.release();
+  std::vector<uint32_t> truth;
+  pid_t tid;
+  while (read(tids_pipe[0], &tid, sizeof tid) == sizeof tid) truth.push_back(uint32_t(tid));
+  child.wait();
+  Collected c;
+  drain(*s, c);
+  ASSERT_EQ(truth.size(), size_t(kThreads));
+  std::vector<uint32_t> created;
+  for (const auto& e : c.created) {
+    created.push_back(e.tid);
+    EXPECT_EQ(e.parent_tid, uint32_t(child.pid));
+    EXPECT_GT(e.nframes, 0u) << "user stack of the creator";
+  }
+  std::sort(created.begin(), created.end());
+  std::sort(truth.begin(), truth.end());
+  EXPECT_EQ(created, truth);
+  // kThreads + the main thread exit, each thread with ~20 ms asleep.
+  ASSERT_EQ(c.exited.size(), size_t(kThreads + 1));
+  for (const auto& e : c.exited)
+    if (e.tid != uint32_t(child.pid)) {
+      EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], 20'000'000u);
+      EXPECT_EQ(e.final.created_by, uint32_t(child.pid));
+    }
+}
+
+TEST(BpfSession, AllSyscallsModeCountsEveryCallExactly) {
+  REQUIRE_ROOT();
+  constexpr int kCalls = 1000;
+  Child child([] {
+    for (int i = 0; i < kCalls; i++) syscall(SYS_getppid);
+    sleep_ms(5);  // one slow call
+  });
+  auto s = open_for(child.pid, true);
+  ASSERT_TRUE(s);
+  child.release();
+  child.wait();
+  Collected c;
+  drain(*s, c);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  std::map<int, ss_sc_stat> all;
+  for (const auto& a : snap->sc_all) all[a.nr] = a.stat;
+  const int getppid = *probe::syscall_number("getppid");
+  EXPECT_EQ(all[getppid].count, uint64_t(kCalls));
+  uint64_t hist_sum = 0;
+  for (auto v : all[getppid].hist) hist_sum += v;
+  EXPECT_EQ(hist_sum, uint64_t(kCalls));
+  EXPECT_LT(all[getppid].total_ns / kCalls, 1'000'000u) << "getppid is sub-millisecond";
+  const int nanosleep = *probe::syscall_number("nanosleep");
+  EXPECT_EQ(all[nanosleep].count, 1u);
+  int slow = 0;
+  for (const auto& e : c.slow)
+    if (e.nr == nanosleep) {
+      slow++;
+      EXPECT_GE(e.h.ts - e.start_ns, 5'000'000u);
+      EXPECT_EQ(e.ret, 0);
+    }
+  EXPECT_EQ(slow, 1);
+}
+
+TEST(BpfSession, DefaultModeDoesNotLoadSyscallTracepoints) {
+  REQUIRE_ROOT();
+  Child child([] {});
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  for (const auto& p : s->attached_programs()) {
+    EXPECT_NE(p, "ss_sys_enter");
+    EXPECT_NE(p, "ss_sys_exit");
+  }
+  child.release();
+  child.wait();
+}
+
+TEST(BpfSession, OtherProcessesAreFilteredOut) {
+  REQUIRE_ROOT();
+  Child target([] { sleep_ms(50); });
+  Child other([] {
+    for (int i = 0; i < 20; i++) sleep_ms(2);
+  });
+  auto s = open_for(target.pid, false);
+  ASSERT_TRUE(s);
+  target.release();
+  other.release();
+  target.wait();
+  other.wait();
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  for (const auto& t : snap->threads) EXPECT_EQ(t.st.tgid, uint32_t(target.pid));
+}
+
+TEST(BpfSession, DropsAreCountedWhenTheRingIsTooSmall) {
+  REQUIRE_ROOT();
+  // 4 KiB ring, every off-CPU interval shipped, and no consumer until the end.
+  Child child([] {
+    for (int i = 0; i < 3000; i++) sched_yield(), usleep(1);
+  });
+  auto s = open_for(child.pid, false, 4096, 0);
+  ASSERT_TRUE(s);
+  child.release();
+  child.wait();
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_GT(snap->drops, 0u);
+  uint64_t sum = 0;
+  for (auto d : snap->drops_per_cpu) sum += d;
+  EXPECT_EQ(sum, snap->drops);
+}

@@ -1,0 +1,151 @@
+"""Shared helpers of the end-to-end tests: run schedscope against real Go workloads
+and compare what it reports with what the workloads know they did."""
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+import unittest
+
+SRC = os.environ.get("SCHEDSCOPE_SRC") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("SCHEDSCOPE_BUILD") or os.path.join(SRC, "build")
+SCHEDSCOPE = os.path.join(BUILD, "schedscope")
+WORKLOADS = os.path.join(BUILD, "workloads")
+TESTBINS = os.path.abspath(os.path.join(SRC, "..", "shared", "testbins", "bin"))
+
+
+def workload(name):
+    path = os.path.join(WORKLOADS, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest(f"workload {name} not built (make workloads)")
+    return path
+
+
+def require_root(tc):
+    if os.geteuid() != 0:
+        tc.skipTest("end-to-end tests need root")
+
+
+class Proc:
+    """A child process whose stdout lines are read without blocking."""
+
+    def __init__(self, argv, stdin=False, env=None, stderr=subprocess.PIPE):
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr,
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  env=env, bufsize=0)
+        self.buf = b""
+        self.lines = []
+
+    def read_lines(self, timeout):
+        """Reads whatever arrives within timeout seconds; returns new complete lines."""
+        end = time.time() + timeout
+        new = []
+        while True:
+            left = end - time.time()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                break
+            chunk = os.read(self.p.stdout.fileno(), 1 << 20)
+            if not chunk:
+                break
+            self.buf += chunk
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                new.append(line.decode(errors="replace"))
+            if new:
+                break
+        self.lines += new
+        return new
+
+    def json_lines(self, timeout):
+        out = []
+        for line in self.read_lines(timeout):
+            line = line.strip()
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def wait_for(self, pred, timeout):
+        """Reads JSON lines until pred(obj) holds; returns that object (or None)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for obj in self.json_lines(min(1.0, max(0.01, end - time.time()))):
+                if pred(obj):
+                    return obj
+            if self.p.poll() is not None and not self.buf:
+                # drain what is left
+                for obj in self.json_lines(0.2):
+                    if pred(obj):
+                        return obj
+                return None
+        return None
+
+    def send(self, data=b"go\n"):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+    def rest(self, timeout=10):
+        """Everything until EOF, as JSON objects."""
+        end = time.time() + timeout
+        out = []
+        while time.time() < end:
+            got = self.json_lines(0.5)
+            out += got
+            if self.p.poll() is not None and not got:
+                out += self.json_lines(0.2)
+                break
+        return out
+
+    def stderr_text(self):
+        if self.p.stderr is None:
+            return ""
+        try:
+            return self.p.stderr.read().decode(errors="replace")
+        except Exception:
+            return ""
+
+
+def schedscope(*args, stdin=False):
+    return Proc([SCHEDSCOPE, *args], stdin=stdin)
+
+
+def top_json(pid, *extra):
+    """schedscope top --batch --json on a running pid."""
+    return schedscope("top", "-p", str(pid), "--batch", "--json", *extra)
+
+
+def frames_until_final(proc, timeout):
+    frames = []
+    end = time.time() + timeout
+    while time.time() < end:
+        for obj in proc.json_lines(1.0):
+            if "target" in obj:
+                frames.append(obj)
+                if obj.get("final"):
+                    return frames
+        if proc.p.poll() is not None:
+            for obj in proc.json_lines(0.5):
+                if "target" in obj:
+                    frames.append(obj)
+            return frames
+    return frames
+
+
+def thread(frame, tid):
+    for t in frame["threads"]:
+        if t["tid"] == tid:
+            return t
+    return None

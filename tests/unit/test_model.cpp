@@ -1,0 +1,236 @@
+// The model fed with synthetic kernel records and snapshots: no root, no BPF.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "model/model.h"
+#include "probe/syscalls.h"
+#include "util/units.h"
+
+using namespace schedscope;
+
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+ss_thread_state base_state(uint32_t tgid = 100) {
+  ss_thread_state s{};
+  s.tgid = tgid;
+  s.sc_nr = SS_NO_SYSCALL;
+  s.block_nr = SS_NO_SYSCALL;
+  s.go.m_id = -1;
+  s.go.p_id = -1;
+  std::strcpy(s.comm, "worker");
+  return s;
+}
+
+probe::KernelSnapshot snap_at(uint64_t ts, std::vector<probe::ThreadEntry> threads) {
+  probe::KernelSnapshot s;
+  s.ts_ns = ts;
+  s.threads = std::move(threads);
+  return s;
+}
+
+model::TargetInfo target() {
+  model::TargetInfo t;
+  t.pid = 100;
+  t.comm = "svc";
+  return t;
+}
+
+}  // namespace
+
+TEST(Units, Durations) {
+  EXPECT_DOUBLE_EQ(*parse_duration("1s"), 1.0);
+  EXPECT_DOUBLE_EQ(*parse_duration("500ms"), 0.5);
+  EXPECT_DOUBLE_EQ(*parse_duration("2"), 2.0);
+  EXPECT_DOUBLE_EQ(*parse_duration("1m"), 60.0);
+  EXPECT_FALSE(parse_duration("fast"));
+  EXPECT_FALSE(parse_duration("-1s"));
+  EXPECT_FALSE(parse_duration("1parsec"));
+  EXPECT_FALSE(parse_duration(""));
+}
+
+TEST(Units, Sizes) {
+  EXPECT_EQ(*parse_size("8M"), 8u << 20);
+  EXPECT_EQ(*parse_size("64K"), 64u << 10);
+  EXPECT_EQ(*parse_size("1GiB"), 1ull << 30);
+  EXPECT_EQ(*parse_size("4096"), 4096u);
+  EXPECT_FALSE(parse_size("lots"));
+  EXPECT_FALSE(parse_size("1T"));
+}
+
+TEST(Syscalls, NamesComeFromTheKernelTable) {
+  EXPECT_EQ(probe::syscall_name(0), "read");
+  EXPECT_EQ(probe::syscall_name(1), "write");
+  EXPECT_EQ(probe::syscall_name(202), "futex");
+  EXPECT_EQ(probe::syscall_name(232), "epoll_wait");
+  EXPECT_EQ(probe::syscall_name(9999), "syscall_9999");
+  EXPECT_EQ(*probe::syscall_number("nanosleep"), 35);
+  EXPECT_EQ(*probe::syscall_number("syscall_77"), 77);
+  EXPECT_FALSE(probe::syscall_number("nosuchcall"));
+}
+
+TEST(Hist, PercentilesInterpolateInsideLog2Buckets) {
+  uint64_t h[SS_HIST_BUCKETS] = {};
+  EXPECT_EQ(model::hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5), 0);
+  h[10] = 100;  // all samples in [1024, 2048)
+  double p50 = model::hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5);
+  EXPECT_GE(p50, 1024);
+  EXPECT_LT(p50, 2048);
+  h[20] = 1;  // one outlier at ~1 ms
+  EXPECT_GE(model::hist_percentile_ns(h, SS_HIST_BUCKETS, 0.999), 1 << 20);
+  EXPECT_LT(model::hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5), 2048);
+}
+
+TEST(Model, ThreadStatesAndCurrentSyscall) {
+  model::Model m(target());
+  auto run = base_state();
+  run.state = SS_TS_ONCPU;
+  run.last_switch_ns = 10 * kMs;
+  auto blocked = base_state();
+  blocked.state = SS_TS_OFFCPU;
+  blocked.off_reason = SS_OFF_SLEEP;
+  blocked.block_nr = 0;  // read
+  blocked.last_switch_ns = 500 * kMs;
+  auto runnable = base_state();
+  runnable.state = SS_TS_OFFCPU;
+  runnable.off_reason = SS_OFF_PREEMPTED;
+  runnable.wakeup_ns = 900 * kMs;
+  runnable.last_switch_ns = 900 * kMs;
+  m.on_kernel(snap_at(0, {}));
+  (void)m.frame();
+  m.on_kernel(snap_at(1000 * kMs, {{1, run}, {2, blocked}, {3, runnable}}));
+  auto f = m.frame();
+  ASSERT_EQ(f.threads.size(), 3u);
+  EXPECT_EQ(f.threads[0].state, "running");
+  EXPECT_NEAR(f.threads[0].oncpu_pct, 99.0, 0.01);  // on CPU since 10 ms of a 1 s interval
+  EXPECT_EQ(f.threads[1].state, "sleeping");
+  EXPECT_EQ(f.threads[1].syscall, "read");
+  EXPECT_DOUBLE_EQ(f.threads[1].syscall_ms, 500);
+  EXPECT_EQ(f.threads[2].state, "runnable");
+  EXPECT_TRUE(f.threads[2].syscall.empty());
+}
+
+TEST(Model, OnCpuIsNotDoubleCountedAcrossFrames) {
+  model::Model m(target());
+  auto s = base_state();
+  s.state = SS_TS_ONCPU;
+  s.last_switch_ns = 1;  // switched in right at the start
+  m.on_kernel(snap_at(1, {{1, s}}));
+  (void)m.frame();
+  m.on_kernel(snap_at(1000 * kMs + 1, {{1, s}}));
+  auto f1 = m.frame();
+  EXPECT_NEAR(f1.threads[0].oncpu_pct, 100, 0.01);
+  // The stretch ends at 1.5 s; the thread sleeps until 2 s.
+  s.state = SS_TS_OFFCPU;
+  s.off_reason = SS_OFF_SLEEP;
+  s.oncpu_ns = 1500 * kMs;
+  s.last_switch_ns = 1500 * kMs + 1;
+  m.on_kernel(snap_at(2000 * kMs + 1, {{1, s}}));
+  auto f2 = m.frame();
+  EXPECT_NEAR(f2.threads[0].oncpu_pct, 50, 0.01);
+}
+
+TEST(Model, IntervalDeltasAndFinalTotals) {
+  model::Model m(target());
+  auto s = base_state();
+  s.state = SS_TS_OFFCPU;
+  s.off_reason = SS_OFF_SLEEP;
+  m.on_kernel(snap_at(0, {{7, s}}));
+  (void)m.frame();
+  s.offcpu_ns[SS_OFF_SLEEP] = 300 * kMs;
+  s.offcpu_count[SS_OFF_SLEEP] = 3;
+  s.rq_count = 3;
+  s.rq_hist[12] = 3;
+  m.on_kernel(snap_at(1000 * kMs, {{7, s}}));
+  auto f1 = m.frame();
+  EXPECT_DOUBLE_EQ(f1.threads[0].offcpu_ms.sleep, 300);
+  EXPECT_EQ(f1.threads[0].switches, 3u);
+  s.offcpu_ns[SS_OFF_SLEEP] = 500 * kMs;
+  s.offcpu_count[SS_OFF_SLEEP] = 5;
+  m.on_kernel(snap_at(2000 * kMs, {{7, s}}));
+  auto f2 = m.frame();
+  EXPECT_DOUBLE_EQ(f2.threads[0].offcpu_ms.sleep, 200);
+  EXPECT_EQ(f2.threads[0].switches, 2u);
+  auto fin = m.frame(true);
+  EXPECT_TRUE(fin.final);
+  EXPECT_DOUBLE_EQ(fin.threads[0].offcpu_ms.sleep, 500);
+  EXPECT_DOUBLE_EQ(fin.totals.offcpu_ms.sleep, 500);
+  EXPECT_EQ(fin.totals.switches, 5u);
+}
+
+TEST(Model, CreationsAndExitsKeepTotals) {
+  model::Model m(target());
+  m.on_kernel(snap_at(0, {}));
+  (void)m.frame();
+  ss_thread_new n{};
+  n.h = {SS_EV_THREAD_NEW, sizeof n, 100 * kMs};
+  n.tid = 201;
+  n.parent_tid = 100;
+  n.go.flags = SS_GO_VALID;
+  n.go.goid = 42;
+  n.go.m_id = 3;
+  m.on_record(&n.h, sizeof n);
+  auto st = base_state();
+  st.oncpu_ns = 40 * kMs;
+  st.offcpu_ns[SS_OFF_DISK] = 60 * kMs;
+  st.offcpu_count[SS_OFF_DISK] = 2;
+  m.on_kernel(snap_at(500 * kMs, {{201, st}}));
+  auto f = m.frame();
+  ASSERT_EQ(f.creations.size(), 1u);
+  EXPECT_EQ(f.creations[0].tid, 201u);
+  EXPECT_EQ(f.creations[0].parent_goid, 42u);
+  EXPECT_EQ(f.threads[0].created_by, 100u);
+  ss_thread_exit x{};
+  x.h = {SS_EV_THREAD_EXIT, sizeof x, 600 * kMs};
+  x.tid = 201;
+  x.final = st;
+  m.on_record(&x.h, sizeof x);
+  EXPECT_EQ(m.take_exited(), std::vector<uint32_t>{201});
+  // The BPF entry may still be read once before it is forgotten: it must not revive.
+  m.on_kernel(snap_at(1000 * kMs, {{201, st}}));
+  auto f2 = m.frame();
+  EXPECT_EQ(f2.threads_alive, 0);
+  EXPECT_EQ(f2.exits_total, 1u);
+  auto fin = m.frame(true);
+  ASSERT_EQ(fin.threads.size(), 1u);
+  EXPECT_EQ(fin.threads[0].state, "exited");
+  EXPECT_DOUBLE_EQ(fin.totals.offcpu_ms.disk, 60);
+  EXPECT_EQ(fin.creations_total, 1u);
+}
+
+TEST(Model, RejectsTruncatedRecords) {
+  model::Model m(target());
+  ss_thread_new n{};
+  n.h = {SS_EV_THREAD_NEW, sizeof n, 1};
+  m.on_record(&n.h, sizeof(ss_hdr) + 4);  // header says more than we have
+  ss_hdr bogus{999, sizeof(ss_hdr), 1};
+  m.on_record(&bogus, sizeof bogus);
+  EXPECT_EQ(m.bad_records(), 2u);
+}
+
+TEST(Model, BlockingSyscallTableDeltas) {
+  model::Model m(target());
+  probe::KernelSnapshot s0 = snap_at(0, {});
+  ss_sc_stat st{};
+  st.count = 10;
+  st.total_ns = 100 * kMs;
+  st.hist[23] = 10;  // ~8-16 ms
+  s0.sc_block.push_back({35, st});
+  m.on_kernel(s0);
+  (void)m.frame();
+  probe::KernelSnapshot s1 = snap_at(1000 * kMs, {});
+  st.count = 15;
+  st.total_ns = 160 * kMs;
+  st.hist[23] = 15;
+  s1.sc_block.push_back({35, st});
+  m.on_kernel(s1);
+  auto f = m.frame();
+  ASSERT_EQ(f.syscalls.size(), 1u);
+  EXPECT_EQ(f.syscalls[0].name, "nanosleep");
+  EXPECT_EQ(f.syscalls[0].count, 5u);
+  EXPECT_EQ(f.syscalls[0].total_count, 15u);
+  EXPECT_DOUBLE_EQ(f.syscalls[0].time_ms, 60);
+  EXPECT_GE(f.syscalls[0].p50_us, 8388);
+}

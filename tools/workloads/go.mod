@@ -1,0 +1,3 @@
+module schedscope/workloads
+
+go 1.19

@@ -1,0 +1,259 @@
+// Package wl holds the helpers shared by the schedscope workloads: common
+// flags, the JSON-lines reporter, and small facts about the current
+// goroutine and thread (goid, tid, P id, CLOCK_MONOTONIC time).
+//
+// Every workload prints one JSON object per line on stdout. Each line has
+// "ev" (the event name) and "t_ns" (CLOCK_MONOTONIC nanoseconds, the same
+// clock as bpf_ktime_get_ns). The first line is "ready" (the observer may
+// attach now), then "start" once -delay / -wait-stdin are satisfied, then
+// workload-specific lines, and finally "done" with "done":true.
+package wl
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Obj is one JSON object; encoding/json writes its keys sorted.
+type Obj = map[string]any
+
+// Common flags every workload takes.
+var (
+	Duration  *time.Duration
+	Delay     = flag.Duration("delay", 0, "wait this long after the ready line before starting")
+	WaitStdin = flag.Bool("wait-stdin", false, "block until a line (or EOF) arrives on stdin before starting")
+	Forever   = flag.Bool("forever", false, "ignore -duration: run until killed")
+)
+
+// Name is the workload name given to Start.
+var Name string
+
+var (
+	sayMu   sync.Mutex
+	startNs int64
+)
+
+// Flags registers -duration with the workload's default. Call it from a
+// package-level var or before flag.Parse.
+func Flags(defaultDuration time.Duration, usage string) {
+	if usage == "" {
+		usage = "how long to run (0 = until killed)"
+	}
+	Duration = flag.Duration("duration", defaultDuration, usage)
+}
+
+// Say prints one JSON line: {"ev":ev,"t_ns":now,...kv}. Safe for concurrent
+// use; each line is written with one write(2).
+func Say(ev string, kv Obj) {
+	o := Obj{}
+	for k, v := range kv {
+		o[k] = v
+	}
+	o["ev"] = ev
+	if _, ok := o["t_ns"]; !ok {
+		o["t_ns"] = MonoNs()
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		b, _ = json.Marshal(Obj{"ev": "error", "error": err.Error(), "while": ev})
+	}
+	b = append(b, '\n')
+	sayMu.Lock()
+	os.Stdout.Write(b)
+	sayMu.Unlock()
+}
+
+// Fail prints an error line and exits 1.
+func Fail(format string, a ...any) {
+	Say("error", Obj{"error": fmt.Sprintf(format, a...)})
+	os.Exit(1)
+}
+
+// Start parses the flags, prints the "ready" line (pid, Go version,
+// GOMAXPROCS, flags, extra facts), waits for -delay and -wait-stdin and
+// prints "start". It returns the start time (CLOCK_MONOTONIC ns).
+func Start(name string, extra Obj) int64 {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	Name = name
+	flags := Obj{}
+	flag.VisitAll(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
+	o := Obj{
+		"workload":   name,
+		"pid":        os.Getpid(),
+		"go":         runtime.Version(),
+		"gomaxprocs": runtime.GOMAXPROCS(0),
+		"ncpu":       runtime.NumCPU(),
+		"threads":    Threads(),
+		"flags":      flags,
+	}
+	for k, v := range extra {
+		o[k] = v
+	}
+	Say("ready", o)
+	if *Delay > 0 {
+		time.Sleep(*Delay)
+	}
+	if *WaitStdin {
+		// os.Stdin is usually a blocking fd: this is one blocking read(2)
+		// that ends when the test writes a line or closes the pipe.
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
+	startNs = MonoNs()
+	Say("start", Obj{"t_ns": startNs})
+	return startNs
+}
+
+// RunFor is the run time asked for: 0 means until killed (-forever or
+// -duration 0).
+func RunFor() time.Duration {
+	if *Forever || Duration == nil || *Duration <= 0 {
+		return 0
+	}
+	return *Duration
+}
+
+// Deadline returns a channel that is closed when RunFor has elapsed since
+// it was called (never, if RunFor is 0).
+func Deadline() <-chan struct{} {
+	ch := make(chan struct{})
+	if d := RunFor(); d > 0 {
+		time.AfterFunc(d, func() { close(ch) })
+	}
+	return ch
+}
+
+// Done prints the final {"ev":"done","done":true,...} line and exits 0.
+func Done(totals Obj) {
+	o := Obj{"done": true, "elapsed_ns": MonoNs() - startNs}
+	for k, v := range totals {
+		o[k] = v
+	}
+	Say("done", o)
+	os.Exit(0)
+}
+
+// Goid returns the current goroutine id, parsed from runtime.Stack
+// ("goroutine 123 [running]:").
+func Goid() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseInt(string(b), 10, 64)
+	return id
+}
+
+// Tid is the kernel thread id of the calling thread. It only means
+// something while the goroutine is locked (runtime.LockOSThread) or
+// blocked on its M.
+func Tid() int { return syscall.Gettid() }
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// MonoNs is CLOCK_MONOTONIC in nanoseconds. It is the runtime's nanotime,
+// which reads CLOCK_MONOTONIC through the vDSO, so it adds no syscall to
+// what the observer sees. MonoNsSyscall is the same clock via a real
+// clock_gettime(2) syscall, for cross-checking.
+func MonoNs() int64 { return nanotime() }
+
+// MonoNsSyscall reads CLOCK_MONOTONIC with a real clock_gettime syscall.
+func MonoNsSyscall() int64 {
+	var ts syscall.Timespec
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
+}
+
+// ProcID is the id of the P the calling goroutine runs on right now.
+func ProcID() int {
+	id := procPin()
+	procUnpin()
+	return id
+}
+
+// Threads is the "Threads:" count of /proc/self/status.
+func Threads() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Threads:") {
+			n, _ := strconv.Atoi(strings.TrimSpace(l[len("Threads:"):]))
+			return n
+		}
+	}
+	return -1
+}
+
+// Tasks lists the tids in /proc/self/task, sorted.
+func Tasks() []int {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil
+	}
+	var tids []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, n)
+		}
+	}
+	sort.Ints(tids)
+	return tids
+}
+
+// Minus returns the elements of a that are not in b (both sorted).
+func Minus(a, b []int) []int {
+	in := map[int]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	out := []int{}
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// FuncName is the fully qualified name of the function that called it,
+// e.g. "main.rawBlocker".
+func FuncName() string {
+	pc, _, _, ok := runtime.Caller(1)
+	if !ok {
+		return "?"
+	}
+	return runtime.FuncForPC(pc).Name()
+}
+
+// Percentiles returns the p50, p99 and max of d (sorted in place), in ns.
+func Percentiles(d []int64) (p50, p99, max int64) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)*50/100], d[(len(d)*99)/100], d[len(d)-1]
+}

@@ -1,0 +1,191 @@
+#include "app/commands.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/doctor.h"
+#include "go/binary_json.h"
+#include "go/runtime_json.h"
+#include "ui/print.h"
+
+namespace schedscope::app {
+
+void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
+  auto* g = "Detectors";
+  app.add_option("--stuck-ms", d.stuck_ms,
+                 "stuck P: P bound to an M blocked in the kernel with frozen ticks this long")
+      ->group(g)->capture_default_str();
+  app.add_option("--blocked-m-ms", d.blocked_m_ms,
+                 "blocked M: a G in a syscall this long after its P was handed off")
+      ->group(g)->capture_default_str();
+  app.add_option("--storm-rate", d.storm_rate, "syscall storm: thread creations per second")
+      ->group(g)->capture_default_str();
+  app.add_option("--storm-threads", d.storm_threads, "syscall storm: at least this many threads")
+      ->group(g)->capture_default_str();
+  app.add_option("--storm-blocked", d.storm_blocked_frac,
+                 "syscall storm: share of threads blocked in syscalls (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--thread-limit-warn", d.thread_limit_frac,
+                 "warn at this share of the runtime's thread limit (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+}
+
+int cmd_doctor(bool json) { return print_doctor(run_doctor(), stdout, json); }
+
+namespace {
+
+void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
+  if (opt.json) {
+    std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), out);
+    std::fflush(out);
+  } else {
+    ui::print_text(f, out);
+  }
+}
+
+std::string scalar(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "-";
+  return v.dump();
+}
+
+// Human form of the inspect JSON: scalars first, then each object as an indented block.
+std::string inspect_text(const nlohmann::json& j) {
+  std::string out;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!it.value().is_object() && !it.value().is_array())
+      out += "  " + it.key() + std::string(it.key().size() < 18 ? 18 - it.key().size() : 1, ' ') +
+             scalar(it.value()) + "\n";
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_object()) {
+      out += it.key() + ":\n";
+      std::string line = " ";
+      for (auto f = it.value().begin(); f != it.value().end(); ++f) {
+        std::string item = " " + f.key() + "=" + (f.value().is_array() ? f.value().dump() : scalar(f.value()));
+        if (line.size() + item.size() > 96) {
+          out += line + "\n";
+          line = " ";
+        }
+        line += item;
+      }
+      out += line + "\n";
+    } else if (it.value().is_array()) {
+      out += it.key() + ":\n";
+      for (const auto& e : it.value()) out += "   " + scalar(e) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_top(const TopOptions& opt) {
+  install_stop_handlers();
+  FILE* out = stdout;
+  std::unique_ptr<FILE, int (*)(FILE*)> out_file(nullptr, fclose);
+  if (!opt.output.empty()) {
+    out_file.reset(std::fopen(opt.output.c_str(), "w"));
+    if (!out_file) {
+      std::cerr << "schedscope: cannot write " << opt.output << ": " << strerror(errno) << "\n";
+      return kExitError;
+    }
+    out = out_file.get();
+  }
+  int code = 0;
+  auto obs = Observer::start(opt.observe, &code);
+  if (!obs) {
+    std::cerr << "schedscope: " << obs.error().message << "\n";
+    return code;
+  }
+  Observer& o = **obs;
+  const auto& t = o.target();
+  if (opt.observe.verbose || !opt.json) {
+    std::fprintf(stderr, "schedscope: observing pid %d (%s)%s%s\n", t.pid, t.comm.c_str(),
+                 t.go_version.empty() ? "" : (", " + t.go_version).c_str(),
+                 t.go_note.empty() ? "" : ("; " + t.go_note).c_str());
+    if (opt.observe.verbose && o.go())
+      for (const auto& c : o.go()->checks()) std::fprintf(stderr, "  validated: %s\n", c.c_str());
+  }
+  detect::Detectors det(opt.detect);
+  int n = 0;
+  double elapsed = 0;
+  while (!o.stopped() && !o.target_gone()) {
+    auto f = o.next();
+    if (!f) {
+      std::cerr << "schedscope: " << f.error().message << "\n";
+      return kExitError;
+    }
+    if (o.target_gone() || o.stopped()) break;  // the final object covers it
+    det.evaluate(*f);
+    emit(*f, opt, out);
+    elapsed += f->interval_s;
+    if (opt.count > 0 && ++n >= opt.count) break;
+    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+  }
+  model::Frame fin = o.final_frame();
+  fin.alerts = det.all();
+  emit(fin, opt, out);
+  if (o.target_gone() && !opt.json)
+    std::fprintf(stderr, "schedscope: target %d exited\n", t.pid);
+  return kExitOk;
+}
+
+int cmd_inspect(const InspectOptions& opt) {
+  std::string path = opt.path;
+  if (opt.pid) {
+    int code = 0;
+    auto pi = probe_pid(opt.pid, &code);
+    if (!pi) {
+      std::cerr << "schedscope: " << pi.error().message << "\n";
+      return code;
+    }
+    path = "/proc/" + std::to_string(opt.pid) + "/exe";
+  }
+  if (access(path.c_str(), R_OK) != 0) {
+    std::cerr << "schedscope: cannot read " << path << ": " << strerror(errno) << "\n";
+    return kExitError;
+  }
+  auto bin = go::inspect_binary(path);
+  if (!bin) {
+    std::cerr << "schedscope: " << path << ": " << bin.error().message << "\n";
+    return kExitError;
+  }
+  nlohmann::json j = go::inspect_to_json(*bin);
+  if (bin->is_go) {
+    if (opt.pid) {
+      std::string err;
+      auto bias = go::load_bias(opt.pid, *bin);
+      auto mem = go::open_process_memory(opt.pid, &err);
+      if (bias && mem) {
+        auto r = go::resolve_offsets(*mem, *bin, *bias, opt.pid);
+        if (r) {
+          j["offsets"] = go::offsets_to_json(r->first);
+          j["validation"] = {{"ok", r->second.ok}, {"checks", r->second.checks}};
+        } else {
+          j["offsets"] = {{"source", "none"}, {"error", r.error().message}};
+        }
+      } else {
+        j["offsets"] = {{"source", "none"},
+                        {"error", bias ? err : bias.error().message}};
+      }
+    } else if (auto off = go::offsets_for(*bin)) {
+      j["offsets"] = go::offsets_to_json(*off);
+    } else {
+      j["offsets"] = {{"source", "calibration needed"}, {"error", off.error().message}};
+    }
+  }
+  if (opt.json) {
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << inspect_text(j);
+  return kExitOk;
+}
+
+}  // namespace schedscope::app

@@ -1,0 +1,50 @@
+// Go awareness for a live target: inspect its binary, resolve and validate runtime
+// offsets (DWARF | table | calibration), hand them to BPF, and sample the P table.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "go/binary.h"
+#include "go/offsets.h"
+#include "go/runtime_reader.h"
+#include "model/model.h"
+#include "schedscope.h"
+
+namespace schedscope::app {
+
+class GoAttach : public model::Symbolize {
+ public:
+  // Inspects /proc/PID/exe. Never fails: a non-Go target yields is_go() == false and a note.
+  static std::unique_ptr<GoAttach> inspect(int pid);
+
+  [[nodiscard]] bool is_go() const { return bin_.is_go; }
+  [[nodiscard]] const go::BinaryInfo& binary() const { return bin_; }
+  // Resolves offsets and validates them on the live process. Returns false (with note())
+  // while the runtime is not up yet or nothing validates; can be retried.
+  bool resolve();
+  [[nodiscard]] bool ready() const { return reader_ != nullptr; }
+  [[nodiscard]] const std::string& note() const { return note_; }
+  [[nodiscard]] const std::vector<std::string>& checks() const { return checks_; }
+  [[nodiscard]] const go::Offsets& offsets() const { return off_; }
+  [[nodiscard]] uint64_t load_bias() const { return bias_; }
+  [[nodiscard]] ss_go_offsets bpf_offsets() const;
+  Expected<go::SchedSample> sample();
+
+  // model::Symbolize
+  [[nodiscard]] std::string frame(uint64_t pc) const override;
+  [[nodiscard]] bool is_runtime(uint64_t pc) const override;
+
+ private:
+  int pid_ = 0;
+  go::BinaryInfo bin_;
+  go::Offsets off_;
+  uint64_t bias_ = 0;
+  bool bias_known_ = false;
+  std::unique_ptr<go::RuntimeReader> reader_;
+  std::string note_;
+  std::vector<std::string> checks_;
+  int attempts_ = 0;
+};
+
+}  // namespace schedscope::app

@@ -1,0 +1,257 @@
+#include "app/observe.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+namespace schedscope::app {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+namespace {
+void on_stop(int) { g_stop = 1; }
+
+int pidfd_open(int pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
+std::string read_comm(int pid, uint32_t tid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+// The state of the threads that exist at attach, from /proc: run state, and for a blocked
+// thread the syscall it sits in (/proc/PID/task/TID/syscall). Their block started at some
+// unknown time before attach; durations count from attach.
+void seed_threads(probe::Session& s, int pid) {
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (!d) return;
+  uint64_t now = probe::monotonic_ns();
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    uint32_t tid = uint32_t(std::strtoul(e->d_name, nullptr, 10));
+    std::string base = "/proc/" + std::to_string(pid) + "/task/" + e->d_name;
+    ss_thread_state st{};
+    st.tgid = uint32_t(pid);
+    st.sc_nr = SS_NO_SYSCALL;
+    st.block_nr = SS_NO_SYSCALL;
+    st.last_block_nr = SS_NO_SYSCALL;
+    st.go.m_id = -1;
+    st.go.p_id = -1;
+    st.last_switch_ns = now;
+    std::string comm = read_comm(pid, tid);
+    std::memcpy(st.comm, comm.c_str(), std::min(comm.size(), sizeof st.comm - 1));
+    std::ifstream statf(base + "/stat");
+    std::string stat;
+    std::getline(statf, stat);
+    char state = 'S';
+    if (auto rp = stat.rfind(')'); rp != std::string::npos && rp + 2 < stat.size()) state = stat[rp + 2];
+    st.state = state == 'R' ? SS_TS_ONCPU : SS_TS_OFFCPU;
+    st.off_reason = state == 'D' ? SS_OFF_DISK : (state == 'S' ? SS_OFF_SLEEP : SS_OFF_OTHER);
+    if (st.state == SS_TS_OFFCPU) {
+      std::ifstream scf(base + "/syscall");
+      std::string nr;
+      scf >> nr;
+      if (!nr.empty() && nr[0] >= '0' && nr[0] <= '9') {
+        st.block_nr = std::stoi(nr);
+        for (auto& a : st.block_args) {
+          std::string h;
+          scf >> h;
+          a = h.empty() ? 0 : std::strtoull(h.c_str(), nullptr, 16);
+        }
+        st.block_since_ns = now;
+      }
+    }
+    s.seed_thread(tid, st);
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: interrupt the ring-buffer poll
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, int* exit_code) {
+  *exit_code = kExitError;
+  if (!(opt.interval_s > 0) || !std::isfinite(opt.interval_s)) {
+    *exit_code = kExitUsage;
+    return make_error("the interval must be greater than 0");
+  }
+  std::unique_ptr<Observer> o(new Observer(opt));
+  int pid = opt.pid;
+  if (!opt.command.empty()) {
+    auto l = Launched::start(opt.command);
+    if (!l) return l.error();
+    pid = l->pid();
+    o->child_.emplace(std::move(l.value()));
+  } else {
+    int code = 0;
+    auto pi = probe_pid(pid, &code);
+    if (!pi) {
+      *exit_code = code;
+      return pi.error();
+    }
+  }
+
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(pid);
+  cfg.all_syscalls = opt.all_syscalls;
+  cfg.ringbuf_bytes = opt.ringbuf_bytes;
+  cfg.offcpu_min_ns = opt.offcpu_min_ns;
+  cfg.slow_syscall_ns = opt.slow_syscall_ns;
+  auto s = probe::Session::open(cfg);
+  if (!s) {
+    *exit_code = kExitNoPrivilege;
+    return s.error();
+  }
+  o->session_ = std::move(s.value());
+  if (auto st = o->session_->attach(); !st) {
+    *exit_code = kExitNoPrivilege;
+    return st.error();
+  }
+  if (!o->child_) seed_threads(*o->session_, pid);
+  if (o->child_) {
+    if (auto st = o->child_->release(); !st) {
+      *exit_code = kExitExec;
+      return st.error();
+    }
+  }
+  o->pidfd_ = pidfd_open(pid);
+
+  model::TargetInfo t;
+  t.pid = pid;
+  t.all_syscalls = opt.all_syscalls;
+  int code = 0;
+  if (auto pi = probe_pid(pid, &code)) {
+    t.comm = pi->comm;
+    t.exe = pi->exe;
+  }
+  if (opt.go) {
+    o->go_ = GoAttach::inspect(pid);
+    if (o->go_->is_go()) t.go_version = o->go_->binary().go_version;
+    t.go_note = o->go_->note();
+    o->model_.set_symbolizer(o->go_.get());
+  } else {
+    t.go_note = "Go awareness off (--no-go)";
+  }
+  o->model_.set_target(t);
+  o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
+  o->try_go();
+  // First snapshot: the baseline of every delta.
+  if (auto snap = o->session_->snapshot()) {
+    o->model_.on_kernel(*snap);
+    if (o->on_snapshot) o->on_snapshot(*snap);
+    (void)o->model_.frame();
+  }
+  o->next_deadline_ = probe::monotonic_ns() + uint64_t(opt.interval_s * 1e9);
+  *exit_code = kExitOk;
+  return o;
+}
+
+Observer::~Observer() {
+  session_.reset();  // detach first
+  if (pidfd_ >= 0) close(pidfd_);
+  if (child_ && !child_->exited()) child_->terminate(2000);
+}
+
+int Observer::child_exit_status() const { return child_ ? child_->exit_status() : 0; }
+
+void Observer::try_go() {
+  if (!go_ || !go_->is_go() || go_->ready() || go_pushed_) return;
+  if (go_->resolve()) {
+    if (auto st = session_->set_go_offsets(go_->bpf_offsets()); !st) {
+      auto t = model_.target();
+      t.go_note = st.error().message;
+      model_.set_target(t);
+      go_pushed_ = true;
+      return;
+    }
+    auto t = model_.target();
+    t.go_enabled = true;
+    t.go_note = go_->note();
+    model_.set_target(t);
+    go_pushed_ = true;
+  } else {
+    auto t = model_.target();
+    t.go_note = go_->note();
+    model_.set_target(t);
+    if (probe::monotonic_ns() > go_retry_until_) go_pushed_ = true;  // give up: kernel-only
+  }
+}
+
+void Observer::poll_until(uint64_t deadline_ns) {
+  probe::EventFn fn = [this](const ss_hdr* rec, size_t size) {
+    if (on_raw) on_raw(rec, size);
+    model_.on_record(rec, size);
+  };
+  while (!g_stop && !target_gone_) {
+    uint64_t now = probe::monotonic_ns();
+    if (now >= deadline_ns) break;
+    int ms = int(std::min<uint64_t>((deadline_ns - now) / 1'000'000 + 1, 100));
+    (void)session_->poll(ms, fn);
+    bool gone = false;
+    if (child_) {
+      gone = child_->exited();
+    } else if (pidfd_ >= 0) {
+      pollfd p{pidfd_, POLLIN, 0};
+      gone = ::poll(&p, 1, 0) > 0;
+    } else {
+      gone = !process_alive(model_.target().pid);
+    }
+    if (gone) {
+      target_gone_ = true;
+      (void)session_->poll(0, fn);  // drain what the exit produced
+    }
+  }
+  (void)session_->poll(0, fn);
+}
+
+Expected<model::Frame> Observer::next() {
+  poll_until(next_deadline_);
+  uint64_t now = probe::monotonic_ns();
+  uint64_t step = uint64_t(opt_.interval_s * 1e9);
+  while (next_deadline_ <= now) next_deadline_ += step;
+  auto snap = session_->snapshot();
+  if (!snap) return snap.error();
+  model_.on_kernel(*snap);
+  if (on_snapshot) on_snapshot(*snap);
+  try_go();
+  if (go_ && go_->ready() && !target_gone_) {
+    if (auto s = go_->sample()) {
+      model_.on_go_sample(*s);
+      if (on_go) on_go(*s);
+    }
+  }
+  // Names of threads we have not named yet (live only; cheap: once per thread).
+  for (const auto& e : snap->threads) {
+    if (named_.insert(e.tid).second) {
+      std::string n = read_comm(model_.target().pid, e.tid);
+      if (!n.empty()) model_.set_thread_name(e.tid, n);
+    }
+  }
+  model::Frame f = model_.frame();
+  for (uint32_t tid : model_.take_exited()) session_->forget_thread(tid);
+  return f;
+}
+
+model::Frame Observer::final_frame() {
+  if (auto snap = session_->snapshot()) model_.on_kernel(*snap);
+  return model_.frame(true);
+}
+
+}  // namespace schedscope::app

@@ -1,0 +1,74 @@
+// One live observation of one process: the BPF session, the Go layer and the model,
+// stepped one interval at a time. Shared by `top` (batch, JSON, live view) and `record`.
+#pragma once
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "app/go_attach.h"
+#include "app/target.h"
+#include "model/model.h"
+#include "probe/session.h"
+
+namespace schedscope::app {
+
+struct ObserveOptions {
+  int pid = 0;                      // attach to this process, or
+  std::vector<std::string> command; // launch this one (observed from its first instruction)
+  bool all_syscalls = false;
+  uint64_t ringbuf_bytes = 8u << 20;
+  uint64_t offcpu_min_ns = 1'000'000;
+  uint64_t slow_syscall_ns = 1'000'000;
+  double interval_s = 1.0;
+  bool go = true;                   // Go awareness (inspect, offsets, P table)
+  bool verbose = false;
+};
+
+// Set by signal handlers; the observer stops at the next poll.
+extern volatile std::sig_atomic_t g_stop;
+void install_stop_handlers();
+
+class Observer {
+ public:
+  // Errors carry the CLI exit code in *exit_code.
+  static Expected<std::unique_ptr<Observer>> start(const ObserveOptions& opt, int* exit_code);
+  ~Observer();
+
+  // Polls events until the interval deadline (or stop/target exit), then builds a frame.
+  Expected<model::Frame> next();
+  // Totals since attach.
+  model::Frame final_frame();
+  [[nodiscard]] bool target_gone() const { return target_gone_; }
+  [[nodiscard]] bool stopped() const { return g_stop != 0; }
+  [[nodiscard]] const model::TargetInfo& target() const { return model_.target(); }
+  [[nodiscard]] GoAttach* go() { return go_.get(); }
+  model::Model& model() { return model_; }
+  [[nodiscard]] int child_exit_status() const;
+
+  // Hooks for the recorder: every raw record, kernel snapshot and Go sample as consumed.
+  std::function<void(const ss_hdr*, size_t)> on_raw;
+  std::function<void(const probe::KernelSnapshot&)> on_snapshot;
+  std::function<void(const go::SchedSample&)> on_go;
+
+ private:
+  explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
+  void poll_until(uint64_t deadline_ns);
+  void try_go();
+  ObserveOptions opt_;
+  std::unique_ptr<probe::Session> session_;
+  std::optional<Launched> child_;
+  std::unique_ptr<GoAttach> go_;
+  model::Model model_;
+  int pidfd_ = -1;
+  bool target_gone_ = false;
+  uint64_t next_deadline_ = 0;
+  uint64_t go_retry_until_ = 0;
+  bool go_pushed_ = false;
+  std::unordered_set<uint32_t> named_;
+};
+
+}  // namespace schedscope::app

@@ -1,0 +1,62 @@
+// The observed process: attach to an existing PID, or launch a command held at a gate
+// until the BPF programs are attached (so it is observed from its first instruction).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "util/expected.h"
+
+namespace schedscope::app {
+
+// Exit codes of the CLI.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,       // runtime failure
+  kExitUsage = 2,       // bad flags / arguments
+  kExitNoProcess = 3,   // the PID does not exist, or is a kernel thread
+  kExitNoPrivilege = 4, // cannot load/attach BPF (privileges, BTF)
+  kExitExec = 127,      // the command could not be executed
+};
+
+struct ProcInfo {
+  int pid = 0;
+  std::string comm;
+  std::string exe;  // readlink /proc/PID/exe ("" if unreadable)
+  int threads = 0;
+};
+
+// Checks the pid names a live user-space process. Error messages are one clear line.
+Expected<ProcInfo> probe_pid(int pid, int* exit_code);
+
+class Launched {
+ public:
+  // fork()s the command, which waits at a gate until release(). Errors (e.g. not
+  // executable) are reported by release().
+  static Expected<Launched> start(const std::vector<std::string>& argv);
+  Launched(Launched&& o) noexcept;
+  Launched& operator=(Launched&&) = delete;
+  Launched(const Launched&) = delete;
+  ~Launched();
+  [[nodiscard]] int pid() const { return pid_; }
+  // Lets the child exec; returns an error if exec failed (the child is reaped then).
+  Status release();
+  // Non-blocking: true once the child has exited (status saved).
+  bool exited();
+  // SIGTERM, then SIGKILL after grace_ms; reaps.
+  void terminate(int grace_ms);
+  [[nodiscard]] int exit_status() const { return status_; }
+
+ private:
+  Launched() = default;
+  int pid_ = -1;
+  int gate_w_ = -1;   // parent writes one byte to let the child exec
+  int err_r_ = -1;    // child writes errno here if exec fails (CLOEXEC: EOF on success)
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string cmd_;
+};
+
+// True while the process exists (and is not a zombie).
+bool process_alive(int pid);
+
+}  // namespace schedscope::app

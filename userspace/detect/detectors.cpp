@@ -1,0 +1,266 @@
+#include "detect/detectors.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <unordered_map>
+
+#include "ui/print.h"
+
+namespace schedscope::detect {
+
+namespace {
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+bool blocked_in_kernel(const model::ThreadRow& r) {
+  return (r.state == "sleeping" || r.state == "disk" || r.state == "stopped") &&
+         (!r.syscall.empty() || r.state == "disk");
+}
+
+double blocked_ms(const model::ThreadRow& r) { return r.syscall.empty() ? r.state_ms : r.syscall_ms; }
+
+template <typename K>
+K top_key(const std::map<K, int>& counts, int* n) {
+  K best{};
+  *n = 0;
+  for (const auto& [k, c] : counts)
+    if (c > *n) {
+      *n = c;
+      best = k;
+    }
+  return best;
+}
+
+}  // namespace
+
+void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
+  if (!f.go) return;
+  std::unordered_map<uint32_t, const model::ThreadRow*> rows;
+  for (const auto& r : f.threads) rows[r.tid] = &r;
+  std::unordered_map<int64_t, const go::MSample*> m_by_id;
+  for (const auto& m : f.go->ms) m_by_id[m.id] = &m;
+
+  for (const auto& p : f.go->ps) {
+    auto& tr = ptrack_[p.id];
+    bool seen_before = tr.last_seen_ns != 0;
+    if (!seen_before || tr.schedtick != p.schedtick || tr.syscalltick != p.syscalltick) {
+      tr.schedtick = p.schedtick;
+      tr.syscalltick = p.syscalltick;
+      tr.unchanged_since_ns = f.ts_ns;
+    }
+    tr.last_seen_ns = f.ts_ns;
+    bool frozen = seen_before && tr.unchanged_since_ns < f.ts_ns;
+    if (!frozen) continue;
+
+    // The M bound to this P: p.m while running (also during syscalls on Go 1.26+ and raw
+    // syscalls that skip entersyscall), m.oldp while the P sits in _Psyscall.
+    const go::MSample* m = nullptr;
+    if (p.status == 1 && p.m_id >= 0) {
+      auto it = m_by_id.find(p.m_id);
+      if (it != m_by_id.end()) m = it->second;
+    } else if (p.status == 2) {
+      for (const auto& cand : f.go->ms)
+        if (cand.oldp == p.id && cand.p < 0) m = &cand;
+    }
+    if (!m || m->tid <= 0) continue;
+    auto rit = rows.find(uint32_t(m->tid));
+    if (rit == rows.end()) continue;
+    const model::ThreadRow& r = *rit->second;
+    if (!blocked_in_kernel(r)) continue;
+    double dur = blocked_ms(r);
+    double frozen_ms = double(f.ts_ns - tr.unchanged_since_ns) / 1e6;
+    if (dur < opt_.stuck_ms) continue;
+
+    Alert a;
+    a.kind = "stuck_p";
+    a.severity = "critical";
+    a.p = p.id;
+    a.m = m->id;
+    a.tid = uint32_t(m->tid);
+    a.goid = m->curg_goid ? m->curg_goid : p.goid;
+    a.func = !m->curg_func.empty() ? m->curg_func : p.func;
+    if (!p.cur_func.empty()) a.stack.push_back(p.cur_func);
+    if (!a.func.empty() && (a.stack.empty() || a.stack.back() != a.func)) a.stack.push_back(a.func);
+    a.syscall = r.syscall;
+    a.duration_ms = dur;
+    a.handed_off = false;
+    a.threads = f.threads_alive;
+    const char* how = p.status == 2 ? "in _Psyscall and not retaken by sysmon"
+                                    : (m->incgo ? "running, its M inside a cgo call"
+                                                : "running, its M blocked in a syscall that "
+                                                  "bypassed entersyscall");
+    a.message = fmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s",
+                    p.id, dur / 1e3, static_cast<long long>(m->id), m->tid,
+                    r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
+                    static_cast<unsigned long long>(a.goid), a.func.empty() ? "?" : a.func.c_str(),
+                    how);
+    a.evidence.push_back(fmt("P%d status=%s schedtick=%u syscalltick=%u unchanged for %.1fs", p.id,
+                             go::p_status_name(p.status), p.schedtick, p.syscalltick,
+                             frozen_ms / 1e3));
+    a.evidence.push_back(fmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval",
+                             m->tid, r.state.c_str(), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
+    if (!p.cur_func.empty()) a.evidence.push_back("G is at " + p.cur_func);
+    a.evidence.push_back("the other Ps carry on; this one is lost until the call returns");
+    now["stuck_p:" + std::to_string(p.id)] = a;
+  }
+
+  // Blocked Ms: a user G in a long syscall whose P was handed off (sysmon retake or
+  // entersyscallblock). Shown, not alerted as a stuck P: the P is working elsewhere.
+  for (const auto& m : f.go->ms) {
+    if (m.p >= 0 || m.curg_goid == 0 || m.tid <= 0) continue;
+    auto rit = rows.find(uint32_t(m.tid));
+    if (rit == rows.end()) continue;
+    const model::ThreadRow& r = *rit->second;
+    if (!blocked_in_kernel(r) || blocked_ms(r) < opt_.blocked_m_ms) continue;
+    bool p_still_held = false;
+    for (const auto& p : f.go->ps)
+      if (p.id == m.oldp && p.status == 2) p_still_held = true;
+    if (p_still_held) continue;  // that is the stuck-P case above
+    Alert a;
+    a.kind = "blocked_m";
+    a.severity = "info";
+    a.m = m.id;
+    a.tid = uint32_t(m.tid);
+    a.goid = m.curg_goid;
+    a.func = m.curg_func;
+    a.syscall = r.syscall;
+    a.duration_ms = blocked_ms(r);
+    a.handed_off = true;
+    a.p = m.oldp;
+    a.threads = f.threads_alive;
+    a.message = fmt("M%lld (tid %d) blocked %.1fs in %s%s running G%llu %s; its P%s was handed off",
+                    static_cast<long long>(m.id), m.tid, a.duration_ms / 1e3,
+                    r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
+                    m.incgo ? " (cgo call)" : "", static_cast<unsigned long long>(m.curg_goid),
+                    m.curg_func.empty() ? "?" : m.curg_func.c_str(),
+                    m.oldp >= 0 ? std::to_string(m.oldp).c_str() : "");
+    a.evidence.push_back("the scheduler works around it: not a stuck P, but one thread parked");
+    now["blocked_m:" + std::to_string(m.tid)] = a;
+  }
+}
+
+void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
+  creations_.emplace_back(f.ts_ns, f.creations_total);
+  while (creations_.size() > 1 &&
+         double(f.ts_ns - creations_.front().first) / 1e9 > opt_.storm_window_s + 1e-6)
+    creations_.pop_front();
+  double span = double(f.ts_ns - creations_.front().first) / 1e9;
+  double rate = span > 0 ? double(f.creations_total - creations_.front().second) / span
+                         : f.creations_per_s;
+
+  std::unordered_map<int32_t, const go::MSample*> m_by_tid;
+  if (f.go)
+    for (const auto& m : f.go->ms) m_by_tid[m.tid] = &m;
+  int blocked = 0;
+  std::map<std::string, int> by_syscall, by_func;
+  for (const auto& r : f.threads) {
+    if (r.state == "exited" || !blocked_in_kernel(r) || r.syscall == "futex") continue;
+    std::string func = r.go_func;
+    if (auto it = m_by_tid.find(int32_t(r.tid)); it != m_by_tid.end()) {
+      if (it->second->curg_goid == 0) continue;  // idle M, netpoller or sysmon
+      func = it->second->curg_func;
+    }
+    blocked++;
+    by_syscall[r.syscall.empty() ? r.state : r.syscall]++;
+    if (!func.empty()) by_func[func]++;
+  }
+  int threads = f.threads_alive;
+  double frac = threads ? double(blocked) / threads : 0;
+  int max_threads = f.go && f.go->maxmcount > 0 ? f.go->maxmcount : f.target.max_threads;
+
+  const std::string key = "syscall_storm";
+  bool was_active = active_.count(key) > 0;
+  bool growing = rate >= opt_.storm_rate;
+  bool piled = threads >= opt_.storm_threads && frac >= opt_.storm_blocked_frac;
+  if (piled && (growing || was_active)) {
+    Alert a;
+    a.kind = "syscall_storm";
+    a.severity = threads >= opt_.thread_limit_frac * max_threads ? "critical" : "warning";
+    a.threads = threads;
+    int n_sc = 0, n_fn = 0;
+    a.syscall = top_key(by_syscall, &n_sc);
+    a.func = top_key(by_func, &n_fn);
+    std::map<std::string, int> sites;
+    const model::Frame_Creation* example = nullptr;
+    for (const auto& c : f.creations) {
+      if (!c.site.empty()) sites[c.site]++;
+      if (!example || (!c.site.empty() && example->site.empty())) example = &c;
+    }
+    int n_site = 0;
+    std::string site = top_key(sites, &n_site);
+    if (example) a.stack = example->frames;
+    a.message = fmt("syscall storm: %d threads (+%.0f/s), %d blocked in syscalls, most in %s (%d)%s%s",
+                    threads, rate, blocked, a.syscall.c_str(), n_sc,
+                    a.func.empty() ? "" : ", from ", a.func.c_str());
+    a.evidence.push_back(fmt("thread creations: %.1f/s over the last %.0fs; %llu since attach", rate,
+                             opt_.storm_window_s,
+                             static_cast<unsigned long long>(f.creations_total)));
+    for (const auto& [sc, n] : by_syscall) a.evidence.push_back(fmt("  %4d threads blocked in %s", n, sc.c_str()));
+    for (const auto& [fn, n] : by_func)
+      if (n * 10 >= blocked) a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
+    if (!site.empty()) a.evidence.push_back(fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
+    a.evidence.push_back(fmt("runtime thread limit %d: %.0f%% used", max_threads,
+                             100.0 * threads / std::max(1, max_threads)));
+    a.evidence.push_back("each blocking call holds an M; the scheduler spawns new Ms to keep Ps busy");
+    if (was_active) {
+      a.since_ns = active_[key].since_ns;
+      a.duration_ms = double(f.ts_ns - a.since_ns) / 1e6;
+    }
+    now[key] = a;
+  }
+
+  if (threads >= opt_.thread_limit_frac * max_threads) {
+    Alert a;
+    a.kind = "thread_limit";
+    a.severity = "critical";
+    a.threads = threads;
+    a.message = fmt("%d threads: %.0f%% of the runtime limit %d (the process dies at the limit)",
+                    threads, 100.0 * threads / max_threads, max_threads);
+    now["thread_limit"] = a;
+  }
+}
+
+void Detectors::evaluate(model::Frame& f) {
+  std::map<std::string, Alert> now;
+  stuck_p(f, now);
+  storm(f, now);
+  // Keep the first-raised time of ongoing alerts; retire the ones that cleared.
+  for (auto& [k, a] : now) {
+    auto it = active_.find(k);
+    a.ts_ns = f.ts_ns;
+    if (it != active_.end()) {
+      a.since_ns = it->second.since_ns;
+      a.ts_ns = it->second.ts_ns;
+    } else if (a.since_ns == 0) {
+      a.since_ns = a.duration_ms > 0 ? f.ts_ns - uint64_t(a.duration_ms * 1e6) : f.ts_ns;
+    }
+    a.active = true;
+  }
+  f.alerts.clear();
+  for (auto& [k, a] : active_) {
+    if (now.count(k)) continue;
+    a.active = false;
+    f.alerts.push_back(a);  // cleared at this frame
+    history_.push_back(a);
+    if (history_.size() > opt_.history) history_.erase(history_.begin());
+  }
+  active_ = std::move(now);
+  for (const auto& [k, a] : active_) f.alerts.push_back(a);
+}
+
+std::vector<Alert> Detectors::all() const {
+  std::vector<Alert> out = history_;
+  for (const auto& [k, a] : active_) out.push_back(a);
+  return out;
+}
+
+}  // namespace schedscope::detect

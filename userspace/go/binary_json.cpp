@@ -1,0 +1,55 @@
+#include "go/binary_json.h"
+
+#include <cstdio>
+
+namespace schedscope::go {
+
+std::string hex_address(uint64_t addr) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr));
+  return buf;
+}
+
+nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& extra) {
+  using nlohmann::json;
+  json j;
+  j["path"] = info.path;
+  j["is_go"] = info.is_go;
+  j["go_version"] = info.go_version;
+  j["version_source"] = info.version_source;
+  j["module_path"] = info.module_path;
+  j["has_buildinfo"] = info.has_buildinfo;
+  j["stripped"] = info.stripped;
+  j["dwarf"] = info.has_dwarf;
+  j["cgo"] = info.cgo;
+  j["cgo_source"] = info.cgo_source;
+  j["pie"] = info.pie;
+  j["tls_g_offset"] = info.tls_g_offset;
+  j["tls_source"] = info.tls_source;
+  j["pclntab_version"] = info.pclntab_version;
+  j["pclntab_addr"] = hex_address(info.pclntab_addr);
+  j["text_start"] = hex_address(info.text_start);
+  j["moduledata"] = hex_address(info.moduledata);
+  j["function_count"] = info.symbolizer ? info.symbolizer->function_count() : 0;
+  const Globals& g = info.globals;
+  j["globals"] = {
+      {"allp", hex_address(g.allp)},       {"allm", hex_address(g.allm)},
+      {"sched", hex_address(g.sched)},     {"gomaxprocs", hex_address(g.gomaxprocs)},
+      {"allgs", hex_address(g.allgs)},     {"allglen", hex_address(g.allglen)},
+      {"gcphase", hex_address(g.gcphase)}, {"source", g.source},
+  };
+  json fns = json::object();
+  for (const auto& [name, f] : info.functions) {
+    fns[name] = hex_address(f.entry);
+  }
+  j["functions"] = std::move(fns);
+  j["warnings"] = info.warnings;
+  if (extra.is_object()) {
+    for (const auto& [k, v] : extra.items()) {
+      j[k] = v;
+    }
+  }
+  return j;
+}
+
+}  // namespace schedscope::go

@@ -1,0 +1,408 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "probe/syscalls.h"
+
+namespace schedscope::model {
+
+double hist_percentile_ns(const uint64_t* buckets, int n, double q) {
+  uint64_t total = 0;
+  for (int i = 0; i < n; i++) total += buckets[i];
+  if (total == 0) return 0;
+  // The rank of the q-quantile, then linear interpolation inside its log2 bucket.
+  double rank = q * double(total);
+  uint64_t seen = 0;
+  for (int i = 0; i < n; i++) {
+    if (buckets[i] == 0) continue;
+    if (double(seen + buckets[i]) >= rank) {
+      double lo = i == 0 ? 0 : std::ldexp(1.0, i);
+      double hi = std::ldexp(1.0, i + 1);
+      double frac = (rank - double(seen)) / double(buckets[i]);
+      return lo + std::clamp(frac, 0.0, 1.0) * (hi - lo);
+    }
+    seen += buckets[i];
+  }
+  return std::ldexp(1.0, n);
+}
+
+std::string state_name(const ss_thread_state& st) {
+  if (st.state == SS_TS_ONCPU) return "running";
+  if (st.wakeup_ns != 0) return "runnable";
+  switch (st.off_reason) {
+    case SS_OFF_PREEMPTED:
+      return "runnable";
+    case SS_OFF_SLEEP:
+      return "sleeping";
+    case SS_OFF_DISK:
+      return "disk";
+    default:
+      return "stopped";
+  }
+}
+
+namespace {
+
+void add_state(ss_thread_state& acc, const ss_thread_state& s) {
+  acc.oncpu_ns += s.oncpu_ns;
+  for (int r = 0; r < SS_OFF_REASONS; r++) {
+    acc.offcpu_ns[r] += s.offcpu_ns[r];
+    acc.offcpu_count[r] += s.offcpu_count[r];
+  }
+  acc.rq_ns += s.rq_ns;
+  acc.rq_count += s.rq_count;
+  for (int b = 0; b < SS_HIST_BUCKETS; b++) acc.rq_hist[b] += s.rq_hist[b];
+  acc.sc_count += s.sc_count;
+}
+
+uint64_t switches_of(const ss_thread_state& s) {
+  uint64_t n = 0;
+  for (int r = 0; r < SS_OFF_REASONS; r++) n += s.offcpu_count[r];
+  return n;
+}
+
+}  // namespace
+
+Frame_Creation Model::make_creation(const ss_thread_new& e) const {
+  Frame_Creation c;
+  c.ts_ns = e.h.ts;
+  c.tid = e.tid;
+  c.parent_tid = e.parent_tid;
+  if (e.go.flags & SS_GO_VALID) {
+    c.parent_goid = e.go.goid;
+    c.parent_m = e.go.m_id;
+  }
+  uint32_t n = std::min<uint32_t>(e.nframes, SS_MAX_STACK);
+  c.stack.assign(e.stack, e.stack + n);
+  if (sym_) {
+    for (uint64_t pc : c.stack) {
+      std::string f = sym_->frame(pc);
+      if (f.empty()) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(pc));
+        f = buf;
+      }
+      c.frames.push_back(f);
+      if (c.site.empty() && !sym_->is_runtime(pc) && f.rfind("0x", 0) != 0) c.site = f;
+    }
+  }
+  return c;
+}
+
+void Model::on_record(const ss_hdr* rec, size_t size) {
+  records_++;
+  if (size < sizeof(ss_hdr) || rec->size > size) {
+    bad_records_++;
+    return;
+  }
+  switch (rec->type) {
+    case SS_EV_THREAD_NEW: {
+      if (size < sizeof(ss_thread_new)) break;
+      const auto& e = *reinterpret_cast<const ss_thread_new*>(rec);
+      Frame_Creation c = make_creation(e);
+      creations_.push_back(c);
+      if (all_creations_.size() < 100000) all_creations_.push_back(std::move(c));
+      creations_total_++;
+      auto& t = threads_[e.tid];
+      if (t.dead) t = ThreadAcc{};  // tid reused
+      t.cur.created_by = e.parent_tid;
+      t.seen_ns = e.h.ts;
+      if (names_.find(e.tid) == names_.end()) {
+        char comm[SS_COMM_LEN + 1] = {};
+        std::memcpy(comm, e.comm, SS_COMM_LEN);
+        names_[e.tid] = comm;
+      }
+      return;
+    }
+    case SS_EV_THREAD_EXIT: {
+      if (size < sizeof(ss_thread_exit)) break;
+      const auto& e = *reinterpret_cast<const ss_thread_exit*>(rec);
+      auto& t = threads_[e.tid];
+      if (!t.dead) {
+        // Only the part not yet counted in a previous frame's delta moves to exited_:
+        // fold the final totals into exited_ and drop this thread from the live set.
+        add_state(exited_, e.final);
+        t.cur = e.final;
+        t.dead = true;
+        exits_total_++;
+        exited_tids_.push_back(e.tid);
+      }
+      return;
+    }
+    case SS_EV_OFFCPU: {
+      if (size < sizeof(ss_offcpu)) break;
+      const auto& e = *reinterpret_cast<const ss_offcpu*>(rec);
+      OffCpuEvent o;
+      o.start_ns = e.start_ns;
+      o.end_ns = e.h.ts;
+      o.tid = e.tid;
+      o.reason = e.reason;
+      o.syscall_nr = e.syscall_nr;
+      if (e.go.flags & SS_GO_VALID) {
+        o.goid = e.go.goid;
+        o.p = e.go.p_id;
+        o.m = e.go.m_id;
+      }
+      if (offcpu_.size() < 10000) offcpu_.push_back(o);
+      if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
+        std::string name = probe::syscall_name(e.syscall_nr);
+        double ms = double(e.h.ts - e.start_ns) / 1e6;
+        for (auto* m : {&blocked_iv_[e.tid][name], &blocked_total_[e.tid][name]}) {
+          m->count++;
+          m->ms += ms;
+          m->max_ms = std::max(m->max_ms, ms);
+        }
+      }
+      return;
+    }
+    case SS_EV_SYSCALL_SLOW:
+      if (size < sizeof(ss_syscall_slow)) break;
+      return;
+    default:
+      break;
+  }
+  bad_records_++;
+}
+
+void Model::on_kernel(const probe::KernelSnapshot& snap) {
+  if (!started_) {
+    start_ns_ = prev_frame_ns_ = snap.ts_ns;
+    started_ = true;
+  }
+  snap_ns_ = snap.ts_ns;
+  for (const auto& e : snap.threads) {
+    auto& t = threads_[e.tid];
+    if (t.dead) continue;  // exit consumed; the BPF entry is about to be forgotten
+    uint32_t created_by = t.cur.created_by;
+    t.cur = e.st;
+    if (!t.cur.created_by) t.cur.created_by = created_by;
+    if (!t.seen_ns) t.seen_ns = snap.ts_ns;
+  }
+  for (const auto& s : snap.sc_block) sc_block_[s.nr] = s.stat;
+  for (const auto& s : snap.sc_all) sc_all_[s.nr] = s.stat;
+  std::memcpy(rq_hist_, snap.rq_hist, sizeof rq_hist_);
+  drops_ = snap.drops;
+}
+
+void Model::on_go_sample(const go::SchedSample& s) { go_ = s; }
+
+std::vector<uint32_t> Model::take_exited() {
+  std::vector<uint32_t> out;
+  out.swap(exited_tids_);
+  return out;
+}
+
+Frame Model::frame(bool final) {
+  Frame f;
+  f.ts_ns = snap_ns_;
+  f.final = final;
+  f.target = target_;
+  uint64_t since = final ? start_ns_ : prev_frame_ns_;
+  f.interval_s = snap_ns_ > since ? double(snap_ns_ - since) / 1e9 : 0;
+  f.elapsed_s = snap_ns_ > start_ns_ ? double(snap_ns_ - start_ns_) / 1e9 : 0;
+  double interval_ns = f.interval_s * 1e9;
+
+  // Tid -> M/P/G/func from the runtime sample (authoritative for the Go columns).
+  std::unordered_map<int32_t, const go::MSample*> m_by_tid;
+  std::unordered_map<int64_t, const go::PSample*> p_by_m;
+  if (go_) {
+    for (const auto& m : go_->ms) m_by_tid[m.tid] = &m;
+    for (const auto& p : go_->ps)
+      if (p.m_id >= 0) p_by_m[p.m_id] = &p;
+  }
+
+  uint64_t proc_switches = 0;
+  std::map<int, int> in_flight;
+  for (auto& [tid, t] : threads_) {
+    if (t.dead) continue;
+    const ss_thread_state& c = t.cur;
+    ss_thread_state p0{};
+    const ss_thread_state& p = (t.have_prev && !final) ? t.prev : p0;
+    ThreadRow r;
+    r.tid = tid;
+    auto nit = names_.find(tid);
+    if (nit != names_.end()) {
+      r.name = nit->second;
+    } else {
+      char comm[SS_COMM_LEN + 1] = {};
+      std::memcpy(comm, c.comm, SS_COMM_LEN);
+      r.name = comm;
+    }
+    r.state = state_name(c);
+    r.state_ms = c.last_switch_ns && snap_ns_ > c.last_switch_ns
+                     ? double(snap_ns_ - c.last_switch_ns) / 1e6
+                     : 0;
+    if (c.sc_enter_ns && c.sc_nr >= 0) {  // -S: exact in-flight syscall
+      r.syscall = probe::syscall_name(c.sc_nr);
+      r.syscall_ms = snap_ns_ > c.sc_enter_ns ? double(snap_ns_ - c.sc_enter_ns) / 1e6 : 0;
+      in_flight[c.sc_nr]++;
+    } else if (c.state == SS_TS_OFFCPU && c.block_nr >= 0) {
+      r.syscall = probe::syscall_name(c.block_nr);
+      uint64_t bsince = c.block_since_ns ? c.block_since_ns : c.last_switch_ns;
+      r.syscall_ms = bsince && snap_ns_ > bsince ? double(snap_ns_ - bsince) / 1e6 : r.state_ms;
+      in_flight[c.block_nr]++;
+    }
+    // On-CPU time in the interval: completed stretches plus the ongoing one, minus the
+    // same quantity at the previous frame (so an ongoing stretch is never counted twice).
+    auto with_ongoing = [](const ss_thread_state& s, uint64_t at) {
+      uint64_t v = s.oncpu_ns;
+      if (s.state == SS_TS_ONCPU && s.last_switch_ns && at > s.last_switch_ns)
+        v += at - s.last_switch_ns;
+      return v;
+    };
+    uint64_t on_now = with_ongoing(c, snap_ns_);
+    uint64_t on_then = (t.have_prev && !final) ? with_ongoing(t.prev, since) : 0;
+    uint64_t on = on_now - std::min(on_now, on_then);
+    r.oncpu_pct = interval_ns > 0 ? std::min(100.0, 100.0 * double(on) / interval_ns) : 0;
+    auto d = [&](int i) { return double(c.offcpu_ns[i] - std::min(c.offcpu_ns[i], p.offcpu_ns[i])) / 1e6; };
+    r.offcpu_ms.preempted = d(SS_OFF_PREEMPTED);
+    r.offcpu_ms.sleep = d(SS_OFF_SLEEP);
+    r.offcpu_ms.disk = d(SS_OFF_DISK);
+    r.offcpu_ms.other = d(SS_OFF_OTHER);
+    uint64_t hist[SS_HIST_BUCKETS];
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) hist[b] = c.rq_hist[b] - std::min(c.rq_hist[b], p.rq_hist[b]);
+    r.rq_p50_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.5) / 1e3;
+    r.rq_p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
+    r.switches = switches_of(c) - std::min(switches_of(c), switches_of(p));
+    proc_switches += r.switches;
+    if (f.interval_s > 0)
+      r.syscalls_per_s = double(c.sc_count - std::min(c.sc_count, p.sc_count)) / f.interval_s;
+    r.created_by = c.created_by;
+    if (c.go.flags & SS_GO_VALID) {
+      r.m = c.go.m_id;
+      r.p = c.go.p_id;
+      r.goid = c.go.goid;
+      r.p_from_oldp = (c.go.flags & SS_GO_OLDP) != 0;
+      r.incgo = (c.go.flags & SS_GO_INCGO) != 0;
+    }
+    if (auto it = m_by_tid.find(int32_t(tid)); it != m_by_tid.end()) {
+      const go::MSample& m = *it->second;
+      r.m = m.id;
+      r.p = m.p >= 0 ? m.p : (m.oldp >= 0 && !r.syscall.empty() ? m.oldp : -1);
+      r.p_from_oldp = m.p < 0 && r.p >= 0;
+      r.goid = m.curg_goid;
+      r.go_func = m.curg_func;
+      r.incgo = m.incgo;
+    }
+    if (auto bit = (final ? blocked_total_ : blocked_iv_).find(tid);
+        bit != (final ? blocked_total_ : blocked_iv_).end())
+      r.blocked_in = bit->second;
+    f.threads.push_back(std::move(r));
+    if (!final) {
+      t.prev = c;
+      t.have_prev = true;
+    }
+  }
+  f.threads_alive = int(f.threads.size());
+  {
+    ss_thread_state sum = exited_;
+    for (const auto& [tid, t] : threads_)
+      if (!t.dead) add_state(sum, t.cur);
+    f.totals.oncpu_ms = double(sum.oncpu_ns) / 1e6;
+    f.totals.offcpu_ms = {double(sum.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6,
+                          double(sum.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
+                          double(sum.offcpu_ns[SS_OFF_DISK]) / 1e6,
+                          double(sum.offcpu_ns[SS_OFF_OTHER]) / 1e6};
+    f.totals.switches = switches_of(sum);
+    f.totals.rq_count = sum.rq_count;
+    uint64_t h[SS_HIST_BUCKETS];
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) h[b] = sum.rq_hist[b];
+    f.totals.rq_p50_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5) / 1e3;
+    f.totals.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
+    f.totals.syscalls = sum.sc_count;
+  }
+  f.switches_per_s = f.interval_s > 0 ? double(proc_switches) / f.interval_s : 0;
+
+  // Syscalls: the -S table (every call) or the blocking table (default).
+  const auto& cur = target_.all_syscalls ? sc_all_ : sc_block_;
+  auto& prev = target_.all_syscalls ? sc_all_prev_ : sc_block_prev_;
+  uint64_t calls = 0;
+  for (const auto& [nr, s] : cur) {
+    ss_sc_stat p0{};
+    const ss_sc_stat& p = final ? p0 : (prev.count(nr) ? prev.at(nr) : p0);
+    SyscallRow row;
+    row.nr = nr;
+    row.name = probe::syscall_name(nr);
+    row.count = s.count - std::min(s.count, p.count);
+    row.total_count = s.count;
+    row.time_ms = double(s.total_ns - std::min(s.total_ns, p.total_ns)) / 1e6;
+    row.calls_per_s = f.interval_s > 0 ? double(row.count) / f.interval_s : 0;
+    uint64_t hist[SS_HIST_BUCKETS];
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) hist[b] = s.hist[b] - std::min(s.hist[b], p.hist[b]);
+    row.p50_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.5) / 1e3;
+    row.p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
+    row.max_us = double(s.max_ns) / 1e3;
+    row.in_flight = in_flight.count(nr) ? in_flight[nr] : 0;
+    calls += row.count;
+    if (row.count || row.in_flight || final) f.syscalls.push_back(row);
+  }
+  std::sort(f.syscalls.begin(), f.syscalls.end(), [&](const SyscallRow& a, const SyscallRow& b) {
+    return a.time_ms != b.time_ms ? a.time_ms > b.time_ms : a.count > b.count;
+  });
+  f.syscalls_per_s = f.interval_s > 0 ? double(calls) / f.interval_s : 0;
+  if (!final) prev = cur;
+
+  uint64_t hist[SS_HIST_BUCKETS];
+  for (int b = 0; b < SS_HIST_BUCKETS; b++)
+    hist[b] = rq_hist_[b] - (final ? 0 : std::min(rq_hist_[b], rq_hist_prev_[b]));
+  f.rq_p50_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.5) / 1e3;
+  f.rq_p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
+  if (!final) std::memcpy(rq_hist_prev_, rq_hist_, sizeof rq_hist_);
+
+  f.creations = final ? all_creations_ : creations_;
+  f.creations_total = creations_total_;
+  f.exits_total = exits_total_;
+  f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
+  f.long_offcpu = offcpu_;
+  f.drops = drops_;
+  f.drops_interval = drops_ - std::min(drops_, drops_prev_);
+  f.go = go_;
+  if (!final) {
+    drops_prev_ = drops_;
+    creations_.clear();
+    offcpu_.clear();
+    blocked_iv_.clear();
+    prev_frame_ns_ = snap_ns_;
+  }
+  // Threads that exited leave the live rows; their final totals stay for the final frame.
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->second.dead && !final) {
+      if (gone_.size() < 100000) gone_[it->first] = it->second.cur;
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (final) {
+    for (const auto& [tid, st] : gone_) {
+      ThreadRow r;
+      r.tid = tid;
+      char comm[SS_COMM_LEN + 1] = {};
+      std::memcpy(comm, st.comm, SS_COMM_LEN);
+      auto nit = names_.find(tid);
+      r.name = nit != names_.end() ? nit->second : comm;
+      r.state = "exited";
+      r.oncpu_pct = f.interval_s > 0 ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9)) : 0;
+      r.offcpu_ms = {double(st.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(st.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
+                     double(st.offcpu_ns[SS_OFF_DISK]) / 1e6, double(st.offcpu_ns[SS_OFF_OTHER]) / 1e6};
+      uint64_t h[SS_HIST_BUCKETS];
+      for (int b = 0; b < SS_HIST_BUCKETS; b++) h[b] = st.rq_hist[b];
+      r.rq_p50_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5) / 1e3;
+      r.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
+      r.switches = switches_of(st);
+      r.created_by = st.created_by;
+      if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end()) r.blocked_in = bit->second;
+      if (st.go.flags & SS_GO_VALID) {
+        r.m = st.go.m_id;
+        r.p = st.go.p_id;
+        r.goid = st.go.goid;
+      }
+      f.threads.push_back(std::move(r));
+    }
+  }
+  return f;
+}
+
+}  // namespace schedscope::model

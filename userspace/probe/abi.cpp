@@ -1,0 +1,19 @@
+// Pins the layout of the BPF<->userspace ABI (bpf/schedscope.h). A failing assert here
+// means the two sides would disagree: bump SS_ABI_VERSION and fix both.
+#include <cstddef>
+
+#include "schedscope.h"
+
+static_assert(sizeof(ss_hdr) == 16);
+static_assert(sizeof(ss_goctx) == 40);
+static_assert(offsetof(ss_goctx, p_id) == 32);
+static_assert(sizeof(ss_thread_state) == 384);
+static_assert(offsetof(ss_thread_state, rq_hist) == 104);
+static_assert(offsetof(ss_thread_state, go) == 328);
+static_assert(sizeof(ss_sc_stat) == 152);
+static_assert(sizeof(ss_thread_new) == 288);
+static_assert(offsetof(ss_thread_new, stack) == 80);
+static_assert(sizeof(ss_thread_exit) == 408);
+static_assert(sizeof(ss_offcpu) == 112);
+static_assert(sizeof(ss_syscall_slow) == 80);
+static_assert(sizeof(ss_go_offsets) == 48);

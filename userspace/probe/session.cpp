@@ -1,0 +1,171 @@
+#include "probe/session.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "schedscope.skel.h"
+
+namespace schedscope::probe {
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+namespace {
+
+int quiet_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  if (getenv("SCHEDSCOPE_LIBBPF_DEBUG") == nullptr && level == LIBBPF_INFO) return 0;
+  return vfprintf(stderr, fmt, args);
+}
+
+uint64_t round_pow2(uint64_t v) {
+  uint64_t p = 4096;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+
+}  // namespace
+
+Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
+  static bool once = [] {
+    libbpf_set_print(quiet_print);
+    // Not needed on kernels with memcg-based BPF accounting (5.11+), and it fails without
+    // CAP_SYS_RESOURCE: best effort only.
+    rlimit r{RLIM_INFINITY, RLIM_INFINITY};
+    (void)setrlimit(RLIMIT_MEMLOCK, &r);
+    return true;
+  }();
+  (void)once;
+  std::unique_ptr<Session> s(new Session(cfg));
+  s->ncpus_ = libbpf_num_possible_cpus();
+  if (s->ncpus_ <= 0) s->ncpus_ = 1;
+  s->skel_ = schedscope_bpf__open();
+  if (!s->skel_) return make_error("cannot open BPF object: " + errstr(errno));
+  auto* skel = s->skel_;
+  skel->rodata->targ_tgid = cfg.tgid;
+  skel->rodata->offcpu_min_ns = cfg.offcpu_min_ns;
+  skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
+  skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
+  s->cfg_.ringbuf_bytes = round_pow2(cfg.ringbuf_bytes);
+  bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
+  bpf_program__set_autoload(skel->progs.ss_sys_enter, cfg.all_syscalls);
+  bpf_program__set_autoload(skel->progs.ss_sys_exit, cfg.all_syscalls);
+  if (int err = schedscope_bpf__load(skel); err) {
+    std::string hint;
+    if (err == -EPERM || errno == EPERM)
+      hint = " (need root, or CAP_BPF + CAP_PERFMON; run `schedscope doctor`)";
+    return make_error("cannot load BPF programs: " + errstr(err) + hint);
+  }
+  return s;
+}
+
+Session::~Session() {
+  if (rb_) ring_buffer__free(rb_);
+  if (skel_) schedscope_bpf__destroy(skel_);
+}
+
+Status Session::attach() {
+  if (int err = schedscope_bpf__attach(skel_); err)
+    return make_error("cannot attach BPF programs: " + errstr(err));
+  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Session::on_record, this, nullptr);
+  if (!rb_) return make_error("cannot create ring buffer consumer: " + errstr(errno));
+  return {};
+}
+
+int Session::on_record(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Session*>(ctx);
+  if (size < sizeof(ss_hdr) || !self->cur_fn_) return 0;
+  (*self->cur_fn_)(static_cast<const ss_hdr*>(data), size);
+  return 0;
+}
+
+Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
+  cur_fn_ = &fn;
+  int n = timeout_ms > 0 ? ring_buffer__poll(rb_, timeout_ms) : ring_buffer__consume(rb_);
+  cur_fn_ = nullptr;
+  if (n < 0 && n != -EINTR) return make_error("ring buffer poll failed: " + errstr(n));
+  return n < 0 ? 0 : n;
+}
+
+namespace {
+
+void read_sc_array(int fd, int ncpus, std::vector<SyscallAgg>& out) {
+  std::vector<ss_sc_stat> per(ncpus);
+  for (uint32_t k = 0; k < SS_MAX_SYSCALLS; k++) {
+    if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
+    ss_sc_stat sum{};
+    for (const auto& p : per) {
+      sum.count += p.count;
+      sum.total_ns += p.total_ns;
+      sum.max_ns = std::max(sum.max_ns, p.max_ns);
+      for (int b = 0; b < SS_HIST_BUCKETS; b++) sum.hist[b] += p.hist[b];
+    }
+    if (sum.count) out.push_back({int(k), sum});
+  }
+}
+
+}  // namespace
+
+Expected<KernelSnapshot> Session::snapshot() {
+  KernelSnapshot snap;
+  snap.ts_ns = monotonic_ns();
+  int tfd = bpf_map__fd(skel_->maps.threads);
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(tfd, prev, &next) == 0) {
+    ThreadEntry e{next, {}};
+    if (bpf_map_lookup_elem(tfd, &next, &e.st) == 0) snap.threads.push_back(e);
+    key = next;
+    prev = &key;
+  }
+  read_sc_array(bpf_map__fd(skel_->maps.sc_block), ncpus_, snap.sc_block);
+  if (cfg_.all_syscalls) read_sc_array(bpf_map__fd(skel_->maps.sc_all), ncpus_, snap.sc_all);
+  std::vector<uint64_t> per(ncpus_);
+  int hfd = bpf_map__fd(skel_->maps.rq_hist);
+  for (uint32_t b = 0; b < SS_HIST_BUCKETS; b++) {
+    if (bpf_map_lookup_elem(hfd, &b, per.data()) != 0) continue;
+    for (auto v : per) snap.rq_hist[b] += v;
+  }
+  uint32_t zero = 0;
+  snap.drops_per_cpu.assign(ncpus_, 0);
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &zero, snap.drops_per_cpu.data()) == 0)
+    for (auto v : snap.drops_per_cpu) snap.drops += v;
+  return snap;
+}
+
+Status Session::set_go_offsets(const ss_go_offsets& off) {
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &zero, &off, BPF_ANY) != 0)
+    return make_error("cannot write Go offsets map: " + errstr(errno));
+  return {};
+}
+
+void Session::seed_thread(uint32_t tid, const ss_thread_state& st) {
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &tid, &st, BPF_NOEXIST);
+}
+
+void Session::forget_thread(uint32_t tid) {
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &tid);
+}
+
+std::vector<std::string> Session::attached_programs() const {
+  std::vector<std::string> out;
+  bpf_program* p = nullptr;
+  bpf_object__for_each_program(p, skel_->obj) {
+    if (bpf_program__autoload(p)) out.emplace_back(bpf_program__name(p));
+  }
+  return out;
+}
+
+}  // namespace schedscope::probe

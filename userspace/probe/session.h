@@ -1,0 +1,85 @@
+// The BPF session: open -> configure (rodata, ring size, autoload) -> load -> attach,
+// ring-buffer consumption, and the per-interval reads of the in-kernel aggregates.
+// RAII: destroying the Session detaches and frees everything.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "schedscope.h"
+#include "util/expected.h"
+
+struct schedscope_bpf;
+struct ring_buffer;
+
+namespace schedscope::probe {
+
+struct SessionConfig {
+  uint32_t tgid = 0;
+  bool all_syscalls = false;          // -S: raw_syscalls enter/exit
+  uint64_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
+  uint64_t offcpu_min_ns = 1'000'000;
+  uint64_t slow_syscall_ns = 1'000'000;
+  bool capture_stacks = true;
+};
+
+struct ThreadEntry {
+  uint32_t tid;
+  ss_thread_state st;
+};
+
+struct SyscallAgg {
+  int nr;
+  ss_sc_stat stat;  // summed over CPUs
+};
+
+// Everything the kernel side aggregated, read once per interval.
+struct KernelSnapshot {
+  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC when read
+  std::vector<ThreadEntry> threads;
+  std::vector<SyscallAgg> sc_block;  // non-zero entries only
+  std::vector<SyscallAgg> sc_all;    // (-S) non-zero entries only
+  uint64_t rq_hist[SS_HIST_BUCKETS] = {};
+  uint64_t drops = 0;
+  std::vector<uint64_t> drops_per_cpu;
+};
+
+// Called for every ring-buffer record (starts with ss_hdr; size already checked).
+using EventFn = std::function<void(const ss_hdr* rec, size_t size)>;
+
+class Session {
+ public:
+  static Expected<std::unique_ptr<Session>> open(const SessionConfig& cfg);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Status attach();
+  // Consume ring-buffer records for at most timeout_ms (0: don't wait). Returns count.
+  Expected<int> poll(int timeout_ms, const EventFn& fn);
+  Expected<KernelSnapshot> snapshot();
+  // Go offsets for the in-kernel context reads (may be set any time after open()).
+  Status set_go_offsets(const ss_go_offsets& off);
+  // Seeds the state of a thread that existed before attach (no-op if BPF already has it).
+  void seed_thread(uint32_t tid, const ss_thread_state& st);
+  // Remove a thread's state once its exit has been consumed.
+  void forget_thread(uint32_t tid);
+  [[nodiscard]] const SessionConfig& config() const { return cfg_; }
+  [[nodiscard]] std::vector<std::string> attached_programs() const;
+
+ private:
+  explicit Session(SessionConfig cfg) : cfg_(cfg) {}
+  SessionConfig cfg_;
+  schedscope_bpf* skel_ = nullptr;
+  ::ring_buffer* rb_ = nullptr;
+  const EventFn* cur_fn_ = nullptr;
+  int ncpus_ = 1;
+  static int on_record(void* ctx, void* data, size_t size);
+};
+
+// Monotonic clock in ns (the clock of bpf_ktime_get_ns).
+uint64_t monotonic_ns();
+
+}  // namespace schedscope::probe

@@ -1,0 +1,37 @@
+// The top-style live view (ncurses). It renders frames from a FrameSource: a live
+// Observer (top) or a recording (replay), so both share one view.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "model/model.h"
+
+namespace schedscope::ui {
+
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  // Blocks up to one interval; returns the next frame (with detector alerts filled),
+  // or nullopt when the source is finished (target exited, end of recording).
+  virtual std::optional<model::Frame> next() = 0;
+  // The totals-since-start frame shown when the source ends.
+  virtual std::optional<model::Frame> final_frame() = 0;
+  [[nodiscard]] virtual bool live() const = 0;  // live: pause freezes the display only
+  // Replay controls (no-ops for a live source).
+  virtual bool can_seek() const { return false; }
+  virtual void seek(double /*t_s*/) {}
+  virtual void set_speed(double /*x*/) {}
+  [[nodiscard]] virtual double position_s() const { return 0; }
+  [[nodiscard]] virtual double length_s() const { return 0; }
+  // Probe cost line for the header ("probes: tp_btf sched x4, ~N events/s").
+  [[nodiscard]] virtual std::string cost() const { return ""; }
+};
+
+struct LiveOptions {
+  std::string title = "schedscope";
+};
+
+// Runs until q / the source ends / a stop signal; restores the terminal on every path.
+int run_live(FrameSource& src, const LiveOptions& opt);
+
+}  // namespace schedscope::ui
