@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/doctor.h"
+#include "app/live_source.h"
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
 #include "ui/print.h"
@@ -87,6 +88,9 @@ std::string inspect_text(const nlohmann::json& j) {
 
 int cmd_top(const TopOptions& opt) {
   install_stop_handlers();
+  // The live view on a terminal; the batch form otherwise (--batch, --json, -o, a pipe).
+  const bool live = !opt.batch && opt.output.empty() && isatty(STDOUT_FILENO) != 0 &&
+                    isatty(STDIN_FILENO) != 0;
   FILE* out = stdout;
   std::unique_ptr<FILE, int (*)(FILE*)> out_file(nullptr, fclose);
   if (!opt.output.empty()) {
@@ -112,6 +116,7 @@ int cmd_top(const TopOptions& opt) {
     if (opt.observe.verbose && o.go())
       for (const auto& c : o.go()->checks()) std::fprintf(stderr, "  validated: %s\n", c.c_str());
   }
+  if (live) return top_live(o, opt);
   detect::Detectors det(opt.detect);
   int n = 0;
   double elapsed = 0;

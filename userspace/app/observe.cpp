@@ -86,7 +86,8 @@ void install_stop_handlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, int* exit_code) {
+Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, int* exit_code,
+                                                    const std::function<void(Observer&)>& init) {
   *exit_code = kExitError;
   if (!(opt.interval_s > 0) || !std::isfinite(opt.interval_s)) {
     *exit_code = kExitUsage;
@@ -152,6 +153,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   o->model_.set_target(t);
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
+  if (init) init(*o);
   // First snapshot: the baseline of every delta.
   if (auto snap = o->session_->snapshot()) {
     o->model_.on_kernel(*snap);
@@ -170,6 +172,10 @@ Observer::~Observer() {
 }
 
 int Observer::child_exit_status() const { return child_ ? child_->exit_status() : 0; }
+
+std::vector<std::string> Observer::attached_programs() const {
+  return session_ ? session_->attached_programs() : std::vector<std::string>{};
+}
 
 void Observer::try_go() {
   if (!go_ || !go_->is_go() || go_->ready() || go_pushed_) return;
@@ -241,7 +247,10 @@ Expected<model::Frame> Observer::next() {
   for (const auto& e : snap->threads) {
     if (named_.insert(e.tid).second) {
       std::string n = read_comm(model_.target().pid, e.tid);
-      if (!n.empty()) model_.set_thread_name(e.tid, n);
+      if (!n.empty()) {
+        model_.set_thread_name(e.tid, n);
+        if (on_name) on_name(e.tid, n);
+      }
     }
   }
   model::Frame f = model_.frame();
@@ -250,7 +259,10 @@ Expected<model::Frame> Observer::next() {
 }
 
 model::Frame Observer::final_frame() {
-  if (auto snap = session_->snapshot()) model_.on_kernel(*snap);
+  if (auto snap = session_->snapshot()) {
+    model_.on_kernel(*snap);
+    if (on_snapshot) on_snapshot(*snap);
+  }
   return model_.frame(true);
 }
 

@@ -34,8 +34,11 @@ void install_stop_handlers();
 
 class Observer {
  public:
-  // Errors carry the CLI exit code in *exit_code.
-  static Expected<std::unique_ptr<Observer>> start(const ObserveOptions& opt, int* exit_code);
+  // Errors carry the CLI exit code in *exit_code. `init` (optional) runs once the target
+  // is known and before the baseline snapshot, so hooks set there see everything.
+  static Expected<std::unique_ptr<Observer>> start(
+      const ObserveOptions& opt, int* exit_code,
+      const std::function<void(Observer&)>& init = nullptr);
   ~Observer();
 
   // Polls events until the interval deadline (or stop/target exit), then builds a frame.
@@ -48,11 +51,15 @@ class Observer {
   [[nodiscard]] GoAttach* go() { return go_.get(); }
   model::Model& model() { return model_; }
   [[nodiscard]] int child_exit_status() const;
+  // Names of the BPF programs attached (the live view's cost line).
+  [[nodiscard]] std::vector<std::string> attached_programs() const;
 
-  // Hooks for the recorder: every raw record, kernel snapshot and Go sample as consumed.
+  // Hooks for the recorder: every raw record, kernel snapshot (final_frame()'s too), Go
+  // sample and /proc thread name as consumed, in the order the model consumes them.
   std::function<void(const ss_hdr*, size_t)> on_raw;
   std::function<void(const probe::KernelSnapshot&)> on_snapshot;
   std::function<void(const go::SchedSample&)> on_go;
+  std::function<void(uint32_t tid, const std::string& name)> on_name;
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/record_cmd.h"
 #include "app/target.h"
 #include "util/units.h"
 
@@ -95,6 +96,10 @@ int main(int argc, char** argv) {
   inspc->add_option("-p,--pid", insp.pid, "inspect a running process (adds live validation)");
   inspc->add_flag("--json", insp.json, "machine-readable output");
 
+  // ---- record, report, replay, export (app/record_cmd.h)
+  app::RecordingCli recording;
+  recording.add(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -104,6 +109,7 @@ int main(int argc, char** argv) {
 
   try {
     if (doctor->parsed()) return app::cmd_doctor(doctor_json);
+    if (auto rc = recording.run()) return *rc;
     if (inspc->parsed()) {
       if (insp.path.empty() && insp.pid == 0) {
         std::cerr << "schedscope inspect: give a binary path or -p PID\n";

@@ -233,6 +233,18 @@ void Detectors::evaluate(model::Frame& f) {
   std::map<std::string, Alert> now;
   stuck_p(f, now);
   storm(f, now);
+  // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
+  f.notices.clear();
+  for (auto it = now.begin(); it != now.end();) {
+    if (it->second.kind == "blocked_m") {
+      it->second.ts_ns = f.ts_ns;
+      it->second.since_ns = f.ts_ns - uint64_t(it->second.duration_ms * 1e6);
+      f.notices.push_back(std::move(it->second));
+      it = now.erase(it);
+    } else {
+      ++it;
+    }
+  }
   // Keep the first-raised time of ongoing alerts; retire the ones that cleared.
   for (auto& [k, a] : now) {
     auto it = active_.find(k);

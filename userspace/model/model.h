@@ -124,7 +124,8 @@ struct Frame {
   Totals totals;
   std::vector<OffCpuEvent> long_offcpu;   // this interval, from SS_EV_OFFCPU
   std::optional<go::SchedSample> go;      // the P table and M list
-  std::vector<detect::Alert> alerts;       // filled by the detectors (history + active)
+  std::vector<detect::Alert> alerts;       // filled by the detectors (active + cleared now)
+  std::vector<detect::Alert> notices;      // shown, not alerted: blocked Ms (P handed off)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).

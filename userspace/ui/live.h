@@ -1,5 +1,12 @@
 // The top-style live view (ncurses). It renders frames from a FrameSource: a live
 // Observer (top) or a recording (replay), so both share one view.
+//
+// Threads: run_live calls next() and final_frame() from one worker thread of its own,
+// and everything else (live, can_seek, seek, set_speed, position_s, length_s, cost,
+// end_reason, interrupt) from the UI thread, possibly while next() is blocked. A source
+// synchronizes those itself. For a source that is not live(), pausing stops the calls to
+// next() (one call per step while paused); a live source keeps being drained while the
+// display is frozen, so nothing is lost.
 #pragma once
 #include <optional>
 #include <string>
@@ -25,6 +32,12 @@ class FrameSource {
   [[nodiscard]] virtual double length_s() const { return 0; }
   // Probe cost line for the header ("probes: tp_btf sched x4, ~N events/s").
   [[nodiscard]] virtual std::string cost() const { return ""; }
+  // Asks a blocked next() to return soon (nullopt is fine): the user quit or a stop
+  // signal arrived. Called from the UI thread; must be async-safe with next().
+  virtual void interrupt() {}
+  // Why next() returned nullopt, for the end banner ("target exited", "end of
+  // recording"); "" gives a generic text.
+  [[nodiscard]] virtual std::string end_reason() const { return ""; }
 };
 
 struct LiveOptions {

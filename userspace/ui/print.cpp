@@ -165,6 +165,9 @@ json frame_to_json(const model::Frame& f) {
   json alerts = json::array();
   for (const auto& a : f.alerts) alerts.push_back(alert_json(a));
   j["alerts"] = std::move(alerts);
+  json notices = json::array();
+  for (const auto& a : f.notices) notices.push_back(alert_json(a));
+  j["notices"] = std::move(notices);
   if (f.final) {
     j["final"] = true;
     j["totals"] = {{"oncpu_ms", r2(f.totals.oncpu_ms)},
@@ -261,6 +264,8 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     fprintf(out, "   ALERT [%s] %s: %s\n", a.severity.c_str(), a.kind.c_str(), a.message.c_str());
     for (const auto& e : a.evidence) fprintf(out, "         %s\n", e.c_str());
   }
+  for (const auto& a : f.notices)
+    fprintf(out, "   NOTE %s: %s\n", a.kind.c_str(), a.message.c_str());
   if (f.final) {
     fprintf(out,
             "   totals: on-CPU %.1f ms, off-CPU preempted %.1f / sleep %.1f / disk %.1f ms, %llu "

@@ -1,0 +1,53 @@
+// `top` on a terminal: the live view (ui/live.h) over an Observer. ObserverSource is the
+// FrameSource of a live process: each frame with the detectors' alerts, the final frame
+// with every alert raised, and the probes' cost line for the header.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/observe.h"
+#include "detect/detectors.h"
+#include "ui/live.h"
+
+namespace schedscope::app {
+
+class ObserverSource : public ui::FrameSource {
+ public:
+  // count / duration_s: end after that many intervals / that long (0: no limit).
+  ObserverSource(Observer& o, detect::Detectors& det, int count = 0, double duration_s = 0);
+
+  std::optional<model::Frame> next() override;
+  std::optional<model::Frame> final_frame() override;
+  [[nodiscard]] bool live() const override { return true; }
+  [[nodiscard]] std::string cost() const override;
+  void interrupt() override;
+  [[nodiscard]] std::string end_reason() const override;
+
+  // The header's cost line: which probes are attached, the ring-buffer event rate and
+  // the drops ("" rates before the first frame: events_per_s < 0).
+  static std::string cost_line(const std::vector<std::string>& programs, bool p_table,
+                               double interval_s, double events_per_s, uint64_t drops,
+                               uint64_t drops_interval);
+
+ private:
+  Observer& o_;
+  detect::Detectors& det_;
+  int count_;
+  double duration_s_;
+  int n_ = 0;
+  double elapsed_ = 0;
+  uint64_t last_records_ = 0;
+  std::vector<std::string> programs_;
+  mutable std::mutex mu_;  // cost_ and end_reason_ are read by the UI thread
+  std::string cost_;
+  std::string end_reason_;
+};
+
+// The live view of `top` over a started Observer; returns the exit code.
+int top_live(Observer& o, const TopOptions& opt);
+
+}  // namespace schedscope::app

@@ -1,0 +1,683 @@
+#include "app/record_cmd.h"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "app/commands.h"
+#include "go/runtime_json.h"
+#include "record/perfetto.h"
+#include "record/reader.h"
+#include "record/replay.h"
+#include "record/report.h"
+#include "record/rotate.h"
+#include "record/writer.h"
+#include "ui/live.h"
+#include "ui/print.h"
+#include "util/units.h"
+
+namespace schedscope::app {
+
+using nlohmann::json;
+
+namespace {
+
+// The options of add_detector_flags() and where each lands in DetectOptions.
+const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)>& detector_fields() {
+  static const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)> m = {
+      {"--stuck-ms", [](auto& d, const auto& s) { d.stuck_ms = s.stuck_ms; }},
+      {"--blocked-m-ms", [](auto& d, const auto& s) { d.blocked_m_ms = s.blocked_m_ms; }},
+      {"--storm-rate", [](auto& d, const auto& s) { d.storm_rate = s.storm_rate; }},
+      {"--storm-threads", [](auto& d, const auto& s) { d.storm_threads = s.storm_threads; }},
+      {"--storm-blocked", [](auto& d, const auto& s) { d.storm_blocked_frac = s.storm_blocked_frac; }},
+      {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
+  };
+  return m;
+}
+
+std::string hostname() {
+  char h[256] = {};
+  if (gethostname(h, sizeof h - 1) != 0) return "unknown";
+  return h;
+}
+
+json wall_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  std::tm tm{};
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return {{"wall", buf},
+          {"wall_ns", uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec)},
+          {"monotonic_ns", probe::monotonic_ns()}};
+}
+
+json go_json(GoAttach& g) {
+  json j = {{"version", g.binary().go_version},
+            {"ready", g.ready()},
+            {"note", g.note()},
+            {"tls_g", g.binary().tls_g_offset},
+            {"tls_source", g.binary().tls_source},
+            {"pie", g.binary().pie},
+            {"stripped", g.binary().stripped}};
+  if (g.ready()) {
+    j["source"] = g.offsets().source;
+    j["offsets"] = go::offsets_to_json(g.offsets());
+    j["checks"] = g.checks();
+    j["load_bias"] = g.load_bias();
+  }
+  return j;
+}
+
+json abi_json() {
+  return {{"ss_hdr", sizeof(ss_hdr)},
+          {"ss_thread_state", sizeof(ss_thread_state)},
+          {"ss_sc_stat", sizeof(ss_sc_stat)},
+          {"ss_thread_new", sizeof(ss_thread_new)},
+          {"ss_thread_exit", sizeof(ss_thread_exit)},
+          {"ss_offcpu", sizeof(ss_offcpu)},
+          {"ss_syscall_slow", sizeof(ss_syscall_slow)}};
+}
+
+// Everything the Observer consumes goes to the writer, plus the symbols of every PC the
+// model symbolizes (so analysis needs no binary) and one marker per frame.
+class Recorder {
+ public:
+  Recorder(record::RecordingWriter& w, const model::Symbolize* sym) : w_(w), sym_(sym) {}
+
+  void hook(Observer& o) {
+    o.on_raw = [this](const ss_hdr* rec, size_t size) {
+      if (sym_ && rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
+        const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
+        uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
+        std::vector<uint64_t> pcs(e->stack, e->stack + n);
+        symbols(pcs);
+      }
+      w_.raw(rec, size);
+    };
+    o.on_snapshot = [this](const probe::KernelSnapshot& s) {
+      drops_ = s.drops;
+      w_.kernel(s);
+    };
+    o.on_go = [this](const go::SchedSample& s) {
+      if (sym_) {
+        std::vector<uint64_t> pcs;
+        for (const auto& p : s.ps) {
+          if (p.g_startpc) pcs.push_back(p.g_startpc);
+          if (p.g_pc) pcs.push_back(p.g_pc);
+        }
+        symbols(pcs);
+      }
+      w_.go(s);
+    };
+    o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
+  }
+
+  // Writes the symbols of these PCs that are new or changed since last written (the
+  // symbolizer's answer can change once the load bias is known).
+  void symbols(const std::vector<uint64_t>& pcs) {
+    std::vector<record::SymbolEntry> batch;
+    for (uint64_t pc : pcs) {
+      record::SymbolEntry e{pc, sym_->is_runtime(pc), sym_->frame(pc)};
+      auto it = table_.find(pc);
+      bool same = it != table_.end() ? (it->second.frame == e.frame && it->second.is_runtime == e.is_runtime)
+                                     : (e.frame.empty() && e.is_runtime);  // the reader's default
+      if (same) continue;
+      table_[pc] = e;
+      batch.push_back(std::move(e));
+    }
+    w_.symbols(batch);
+  }
+
+  void marker(record::FrameMode mode, const Observer& o, const model::Frame* f,
+              const std::vector<detect::Alert>* alerts) {
+    json m = {{"mode", record::frame_mode_name(mode)}};
+    if (f) {
+      m["ts_ns"] = f->ts_ns;
+      m["elapsed_s"] = f->elapsed_s;
+      m["interval_s"] = f->interval_s;
+    }
+    json t = record::target_to_json(o.target());
+    if (t != last_target_) {
+      m["target"] = t;
+      last_target_ = t;
+    }
+    if (alerts && !alerts->empty()) m["alerts"] = record::alerts_to_json(*alerts);
+    w_.frame(m);
+  }
+
+  void set_target(const json& t) { last_target_ = t; }
+  [[nodiscard]] uint64_t drops() const { return drops_; }
+
+ private:
+  record::RecordingWriter& w_;
+  const model::Symbolize* sym_;
+  std::map<uint64_t, record::SymbolEntry> table_;
+  json last_target_;
+  uint64_t drops_ = 0;
+};
+
+struct CaptureResult {
+  int code = kExitOk;
+  std::string path;
+  bool target_gone = false;
+  uint64_t bytes = 0;
+};
+
+class Progress {
+ public:
+  explicit Progress(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+  void update(const std::string& line) {
+    if (quiet_) return;
+    if (tty_) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      dirty_ = true;
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+  // A line of its own (alerts, the result), keeping the progress line below it.
+  void say(const std::string& line) {
+    clear();
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+  }
+  void clear() {
+    if (tty_ && dirty_) std::fprintf(stderr, "\r\033[K");
+    dirty_ = false;
+  }
+
+ private:
+  bool quiet_, tty_, dirty_ = false;
+};
+
+CaptureResult capture(const RecordOptions& opt, const std::string& dir, int index, Progress& progress) {
+  CaptureResult res;
+  std::unique_ptr<record::RecordingWriter> writer;
+  std::unique_ptr<Recorder> rec;
+  std::string init_err;
+  std::string host = hostname();
+  json start_time = wall_now();
+  auto init = [&](Observer& o) {
+    const model::TargetInfo& t = o.target();
+    std::string path = !opt.output.empty()
+                           ? opt.output
+                           : record::unique_recording_path(dir, host, t.pid, std::time(nullptr));
+    utsname u{};
+    uname(&u);
+    json meta = {{"format_version", record::kFormatVersion},
+                 {"abi_version", SS_ABI_VERSION},
+                 {"schedscope_version", kSchedscopeVersion},
+                 {"host", host},
+                 {"kernel", u.release},
+                 {"machine", u.machine},
+                 {"start", start_time},
+                 {"target", record::target_to_json(t)},
+                 {"launched", !opt.observe.command.empty()},
+                 {"command", opt.observe.command},
+                 {"mode", opt.observe.all_syscalls ? "all-syscalls" : "default"},
+                 {"interval_s", opt.observe.interval_s},
+                 {"ringbuf_bytes", opt.observe.ringbuf_bytes},
+                 {"offcpu_min_ns", opt.observe.offcpu_min_ns},
+                 {"slow_syscall_ns", opt.observe.slow_syscall_ns},
+                 {"go_awareness", opt.observe.go},
+                 {"thresholds", record::detect_to_json(opt.detect)},
+                 {"symbolizer", o.go() != nullptr},
+                 {"abi", abi_json()},
+                 {"capture",
+                  {{"duration_s", opt.duration_s}, {"every_s", opt.every_s}, {"index", index}}}};
+    meta["go"] = o.go() ? go_json(*o.go()) : json(nullptr);
+    meta["gomaxprocs"] = nullptr;
+    if (o.go() && o.go()->ready())
+      if (auto s = o.go()->sample()) meta["gomaxprocs"] = s->gomaxprocs;
+    auto w = record::RecordingWriter::create(path, meta);
+    if (!w) {
+      init_err = w.error().message;
+      return;
+    }
+    writer = std::move(w.value());
+    rec = std::make_unique<Recorder>(*writer, o.go());
+    rec->set_target(meta["target"]);
+    rec->hook(o);
+  };
+  int code = 0;
+  auto obs = Observer::start(opt.observe, &code, init);
+  if (!obs) {
+    if (writer) writer->abandon();
+    std::cerr << "schedscope: " << obs.error().message << "\n";
+    res.code = code;
+    return res;
+  }
+  Observer& o = **obs;
+  if (!writer) {
+    std::cerr << "schedscope: " << init_err << "\n";
+    res.code = kExitError;
+    return res;
+  }
+  const auto& t = o.target();
+  if (opt.observe.verbose) {
+    std::fprintf(stderr, "schedscope: recording pid %d (%s)%s%s to %s\n", t.pid, t.comm.c_str(),
+                 t.go_version.empty() ? "" : (", " + t.go_version).c_str(),
+                 t.go_note.empty() ? "" : ("; " + t.go_note).c_str(), writer->path().c_str());
+    if (o.go())
+      for (const auto& c : o.go()->checks()) std::fprintf(stderr, "  validated: %s\n", c.c_str());
+  }
+  rec->marker(record::FrameMode::kBaseline, o, nullptr, nullptr);
+
+  detect::Detectors det(opt.detect);
+  double elapsed = 0;
+  bool go_info = o.go() && o.go()->ready();
+  uint64_t frames = 0;
+  std::map<std::string, uint64_t> announced;  // alert key -> ts raised
+  std::string werr;
+  while (!o.stopped() && !o.target_gone()) {
+    auto f = o.next();
+    if (!f) {
+      progress.say("schedscope: " + f.error().message);
+      res.code = kExitError;
+      break;
+    }
+    if (o.target_gone() || o.stopped()) {
+      rec->marker(record::FrameMode::kSkipped, o, &*f, nullptr);
+      break;
+    }
+    det.evaluate(*f);
+    rec->marker(record::FrameMode::kShown, o, &*f, &f->alerts);
+    frames++;
+    if (!go_info && o.go() && o.go()->ready()) {
+      json info = {{"go", go_json(*o.go())}};
+      if (f->go) info["gomaxprocs"] = f->go->gomaxprocs;
+      writer->info(info);
+      go_info = true;
+    }
+    for (const auto& a : f->alerts) {
+      if (!a.active) continue;
+      std::string key = a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid);
+      if (announced[key] == a.ts_ns) continue;
+      announced[key] = a.ts_ns;
+      progress.say("schedscope: ALERT [" + a.severity + "] " + a.kind + ": " + a.message);
+    }
+    elapsed += f->interval_s;
+    werr = writer->error();
+    if (!werr.empty()) break;
+    char line[256];
+    std::string left = opt.duration_s > 0
+                           ? std::to_string(int(std::ceil(std::max(0.0, opt.duration_s - elapsed)))) + "s left"
+                           : "until Ctrl-C or exit";
+    snprintf(line, sizeof line, "recording pid %d: %.0fs, %s, %s, %llu events, %llu drops", t.pid,
+             elapsed, left.c_str(), format_bytes(writer->bytes_written()).c_str(),
+             static_cast<unsigned long long>(writer->raw_records()),
+             static_cast<unsigned long long>(rec->drops()));
+    progress.update(line);
+    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+  }
+  model::Frame fin = o.final_frame();
+  fin.alerts = det.all();
+  rec->marker(record::FrameMode::kFinal, o, &fin, &fin.alerts);
+  res.target_gone = o.target_gone();
+  progress.clear();
+  if (!werr.empty()) {
+    std::cerr << "schedscope: " << werr << "; the partial recording stays in "
+              << writer->temp_path() << "\n";
+    res.code = kExitError;
+    return res;  // the writer's destructor keeps what was written
+  }
+  json trailer = {{"end", wall_now()},
+                  {"duration_s", fin.elapsed_s},
+                  {"frames", frames},
+                  {"events", writer->raw_records()},
+                  {"records", writer->records()},
+                  {"drops", rec->drops()},
+                  {"alerts", fin.alerts.size()},
+                  {"target_exited", o.target_gone()},
+                  {"stopped", o.stopped()}};
+  if (fin.go) trailer["gomaxprocs"] = fin.go->gomaxprocs;
+  auto done = writer->finish(trailer);
+  if (!done) {
+    std::cerr << "schedscope: " << done.error().message << "\n";
+    res.code = kExitError;
+    return res;
+  }
+  res.path = *done;
+  struct stat st {};
+  if (stat(res.path.c_str(), &st) == 0) res.bytes = uint64_t(st.st_size);
+  char line[512];
+  snprintf(line, sizeof line,
+           "schedscope: wrote %s (%.1fs, %s, %llu events, %llu drops, %zu alert%s)%s", res.path.c_str(),
+           fin.elapsed_s, format_bytes(res.bytes).c_str(),
+           static_cast<unsigned long long>(writer->raw_records()),
+           static_cast<unsigned long long>(rec->drops()), fin.alerts.size(),
+           fin.alerts.size() == 1 ? "" : "s", o.target_gone() ? "; the target exited" : "");
+  progress.say(line);
+  return res;
+}
+
+// Sleeps until `until`, waking early on a stop signal.
+void sleep_until(std::chrono::steady_clock::time_point until) {
+  while (!g_stop) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until) return;
+    auto step = std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(step);
+  }
+}
+
+Expected<record::Recording> open_recording(const std::string& path) {
+  auto r = record::Recording::open(path);
+  if (r)
+    for (const auto& w : r->warnings()) std::fprintf(stderr, "schedscope: warning: %s\n", w.c_str());
+  return r;
+}
+
+detect::DetectOptions effective_thresholds(const record::Recording& rec, const AnalyzeOptions& opt) {
+  detect::DetectOptions d = detect::DetectOptions{};
+  if (rec.meta().contains("thresholds")) d = record::detect_from_json(rec.meta()["thresholds"], d);
+  for (const auto& name : opt.detect_given)
+    if (auto it = detector_fields().find(name); it != detector_fields().end()) it->second(d, opt.detect);
+  return d;
+}
+
+}  // namespace
+
+std::set<std::string> given_detector_flags(const CLI::App& app) {
+  std::set<std::string> out;
+  for (const auto& [name, fn] : detector_fields()) {
+    (void)fn;
+    try {
+      if (app.count(name) > 0) out.insert(name);
+    } catch (const CLI::Error&) {
+    }
+  }
+  return out;
+}
+
+int cmd_record(const RecordOptions& opt) {
+  if (!opt.output.empty() && !opt.dir.empty()) {
+    std::cerr << "schedscope record: give either -o FILE or --dir DIR\n";
+    return kExitUsage;
+  }
+  if (opt.every_s > 0) {
+    if (!opt.observe.command.empty()) {
+      std::cerr << "schedscope record: --every samples a running process: give -p PID\n";
+      return kExitUsage;
+    }
+    if (!opt.output.empty()) {
+      std::cerr << "schedscope record: --every writes one file per capture: use --dir DIR\n";
+      return kExitUsage;
+    }
+    if (!(opt.duration_s > 0)) {
+      std::cerr << "schedscope record: --every needs --duration (the length of each capture)\n";
+      return kExitUsage;
+    }
+  }
+  std::string dir = opt.dir;
+  if (dir.empty() && opt.output.empty()) dir = ".";
+  std::string check_dir = dir;
+  if (!opt.output.empty()) {
+    auto slash = opt.output.rfind('/');
+    check_dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : opt.output.substr(0, slash));
+  }
+  struct stat st {};
+  if (stat(check_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::cerr << "schedscope record: no such directory: " << check_dir << "\n";
+    return kExitUsage;
+  }
+  if (access(check_dir.c_str(), W_OK) != 0) {
+    std::cerr << "schedscope record: cannot write into " << check_dir << ": " << strerror(errno) << "\n";
+    return kExitError;
+  }
+  install_stop_handlers();
+  Progress progress(opt.quiet);
+  if (opt.every_s <= 0) {
+    CaptureResult r = capture(opt, dir, 0, progress);
+    if (r.code == kExitOk && opt.max_bytes > 0 && opt.output.empty()) {
+      auto rot = record::rotate_recordings(dir, opt.max_bytes, r.path);
+      for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
+    }
+    return r.code;
+  }
+  if (opt.duration_s >= opt.every_s)
+    progress.say("schedscope: note: --duration is not shorter than --every: captures run back to back");
+  for (int i = 0; !g_stop; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    CaptureResult r = capture(opt, dir, i, progress);
+    if (r.code != kExitOk) return r.code;
+    if (opt.max_bytes > 0) {
+      auto rot = record::rotate_recordings(dir, opt.max_bytes, r.path);
+      for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
+      if (!rot.error.empty()) progress.say("schedscope: " + rot.error);
+      if (rot.total_after > opt.max_bytes)
+        progress.say("schedscope: warning: the newest recording alone exceeds --max-bytes");
+    }
+    if (r.target_gone) return kExitOk;
+    if (g_stop) break;
+    auto next = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(opt.every_s));
+    if (!opt.quiet) {
+      double wait = std::chrono::duration<double>(next - std::chrono::steady_clock::now()).count();
+      if (wait > 0) {
+        char line[96];
+        snprintf(line, sizeof line, "schedscope: next capture in %.0fs (Ctrl-C stops)", wait);
+        progress.update(line);
+      }
+    }
+    sleep_until(next);
+    progress.clear();
+  }
+  return kExitOk;
+}
+
+int cmd_report(const AnalyzeOptions& opt) {
+  auto rec = open_recording(opt.path);
+  if (!rec) {
+    std::cerr << "schedscope: " << rec.error().message << "\n";
+    return kExitError;
+  }
+  json r = record::build_report(*rec, effective_thresholds(*rec, opt));
+  if (opt.json) {
+    std::cout << r.dump(2) << "\n";
+  } else {
+    record::print_report(r, stdout);
+  }
+  return kExitOk;
+}
+
+int cmd_replay(const AnalyzeOptions& opt) {
+  auto rec = open_recording(opt.path);
+  if (!rec) {
+    std::cerr << "schedscope: " << rec.error().message << "\n";
+    return kExitError;
+  }
+  record::RecordingSource src(*rec, effective_thresholds(*rec, opt));
+  bool live = !opt.batch && !opt.json && isatty(STDOUT_FILENO) != 0 && isatty(STDIN_FILENO) != 0;
+  if (live) {
+    src.set_speed(opt.speed);
+    ui::LiveOptions lo;
+    lo.title = "schedscope replay " + opt.path;
+    return ui::run_live(src, lo);
+  }
+  install_stop_handlers();
+  src.set_speed(opt.speed_given ? opt.speed : 0);  // batch: as fast as it prints, unless asked
+  auto emit = [&](const model::Frame& f) {
+    if (opt.json) {
+      std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), stdout);
+      std::fflush(stdout);
+    } else {
+      ui::print_text(f, stdout);
+    }
+  };
+  while (!g_stop) {
+    auto f = src.next();
+    if (!f) break;
+    emit(*f);
+  }
+  if (auto fin = src.final_frame()) emit(*fin);
+  auto chk = src.check();
+  if (!chk.ok())
+    for (const auto& d : chk.diffs) std::fprintf(stderr, "schedscope: warning: alerts differ from live: %s\n", d.c_str());
+  return kExitOk;
+}
+
+int cmd_export(const AnalyzeOptions& opt) {
+  if (opt.format != "perfetto") {
+    std::cerr << "schedscope export: unknown format '" << opt.format << "' (supported: perfetto)\n";
+    return kExitUsage;
+  }
+  auto rec = open_recording(opt.path);
+  if (!rec) {
+    std::cerr << "schedscope: " << rec.error().message << "\n";
+    return kExitError;
+  }
+  std::string out = opt.output;
+  if (out.empty()) {
+    out = opt.path;
+    if (out.size() > 6 && out.compare(out.size() - 6, 6, ".sched") == 0) out.resize(out.size() - 6);
+    out += ".pftrace";
+  }
+  auto st = record::export_perfetto(*rec, effective_thresholds(*rec, opt), out);
+  if (!st) {
+    std::cerr << "schedscope: " << st.error().message << "\n";
+    return kExitError;
+  }
+  std::fprintf(stderr,
+               "schedscope: wrote %s (%s): %llu P tracks, %llu thread tracks, %llu G slices, %llu "
+               "off-CPU slices, %llu counter values, %llu alerts; open it in ui.perfetto.dev\n",
+               out.c_str(), format_bytes(st->bytes).c_str(), static_cast<unsigned long long>(st->p_tracks),
+               static_cast<unsigned long long>(st->thread_tracks),
+               static_cast<unsigned long long>(st->g_slices),
+               static_cast<unsigned long long>(st->offcpu_slices),
+               static_cast<unsigned long long>(st->counter_values),
+               static_cast<unsigned long long>(st->alerts));
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- CLI
+namespace {
+CLI::Validator duration_check() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return parse_duration(s) ? std::string() : "not a duration (e.g. 500ms, 2s, 5m): " + s;
+      },
+      "DURATION");
+}
+CLI::Validator size_check() {
+  return CLI::Validator(
+      [](std::string& s) { return parse_size(s) ? std::string() : "not a size (e.g. 8M, 500M, 2G): " + s; },
+      "SIZE");
+}
+}  // namespace
+
+void RecordingCli::add(CLI::App& app) {
+  record_ = app.add_subcommand(
+      "record",
+      "record a process for later analysis (report, replay, export): -d 10s -o FILE, or a "
+      "sampled loop: --every 5m -d 2s --dir DIR --max-bytes 500M");
+  auto* r = record_;
+  r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process");
+  r->add_option("command", rec_.observe.command,
+                "or launch this command (after --), recorded from its first instruction");
+  r->add_option("-d,--duration", duration_, "record this long (default: until the target exits or Ctrl-C)")
+      ->check(duration_check());
+  r->add_option("-o,--output", rec_.output,
+                "the recording file (default: schedscope-HOST-PID-TIME.sched in --dir or here)");
+  r->add_option("--dir", rec_.dir, "write recordings with default names into this directory");
+  r->add_option("--every", every_,
+                "sampled production loop: a capture of --duration every PERIOD, each its own file, "
+                "until Ctrl-C")
+      ->check(duration_check());
+  r->add_option("--max-bytes", max_bytes_,
+                "after each capture delete the oldest recordings in --dir to stay under this size")
+      ->check(size_check());
+  r->add_option("-i,--interval", interval_, "snapshot interval (default 1s)")->check(duration_check());
+  r->add_flag("-S,--all-syscalls", rec_.observe.all_syscalls,
+              "trace every syscall (raw_syscalls): exact counts; costs syscall-heavy targets");
+  r->add_option("--ringbuf-size", ringbuf_, "BPF ring buffer size (default 8M)")->check(size_check());
+  r->add_option("--offcpu-min", offcpu_min_, "record off-CPU intervals at least this long (default 1ms)")
+      ->check(duration_check());
+  r->add_option("--slow-syscall", slow_sc_, "with -S, record calls at least this long (default 1ms)")
+      ->check(duration_check());
+  r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
+  r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
+  r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
+  add_detector_flags(*r, rec_.detect);
+
+  report_ = app.add_subcommand(
+      "report", "summarize a recording: Ps, threads, syscalls, thread creations and alerts");
+  report_->add_option("file", report_opt_.path, "the recording")->required();
+  report_->add_flag("--json", report_opt_.json, "machine-readable output");
+  add_detector_flags(*report_, report_opt_.detect);
+
+  replay_ = app.add_subcommand(
+      "replay", "the live view driven by a recording: pause, step, seek, speed (batch output "
+                "without a terminal)");
+  replay_->add_option("file", replay_opt_.path, "the recording")->required();
+  replay_->add_option("--speed", replay_opt_.speed, "playback speed (default 1: real time)");
+  replay_->add_flag("-b,--batch", replay_opt_.batch, "print text frames instead of the live view");
+  replay_->add_flag("--json", replay_opt_.json, "print one JSON object per frame (implies --batch)");
+  add_detector_flags(*replay_, replay_opt_.detect);
+
+  export_ = app.add_subcommand("export", "convert a recording for other tools (Perfetto: ui.perfetto.dev)");
+  export_->add_option("file", export_opt_.path, "the recording")->required();
+  export_->add_option("--format", export_opt_.format, "output format (perfetto)")->capture_default_str();
+  export_->add_option("-o,--output", export_opt_.output, "output file (default: FILE.pftrace)");
+  add_detector_flags(*export_, export_opt_.detect);
+}
+
+std::optional<int> RecordingCli::run() {
+  if (record_ && record_->parsed()) {
+    if ((rec_.observe.pid != 0) == !rec_.observe.command.empty()) {
+      std::cerr << "schedscope record: give either -p PID or a command after --\n";
+      return kExitUsage;
+    }
+    rec_.observe.interval_s = *parse_duration(interval_);
+    if (rec_.observe.interval_s <= 0) {
+      std::cerr << "schedscope record: the interval must be greater than 0\n";
+      return kExitUsage;
+    }
+    if (!duration_.empty()) rec_.duration_s = *parse_duration(duration_);
+    if (!every_.empty()) {
+      rec_.every_s = *parse_duration(every_);
+      if (rec_.every_s <= 0) {
+        std::cerr << "schedscope record: --every must be greater than 0\n";
+        return kExitUsage;
+      }
+    }
+    if (!max_bytes_.empty()) rec_.max_bytes = *parse_size(max_bytes_);
+    rec_.observe.ringbuf_bytes = *parse_size(ringbuf_);
+    rec_.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min_) * 1e9);
+    rec_.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc_) * 1e9);
+    rec_.observe.go = !no_go_;
+    return cmd_record(rec_);
+  }
+  if (report_ && report_->parsed()) {
+    report_opt_.detect_given = given_detector_flags(*report_);
+    return cmd_report(report_opt_);
+  }
+  if (replay_ && replay_->parsed()) {
+    replay_opt_.detect_given = given_detector_flags(*replay_);
+    replay_opt_.speed_given = replay_->count("--speed") > 0;
+    if (replay_opt_.json) replay_opt_.batch = true;
+    return cmd_replay(replay_opt_);
+  }
+  if (export_ && export_->parsed()) {
+    export_opt_.detect_given = given_detector_flags(*export_);
+    return cmd_export(export_opt_);
+  }
+  return std::nullopt;
+}
+
+}  // namespace schedscope::app

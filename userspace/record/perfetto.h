@@ -1,0 +1,31 @@
+// Export of a recording to the Perfetto trace format (protobuf, ui.perfetto.dev):
+//   - the process track, and one track per P with G slices ("G<goid> <func>") derived
+//     from consecutive P-table samples (a slice while the same G holds the P);
+//   - one track per thread with its off-CPU intervals (SS_EV_OFFCPU: named by the
+//     syscall it blocked in, else by the reason) and thread creation/exit instants;
+//     with -S, a "syscalls" child track per thread with the slow syscalls;
+//   - counters: threads, runnable Gs (sum of the P run queues), syscalls/s, switches/s;
+//   - an "alerts" track with one instant per alert the detectors raise on the recording.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "detect/detectors.h"
+#include "record/reader.h"
+#include "util/expected.h"
+
+namespace schedscope::record {
+
+struct ExportStats {
+  uint64_t packets = 0;
+  uint64_t p_tracks = 0, thread_tracks = 0, counter_tracks = 0;
+  uint64_t g_slices = 0, offcpu_slices = 0, syscall_slices = 0;
+  uint64_t counter_values = 0, instants = 0, alerts = 0;
+  uint64_t bytes = 0;
+};
+
+// Writes the trace to `out_path` (temporary name, then renamed).
+Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
+                                      const std::string& out_path);
+
+}  // namespace schedscope::record

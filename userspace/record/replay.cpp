@@ -1,0 +1,314 @@
+#include "record/replay.h"
+
+#include <cmath>
+#include <thread>
+
+namespace schedscope::record {
+
+namespace {
+
+template <typename T>
+void get_num(const nlohmann::json& j, const char* k, T& v) {
+  auto it = j.find(k);
+  if (it == j.end() || !it->is_number()) return;
+  if constexpr (std::is_floating_point_v<T>) {
+    double d = it->get<double>();
+    if (std::isfinite(d)) v = T(d);
+  } else {
+    double d = it->get<double>();
+    if (d >= double(std::numeric_limits<T>::min()) && d <= double(std::numeric_limits<T>::max()))
+      v = it->is_number_unsigned() ? T(it->get<uint64_t>()) : T(it->get<int64_t>());
+  }
+}
+void get_str(const nlohmann::json& j, const char* k, std::string& v) {
+  if (auto it = j.find(k); it != j.end() && it->is_string()) v = it->get<std::string>();
+}
+void get_bool(const nlohmann::json& j, const char* k, bool& v) {
+  if (auto it = j.find(k); it != j.end() && it->is_boolean()) v = it->get<bool>();
+}
+
+std::string alerts_key(const nlohmann::json& j) {
+  // Normalized through Alert so that number types parsed back from text compare equal.
+  return alerts_to_json(alerts_from_json(j)).dump();
+}
+
+}  // namespace
+
+nlohmann::json target_to_json(const model::TargetInfo& t) {
+  return {{"pid", t.pid},
+          {"comm", t.comm},
+          {"exe", t.exe},
+          {"go_version", t.go_version},
+          {"go_enabled", t.go_enabled},
+          {"go_note", t.go_note},
+          {"all_syscalls", t.all_syscalls},
+          {"max_threads", t.max_threads}};
+}
+
+model::TargetInfo target_from_json(const nlohmann::json& j) {
+  model::TargetInfo t;
+  if (!j.is_object()) return t;
+  get_num(j, "pid", t.pid);
+  get_str(j, "comm", t.comm);
+  get_str(j, "exe", t.exe);
+  get_str(j, "go_version", t.go_version);
+  get_bool(j, "go_enabled", t.go_enabled);
+  get_str(j, "go_note", t.go_note);
+  get_bool(j, "all_syscalls", t.all_syscalls);
+  get_num(j, "max_threads", t.max_threads);
+  if (t.max_threads <= 0) t.max_threads = 10000;
+  return t;
+}
+
+nlohmann::json detect_to_json(const detect::DetectOptions& d) {
+  return {{"stuck_ms", d.stuck_ms},
+          {"blocked_m_ms", d.blocked_m_ms},
+          {"storm_rate", d.storm_rate},
+          {"storm_window_s", d.storm_window_s},
+          {"storm_threads", d.storm_threads},
+          {"storm_blocked_frac", d.storm_blocked_frac},
+          {"thread_limit_frac", d.thread_limit_frac},
+          {"history", d.history}};
+}
+
+detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions d) {
+  if (!j.is_object()) return d;
+  get_num(j, "stuck_ms", d.stuck_ms);
+  get_num(j, "blocked_m_ms", d.blocked_m_ms);
+  get_num(j, "storm_rate", d.storm_rate);
+  get_num(j, "storm_window_s", d.storm_window_s);
+  get_num(j, "storm_threads", d.storm_threads);
+  get_num(j, "storm_blocked_frac", d.storm_blocked_frac);
+  get_num(j, "thread_limit_frac", d.thread_limit_frac);
+  get_num(j, "history", d.history);
+  if (d.history > 100000) d.history = 100000;
+  return d;
+}
+
+// ---- RecordedSymbols
+void RecordedSymbols::add(const std::vector<SymbolEntry>& syms) {
+  for (const auto& e : syms) syms_[e.pc] = e;
+}
+std::string RecordedSymbols::frame(uint64_t pc) const {
+  auto it = syms_.find(pc);
+  return it == syms_.end() ? std::string() : it->second.frame;
+}
+bool RecordedSymbols::is_runtime(uint64_t pc) const {
+  auto it = syms_.find(pc);
+  return it == syms_.end() ? true : it->second.is_runtime;
+}
+
+// ---- Replayer
+Replayer::Replayer(const Recording& rec, const detect::DetectOptions& detect)
+    : rec_(rec),
+      it_(rec.records()),
+      model_(target_from_json(rec.meta().value("target", nlohmann::json::object()))),
+      det_(detect),
+      info_(rec.meta()) {
+  auto sym = rec.meta().find("symbolizer");
+  if (sym == rec.meta().end() || (sym->is_boolean() && sym->get<bool>())) model_.set_symbolizer(&syms_);
+}
+
+void Replayer::compare(const model::Frame& f, const nlohmann::json& recorded, bool final) {
+  nlohmann::json rec_alerts = recorded.value("alerts", nlohmann::json::array());
+  std::string want = alerts_key(rec_alerts);
+  std::string got = alerts_to_json(f.alerts).dump();
+  if (final) {
+    check_.final_recorded = true;
+    check_.final_match = want == got;
+  } else {
+    check_.frames++;
+    if (want != got) check_.mismatched_frames++;
+  }
+  if (want != got && check_.diffs.size() < 5) {
+    char t[64];
+    snprintf(t, sizeof t, "%s t=%.2fs", final ? "final" : "frame", f.elapsed_s);
+    check_.diffs.push_back(std::string(t) + ": live " + std::to_string(rec_alerts.size()) +
+                           " alert(s), replay " + std::to_string(f.alerts.size()) + ": live " +
+                           want.substr(0, 300) + " / replay " + got.substr(0, 300));
+  }
+}
+
+std::optional<model::Frame> Replayer::next() {
+  if (ended_) return std::nullopt;
+  while (it_.next(&item_)) {
+    if (on_item) on_item(item_);
+    switch (item_.kind) {
+      case kRecRaw:
+        raw_records_++;
+        model_.on_record(item_.raw(), item_.raw_size);
+        break;
+      case kRecKernel:
+        model_.on_kernel(item_.kernel);
+        break;
+      case kRecGo:
+        model_.on_go_sample(item_.go);
+        break;
+      case kRecName:
+        model_.set_thread_name(item_.tid, item_.name);
+        break;
+      case kRecSymbols:
+        syms_.add(item_.symbols);
+        break;
+      case kRecInfo:
+        if (item_.json.is_object())
+          for (auto& [k, v] : item_.json.items()) info_[k] = v;
+        break;
+      case kRecFrame: {
+        const auto& m = item_.json;
+        if (auto t = m.find("target"); t != m.end() && t->is_object())
+          model_.set_target(target_from_json(*t));
+        std::string mode_name;
+        get_str(m, "mode", mode_name);
+        auto mode = frame_mode_from(mode_name);
+        if (!mode) break;  // unknown marker: ignored
+        switch (*mode) {
+          case FrameMode::kBaseline:
+          case FrameMode::kSkipped:
+            (void)model_.frame();
+            break;
+          case FrameMode::kShown: {
+            model::Frame f = model_.frame();
+            det_.evaluate(f);
+            compare(f, m, false);
+            frames_shown_++;
+            return f;
+          }
+          case FrameMode::kFinal: {
+            model::Frame f = model_.frame(true);
+            f.alerts = det_.all();
+            live_alerts_ = alerts_from_json(m.value("alerts", nlohmann::json::array()));
+            compare(f, m, true);
+            final_ = std::move(f);
+            ended_ = true;
+            return std::nullopt;
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  ended_ = true;
+  return std::nullopt;
+}
+
+model::Frame Replayer::final_frame() {
+  while (next()) {
+  }
+  if (!final_) {
+    model::Frame f = model_.frame(true);
+    f.alerts = det_.all();
+    final_ = std::move(f);
+  }
+  return *final_;
+}
+
+// ---- RecordingSource
+RecordingSource::RecordingSource(const Recording& rec, const detect::DetectOptions& detect)
+    : rec_(rec), detect_(detect), rp_(std::make_unique<Replayer>(rec, detect)) {
+  const auto& tr = rec.trailer();
+  if (tr.is_object() && tr.contains("duration_s") && tr["duration_s"].is_number()) {
+    length_ = tr["duration_s"].get<double>();
+  } else {
+    // Not finalized: the last frame marker says how far it goes.
+    Item it;
+    auto iter = rec.records();
+    while (iter.next(&it))
+      if (it.kind == kRecFrame && it.json.contains("elapsed_s") && it.json["elapsed_s"].is_number())
+        length_ = std::max(length_, it.json["elapsed_s"].get<double>());
+  }
+}
+
+std::optional<model::Frame> RecordingSource::next() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (interrupted_) return std::nullopt;
+    std::optional<model::Frame> f;
+    if (pending_) {
+      f = std::move(pending_);
+      pending_.reset();
+    } else {
+      f = rp_->next();
+      if (!f) return std::nullopt;
+      // Pace: the recorded interval / speed after the previous frame was handed out (a
+      // paused view simply calls later). A seek or interrupt ends the wait.
+      if (speed_ > 0 && have_last_) {
+        auto due = last_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(std::min(f->interval_s / speed_, 3600.0)));
+        uint64_t seeks = seeks_;
+        cv_.wait_until(lk, due, [&] { return interrupted_ || seeks_ != seeks; });
+        if (interrupted_) return std::nullopt;
+        if (seeks_ != seeks) continue;  // this frame is stale: hand out the seek's
+      }
+    }
+    last_ = std::chrono::steady_clock::now();
+    have_last_ = true;
+    pos_ = f->elapsed_s;
+    return f;
+  }
+}
+
+std::optional<model::Frame> RecordingSource::final_frame() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return rp_->final_frame();
+}
+
+void RecordingSource::seek(double t_s) {
+  std::lock_guard<std::mutex> lk(mu_);
+  rp_ = std::make_unique<Replayer>(rec_, detect_);
+  pending_.reset();
+  pos_ = 0;
+  while (auto f = rp_->next()) {
+    pos_ = f->elapsed_s;
+    if (f->elapsed_s + 1e-6 >= t_s) {
+      pending_ = std::move(f);
+      break;
+    }
+  }
+  have_last_ = false;
+  seeks_++;
+  cv_.notify_all();
+}
+
+void RecordingSource::set_speed(double x) {
+  std::lock_guard<std::mutex> lk(mu_);
+  speed_ = x;
+  cv_.notify_all();
+}
+
+double RecordingSource::speed() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return speed_;
+}
+
+double RecordingSource::position_s() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return pos_;
+}
+
+void RecordingSource::interrupt() {
+  std::lock_guard<std::mutex> lk(mu_);
+  interrupted_ = true;
+  cv_.notify_all();
+}
+
+std::string RecordingSource::end_reason() const { return "end of recording"; }
+
+AlertCheck RecordingSource::check() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return rp_->check();
+}
+
+std::string RecordingSource::cost() const {
+  const auto& m = rec_.meta();
+  std::string s = "replay of " + rec_.name();
+  if (m.contains("host") && m["host"].is_string()) s += " (host " + m["host"].get<std::string>() + ")";
+  double sp = speed();
+  char buf[48];
+  snprintf(buf, sizeof buf, ", speed x%g", sp);
+  return s + (sp > 0 ? buf : ", unpaced");
+}
+
+}  // namespace schedscope::record

@@ -1,0 +1,134 @@
+// Replays a recording through the same Model and Detectors the live observer used:
+// records, kernel snapshots, Go samples and thread names are fed in recorded order, and
+// each frame marker builds the frame exactly where the live observer built it. So the
+// frames and alerts equal the live ones (check() compares them with the alerts stored
+// live). RecordingSource puts a Replayer behind the live view (ui::FrameSource).
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "detect/detectors.h"
+#include "model/model.h"
+#include "record/reader.h"
+#include "ui/live.h"
+
+namespace schedscope::record {
+
+nlohmann::json target_to_json(const model::TargetInfo& t);
+model::TargetInfo target_from_json(const nlohmann::json& j);
+// Detector thresholds as stored in the metadata ("thresholds").
+nlohmann::json detect_to_json(const detect::DetectOptions& d);
+detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions base = {});
+
+// The symbols stored in the recording (model::Symbolize without the binary).
+class RecordedSymbols : public model::Symbolize {
+ public:
+  void add(const std::vector<SymbolEntry>& syms);
+  [[nodiscard]] std::string frame(uint64_t pc) const override;
+  [[nodiscard]] bool is_runtime(uint64_t pc) const override;
+  [[nodiscard]] size_t size() const { return syms_.size(); }
+
+ private:
+  std::map<uint64_t, SymbolEntry> syms_;
+};
+
+// Agreement between the replayed alerts and the ones raised live while recording.
+struct AlertCheck {
+  uint64_t frames = 0;             // shown frames compared
+  uint64_t mismatched_frames = 0;  // whose alerts differ
+  bool final_recorded = false;     // the recording has its final frame marker
+  bool final_match = false;        // every alert ever raised equals the live list
+  std::vector<std::string> diffs;  // the first few differences, human-readable
+  [[nodiscard]] bool ok() const { return mismatched_frames == 0 && (!final_recorded || final_match); }
+};
+
+class Replayer {
+ public:
+  // `detect` are the thresholds to use (usually detect_from_json(meta["thresholds"])).
+  Replayer(const Recording& rec, const detect::DetectOptions& detect);
+
+  // The next frame the live view showed, with the detectors' alerts; nullopt once the
+  // recording ends (the final marker or the end of the data).
+  std::optional<model::Frame> next();
+  // The totals-since-start frame with every alert raised: the recorded final frame, or
+  // (truncated recording) built after the last record. Consumes what is left.
+  model::Frame final_frame();
+  [[nodiscard]] bool ended() const { return ended_; }
+
+  [[nodiscard]] const AlertCheck& check() const { return check_; }
+  [[nodiscard]] const std::vector<detect::Alert>& live_alerts() const { return live_alerts_; }
+  [[nodiscard]] const detect::Detectors& detectors() const { return det_; }
+  [[nodiscard]] model::Model& model() { return model_; }
+  // Metadata merged with the info records seen so far (e.g. Go offsets resolved late).
+  [[nodiscard]] const nlohmann::json& info() const { return info_; }
+  // Why reading stopped early ("" when the data was read to its end).
+  [[nodiscard]] const std::string& warning() const { return it_.warning(); }
+  [[nodiscard]] uint64_t raw_records() const { return raw_records_; }
+  [[nodiscard]] uint64_t frames_shown() const { return frames_shown_; }
+  [[nodiscard]] const RecordedSymbols& symbols() const { return syms_; }
+
+  // Called with every item as it is applied (before a frame marker builds its frame).
+  std::function<void(const Item&)> on_item;
+
+ private:
+  void compare(const model::Frame& f, const nlohmann::json& recorded, bool final);
+  const Recording& rec_;
+  Recording::Iterator it_;
+  Item item_;
+  RecordedSymbols syms_;
+  model::Model model_;
+  detect::Detectors det_;
+  nlohmann::json info_;
+  std::optional<model::Frame> final_;
+  std::vector<detect::Alert> live_alerts_;
+  AlertCheck check_;
+  bool ended_ = false;
+  uint64_t raw_records_ = 0, frames_shown_ = 0;
+};
+
+// A recording as a FrameSource for the live view (replay): next() paces frames by the
+// recorded interval / speed, seek(t) rebuilds the model from the start up to t. Safe to
+// drive from two threads as ui::run_live does (next() on one, the controls on another).
+class RecordingSource : public ui::FrameSource {
+ public:
+  RecordingSource(const Recording& rec, const detect::DetectOptions& detect);
+  std::optional<model::Frame> next() override;
+  std::optional<model::Frame> final_frame() override;
+  [[nodiscard]] bool live() const override { return false; }
+  [[nodiscard]] bool can_seek() const override { return true; }
+  void seek(double t_s) override;
+  void set_speed(double x) override;  // <= 0: no pacing
+  [[nodiscard]] double position_s() const override;
+  [[nodiscard]] double length_s() const override { return length_; }
+  [[nodiscard]] std::string cost() const override;
+  void interrupt() override;
+  [[nodiscard]] std::string end_reason() const override;
+  [[nodiscard]] double speed() const;
+  // The alert check of the current pass (after a seek: from the start to there).
+  [[nodiscard]] AlertCheck check() const;
+
+ private:
+  const Recording& rec_;
+  detect::DetectOptions detect_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<Replayer> rp_;
+  std::optional<model::Frame> pending_;  // the frame a seek landed on
+  double speed_ = 1.0;
+  double pos_ = 0, length_ = 0;
+  uint64_t seeks_ = 0;
+  bool interrupted_ = false;
+  std::chrono::steady_clock::time_point last_{};
+  bool have_last_ = false;
+};
+
+}  // namespace schedscope::record

@@ -1,0 +1,98 @@
+#include "record/rotate.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "record/reader.h"
+
+namespace schedscope::record {
+
+namespace {
+constexpr const char* kPrefix = "schedscope-";
+constexpr const char* kExt = ".sched";
+
+std::string base_of(const std::string& p) {
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+bool ends_with(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
+}  // namespace
+
+std::string default_recording_name(const std::string& host, int pid, std::time_t t) {
+  std::string h;
+  for (char c : host)
+    h += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  if (h.empty()) h = "host";
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+  return std::string(kPrefix) + h + "-" + std::to_string(pid) + "-" + ts + kExt;
+}
+
+bool is_recording_name(const std::string& n) {
+  return n.size() > std::strlen(kPrefix) + std::strlen(kExt) && n.rfind(kPrefix, 0) == 0 &&
+         ends_with(n, kExt);
+}
+
+std::string unique_recording_path(const std::string& dir, const std::string& host, int pid, std::time_t t) {
+  std::string base = default_recording_name(host, pid, t);
+  std::string d = dir.empty() ? "." : dir;
+  std::string path = d + "/" + base;
+  std::string stem = base.substr(0, base.size() - std::strlen(kExt));
+  for (int i = 1; access(path.c_str(), F_OK) == 0 && i < 10000; i++)
+    path = d + "/" + stem + "-" + std::to_string(i) + kExt;
+  return path;
+}
+
+std::vector<RecordingFile> list_recordings(const std::string& dir) {
+  std::vector<RecordingFile> out;
+  DIR* d = opendir(dir.empty() ? "." : dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (!is_recording_name(n)) continue;
+    std::string path = (dir.empty() ? "." : dir) + "/" + n;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!has_recording_magic(path)) continue;
+    out.push_back({path, uint64_t(st.st_size),
+                   int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const RecordingFile& a, const RecordingFile& b) {
+    return a.mtime_ns != b.mtime_ns ? a.mtime_ns < b.mtime_ns : a.path < b.path;
+  });
+  return out;
+}
+
+RotateResult rotate_recordings(const std::string& dir, uint64_t max_bytes, const std::string& keep) {
+  RotateResult r;
+  auto files = list_recordings(dir);
+  for (const auto& f : files) r.total_before += f.bytes;
+  r.total_after = r.total_before;
+  if (files.empty()) return r;
+  std::string newest = files.back().path;
+  for (const auto& f : files) {
+    if (r.total_after <= max_bytes) break;
+    bool is_keep = base_of(f.path) == base_of(keep.empty() ? newest : keep);
+    if (is_keep) continue;
+    if (unlink(f.path.c_str()) != 0) {
+      if (r.error.empty()) r.error = "cannot delete " + f.path + ": " + strerror(errno);
+      continue;
+    }
+    r.deleted.push_back(f.path);
+    r.total_after -= f.bytes;
+  }
+  return r;
+}
+
+}  // namespace schedscope::record

@@ -1,0 +1,208 @@
+#include "record/writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace schedscope::record {
+
+namespace {
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+}  // namespace
+
+Expected<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string& path,
+                                                                   const nlohmann::json& meta,
+                                                                   const WriterOptions& opt) {
+  std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    ::unlink(tmp.c_str());  // a leftover of this very pid: stale
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
+  if (fd < 0) return make_error("cannot create " + tmp + ": " + strerror(errno));
+  (void)::fchmod(fd, 0600);
+  std::unique_ptr<RecordingWriter> w(new RecordingWriter(path, tmp, fd, opt));
+  uint8_t hdr[kFileHeaderSize];
+  encode_file_header(FileHeader{}, hdr);
+  std::string m = meta.dump();
+  auto chunk = make_chunk(kChunkMeta, reinterpret_cast<const uint8_t*>(m.data()), m.size(),
+                          opt.zstd_level);
+  Status st = w->write_all(hdr, sizeof hdr);
+  if (st) st = w->write_all(chunk.data(), chunk.size());
+  if (!st) {
+    w->abandon();
+    return st.error();
+  }
+  w->chunks_++;
+  if (opt.background) w->thread_ = std::thread([p = w.get()] { p->loop(); });
+  return w;
+}
+
+RecordingWriter::~RecordingWriter() {
+  if (closed_) return;
+  stop_thread();
+  (void)flush_now();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string RecordingWriter::error() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return err_;
+}
+
+Status RecordingWriter::write_all(const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      std::string e = "cannot write " + tmp_ + ": " + strerror(errno);
+      std::lock_guard<std::mutex> lk(mu_);
+      if (err_.empty()) err_ = e;
+      return make_error(e);
+    }
+    p += w;
+    n -= size_t(w);
+    bytes_ += uint64_t(w);
+  }
+  return {};
+}
+
+void RecordingWriter::append(RecordKind kind, const void* payload, size_t len) {
+  bool flush_sync = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_ || stop_) return;
+    append_record(pending_, kind, payload, len);
+    records_++;
+    if (kind == kRecRaw) raw_records_++;
+    if (pending_.size() >= opt_.chunk_bytes) {
+      if (opt_.background) cv_.notify_one();
+      else flush_sync = true;
+    }
+  }
+  if (flush_sync) (void)flush_now();
+}
+
+void RecordingWriter::raw(const ss_hdr* rec, size_t size) { append(kRecRaw, rec, size); }
+
+void RecordingWriter::kernel(const probe::KernelSnapshot& s) {
+  ByteWriter b;
+  encode_kernel(b, s);
+  append(kRecKernel, b);
+}
+
+void RecordingWriter::go(const go::SchedSample& s) {
+  ByteWriter b;
+  encode_go(b, s);
+  append(kRecGo, b);
+}
+
+void RecordingWriter::name(uint32_t tid, const std::string& name) {
+  ByteWriter b;
+  b.u32(tid);
+  b.str(name);
+  append(kRecName, b);
+}
+
+void RecordingWriter::symbols(const std::vector<SymbolEntry>& syms) {
+  if (syms.empty()) return;
+  ByteWriter b;
+  encode_symbols(b, syms);
+  append(kRecSymbols, b);
+}
+
+void RecordingWriter::frame(const nlohmann::json& marker) {
+  std::string s = marker.dump();
+  append(kRecFrame, s.data(), s.size());
+}
+
+void RecordingWriter::info(const nlohmann::json& info) {
+  std::string s = info.dump();
+  append(kRecInfo, s.data(), s.size());
+}
+
+Status RecordingWriter::flush_now() {
+  std::lock_guard<std::mutex> io(io_mu_);
+  ByteWriter batch;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (pending_.size() == 0) return {};
+    std::swap(batch, pending_);
+  }
+  if (fd_ < 0) return make_error("recording already closed");
+  auto chunk = make_chunk(kChunkData, batch.data().data(), batch.size(), opt_.zstd_level);
+  Status st = write_all(chunk.data(), chunk.size());
+  if (st) chunks_++;
+  return st;
+}
+
+Status RecordingWriter::flush() { return flush_now(); }
+
+void RecordingWriter::loop() {
+  auto period = std::chrono::duration<double>(opt_.flush_interval_s > 0 ? opt_.flush_interval_s : 1.0);
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stop_) {
+    cv_.wait_for(lk, period, [&] { return stop_ || pending_.size() >= opt_.chunk_bytes; });
+    if (stop_) break;
+    lk.unlock();
+    (void)flush_now();
+    lk.lock();
+  }
+}
+
+void RecordingWriter::stop_thread() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Expected<std::string> RecordingWriter::finish(const nlohmann::json& trailer) {
+  if (closed_) return make_error("recording already closed");
+  stop_thread();
+  Status st = flush_now();
+  if (st) {
+    std::string t = trailer.dump();
+    auto chunk = make_chunk(kChunkEnd, reinterpret_cast<const uint8_t*>(t.data()), t.size(),
+                            opt_.zstd_level);
+    std::lock_guard<std::mutex> io(io_mu_);
+    st = write_all(chunk.data(), chunk.size());
+    if (st) chunks_++;
+  }
+  if (st && ::fsync(fd_) != 0) st = make_error("cannot fsync " + tmp_ + ": " + strerror(errno));
+  ::close(fd_);
+  fd_ = -1;
+  closed_ = true;
+  if (!st) return st.error();
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    return make_error("cannot rename " + tmp_ + " to " + path_ + ": " + strerror(errno));
+  int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return path_;
+}
+
+void RecordingWriter::abandon() {
+  if (!closed_) {
+    stop_thread();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    closed_ = true;
+  }
+  ::unlink(tmp_.c_str());
+}
+
+}  // namespace schedscope::record
