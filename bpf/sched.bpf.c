@@ -72,6 +72,8 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 	if (insn[0] != 0x0f || insn[1] != 0x05)
 		return;
 	st->block_nr = nr;
+	st->block_ip = ip;
+	st->block_bp = BPF_CORE_READ(regs, bp);
 	st->block_args[0] = BPF_CORE_READ(regs, di);
 	st->block_args[1] = BPF_CORE_READ(regs, si);
 	st->block_args[2] = BPF_CORE_READ(regs, dx);

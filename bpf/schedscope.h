@@ -40,6 +40,13 @@ typedef __s64 ss_s64;
 #define SS_EV_THREAD_EXIT 2    /* struct ss_thread_exit */
 #define SS_EV_OFFCPU 3         /* struct ss_offcpu: an off-CPU interval longer than cfg.offcpu_min_ns */
 #define SS_EV_SYSCALL_SLOW 4   /* struct ss_syscall_slow: (-S) a syscall longer than cfg.slow_syscall_ns */
+#define SS_EV_GO_CREATE 5      /* struct ss_go_create: (--goroutines) newproc1 returned a new G */
+#define SS_EV_GO_EXIT 6        /* struct ss_go_exit: (--goroutines) gdestroy/goexit0 entry */
+
+/* Slots of the per-CPU `go_hits` array (--goroutines uprobe hits of the target). */
+#define SS_GOHIT_CREATE 0
+#define SS_GOHIT_EXIT 1
+#define SS_GOHIT_SLOTS 2
 
 /* Why a thread left the CPU (from prev_state at sched_switch). */
 #define SS_OFF_PREEMPTED 0     /* still runnable: preempted or yielded; waits in the run queue */
@@ -103,6 +110,8 @@ struct ss_thread_state {
 	ss_u64 last_block_arg0;
 	ss_s32 last_block_nr;           /* syscall of the previous block, SS_NO_SYSCALL */
 	ss_u32 pad0;
+	ss_u64 block_ip;                /* user IP and frame pointer at the switch-out into the */
+	ss_u64 block_bp;                /* block: userspace walks the blocked G's stack from them */
 	struct ss_goctx go;             /* Go context at the last switch-out */
 	char comm[SS_COMM_LEN];
 };
@@ -171,7 +180,30 @@ struct ss_go_offsets {
 	ss_u32 m_id;
 	ss_u32 m_incgo;
 	ss_u32 p_id;
+	ss_u32 g_startpc;      /* (--goroutines) 0: unknown */
+};
+
+/* (--goroutines) a goroutine was created: uprobe at a RET of runtime.newproc1, which runs
+ * on the creating M's g0 (R14); RAX = newg. */
+struct ss_go_create {
+	struct ss_hdr h;
+	ss_u32 tid;            /* creating thread */
+	ss_u32 flags;          /* SS_GOC_* */
+	ss_u64 goid;           /* newg.goid (written before newproc1 returns, 1.17-1.26) */
+	ss_u64 startpc;        /* newg.startpc (runtime address), 0 unknown */
+	ss_u64 creator_goid;   /* goid of g0.m.curg, the G that ran `go f()`; 0 unknown */
+};
+
+#define SS_GOC_CREATOR 0x1     /* creator_goid was read */
+#define SS_GOC_STARTPC 0x2     /* startpc was read */
+
+/* (--goroutines) a goroutine exited: uprobe at the entry of runtime.gdestroy (1.22+) or
+ * runtime.goexit0 (<=1.21), both on g0 with RAX = gp. */
+struct ss_go_exit {
+	struct ss_hdr h;
+	ss_u32 tid;
 	ss_u32 pad;
+	ss_u64 goid;
 };
 
 #endif /* SCHEDSCOPE_ABI_H */

@@ -38,7 +38,7 @@ for tier in "${tiers[@]}"; do
       ;;
     e2e)
       if ((root)); then
-        run "e2e tests (root)" python3 -m unittest discover -s "$SCHEDSCOPE_SRC/tests/e2e" -p 'test_*.py' -v
+        run "e2e tests (root)" python3 -W ignore::ResourceWarning -m unittest discover -s "$SCHEDSCOPE_SRC/tests/e2e" -p 'test_*.py' -v
       else
         echo "=== e2e tests: SKIPPED — they need root (sudo make test)"
       fi

@@ -18,8 +18,8 @@ using namespace schedscope;
 
 namespace {
 
-#define REQUIRE_ROOT()                                                               \
-  do {                                                                               \
+#define REQUIRE_ROOT()                                                                \
+  do {                                                                                \
     if (geteuid() != 0) GTEST_SKIP() << "BPF tests need root: skipped (run as root)"; \
   } while (0)
 
@@ -145,14 +145,16 @@ TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
     for (const auto& e : c.offcpu)
       printf("offcpu tid=%u reason=%u nr=%d dur=%.2fms rq=%.2fms\n", e.tid, e.reason, e.syscall_nr,
              double(e.h.ts - e.start_ns) / 1e6, double(e.rq_ns) / 1e6);
-    for (const auto& a : snap->sc_block) printf("sc_block nr=%d count=%llu\n", a.nr, (unsigned long long)a.stat.count);
+    for (const auto& a : snap->sc_block)
+      printf("sc_block nr=%d count=%llu\n", a.nr, (unsigned long long)a.stat.count);
   }
   // The main thread exited with its totals.
   ASSERT_EQ(c.exited.size(), 1u);
   EXPECT_EQ(c.exited[0].tid, uint32_t(child.pid));
   for (int r = 0; r < SS_OFF_REASONS; r++)
     if (long_sleeps != kSleeps)
-      printf("final reason %d: %llu ns in %llu\n", r, (unsigned long long)c.exited[0].final.offcpu_ns[r],
+      printf("final reason %d: %llu ns in %llu\n", r,
+             (unsigned long long)c.exited[0].final.offcpu_ns[r],
              (unsigned long long)c.exited[0].final.offcpu_count[r]);
   EXPECT_TRUE(c.exited[0].is_leader);
   EXPECT_GE(c.exited[0].final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000);

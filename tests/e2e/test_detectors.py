@@ -51,6 +51,9 @@ class Detectors(unittest.TestCase):
         self.assertEqual(a["p"], truth["p"])
         self.assertFalse(a["handed_off"])
         self.assertGreaterEqual(a["duration_ms"], 900)
+        # The symbolized stack of the blocked G, innermost first, reaches the blocker.
+        self.assertTrue(any(truth["func"] in fr for fr in a["stack"]), a["stack"])
+        self.assertIn("syscall.RawSyscall", " ".join(a["stack"]))
         for key in ("kind", "p", "tid", "goid", "func", "syscall", "duration_ms", "handed_off",
                     "threads", "message"):
             self.assertIn(key, a)

@@ -77,8 +77,7 @@ TEST(StuckP, RawSyscallKeepsPRunningWithFrozenTicks) {
   detect::Detectors d;
   // P1 runs G18 on M3 (tid 103) whose thread sits in read() — schedtick frozen at 50.
   auto mk = [](uint64_t ts, double blocked_ms, uint32_t p0tick) {
-    return frame(ts,
-                 {P(0, 1, 2, 102, 7, p0tick, 1), P(1, 1, 3, 103, 18, 50, 4, "main.rawBlocker")},
+    return frame(ts, {P(0, 1, 2, 102, 7, p0tick, 1), P(1, 1, 3, 103, 18, 50, 4, "main.rawBlocker")},
                  {M(2, 102, 0, -1, 7), M(3, 103, 1, -1, 18, "main.rawBlocker")},
                  {T(102, "running"), T(103, "sleeping", "read", blocked_ms)});
   };
@@ -180,7 +179,8 @@ TEST(StuckP, ClearsWhenTheCallReturnsAndKeepsHistory) {
   auto f2 = stuck(2 * kSec);
   d.evaluate(f2);
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
-  auto f3 = frame(3 * kSec, {P(0, 1, 1, 501, 3, 11, 1)}, {M(1, 501, 0, -1, 3)}, {T(501, "running")});
+  auto f3 =
+      frame(3 * kSec, {P(0, 1, 1, 501, 3, 11, 1)}, {M(1, 501, 0, -1, 3)}, {T(501, "running")});
   d.evaluate(f3);
   EXPECT_EQ(find(f3, "stuck_p"), nullptr);
   ASSERT_EQ(d.history().size(), 1u);
@@ -190,9 +190,11 @@ TEST(StuckP, ClearsWhenTheCallReturnsAndKeepsHistory) {
 
 TEST(StuckP, MExitsMidAlert) {
   detect::Detectors d;
-  auto f1 = frame(kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)}, {T(601, "sleeping", "read", 1500)});
+  auto f1 = frame(kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)},
+                  {T(601, "sleeping", "read", 1500)});
   d.evaluate(f1);
-  auto f2 = frame(2 * kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)}, {T(601, "sleeping", "read", 2500)});
+  auto f2 = frame(2 * kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)},
+                  {T(601, "sleeping", "read", 2500)});
   d.evaluate(f2);
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
   // The thread is gone (exited); the P table still names the M: no crash, alert clears.
@@ -304,4 +306,26 @@ TEST(SyscallStorm, StaysActiveWhileThreadsStayPiledUpThenClears) {
   d.evaluate(f4);
   EXPECT_EQ(find(f4, "syscall_storm"), nullptr);
   EXPECT_EQ(d.history().size(), 1u);
+}
+
+TEST(StuckP, StaysActiveThroughASignalBlipWhileTicksStayFrozen) {
+  // sysmon's SIGURG wakes the blocked M every ~10 ms; a snapshot can catch it on CPU.
+  detect::Detectors d;
+  auto mk = [](uint64_t ts, model::ThreadRow row) {
+    return frame(ts, {P(0, 1, 1, 701, 3, 10, 1)}, {M(1, 701, 0, -1, 3, "main.b")}, {row});
+  };
+  auto f1 = mk(kSec, T(701, "sleeping", "read", 1500));
+  d.evaluate(f1);
+  auto f2 = mk(2 * kSec, T(701, "sleeping", "read", 2500));
+  d.evaluate(f2);
+  ASSERT_NE(find(f2, "stuck_p"), nullptr);
+  auto f3 = mk(3 * kSec, T(701, "running"));
+  d.evaluate(f3);
+  const auto* a = find(f3, "stuck_p");
+  ASSERT_NE(a, nullptr) << "a blip on CPU with frozen ticks must not clear the alert";
+  EXPECT_DOUBLE_EQ(a->duration_ms, 3500);
+  EXPECT_TRUE(d.history().empty());
+  auto f4 = frame(4 * kSec, {P(0, 1, 1, 701, 3, 11, 1)}, {M(1, 701, 0, -1, 3)}, {T(701, "running")});
+  d.evaluate(f4);
+  EXPECT_EQ(find(f4, "stuck_p"), nullptr) << "ticks moved: the P schedules again";
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstring>
@@ -89,8 +90,9 @@ std::string inspect_text(const nlohmann::json& j) {
 int cmd_top(const TopOptions& opt) {
   install_stop_handlers();
   // The live view on a terminal; the batch form otherwise (--batch, --json, -o, a pipe).
+  const char* term = getenv("TERM");
   const bool live = !opt.batch && opt.output.empty() && isatty(STDOUT_FILENO) != 0 &&
-                    isatty(STDIN_FILENO) != 0;
+                    isatty(STDIN_FILENO) != 0 && term && *term && strcmp(term, "dumb") != 0;
   FILE* out = stdout;
   std::unique_ptr<FILE, int (*)(FILE*)> out_file(nullptr, fclose);
   if (!opt.output.empty()) {

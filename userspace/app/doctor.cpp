@@ -29,30 +29,32 @@ std::vector<Check> run_doctor() {
   std::vector<Check> out;
   utsname u{};
   uname(&u);
-  out.push_back({"kernel", true, false, std::string(u.sysname) + " " + u.release + " " + u.machine,
-                 ""});
+  out.push_back(
+      {"kernel", true, false, std::string(u.sysname) + " " + u.release + " " + u.machine, ""});
 
   uint64_t caps = cap_eff();
   bool root = geteuid() == 0;
   bool bpf_caps = (caps >> 39 & 1) && (caps >> 38 & 1);  // CAP_BPF, CAP_PERFMON
   bool sys_admin = caps >> 21 & 1;
-  out.push_back({"privileges", root || bpf_caps || sys_admin, true,
-                 root ? "running as root"
-                      : (bpf_caps ? "CAP_BPF + CAP_PERFMON" : (sys_admin ? "CAP_SYS_ADMIN" : "none")),
-                 "run as root (sudo), or grant CAP_BPF,CAP_PERFMON (+CAP_SYS_PTRACE to read Go "
-                 "runtime memory): sudo setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep schedscope"});
+  out.push_back(
+      {"privileges", root || bpf_caps || sys_admin, true,
+       root ? "running as root"
+            : (bpf_caps ? "CAP_BPF + CAP_PERFMON" : (sys_admin ? "CAP_SYS_ADMIN" : "none")),
+       "run as root (sudo), or grant CAP_BPF,CAP_PERFMON (+CAP_SYS_PTRACE to read Go "
+       "runtime memory): sudo setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep schedscope"});
 
   bool has_btf = readable("/sys/kernel/btf/vmlinux");
-  out.push_back({"kernel BTF", has_btf, true,
-                 has_btf ? "/sys/kernel/btf/vmlinux" : "/sys/kernel/btf/vmlinux missing",
-                 "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)"});
+  out.push_back(
+      {"kernel BTF", has_btf, true,
+       has_btf ? "/sys/kernel/btf/vmlinux" : "/sys/kernel/btf/vmlinux missing",
+       "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)"});
 
   if (has_btf) {
     struct btf* vm = btf__load_vmlinux_btf();
-    const char* tps[] = {"btf_trace_sched_switch", "btf_trace_sched_wakeup",
-                         "btf_trace_sched_wakeup_new", "btf_trace_task_newtask",
-                         "btf_trace_sched_process_exit", "btf_trace_sys_enter",
-                         "btf_trace_sys_exit"};
+    const char* tps[] = {
+        "btf_trace_sched_switch", "btf_trace_sched_wakeup",       "btf_trace_sched_wakeup_new",
+        "btf_trace_task_newtask", "btf_trace_sched_process_exit", "btf_trace_sys_enter",
+        "btf_trace_sys_exit"};
     std::string missing;
     for (const char* t : tps)
       if (!vm || btf__find_by_name_kind(vm, t, BTF_KIND_TYPEDEF) < 0)
@@ -66,17 +68,15 @@ std::vector<Check> run_doctor() {
   }
 
   bool rb = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
-  out.push_back({"BPF ring buffer", rb, true, rb ? "supported" : "not supported",
-                 "needs Linux 5.8+"});
+  out.push_back(
+      {"BPF ring buffer", rb, true, rb ? "supported" : "not supported", "needs Linux 5.8+"});
 
   bool uprobe = readable("/sys/bus/event_source/devices/uprobe/type");
-  out.push_back({"uprobes", uprobe, false,
-                 uprobe ? "uprobe PMU present" : "no uprobe PMU",
+  out.push_back({"uprobes", uprobe, false, uprobe ? "uprobe PMU present" : "no uprobe PMU",
                  "needed only for --goroutines and USDT: kernel with CONFIG_UPROBE_EVENTS=y"});
 
   bool tracefs = readable("/sys/kernel/tracing/events");
-  out.push_back({"tracefs", tracefs, false,
-                 tracefs ? "/sys/kernel/tracing" : "not mounted",
+  out.push_back({"tracefs", tracefs, false, tracefs ? "/sys/kernel/tracing" : "not mounted",
                  "not needed by schedscope itself (tp_btf); for perf/bpftrace comparisons: "
                  "mount -t tracefs nodev /sys/kernel/tracing"});
 
@@ -99,7 +99,8 @@ std::vector<Check> run_doctor() {
         for (const auto& t : snap->threads)
           if (t.tid == uint32_t(gettid())) seen = t.st.offcpu_count[SS_OFF_SLEEP] > 0;
       live.ok = seen;
-      live.detail = seen ? "sched_switch saw this process sleep" : "programs attached but saw no events";
+      live.detail =
+          seen ? "sched_switch saw this process sleep" : "programs attached but saw no events";
     }
   } else {
     live.detail = "skipped: no privileges";
@@ -116,8 +117,11 @@ int print_doctor(const std::vector<Check>& checks, FILE* out, bool json) {
   if (json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& c : checks)
-      j.push_back({{"name", c.name}, {"ok", c.ok}, {"required", c.required},
-                   {"detail", c.detail}, {"fix", c.ok ? "" : c.fix}});
+      j.push_back({{"name", c.name},
+                   {"ok", c.ok},
+                   {"required", c.required},
+                   {"detail", c.detail},
+                   {"fix", c.ok ? "" : c.fix}});
     fprintf(out, "%s\n", nlohmann::json{{"checks", j}, {"ok", rc == 0}}.dump().c_str());
     return rc;
   }
@@ -126,7 +130,8 @@ int print_doctor(const std::vector<Check>& checks, FILE* out, bool json) {
     fprintf(out, "[%s] %-26s %s\n", mark, c.name.c_str(), c.detail.c_str());
     if (!c.ok && !c.fix.empty()) fprintf(out, "       fix: %s\n", c.fix.c_str());
   }
-  fprintf(out, rc == 0 ? "schedscope can run here.\n" : "schedscope cannot run here: fix the FAIL lines above.\n");
+  fprintf(out, rc == 0 ? "schedscope can run here.\n"
+                       : "schedscope cannot run here: fix the FAIL lines above.\n");
   return rc;
 }
 

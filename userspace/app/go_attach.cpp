@@ -1,5 +1,7 @@
 #include "app/go_attach.h"
 
+#include "elf/elf_file.h"
+#include "go/probes.h"
 #include "go/runtime_json.h"
 
 namespace schedscope::app {
@@ -67,12 +69,73 @@ ss_go_offsets GoAttach::bpf_offsets() const {
   o.m_id = off_.m_id;
   o.m_incgo = off_.m_incgo;
   o.p_id = off_.p_id;
+  o.g_startpc = off_.g_startpc;
   return o;
 }
 
 Expected<go::SchedSample> GoAttach::sample() {
   if (!reader_) return make_error(note_);
   return reader_->sample();
+}
+
+std::vector<std::string> GoAttach::walk_stack(uint64_t ip, uint64_t bp, int max_frames) {
+  std::vector<std::string> out;
+  if (!bin_.is_go) return out;
+  if (!stack_mem_) {
+    std::string err;
+    stack_mem_ = go::open_process_memory(pid_, &err);
+    if (!stack_mem_) return out;
+  }
+  auto add = [&](uint64_t pc) {
+    std::string f = frame(pc);
+    if (!f.empty()) out.push_back(f);
+    return !f.empty();
+  };
+  add(ip);
+  // Frame chain: [bp] = caller's bp, [bp+8] = return address.
+  for (int i = 0; i < max_frames && bp; i++) {
+    auto next_bp = stack_mem_->get<uint64_t>(bp);
+    auto ret = stack_mem_->get<uint64_t>(bp + 8);
+    if (!next_bp || !ret || *ret == 0) break;
+    if (!add(*ret - 1)) break;  // -1: the call instruction, for the right line
+    if (*next_bp <= bp) break;  // stacks grow down: callers are at higher addresses
+    bp = *next_bp;
+  }
+  return out;
+}
+
+Expected<probe::GoUprobeTargets> GoAttach::goroutine_uprobes() const {
+  if (!bin_.is_go) return make_error("not a Go program");
+  // The kernel resolves the path to the inode: /proc/PID/exe reaches the very file the
+  // process runs, even across mount namespaces or after the file was replaced.
+  std::string path = "/proc/" + std::to_string(pid_) + "/exe";
+  auto f = elf::ElfFile::open(path);
+  if (!f) return f.error();
+  auto p = go::goroutine_probes(**f, bin_);
+  if (!p) return p.error();
+  probe::GoUprobeTargets t;
+  t.path = path;
+  t.create_offsets = p->create_offsets;
+  t.exit_offset = p->exit_offset;
+  return t;
+}
+
+std::optional<uint64_t> GoAttach::live_goroutines() {
+  if (!reader_) return std::nullopt;
+  auto gs = reader_->goroutines();
+  if (!gs) return std::nullopt;
+  uint64_t n = 0;
+  for (const auto& g : *gs)
+    if (g.status != 0 && g.status != 6) n++;  // not _Gidle, not _Gdead
+  return n;
+}
+
+std::string GoAttach::start_func(uint64_t pc) const {
+  if (reader_) {
+    std::string f = reader_->start_func(pc);
+    if (!f.empty()) return f;
+  }
+  return model::Symbolize::start_func(pc);
 }
 
 std::string GoAttach::frame(uint64_t pc) const {

@@ -2,6 +2,7 @@
 // offsets (DWARF | table | calibration), hand them to BPF, and sample the P table.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "go/offsets.h"
 #include "go/runtime_reader.h"
 #include "model/model.h"
+#include "probe/session.h"
 #include "schedscope.h"
 
 namespace schedscope::app {
@@ -30,10 +32,19 @@ class GoAttach : public model::Symbolize {
   [[nodiscard]] uint64_t load_bias() const { return bias_; }
   [[nodiscard]] ss_go_offsets bpf_offsets() const;
   Expected<go::SchedSample> sample();
+  // (--goroutines) the uprobe offsets in /proc/PID/exe; needs a Go amd64 binary.
+  Expected<probe::GoUprobeTargets> goroutine_uprobes() const;
+  // Goroutines alive now (allgs minus idle/dead); nullopt when allgs is not readable.
+  std::optional<uint64_t> live_goroutines();
+
+  // Symbolized user stack from an IP and frame pointer (Go keeps frame pointers on amd64),
+  // read from the live process; innermost first, at most max_frames.
+  std::vector<std::string> walk_stack(uint64_t ip, uint64_t bp, int max_frames = 16);
 
   // model::Symbolize
   [[nodiscard]] std::string frame(uint64_t pc) const override;
   [[nodiscard]] bool is_runtime(uint64_t pc) const override;
+  [[nodiscard]] std::string start_func(uint64_t pc) const override;
 
  private:
   int pid_ = 0;
@@ -45,6 +56,7 @@ class GoAttach : public model::Symbolize {
   std::string note_;
   std::vector<std::string> checks_;
   int attempts_ = 0;
+  std::unique_ptr<go::MemReader> stack_mem_;
 };
 
 }  // namespace schedscope::app

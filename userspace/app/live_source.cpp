@@ -17,7 +17,8 @@ ObserverSource::ObserverSource(Observer& o, detect::Detectors& det, int count, d
 std::string ObserverSource::cost_line(const std::vector<std::string>& programs, bool p_table,
                                       double interval_s, double events_per_s, uint64_t drops,
                                       uint64_t drops_interval) {
-  std::string s = "probes: " + std::to_string(programs.size()) + " BPF programs (";
+  std::string s = "probes: " + std::to_string(programs.size()) +
+                  (programs.size() == 1 ? " BPF program (" : " BPF programs (");
   for (size_t i = 0; i < programs.size(); i++) {
     std::string n = programs[i];
     if (n.rfind("ss_", 0) == 0) n = n.substr(3);
@@ -94,6 +95,7 @@ int top_live(Observer& o, const TopOptions& opt) {
   ObserverSource src(o, det, opt.count, opt.duration_s);
   ui::LiveOptions lo;
   lo.title = "schedscope top";
+  lo.repaint_each_frame = !opt.observe.command.empty();  // the target shares the terminal
   int rc = kExitOk;
   try {
     rc = ui::run_live(src, lo);

@@ -15,6 +15,8 @@ namespace schedscope::app {
 
 volatile std::sig_atomic_t g_stop = 0;
 
+constexpr double kStackAfterMs = 500;  // walk the stack of threads blocked at least this long
+
 namespace {
 void on_stop(int) { g_stop = 1; }
 
@@ -115,6 +117,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   cfg.ringbuf_bytes = opt.ringbuf_bytes;
   cfg.offcpu_min_ns = opt.offcpu_min_ns;
   cfg.slow_syscall_ns = opt.slow_syscall_ns;
+  cfg.goroutines = opt.goroutines && opt.go;
   auto s = probe::Session::open(cfg);
   if (!s) {
     *exit_code = kExitNoPrivilege;
@@ -137,6 +140,9 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   model::TargetInfo t;
   t.pid = pid;
   t.all_syscalls = opt.all_syscalls;
+  t.goroutines = opt.goroutines;
+  if (opt.goroutines)
+    t.goroutines_note = opt.go ? "waiting for the Go runtime offsets" : "needs Go awareness (--no-go given)";
   int code = 0;
   if (auto pi = probe_pid(pid, &code)) {
     t.comm = pi->comm;
@@ -147,6 +153,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
     if (o->go_->is_go()) t.go_version = o->go_->binary().go_version;
     t.go_note = o->go_->note();
     o->model_.set_symbolizer(o->go_.get());
+    if (!o->go_->is_go() && opt.goroutines) t.goroutines_note = "not attached: " + o->go_->note();
   } else {
     t.go_note = "Go awareness off (--no-go)";
   }
@@ -192,12 +199,40 @@ void Observer::try_go() {
     t.go_note = go_->note();
     model_.set_target(t);
     go_pushed_ = true;
+    attach_goroutines();
   } else {
     auto t = model_.target();
     t.go_note = go_->note();
+    if (probe::monotonic_ns() > go_retry_until_) {
+      go_pushed_ = true;  // give up: kernel-only
+      if (opt_.goroutines) t.goroutines_note = "not attached: Go runtime offsets did not validate";
+    }
     model_.set_target(t);
-    if (probe::monotonic_ns() > go_retry_until_) go_pushed_ = true;  // give up: kernel-only
   }
+}
+
+// --goroutines: entry uprobes at every RET of runtime.newproc1 and at runtime.gdestroy /
+// goexit0, attached once the offsets they read are in the go_cfg map.
+void Observer::attach_goroutines() {
+  if (!opt_.goroutines || !go_ || !session_) return;
+  auto t = model_.target();
+  auto targets = go_->goroutine_uprobes();
+  if (!targets) {
+    t.goroutines_note = "not attached: " + targets.error().message;
+  } else if (auto st = session_->attach_go_uprobes(t.pid, *targets); !st) {
+    t.goroutines_note = "not attached: " + st.error().message;
+  } else {
+    t.goroutines_attached = true;
+    t.goroutines_note = std::to_string(targets->create_offsets.size()) +
+                        " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " + std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy" : "runtime.goexit0");
+    if (auto n = go_->live_goroutines()) {
+      model_.set_goroutine_baseline(*n);
+      goroutine_baseline_ = *n;
+      if (on_goroutine_baseline) on_goroutine_baseline(*n);
+    }
+  }
+  if (opt_.verbose) fprintf(stderr, "schedscope: goroutines: %s\n", t.goroutines_note.c_str());
+  model_.set_target(t);
 }
 
 void Observer::poll_until(uint64_t deadline_ns) {
@@ -255,6 +290,14 @@ Expected<model::Frame> Observer::next() {
   }
   model::Frame f = model_.frame();
   for (uint32_t tid : model_.take_exited()) session_->forget_thread(tid);
+  // The stacks of Go threads blocked for a while: the evidence a stuck P or a blocked M
+  // alert names (a few frame-pointer walks through /proc/PID/mem, only for long blocks).
+  if (go_ && go_->ready() && !target_gone_) {
+    int walked = 0;
+    for (auto& r : f.threads)
+      if (r.block_ip && r.syscall_ms >= kStackAfterMs && walked++ < 64)
+        r.stack = go_->walk_stack(r.block_ip, r.block_bp);
+  }
   return f;
 }
 

@@ -25,6 +25,7 @@ struct ObserveOptions {
   uint64_t slow_syscall_ns = 1'000'000;
   double interval_s = 1.0;
   bool go = true;                   // Go awareness (inspect, offsets, P table)
+  bool goroutines = false;          // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
   bool verbose = false;
 };
 
@@ -60,11 +61,15 @@ class Observer {
   std::function<void(const probe::KernelSnapshot&)> on_snapshot;
   std::function<void(const go::SchedSample&)> on_go;
   std::function<void(uint32_t tid, const std::string& name)> on_name;
+  // (--goroutines) the live-goroutine baseline handed to the model when the uprobes attach.
+  std::function<void(uint64_t live)> on_goroutine_baseline;
+  [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
   void poll_until(uint64_t deadline_ns);
   void try_go();
+  void attach_goroutines();
   ObserveOptions opt_;
   std::unique_ptr<probe::Session> session_;
   std::optional<Launched> child_;
@@ -76,6 +81,7 @@ class Observer {
   uint64_t go_retry_until_ = 0;
   bool go_pushed_ = false;
   std::unordered_set<uint32_t> named_;
+  std::optional<uint64_t> goroutine_baseline_;
 };
 
 }  // namespace schedscope::app

@@ -104,7 +104,10 @@ class Recorder {
         const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
         uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
         std::vector<uint64_t> pcs(e->stack, e->stack + n);
-        symbols(pcs);
+        symbols(pcs, false);
+      } else if (sym_ && rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
+        const auto* e = reinterpret_cast<const ss_go_create*>(rec);
+        if ((e->flags & SS_GOC_STARTPC) && e->startpc) symbols({e->startpc}, true);
       }
       w_.raw(rec, size);
     };
@@ -119,22 +122,33 @@ class Recorder {
           if (p.g_startpc) pcs.push_back(p.g_startpc);
           if (p.g_pc) pcs.push_back(p.g_pc);
         }
-        symbols(pcs);
+        symbols(pcs, false);
       }
       w_.go(s);
     };
     o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
+    o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
+    // Set before these hooks existed (uprobes attached while the observer started).
+    if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
   }
 
   // Writes the symbols of these PCs that are new or changed since last written (the
   // symbolizer's answer can change once the load bias is known).
-  void symbols(const std::vector<uint64_t>& pcs) {
+  // with_start: also Symbolize::start_func (goroutine start PCs).
+  void symbols(const std::vector<uint64_t>& pcs, bool with_start) {
     std::vector<record::SymbolEntry> batch;
     for (uint64_t pc : pcs) {
-      record::SymbolEntry e{pc, sym_->is_runtime(pc), sym_->frame(pc)};
+      record::SymbolEntry e{pc, sym_->is_runtime(pc), sym_->frame(pc), false, ""};
       auto it = table_.find(pc);
-      bool same = it != table_.end() ? (it->second.frame == e.frame && it->second.is_runtime == e.is_runtime)
-                                     : (e.frame.empty() && e.is_runtime);  // the reader's default
+      if (with_start || (it != table_.end() && it->second.has_start_func)) {
+        e.has_start_func = true;
+        e.start_func = sym_->start_func(pc);
+      }
+      bool same = it != table_.end()
+                      ? (it->second.frame == e.frame && it->second.is_runtime == e.is_runtime &&
+                         it->second.has_start_func == e.has_start_func &&
+                         it->second.start_func == e.start_func)
+                      : (e.frame.empty() && e.is_runtime && !e.has_start_func);  // the reader's default
       if (same) continue;
       table_[pc] = e;
       batch.push_back(std::move(e));
@@ -156,6 +170,13 @@ class Recorder {
       last_target_ = t;
     }
     if (alerts && !alerts->empty()) m["alerts"] = record::alerts_to_json(*alerts);
+    if (f && mode == record::FrameMode::kShown) {
+      // Stacks the observer walked from /proc/PID/mem after building the frame.
+      json stacks = json::object();
+      for (const auto& r : f->threads)
+        if (!r.stack.empty()) stacks[std::to_string(r.tid)] = r.stack;
+      if (!stacks.empty()) m["stacks"] = stacks;
+    }
     w_.frame(m);
   }
 
@@ -611,6 +632,8 @@ void RecordingCli::add(CLI::App& app) {
   r->add_option("--slow-syscall", slow_sc_, "with -S, record calls at least this long (default 1ms)")
       ->check(duration_check());
   r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
+  r->add_flag("--goroutines", rec_.observe.goroutines,
+              "count goroutines created/exited by start function (uprobes: costly, see top --help)");
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
   r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);

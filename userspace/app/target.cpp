@@ -107,8 +107,12 @@ Expected<Launched> Launched::start(const std::vector<std::string>& argv) {
 }
 
 Launched::Launched(Launched&& o) noexcept
-    : pid_(o.pid_), gate_w_(o.gate_w_), err_r_(o.err_r_), reaped_(o.reaped_),
-      status_(o.status_), cmd_(std::move(o.cmd_)) {
+    : pid_(o.pid_),
+      gate_w_(o.gate_w_),
+      err_r_(o.err_r_),
+      reaped_(o.reaped_),
+      status_(o.status_),
+      cmd_(std::move(o.cmd_)) {
   o.pid_ = -1;
   o.gate_w_ = o.err_r_ = -1;
   o.reaped_ = true;

@@ -11,11 +11,11 @@ namespace schedscope::app {
 // Exit codes of the CLI.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitError = 1,       // runtime failure
-  kExitUsage = 2,       // bad flags / arguments
-  kExitNoProcess = 3,   // the PID does not exist, or is a kernel thread
-  kExitNoPrivilege = 4, // cannot load/attach BPF (privileges, BTF)
-  kExitExec = 127,      // the command could not be executed
+  kExitError = 1,        // runtime failure
+  kExitUsage = 2,        // bad flags / arguments
+  kExitNoProcess = 3,    // the PID does not exist, or is a kernel thread
+  kExitNoPrivilege = 4,  // cannot load/attach BPF (privileges, BTF)
+  kExitExec = 127,       // the command could not be executed
 };
 
 struct ProcInfo {
@@ -49,8 +49,8 @@ class Launched {
  private:
   Launched() = default;
   int pid_ = -1;
-  int gate_w_ = -1;   // parent writes one byte to let the child exec
-  int err_r_ = -1;    // child writes errno here if exec fails (CLOEXEC: EOF on success)
+  int gate_w_ = -1;  // parent writes one byte to let the child exec
+  int err_r_ = -1;   // child writes errno here if exec fails (CLOEXEC: EOF on success)
   bool reaped_ = false;
   int status_ = 0;
   std::string cmd_;

@@ -26,7 +26,9 @@ bool blocked_in_kernel(const model::ThreadRow& r) {
          (!r.syscall.empty() || r.state == "disk");
 }
 
-double blocked_ms(const model::ThreadRow& r) { return r.syscall.empty() ? r.state_ms : r.syscall_ms; }
+double blocked_ms(const model::ThreadRow& r) {
+  return r.syscall.empty() ? r.state_ms : r.syscall_ms;
+}
 
 template <typename K>
 K top_key(const std::map<K, int>& counts, int* n) {
@@ -75,9 +77,22 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     auto rit = rows.find(uint32_t(m->tid));
     if (rit == rows.end()) continue;
     const model::ThreadRow& r = *rit->second;
-    if (!blocked_in_kernel(r)) continue;
-    double dur = blocked_ms(r);
     double frozen_ms = double(f.ts_ns - tr.unchanged_since_ns) / 1e6;
+    const std::string key = "stuck_p:" + std::to_string(p.id);
+    if (!blocked_in_kernel(r)) {
+      // The same M, on a P whose ticks have stayed frozen since the alert was raised, caught
+      // on CPU for a moment (a signal interrupting the call and restarting it): still stuck.
+      auto it = active_.find(key);
+      if (it != active_.end() && it->second.tid == uint32_t(m->tid) &&
+          tr.unchanged_since_ns <= it->second.ts_ns) {
+        Alert a = it->second;
+        a.duration_ms += double(f.ts_ns - it->second.last_ns) / 1e6;
+        a.last_ns = f.ts_ns;
+        now[key] = a;
+      }
+      continue;
+    }
+    double dur = blocked_ms(r);
     if (dur < opt_.stuck_ms) continue;
 
     Alert a;
@@ -88,8 +103,8 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     a.tid = uint32_t(m->tid);
     a.goid = m->curg_goid ? m->curg_goid : p.goid;
     a.func = !m->curg_func.empty() ? m->curg_func : p.func;
-    if (!p.cur_func.empty()) a.stack.push_back(p.cur_func);
-    if (!a.func.empty() && (a.stack.empty() || a.stack.back() != a.func)) a.stack.push_back(a.func);
+    a.stack = r.stack;  // where the M blocked (live: frame-pointer walk)
+    if (a.stack.empty() && !p.cur_func.empty()) a.stack.push_back(p.cur_func);
     a.syscall = r.syscall;
     a.duration_ms = dur;
     a.handed_off = false;
@@ -98,19 +113,22 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
                                     : (m->incgo ? "running, its M inside a cgo call"
                                                 : "running, its M blocked in a syscall that "
                                                   "bypassed entersyscall");
-    a.message = fmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s",
-                    p.id, dur / 1e3, static_cast<long long>(m->id), m->tid,
-                    r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
-                    static_cast<unsigned long long>(a.goid), a.func.empty() ? "?" : a.func.c_str(),
-                    how);
+    a.message =
+        fmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s", p.id,
+            dur / 1e3, static_cast<long long>(m->id), m->tid,
+            r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
+            static_cast<unsigned long long>(a.goid), a.func.empty() ? "?" : a.func.c_str(), how);
     a.evidence.push_back(fmt("P%d status=%s schedtick=%u syscalltick=%u unchanged for %.1fs", p.id,
                              go::p_status_name(p.status), p.schedtick, p.syscalltick,
                              frozen_ms / 1e3));
-    a.evidence.push_back(fmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval",
-                             m->tid, r.state.c_str(), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
-    if (!p.cur_func.empty()) a.evidence.push_back("G is at " + p.cur_func);
+    a.evidence.push_back(fmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval", m->tid,
+                             r.state.c_str(), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
+    if (!r.stack.empty()) a.evidence.push_back("blocked at " + r.stack.front());
+    for (size_t i = 1; i < r.stack.size() && i < 6; i++)
+      a.evidence.push_back("  called from " + r.stack[i]);
     a.evidence.push_back("the other Ps carry on; this one is lost until the call returns");
-    now["stuck_p:" + std::to_string(p.id)] = a;
+    a.last_ns = f.ts_ns;
+    now[key] = a;
   }
 
   // Blocked Ms: a user G in a long syscall whose P was handed off (sysmon retake or
@@ -132,6 +150,7 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     a.tid = uint32_t(m.tid);
     a.goid = m.curg_goid;
     a.func = m.curg_func;
+    a.stack = r.stack;
     a.syscall = r.syscall;
     a.duration_ms = blocked_ms(r);
     a.handed_off = true;
@@ -154,8 +173,8 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
          double(f.ts_ns - creations_.front().first) / 1e9 > opt_.storm_window_s + 1e-6)
     creations_.pop_front();
   double span = double(f.ts_ns - creations_.front().first) / 1e9;
-  double rate = span > 0 ? double(f.creations_total - creations_.front().second) / span
-                         : f.creations_per_s;
+  double rate =
+      span > 0 ? double(f.creations_total - creations_.front().second) / span : f.creations_per_s;
 
   std::unordered_map<int32_t, const go::MSample*> m_by_tid;
   if (f.go)
@@ -198,19 +217,24 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     int n_site = 0;
     std::string site = top_key(sites, &n_site);
     if (example) a.stack = example->frames;
-    a.message = fmt("syscall storm: %d threads (+%.0f/s), %d blocked in syscalls, most in %s (%d)%s%s",
-                    threads, rate, blocked, a.syscall.c_str(), n_sc,
-                    a.func.empty() ? "" : ", from ", a.func.c_str());
-    a.evidence.push_back(fmt("thread creations: %.1f/s over the last %.0fs; %llu since attach", rate,
-                             opt_.storm_window_s,
+    a.message = fmt(
+        "syscall storm: %d threads (+%.0f/s), %d blocked in syscalls, most in %s (%d)%s%s", threads,
+        rate, blocked, a.syscall.c_str(), n_sc, a.func.empty() ? "" : ", from ", a.func.c_str());
+    a.evidence.push_back(fmt("thread creations: %.1f/s over the last %.0fs; %llu since attach",
+                             rate, opt_.storm_window_s,
                              static_cast<unsigned long long>(f.creations_total)));
-    for (const auto& [sc, n] : by_syscall) a.evidence.push_back(fmt("  %4d threads blocked in %s", n, sc.c_str()));
+    for (const auto& [sc, n] : by_syscall)
+      a.evidence.push_back(fmt("  %4d threads blocked in %s", n, sc.c_str()));
     for (const auto& [fn, n] : by_func)
-      if (n * 10 >= blocked) a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
-    if (!site.empty()) a.evidence.push_back(fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
+      if (n * 10 >= blocked)
+        a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
+    if (!site.empty())
+      a.evidence.push_back(
+          fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
     a.evidence.push_back(fmt("runtime thread limit %d: %.0f%% used", max_threads,
                              100.0 * threads / std::max(1, max_threads)));
-    a.evidence.push_back("each blocking call holds an M; the scheduler spawns new Ms to keep Ps busy");
+    a.evidence.push_back(
+        "each blocking call holds an M; the scheduler spawns new Ms to keep Ps busy");
     if (was_active) {
       a.since_ns = active_[key].since_ns;
       a.duration_ms = double(f.ts_ns - a.since_ns) / 1e6;

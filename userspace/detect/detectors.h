@@ -14,14 +14,14 @@
 namespace schedscope::detect {
 
 struct DetectOptions {
-  double stuck_ms = 1000;       // P bound to an M blocked in the kernel, ticks frozen, this long
-  double blocked_m_ms = 1000;   // report an M blocked in a syscall after its P was handed off
-  double storm_rate = 10;       // thread creations per second (over storm_window_s) ...
+  double stuck_ms = 1000;      // P bound to an M blocked in the kernel, ticks frozen, this long
+  double blocked_m_ms = 1000;  // report an M blocked in a syscall after its P was handed off
+  double storm_rate = 10;      // thread creations per second (over storm_window_s) ...
   double storm_window_s = 3;
-  int storm_threads = 50;       // ... with at least this many threads ...
+  int storm_threads = 50;           // ... with at least this many threads ...
   double storm_blocked_frac = 0.5;  // ... most of them blocked in syscalls
   double thread_limit_frac = 0.8;   // warn at this share of the runtime's thread limit
-  size_t history = 200;         // alerts kept after they clear
+  size_t history = 200;             // alerts kept after they clear
 };
 
 class Detectors {

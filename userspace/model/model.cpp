@@ -160,6 +160,14 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     case SS_EV_SYSCALL_SLOW:
       if (size < sizeof(ss_syscall_slow)) break;
       return;
+    case SS_EV_GO_CREATE:
+      if (size < sizeof(ss_go_create)) break;
+      on_go_create(*reinterpret_cast<const ss_go_create*>(rec));
+      return;
+    case SS_EV_GO_EXIT:
+      if (size < sizeof(ss_go_exit)) break;
+      on_go_exit(*reinterpret_cast<const ss_go_exit*>(rec));
+      return;
     default:
       break;
   }
@@ -184,9 +192,71 @@ void Model::on_kernel(const probe::KernelSnapshot& snap) {
   for (const auto& s : snap.sc_all) sc_all_[s.nr] = s.stat;
   std::memcpy(rq_hist_, snap.rq_hist, sizeof rq_hist_);
   drops_ = snap.drops;
+  go_hits_ = snap.go_create_hits + snap.go_exit_hits;
 }
 
 void Model::on_go_sample(const go::SchedSample& s) { go_ = s; }
+
+uint32_t Model::go_func_index(uint64_t startpc, bool known) {
+  if (known) {
+    if (auto it = go_func_by_pc_.find(startpc); it != go_func_by_pc_.end()) return it->second;
+  }
+  std::string name;
+  if (known && sym_) name = sym_->start_func(startpc);
+  if (name.empty()) {
+    if (known && startpc) {
+      char buf[32];
+      snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(startpc));
+      name = buf;
+    } else {
+      name = "?";
+    }
+  }
+  uint32_t idx;
+  if (auto it = go_func_by_name_.find(name); it != go_func_by_name_.end()) {
+    idx = it->second;
+  } else {
+    idx = uint32_t(go_funcs_.size());
+    go_funcs_.push_back(GoFuncAcc{name});
+    go_func_by_name_[name] = idx;
+  }
+  if (known) go_func_by_pc_[startpc] = idx;
+  return idx;
+}
+
+void Model::on_go_create(const ss_go_create& e) {
+  uint32_t idx = go_func_index(e.startpc, (e.flags & SS_GOC_STARTPC) && e.startpc);
+  auto& fa = go_funcs_[idx];
+  fa.created_iv++;
+  fa.created++;
+  go_created_iv_++;
+  go_created_++;
+  if (e.goid && go_live_.size() < 2'000'000) go_live_[e.goid] = idx;
+  if (e.flags & SS_GOC_CREATOR) {
+    go_creators_iv_[e.creator_goid]++;
+    go_creators_[e.creator_goid]++;
+  }
+}
+
+void Model::on_go_exit(const ss_go_exit& e) {
+  go_exited_iv_++;
+  go_exited_++;
+  auto it = go_live_.find(e.goid);
+  if (it == go_live_.end()) {
+    go_unmatched_++;
+    return;
+  }
+  auto& fa = go_funcs_[it->second];
+  fa.exited_iv++;
+  fa.exited++;
+  go_live_.erase(it);
+}
+
+void Model::set_goroutine_baseline(uint64_t live) {
+  go_baseline_ = live;
+  go_base_created_ = go_created_;
+  go_base_exited_ = go_exited_;
+}
 
 std::vector<uint32_t> Model::take_exited() {
   std::vector<uint32_t> out;
@@ -234,15 +304,20 @@ Frame Model::frame(bool final) {
     r.state_ms = c.last_switch_ns && snap_ns_ > c.last_switch_ns
                      ? double(snap_ns_ - c.last_switch_ns) / 1e6
                      : 0;
-    if (c.sc_enter_ns && c.sc_nr >= 0) {  // -S: exact in-flight syscall
-      r.syscall = probe::syscall_name(c.sc_nr);
-      r.syscall_ms = snap_ns_ > c.sc_enter_ns ? double(snap_ns_ - c.sc_enter_ns) / 1e6 : 0;
-      in_flight[c.sc_nr]++;
-    } else if (c.state == SS_TS_OFFCPU && c.block_nr >= 0) {
+    // A thread blocked off-CPU: the merged block (a call restarted after a signal is one
+    // block, also under -S where every restart re-enters sys_enter). Else, under -S, the
+    // exact in-flight syscall of a thread on CPU or runnable.
+    if (c.state == SS_TS_OFFCPU && c.block_nr >= 0) {
       r.syscall = probe::syscall_name(c.block_nr);
+      r.block_ip = c.block_ip;
+      r.block_bp = c.block_bp;
       uint64_t bsince = c.block_since_ns ? c.block_since_ns : c.last_switch_ns;
       r.syscall_ms = bsince && snap_ns_ > bsince ? double(snap_ns_ - bsince) / 1e6 : r.state_ms;
       in_flight[c.block_nr]++;
+    } else if (c.sc_enter_ns && c.sc_nr >= 0) {
+      r.syscall = probe::syscall_name(c.sc_nr);
+      r.syscall_ms = snap_ns_ > c.sc_enter_ns ? double(snap_ns_ - c.sc_enter_ns) / 1e6 : 0;
+      in_flight[c.sc_nr]++;
     }
     // On-CPU time in the interval: completed stretches plus the ongoing one, minus the
     // same quantity at the previous frame (so an ongoing stretch is never counted twice).
@@ -256,13 +331,16 @@ Frame Model::frame(bool final) {
     uint64_t on_then = (t.have_prev && !final) ? with_ongoing(t.prev, since) : 0;
     uint64_t on = on_now - std::min(on_now, on_then);
     r.oncpu_pct = interval_ns > 0 ? std::min(100.0, 100.0 * double(on) / interval_ns) : 0;
-    auto d = [&](int i) { return double(c.offcpu_ns[i] - std::min(c.offcpu_ns[i], p.offcpu_ns[i])) / 1e6; };
+    auto d = [&](int i) {
+      return double(c.offcpu_ns[i] - std::min(c.offcpu_ns[i], p.offcpu_ns[i])) / 1e6;
+    };
     r.offcpu_ms.preempted = d(SS_OFF_PREEMPTED);
     r.offcpu_ms.sleep = d(SS_OFF_SLEEP);
     r.offcpu_ms.disk = d(SS_OFF_DISK);
     r.offcpu_ms.other = d(SS_OFF_OTHER);
     uint64_t hist[SS_HIST_BUCKETS];
-    for (int b = 0; b < SS_HIST_BUCKETS; b++) hist[b] = c.rq_hist[b] - std::min(c.rq_hist[b], p.rq_hist[b]);
+    for (int b = 0; b < SS_HIST_BUCKETS; b++)
+      hist[b] = c.rq_hist[b] - std::min(c.rq_hist[b], p.rq_hist[b]);
     r.rq_p50_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.5) / 1e3;
     r.rq_p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
     r.switches = switches_of(c) - std::min(switches_of(c), switches_of(p));
@@ -301,10 +379,9 @@ Frame Model::frame(bool final) {
     for (const auto& [tid, t] : threads_)
       if (!t.dead) add_state(sum, t.cur);
     f.totals.oncpu_ms = double(sum.oncpu_ns) / 1e6;
-    f.totals.offcpu_ms = {double(sum.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6,
-                          double(sum.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
-                          double(sum.offcpu_ns[SS_OFF_DISK]) / 1e6,
-                          double(sum.offcpu_ns[SS_OFF_OTHER]) / 1e6};
+    f.totals.offcpu_ms = {
+        double(sum.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(sum.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
+        double(sum.offcpu_ns[SS_OFF_DISK]) / 1e6, double(sum.offcpu_ns[SS_OFF_OTHER]) / 1e6};
     f.totals.switches = switches_of(sum);
     f.totals.rq_count = sum.rq_count;
     uint64_t h[SS_HIST_BUCKETS];
@@ -359,7 +436,60 @@ Frame Model::frame(bool final) {
   f.drops = drops_;
   f.drops_interval = drops_ - std::min(drops_, drops_prev_);
   f.go = go_;
+  {
+    GoroutineStats& g = f.goroutines;
+    g.enabled = target_.goroutines && target_.goroutines_attached;
+    g.note = target_.goroutines_note;
+    g.created = final ? go_created_ : go_created_iv_;
+    g.exited = final ? go_exited_ : go_exited_iv_;
+    g.created_total = go_created_;
+    g.exited_total = go_exited_;
+    g.exited_unmatched = go_unmatched_;
+    g.created_per_s = f.interval_s > 0 ? double(g.created) / f.interval_s : 0;
+    g.exited_per_s = f.interval_s > 0 ? double(g.exited) / f.interval_s : 0;
+    if (go_baseline_) {
+      int64_t live = int64_t(*go_baseline_) + int64_t(go_created_ - go_base_created_) -
+                     int64_t(go_exited_ - go_base_exited_);
+      g.live = std::max<int64_t>(live, 0);
+    }
+    for (const auto& fa : go_funcs_) {
+      uint64_t c = final ? fa.created : fa.created_iv, x = final ? fa.exited : fa.exited_iv;
+      if (c || x) g.top.push_back({fa.name, c, x});
+    }
+    std::sort(g.top.begin(), g.top.end(), [](const GoFuncRow& a, const GoFuncRow& b) {
+      return a.created != b.created
+                 ? a.created > b.created
+                 : (a.exited != b.exited ? a.exited > b.exited : a.func < b.func);
+    });
+    if (g.top.size() > 20) g.top.resize(20);
+    for (const auto& [goid, n] : final ? go_creators_ : go_creators_iv_) {
+      GoCreatorRow r{goid, "", n};
+      if (auto it = go_live_.find(goid); it != go_live_.end()) r.func = go_funcs_[it->second].name;
+      g.creators.push_back(std::move(r));
+    }
+    std::sort(g.creators.begin(), g.creators.end(),
+              [](const GoCreatorRow& a, const GoCreatorRow& b) {
+                return a.count != b.count ? a.count > b.count : a.goid < b.goid;
+              });
+    if (g.creators.size() > 10) g.creators.resize(10);
+    g.uprobe_hits = go_hits_ - (final ? 0 : std::min(go_hits_, go_hits_prev_));
+    g.uprobe_hits_per_s = f.interval_s > 0 ? double(g.uprobe_hits) / f.interval_s : 0;
+    g.cost_us_per_hit = kGoUprobeCostUs;
+    g.est_cpu_ms_per_s = g.uprobe_hits_per_s * kGoUprobeCostUs / 1000.0;
+    if (g.enabled) {
+      char buf[200];
+      snprintf(buf, sizeof buf,
+               "%.0f hits/s ~ %.0f x ~%.0fus = %.1f ms of target CPU/s on this VM (measured: "
+               "see docs/goroutines.md)",
+               g.uprobe_hits_per_s, g.uprobe_hits_per_s, kGoUprobeCostUs, g.est_cpu_ms_per_s);
+      g.cost = buf;
+    }
+  }
   if (!final) {
+    go_hits_prev_ = go_hits_;
+    go_created_iv_ = go_exited_iv_ = 0;
+    go_creators_iv_.clear();
+    for (auto& fa : go_funcs_) fa.created_iv = fa.exited_iv = 0;
     drops_prev_ = drops_;
     creations_.clear();
     offcpu_.clear();
@@ -384,16 +514,20 @@ Frame Model::frame(bool final) {
       auto nit = names_.find(tid);
       r.name = nit != names_.end() ? nit->second : comm;
       r.state = "exited";
-      r.oncpu_pct = f.interval_s > 0 ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9)) : 0;
-      r.offcpu_ms = {double(st.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(st.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
-                     double(st.offcpu_ns[SS_OFF_DISK]) / 1e6, double(st.offcpu_ns[SS_OFF_OTHER]) / 1e6};
+      r.oncpu_pct = f.interval_s > 0
+                        ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9))
+                        : 0;
+      r.offcpu_ms = {
+          double(st.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(st.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
+          double(st.offcpu_ns[SS_OFF_DISK]) / 1e6, double(st.offcpu_ns[SS_OFF_OTHER]) / 1e6};
       uint64_t h[SS_HIST_BUCKETS];
       for (int b = 0; b < SS_HIST_BUCKETS; b++) h[b] = st.rq_hist[b];
       r.rq_p50_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5) / 1e3;
       r.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
       r.switches = switches_of(st);
       r.created_by = st.created_by;
-      if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end()) r.blocked_in = bit->second;
+      if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
+        r.blocked_in = bit->second;
       if (st.go.flags & SS_GO_VALID) {
         r.m = st.go.m_id;
         r.p = st.go.p_id;

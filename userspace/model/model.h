@@ -22,11 +22,14 @@ struct TargetInfo {
   int pid = 0;
   std::string comm;
   std::string exe;
-  std::string go_version;  // "" for a non-Go target
-  bool go_enabled = false; // Go context (offsets validated)
-  std::string go_note;     // why Go features are off, or the offsets source
+  std::string go_version;   // "" for a non-Go target
+  bool go_enabled = false;  // Go context (offsets validated)
+  std::string go_note;      // why Go features are off, or the offsets source
   bool all_syscalls = false;
-  int max_threads = 10000; // the runtime's limit (sched.maxmcount) when known
+  int max_threads = 10000;  // the runtime's limit (sched.maxmcount) when known
+  bool goroutines = false;  // --goroutines asked for (newproc1/gdestroy uprobes)
+  bool goroutines_attached = false;
+  std::string goroutines_note;  // their state: attached (how many), or why not
 };
 
 // Off-CPU breakdown in ms for one interval.
@@ -45,12 +48,12 @@ struct BlockedIn {
 struct ThreadRow {
   uint32_t tid = 0;
   std::string name;
-  std::string state;       // running | runnable | sleeping | disk | stopped
-  std::string syscall;     // syscall it is blocked in (or in flight with -S), "" if none
-  double syscall_ms = 0;   // how long in that syscall / state
-  double state_ms = 0;     // time in the current state
-  double oncpu_pct = 0;    // share of the interval on CPU
-  OffCpu offcpu_ms;        // this interval
+  std::string state;      // running | runnable | sleeping | disk | stopped
+  std::string syscall;    // syscall it is blocked in (or in flight with -S), "" if none
+  double syscall_ms = 0;  // how long in that syscall / state
+  double state_ms = 0;    // time in the current state
+  double oncpu_pct = 0;   // share of the interval on CPU
+  OffCpu offcpu_ms;       // this interval
   double rq_p50_us = 0, rq_p99_us = 0;  // this interval
   double syscalls_per_s = 0;            // (-S)
   uint64_t switches = 0;                // this interval
@@ -60,19 +63,21 @@ struct ThreadRow {
   bool p_from_oldp = false;  // P detached during a syscall (m.oldp)
   bool incgo = false;
   uint32_t created_by = 0;
-  std::string go_func;       // function of the G it runs (from the runtime sample)
+  std::string go_func;  // function of the G it runs (from the runtime sample)
   std::map<std::string, BlockedIn> blocked_in;  // syscall -> long blocks (interval; final: total)
+  uint64_t block_ip = 0, block_bp = 0;  // user IP/frame pointer where it blocked (0: unknown)
+  std::vector<std::string> stack;       // symbolized user stack of a long block (live only)
 };
 
 struct SyscallRow {
   int nr = 0;
   std::string name;
-  uint64_t count = 0;         // this interval (blocking episodes by default; calls with -S)
-  uint64_t total_count = 0;   // since attach
-  double time_ms = 0;         // this interval: time blocked / spent
+  uint64_t count = 0;        // this interval (blocking episodes by default; calls with -S)
+  uint64_t total_count = 0;  // since attach
+  double time_ms = 0;        // this interval: time blocked / spent
   double calls_per_s = 0;
   double p50_us = 0, p99_us = 0, max_us = 0;  // this interval (max: since attach)
-  int in_flight = 0;          // threads currently in it
+  int in_flight = 0;                          // threads currently in it
 };
 
 struct Frame_Creation {
@@ -105,11 +110,44 @@ struct Totals {
   uint64_t syscalls = 0;  // (-S) completed calls
 };
 
+// (--goroutines) goroutines by start function (g.startpc).
+struct GoFuncRow {
+  std::string func;
+  uint64_t created = 0;
+  uint64_t exited = 0;  // exits of goroutines seen created since attach
+};
+
+struct GoCreatorRow {
+  uint64_t goid = 0;
+  std::string func;  // its start function, when it was created since attach
+  uint64_t count = 0;
+};
+
+struct GoroutineStats {
+  bool enabled = false;                          // uprobes attached
+  std::string note;                              // TargetInfo::goroutines_note
+  uint64_t created = 0, exited = 0;              // this interval (final: since attach)
+  uint64_t created_total = 0, exited_total = 0;  // since attach
+  uint64_t exited_unmatched = 0;  // (total) exits of goroutines created before attach
+  double created_per_s = 0, exited_per_s = 0;
+  std::optional<int64_t> live;         // baseline count at attach + created - exited
+  std::vector<GoFuncRow> top;          // by created, this interval (final: since attach)
+  std::vector<GoCreatorRow> creators;  // by goroutines created, same span
+  uint64_t uprobe_hits = 0;            // this interval (final: since attach)
+  double uprobe_hits_per_s = 0;
+  double cost_us_per_hit = 0;   // the measured per-hit cost used for the estimate
+  double est_cpu_ms_per_s = 0;  // uprobe_hits_per_s * cost_us_per_hit / 1000
+  std::string cost;             // one line: hits/s and the CPU they cost the target
+};
+
+// Measured per-uprobe-hit cost on the development VM (docs/goroutines.md).
+inline constexpr double kGoUprobeCostUs = 16.0;
+
 struct Frame {
-  uint64_t ts_ns = 0;        // monotonic time of the snapshot
-  double interval_s = 0;     // since the previous frame
-  double elapsed_s = 0;      // since attach
-  bool final = false;        // totals since attach (target exited or observer stopped)
+  uint64_t ts_ns = 0;     // monotonic time of the snapshot
+  double interval_s = 0;  // since the previous frame
+  double elapsed_s = 0;   // since attach
+  bool final = false;     // totals since attach (target exited or observer stopped)
   TargetInfo target;
   int threads_alive = 0;
   std::vector<ThreadRow> threads;
@@ -118,14 +156,15 @@ struct Frame {
   uint64_t creations_total = 0, exits_total = 0;
   double creations_per_s = 0;
   double switches_per_s = 0;
-  double syscalls_per_s = 0;      // (-S) every syscall; else blocking episodes/s
+  double syscalls_per_s = 0;  // (-S) every syscall; else blocking episodes/s
   double rq_p50_us = 0, rq_p99_us = 0;
   uint64_t drops = 0, drops_interval = 0;
   Totals totals;
-  std::vector<OffCpuEvent> long_offcpu;   // this interval, from SS_EV_OFFCPU
-  std::optional<go::SchedSample> go;      // the P table and M list
-  std::vector<detect::Alert> alerts;       // filled by the detectors (active + cleared now)
-  std::vector<detect::Alert> notices;      // shown, not alerted: blocked Ms (P handed off)
+  std::vector<OffCpuEvent> long_offcpu;  // this interval, from SS_EV_OFFCPU
+  std::optional<go::SchedSample> go;     // the P table and M list
+  std::vector<detect::Alert> alerts;     // filled by the detectors (active + cleared now)
+  std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
+  GoroutineStats goroutines;             // (--goroutines)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -140,6 +179,13 @@ class Symbolize {
   virtual std::string frame(uint64_t pc) const = 0;
   // True for frames inside the Go runtime or libc thread plumbing (skipped for the site).
   virtual bool is_runtime(uint64_t pc) const = 0;
+  // The function a goroutine starts in, from g.startpc: "func" only (default: frame()
+  // without its file:line). "" when unknown.
+  virtual std::string start_func(uint64_t pc) const {
+    std::string f = frame(pc);
+    if (auto sp = f.find(' '); sp != std::string::npos) f.resize(sp);
+    return f;
+  }
 };
 
 class Model {
@@ -162,6 +208,10 @@ class Model {
   // Tids whose exit was consumed since the last call (the driver forgets their BPF state).
   std::vector<uint32_t> take_exited();
 
+  // (--goroutines) the number of live goroutines now (read once from allgs): the base
+  // of the live estimate, which then moves with the created/exited records after it.
+  void set_goroutine_baseline(uint64_t live);
+
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
   [[nodiscard]] uint64_t bad_records() const { return bad_records_; }
@@ -178,7 +228,7 @@ class Model {
   const Symbolize* sym_ = nullptr;
   std::map<uint32_t, ThreadAcc> threads_;
   std::unordered_map<uint32_t, std::string> names_;
-  ss_thread_state exited_{};  // sums over exited threads
+  ss_thread_state exited_{};                  // sums over exited threads
   std::map<uint32_t, ss_thread_state> gone_;  // final state of exited threads
   std::map<int, ss_sc_stat> sc_block_, sc_block_prev_, sc_all_, sc_all_prev_;
   uint64_t rq_hist_[SS_HIST_BUCKETS] = {}, rq_hist_prev_[SS_HIST_BUCKETS] = {};
@@ -194,6 +244,26 @@ class Model {
   uint64_t records_ = 0, bad_records_ = 0;
 
   Frame_Creation make_creation(const ss_thread_new& e) const;
+
+  // --goroutines
+  struct GoFuncAcc {
+    std::string name;
+    uint64_t created_iv = 0, exited_iv = 0, created = 0, exited = 0;
+  };
+  uint32_t go_func_index(uint64_t startpc, bool known);
+  void on_go_create(const ss_go_create& e);
+  void on_go_exit(const ss_go_exit& e);
+  std::vector<GoFuncAcc> go_funcs_;
+  std::unordered_map<uint64_t, uint32_t> go_func_by_pc_;
+  std::unordered_map<std::string, uint32_t> go_func_by_name_;
+  std::unordered_map<uint64_t, uint32_t>
+      go_live_;  // goid -> go_funcs_ index (created since attach)
+  std::unordered_map<uint64_t, uint64_t> go_creators_iv_, go_creators_;
+  uint64_t go_created_iv_ = 0, go_exited_iv_ = 0, go_created_ = 0, go_exited_ = 0;
+  uint64_t go_unmatched_ = 0;
+  std::optional<uint64_t> go_baseline_;
+  uint64_t go_base_created_ = 0, go_base_exited_ = 0;
+  uint64_t go_hits_ = 0, go_hits_prev_ = 0;
 };
 
 }  // namespace schedscope::model

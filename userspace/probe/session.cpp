@@ -61,6 +61,11 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
   bpf_program__set_autoload(skel->progs.ss_sys_enter, cfg.all_syscalls);
   bpf_program__set_autoload(skel->progs.ss_sys_exit, cfg.all_syscalls);
+  // Attached by hand (attach_go_uprobes), never by the skeleton.
+  bpf_program__set_autoload(skel->progs.ss_go_newproc1_ret, cfg.goroutines);
+  bpf_program__set_autoload(skel->progs.ss_go_exit, cfg.goroutines);
+  bpf_program__set_autoattach(skel->progs.ss_go_newproc1_ret, false);
+  bpf_program__set_autoattach(skel->progs.ss_go_exit, false);
   if (int err = schedscope_bpf__load(skel); err) {
     std::string hint;
     if (err == -EPERM || errno == EPERM)
@@ -71,6 +76,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
 }
 
 Session::~Session() {
+  for (auto* l : go_links_) bpf_link__destroy(l);
   if (rb_) ring_buffer__free(rb_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }
@@ -81,6 +87,35 @@ Status Session::attach() {
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Session::on_record, this, nullptr);
   if (!rb_) return make_error("cannot create ring buffer consumer: " + errstr(errno));
   return {};
+}
+
+Status Session::attach_go_uprobes(int pid, const GoUprobeTargets& t) {
+  if (!cfg_.goroutines) return make_error("goroutine uprobes were not loaded (--goroutines)");
+  if (!go_links_.empty()) return {};
+  if (t.create_offsets.empty() || t.exit_offset == 0)
+    return make_error("no probe offsets for runtime.newproc1 / gdestroy");
+  auto one = [&](bpf_program* prog, uint64_t off) -> Status {
+    LIBBPF_OPTS(bpf_uprobe_opts, o);
+    o.retprobe = false;
+    bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, t.path.c_str(), size_t(off), &o);
+    if (!l) {
+      int err = errno;
+      char buf[64];
+      snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(off));
+      return make_error(std::string("cannot attach uprobe ") + bpf_program__name(prog) + " at " +
+                        t.path + "+" + buf + ": " + errstr(err));
+    }
+    go_links_.push_back(l);
+    return {};
+  };
+  Status st = one(skel_->progs.ss_go_exit, t.exit_offset);
+  for (size_t i = 0; st && i < t.create_offsets.size(); i++)
+    st = one(skel_->progs.ss_go_newproc1_ret, t.create_offsets[i]);
+  if (!st) {
+    for (auto* l : go_links_) bpf_link__destroy(l);
+    go_links_.clear();
+  }
+  return st;
 }
 
 int Session::on_record(void* ctx, void* data, size_t size) {
@@ -141,6 +176,15 @@ Expected<KernelSnapshot> Session::snapshot() {
   snap.drops_per_cpu.assign(ncpus_, 0);
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &zero, snap.drops_per_cpu.data()) == 0)
     for (auto v : snap.drops_per_cpu) snap.drops += v;
+  if (cfg_.goroutines) {
+    int gfd = bpf_map__fd(skel_->maps.go_hits);
+    for (uint32_t k = 0; k < SS_GOHIT_SLOTS; k++) {
+      if (bpf_map_lookup_elem(gfd, &k, per.data()) != 0) continue;
+      uint64_t sum = 0;
+      for (auto v : per) sum += v;
+      (k == SS_GOHIT_CREATE ? snap.go_create_hits : snap.go_exit_hits) = sum;
+    }
+  }
   return snap;
 }
 

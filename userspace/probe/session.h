@@ -13,6 +13,7 @@
 
 struct schedscope_bpf;
 struct ring_buffer;
+struct bpf_link;
 
 namespace schedscope::probe {
 
@@ -23,6 +24,15 @@ struct SessionConfig {
   uint64_t offcpu_min_ns = 1'000'000;
   uint64_t slow_syscall_ns = 1'000'000;
   bool capture_stacks = true;
+  bool goroutines = false;  // --goroutines: load the newproc1/gdestroy uprobe programs
+};
+
+// Where the --goroutines uprobes go: file offsets inside `path` (an ELF the kernel can
+// resolve: /proc/PID/exe works).
+struct GoUprobeTargets {
+  std::string path;
+  std::vector<uint64_t> create_offsets;  // every RET of runtime.newproc1
+  uint64_t exit_offset = 0;              // entry of runtime.gdestroy / runtime.goexit0
 };
 
 struct ThreadEntry {
@@ -44,6 +54,8 @@ struct KernelSnapshot {
   uint64_t rq_hist[SS_HIST_BUCKETS] = {};
   uint64_t drops = 0;
   std::vector<uint64_t> drops_per_cpu;
+  uint64_t go_create_hits = 0;  // (--goroutines) uprobe hits of the target since attach
+  uint64_t go_exit_hits = 0;
 };
 
 // Called for every ring-buffer record (starts with ss_hdr; size already checked).
@@ -68,6 +80,10 @@ class Session {
   void forget_thread(uint32_t tid);
   [[nodiscard]] const SessionConfig& config() const { return cfg_; }
   [[nodiscard]] std::vector<std::string> attached_programs() const;
+  // (--goroutines) attaches the uprobe programs to `pid` at the given offsets. All or
+  // nothing: on error every link made so far is destroyed.
+  Status attach_go_uprobes(int pid, const GoUprobeTargets& t);
+  [[nodiscard]] size_t go_uprobe_count() const { return go_links_.size(); }
 
  private:
   explicit Session(SessionConfig cfg) : cfg_(cfg) {}
@@ -76,6 +92,7 @@ class Session {
   ::ring_buffer* rb_ = nullptr;
   const EventFn* cur_fn_ = nullptr;
   int ncpus_ = 1;
+  std::vector<struct bpf_link*> go_links_;
   static int on_record(void* ctx, void* data, size_t size);
 };
 

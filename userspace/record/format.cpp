@@ -27,6 +27,8 @@ const char* record_kind_name(uint16_t kind) {
       return "frame";
     case kRecInfo:
       return "info";
+    case kRecGoBaseline:
+      return "go_baseline";
     default:
       return "unknown";
   }
@@ -196,6 +198,8 @@ void encode_kernel(ByteWriter& out, const probe::KernelSnapshot& s) {
   }
   out.u32(uint32_t(s.drops_per_cpu.size()));
   for (uint64_t d : s.drops_per_cpu) out.u64(d);
+  out.u64(s.go_create_hits);
+  out.u64(s.go_exit_hits);
 }
 
 bool decode_kernel(ByteReader& c, probe::KernelSnapshot* s) {
@@ -224,7 +228,7 @@ bool decode_kernel(ByteReader& c, probe::KernelSnapshot* s) {
     if (!c.get(d)) return false;
     s->drops_per_cpu.push_back(d);
   }
-  return true;
+  return c.get(s->go_create_hits) && c.get(s->go_exit_hits);
 }
 
 // ---- SchedSample: every field, explicitly
@@ -314,8 +318,9 @@ void encode_symbols(ByteWriter& out, const std::vector<SymbolEntry>& syms) {
   out.u32(uint32_t(syms.size()));
   for (const auto& e : syms) {
     out.u64(e.pc);
-    out.u8(e.is_runtime ? 1 : 0);
+    out.u8(uint8_t((e.is_runtime ? 1 : 0) | (e.has_start_func ? 2 : 0)));
     out.str(e.frame);
+    if (e.has_start_func) out.str(e.start_func);
   }
 }
 
@@ -327,7 +332,9 @@ bool decode_symbols(ByteReader& c, std::vector<SymbolEntry>* syms) {
     SymbolEntry e;
     uint8_t rt = 0;
     if (!c.get(e.pc) || !c.get(rt) || !c.str(e.frame)) return false;
-    e.is_runtime = rt != 0;
+    e.is_runtime = (rt & 1) != 0;
+    e.has_start_func = (rt & 2) != 0;
+    if (e.has_start_func && !c.str(e.start_func)) return false;
     syms->push_back(std::move(e));
   }
   return true;

@@ -51,6 +51,7 @@ enum RecordKind : uint16_t {
   kRecSymbols = 5,  // PC -> "func file:line" + is_runtime, for the records that follow
   kRecFrame = 6,    // JSON: the end of one observer interval (frame marker), with live alerts
   kRecInfo = 7,     // JSON: metadata learned after the start (e.g. Go offsets resolved late)
+  kRecGoBaseline = 8,  // u64: goroutines alive when the --goroutines uprobes attached
 };
 const char* record_kind_name(uint16_t kind);
 
@@ -170,7 +171,9 @@ bool decode_go(ByteReader& c, go::SchedSample* s);
 struct SymbolEntry {
   uint64_t pc = 0;
   bool is_runtime = true;
-  std::string frame;  // "func file:line", "" when unknown
+  std::string frame;       // "func file:line", "" when unknown
+  bool has_start_func = false;
+  std::string start_func;  // Symbolize::start_func(pc), for goroutine start PCs
 };
 void encode_symbols(ByteWriter& out, const std::vector<SymbolEntry>& syms);
 bool decode_symbols(ByteReader& c, std::vector<SymbolEntry>* syms);

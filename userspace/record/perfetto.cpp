@@ -139,16 +139,8 @@ Scan scan(const Recording& rec) {
 
 }  // namespace
 
-Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
-                                      const std::string& out_path) {
-  std::string tmp = out_path + ".tmp-" + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error("cannot create " + tmp + ": " + strerror(errno));
-  FILE* f = fdopen(fd, "wb");
-  if (!f) {
-    ::close(fd);
-    return make_error("cannot open " + tmp + ": " + strerror(errno));
-  }
+ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& detect, FILE* f,
+                            bool* write_ok) {
   TraceOut out(f);
   ExportStats st;
   model::TargetInfo target = target_from_json(rec.meta().value("target", nlohmann::json::object()));
@@ -411,7 +403,23 @@ Expected<ExportStats> export_perfetto(const Recording& rec, const detect::Detect
   }
   st.packets = out.packets();
   st.bytes = out.bytes();
-  bool ok = out.ok() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  *write_ok = out.ok();
+  return st;
+}
+
+Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
+                                      const std::string& out_path) {
+  std::string tmp = out_path + ".tmp-" + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error("cannot create " + tmp + ": " + strerror(errno));
+  FILE* f = fdopen(fd, "wb");
+  if (!f) {
+    ::close(fd);
+    return make_error("cannot open " + tmp + ": " + strerror(errno));
+  }
+  bool wrote = false;
+  ExportStats st = export_perfetto(rec, detect, f, &wrote);
+  bool ok = wrote && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
   int saved = errno;
   std::fclose(f);
   if (!ok) {

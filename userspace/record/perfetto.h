@@ -8,6 +8,7 @@
 //   - an "alerts" track with one instant per alert the detectors raise on the recording.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "detect/detectors.h"
@@ -24,8 +25,11 @@ struct ExportStats {
   uint64_t bytes = 0;
 };
 
-// Writes the trace to `out_path` (temporary name, then renamed).
+// Writes the trace to `out_path` (temporary name, fsync, then renamed).
 Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
                                       const std::string& out_path);
+// The same into an open stream (tests, fuzzing); the caller flushes and closes it.
+ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& detect, FILE* out,
+                            bool* write_ok);
 
 }  // namespace schedscope::record

@@ -30,6 +30,7 @@ struct Item {
   std::string name;                  // kRecName
   std::vector<SymbolEntry> symbols;  // kRecSymbols
   nlohmann::json json;               // kRecFrame, kRecInfo
+  uint64_t value = 0;                // kRecGoBaseline
 };
 
 class Recording {

@@ -42,7 +42,10 @@ nlohmann::json target_to_json(const model::TargetInfo& t) {
           {"go_enabled", t.go_enabled},
           {"go_note", t.go_note},
           {"all_syscalls", t.all_syscalls},
-          {"max_threads", t.max_threads}};
+          {"max_threads", t.max_threads},
+          {"goroutines", t.goroutines},
+          {"goroutines_attached", t.goroutines_attached},
+          {"goroutines_note", t.goroutines_note}};
 }
 
 model::TargetInfo target_from_json(const nlohmann::json& j) {
@@ -56,6 +59,9 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   get_str(j, "go_note", t.go_note);
   get_bool(j, "all_syscalls", t.all_syscalls);
   get_num(j, "max_threads", t.max_threads);
+  get_bool(j, "goroutines", t.goroutines);
+  get_bool(j, "goroutines_attached", t.goroutines_attached);
+  get_str(j, "goroutines_note", t.goroutines_note);
   if (t.max_threads <= 0) t.max_threads = 10000;
   return t;
 }
@@ -97,16 +103,33 @@ bool RecordedSymbols::is_runtime(uint64_t pc) const {
   auto it = syms_.find(pc);
   return it == syms_.end() ? true : it->second.is_runtime;
 }
+std::string RecordedSymbols::start_func(uint64_t pc) const {
+  auto it = syms_.find(pc);
+  if (it != syms_.end() && it->second.has_start_func) return it->second.start_func;
+  return model::Symbolize::start_func(pc);
+}
 
 // ---- Replayer
 Replayer::Replayer(const Recording& rec, const detect::DetectOptions& detect)
-    : rec_(rec),
-      it_(rec.records()),
+    : it_(rec.records()),
       model_(target_from_json(rec.meta().value("target", nlohmann::json::object()))),
       det_(detect),
       info_(rec.meta()) {
   auto sym = rec.meta().find("symbolizer");
   if (sym == rec.meta().end() || (sym->is_boolean() && sym->get<bool>())) model_.set_symbolizer(&syms_);
+}
+
+// The stacks the live observer walked from /proc/PID/mem after building the frame.
+void Replayer::apply_stacks(model::Frame& f, const nlohmann::json& marker) {
+  auto st = marker.find("stacks");
+  if (st == marker.end() || !st->is_object()) return;
+  for (auto& r : f.threads) {
+    auto it = st->find(std::to_string(r.tid));
+    if (it == st->end() || !it->is_array()) continue;
+    r.stack.clear();
+    for (const auto& s : *it)
+      if (s.is_string()) r.stack.push_back(s.get<std::string>());
+  }
 }
 
 void Replayer::compare(const model::Frame& f, const nlohmann::json& recorded, bool final) {
@@ -150,6 +173,9 @@ std::optional<model::Frame> Replayer::next() {
       case kRecSymbols:
         syms_.add(item_.symbols);
         break;
+      case kRecGoBaseline:
+        model_.set_goroutine_baseline(item_.value);
+        break;
       case kRecInfo:
         if (item_.json.is_object())
           for (auto& [k, v] : item_.json.items()) info_[k] = v;
@@ -166,9 +192,12 @@ std::optional<model::Frame> Replayer::next() {
           case FrameMode::kBaseline:
           case FrameMode::kSkipped:
             (void)model_.frame();
+            (void)model_.take_exited();
             break;
           case FrameMode::kShown: {
             model::Frame f = model_.frame();
+            (void)model_.take_exited();  // as the observer does (it forgets their BPF state)
+            apply_stacks(f, m);
             det_.evaluate(f);
             compare(f, m, false);
             frames_shown_++;

@@ -35,6 +35,7 @@ class RecordedSymbols : public model::Symbolize {
   void add(const std::vector<SymbolEntry>& syms);
   [[nodiscard]] std::string frame(uint64_t pc) const override;
   [[nodiscard]] bool is_runtime(uint64_t pc) const override;
+  [[nodiscard]] std::string start_func(uint64_t pc) const override;
   [[nodiscard]] size_t size() const { return syms_.size(); }
 
  private:
@@ -81,7 +82,7 @@ class Replayer {
 
  private:
   void compare(const model::Frame& f, const nlohmann::json& recorded, bool final);
-  const Recording& rec_;
+  static void apply_stacks(model::Frame& f, const nlohmann::json& marker);
   Recording::Iterator it_;
   Item item_;
   RecordedSymbols syms_;

@@ -264,7 +264,8 @@ void print_report(const json& r, FILE* out) {
   fprintf(out, "        %s%s  gomaxprocs %d  mode %s\n", gov.empty() ? "not Go" : gov.c_str(),
           t.contains("offsets_source") ? (" (offsets: " + s_of(t, "offsets_source") + ")").c_str() : "",
           t.value("gomaxprocs", 0), s_of(t, "mode").c_str());
-  if (!s_of(t, "go_note").empty()) fprintf(out, "        %s\n", s_of(t, "go_note").c_str());
+  std::string note = s_of(t, "go_note");
+  if (!note.empty() && note != "offsets: " + s_of(t, "offsets_source")) fprintf(out, "        %s\n", note.c_str());
   fprintf(out, "        host %s, kernel %s\n", s_of(t, "host").c_str(), s_of(t, "kernel").c_str());
   const json& rc = r["recorded"];
   fprintf(out, "RECORDING  started %s, %.1fs, %llu frames every %.2fs, %llu events, %llu drops%s\n",

@@ -130,6 +130,8 @@ void RecordingWriter::info(const nlohmann::json& info) {
   append(kRecInfo, s.data(), s.size());
 }
 
+void RecordingWriter::goroutine_baseline(uint64_t live) { append(kRecGoBaseline, &live, sizeof live); }
+
 Status RecordingWriter::flush_now() {
   std::lock_guard<std::mutex> io(io_mu_);
   ByteWriter batch;

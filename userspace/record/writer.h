@@ -45,6 +45,7 @@ class RecordingWriter {
   void symbols(const std::vector<SymbolEntry>& syms);
   void frame(const nlohmann::json& marker);  // kRecFrame
   void info(const nlohmann::json& info);     // kRecInfo
+  void goroutine_baseline(uint64_t live);    // kRecGoBaseline
 
   // Writes the pending records as one chunk now.
   Status flush();

@@ -316,6 +316,7 @@ class View {
 
   void on_frame(model::Frame f) {
     ptrack_.update(f);
+    if (f.interval_s > 0) interval_s_ = f.interval_s;
     hist_.update(f);
     if (paused_ && live_) {
       missed_++;
@@ -362,8 +363,8 @@ class View {
   void draw_footer(int y, int W);
   void draw_title(const Rect& r, int pane, const std::string& info);
   void draw_table(const Rect& r, int pane, const std::vector<Col>& cols, int flex,
-                  const std::vector<std::vector<std::string>>& rows, const std::vector<attr_t>& attrs,
-                  int sorted_col, int first, int body_h);
+                  const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<attr_t>& attrs, int sorted_col, int first, int body_h);
   void draw_ps(const Rect& r);
   void draw_threads(const Rect& r);
   void draw_syscalls(const Rect& r);
@@ -393,6 +394,7 @@ class View {
   PaneState pane_[kPanes];
   int alert_sel_ = 0;  // position in the sorted alert list
   double speed_ = 1;
+  double interval_s_ = 1;  // of the last regular frame
   std::string flash_;
   std::chrono::steady_clock::time_point flash_until_{};
   Layout layout_;
@@ -610,113 +612,171 @@ bool View::on_key(int ch) {
 
 int View::draw_header(int W, int max_lines) {
   const model::Frame& f = *shown_;
+  const bool narrow = W < 120;
   struct Field {
     std::string text;
     attr_t attr = 0;
   };
-  std::vector<std::vector<Field>> groups;
+  struct Group {
+    int prio = 0;  // when the lines do not fit, the highest numbers go first
+    std::vector<Field> fields;
+  };
+  std::vector<Group> groups;
 
   // Identity and state.
-  std::vector<Field> g1;
-  g1.push_back({opt_.title, A_BOLD});
-  g1.push_back({"pid " + std::to_string(f.target.pid) + " (" + f.target.comm + ")", A_BOLD});
+  Group g1;
+  g1.fields.push_back({opt_.title, A_BOLD});
+  g1.fields.push_back({"pid " + std::to_string(f.target.pid) + " (" + f.target.comm + ")", A_BOLD});
   if (!f.target.go_version.empty())
-    g1.push_back({f.target.go_version + (f.target.go_enabled ? "" : " (Go context off)")});
+    g1.fields.push_back({f.target.go_version + (f.target.go_enabled ? "" : " (Go context off)")});
   else
-    g1.push_back({"not a Go program (kernel view only)"});
-  if (f.go) g1.push_back({"GOMAXPROCS " + std::to_string(f.go->gomaxprocs)});
+    g1.fields.push_back({"not a Go program (kernel view only)"});
+  if (f.go) g1.fields.push_back({"GOMAXPROCS " + std::to_string(f.go->gomaxprocs)});
   int limit = f.go && f.go->maxmcount > 0 ? f.go->maxmcount : f.target.max_threads;
   double used = limit > 0 ? double(f.threads_alive) / limit : 0;
-  g1.push_back({"threads " + std::to_string(f.threads_alive) + "/" + std::to_string(limit) +
-                    " (runtime limit)",
-                used >= 0.8 ? attr_pair(kRed) | A_BOLD : used >= 0.5 ? attr_pair(kYellow) : attr_t(0)});
-  g1.push_back({"interval " + fmt1("%.1fs", f.interval_s)});
-  g1.push_back({"elapsed " + fmt_clock(f.elapsed_s)});
+  g1.fields.push_back({"threads " + std::to_string(f.threads_alive) + "/" + std::to_string(limit) +
+                           (narrow ? " max" : " (runtime limit)"),
+                       used >= 0.8   ? attr_pair(kRed) | A_BOLD
+                       : used >= 0.5 ? attr_pair(kYellow)
+                                     : attr_t(0)});
+  if (f.target.goroutines && f.goroutines.enabled) {  // --goroutines: counted by uprobes
+    const auto& g = f.goroutines;
+    g1.fields.push_back({"goroutines " +
+                         (g.live ? "~" + std::to_string(*g.live) : std::string("?")) + " (+" +
+                         fmt_count(g.created_per_s) + "/s -" + fmt_count(g.exited_per_s) + "/s)"});
+  }
+  if (f.final)
+    g1.fields.push_back({"totals over " + fmt1("%.1fs", f.elapsed_s)});
+  else
+    g1.fields.push_back({"interval " + fmt1("%.1fs", f.interval_s)});
+  g1.fields.push_back({"elapsed " + fmt_clock(f.elapsed_s)});
   if (src_.can_seek() || !live_)
-    g1.push_back({"replay " + fmt1("%.1f", src_.position_s()) + "/" + fmt1("%.1fs", src_.length_s()) +
-                  " x" + fmt1("%g", speed_)});
+    g1.fields.push_back({"replay " + fmt1("%.1f", src_.position_s()) + "/" +
+                         fmt1("%.1fs", src_.length_s()) + " x" + fmt1("%g", speed_)});
   if (paused_)
-    g1.push_back({live_ && missed_ ? "PAUSED (" + std::to_string(missed_) + " new frames held)"
-                                   : std::string("PAUSED"),
-                  A_REVERSE | A_BOLD});
+    g1.fields.push_back({live_ && missed_
+                             ? "PAUSED (" + std::to_string(missed_) + " new frames held)"
+                             : std::string("PAUSED"),
+                         A_REVERSE | A_BOLD});
   groups.push_back(std::move(g1));
 
   if (ended_)
-    groups.push_back({{"*** " + end_text_ + ": totals since attach below; press q to quit ***",
-                       A_REVERSE | A_BOLD | attr_pair(kYellow)}});
+    groups.push_back({0,
+                      {{"*** " + end_text_ + ": totals since attach below; press q to quit ***",
+                        A_REVERSE | A_BOLD | attr_pair(kYellow)}}});
 
   // Rates.
-  std::vector<Field> g2;
+  Group g2{2, {}};
   if (f.target.all_syscalls)
-    g2.push_back({"syscalls/s " + fmt_count(f.syscalls_per_s)});
+    g2.fields.push_back({"syscalls/s " + fmt_count(f.syscalls_per_s)});
   else
-    g2.push_back({"blocking episodes/s " + fmt_count(f.syscalls_per_s)});
-  g2.push_back({"ctx switches/s " + fmt_count(f.switches_per_s)});
-  g2.push_back({"run-queue latency p50 " + fmt_us(f.rq_p50_us) + " p99 " + fmt_us(f.rq_p99_us)});
-  g2.push_back({"new threads/s " + fmt1("%.1f", f.creations_per_s) + " (created " +
-                std::to_string(f.creations_total) + ", exited " + std::to_string(f.exits_total) + ")"});
+    g2.fields.push_back({"blocking episodes/s " + fmt_count(f.syscalls_per_s)});
+  g2.fields.push_back({"ctx switches/s " + fmt_count(f.switches_per_s)});
+  g2.fields.push_back(
+      {"run-queue latency p50 " + fmt_us(f.rq_p50_us) + " p99 " + fmt_us(f.rq_p99_us)});
+  g2.fields.push_back({"new threads/s " + fmt1("%.1f", f.creations_per_s) + " (created " +
+                       std::to_string(f.creations_total) + ", exited " +
+                       std::to_string(f.exits_total) + ")"});
   if (f.drops_interval)
-    g2.push_back({"DROPS " + std::to_string(f.drops) + " (+" + std::to_string(f.drops_interval) +
-                      " this interval: raise --ringbuf-size)",
-                  attr_pair(kRed) | A_BOLD});
+    g2.fields.push_back({"DROPS " + std::to_string(f.drops) + " (+" +
+                             std::to_string(f.drops_interval) +
+                             " this interval: raise --ringbuf-size)",
+                         attr_pair(kRed) | A_BOLD});
   else
-    g2.push_back({"drops " + std::to_string(f.drops)});
+    g2.fields.push_back({"drops " + std::to_string(f.drops)});
   groups.push_back(std::move(g2));
 
   // Mode and cost.
+  std::string mode;
   if (f.target.all_syscalls)
-    groups.push_back({{"mode: -S, every syscall counted and timed (raw_syscalls tracepoints, costly); "
-                       "the default mode shows blocking syscalls only, from sched tracepoints"}});
+    mode = narrow ? "mode: -S, every syscall (costly; default: blocking ones only)"
+                  : "mode: -S, every syscall counted and timed (raw_syscalls tracepoints, costly); "
+                    "the default mode shows blocking syscalls only, from sched tracepoints";
   else
-    groups.push_back({{"mode: default, blocking syscalls seen at switch-out (sched tracepoints "
-                       "only); -S adds every call's count and latency (costly)"}});
+    mode = narrow ? "mode: default, blocking syscalls only (-S adds every call, costly)"
+                  : "mode: default, blocking syscalls seen at switch-out (sched tracepoints "
+                    "only); -S adds every call's count and latency (costly)";
+  groups.push_back({4, {{mode}}});
+  Group gc{3, {}};
   std::string cost = src_.cost();
-  if (!cost.empty()) groups.push_back({{cost}});
+  if (!cost.empty()) gc.fields.push_back({cost});
+  if (f.target.goroutines)
+    gc.fields.push_back({f.goroutines.enabled ? "goroutine uprobes: " + f.goroutines.cost
+                                              : "goroutines: off (" + f.goroutines.note + ")"});
+  if (!gc.fields.empty()) groups.push_back(std::move(gc));
 
   // Alerts summary.
   int act = 0, crit = 0, warn = 0;
-  const AlertEntry* newest = nullptr;
+  const AlertEntry* top = nullptr;
   for (const auto& e : alerts_) {
     if (!e.active) continue;
     act++;
     crit += e.alert.severity == "critical";
     warn += e.alert.severity == "warning";
-    if (!newest || severity_rank(e.alert.severity) > severity_rank(newest->alert.severity) ||
-        (severity_rank(e.alert.severity) == severity_rank(newest->alert.severity) &&
-         e.first_s >= newest->first_s))
-      newest = &e;
+    int r = severity_rank(e.alert.severity), rt = top ? severity_rank(top->alert.severity) : -1;
+    if (r > rt || (r == rt && e.first_s >= top->first_s)) top = &e;
   }
-  if (newest) {
-    groups.push_back({{"ALERTS " + std::to_string(act) + " active (" + std::to_string(crit) +
-                           " critical, " + std::to_string(warn) + " warning):",
-                       attr_pair(sev_pair(newest->alert.severity)) | A_BOLD},
-                      {newest->alert.message, attr_pair(sev_pair(newest->alert.severity))}});
+  std::vector<Field> notes;
+  if (!f.notices.empty())
+    notes.push_back({"notices: " + std::to_string(f.notices.size()) + " blocked M" +
+                         (f.notices.size() == 1 ? "" : "s") +
+                         " (long syscall, P handed off: cyan in Threads)",
+                     attr_pair(kCyan)});
+  if (top) {
+    attr_t a = attr_pair(sev_pair(top->alert.severity));
+    groups.push_back({1,
+                      {{"ALERTS " + std::to_string(act) + " active (" + std::to_string(crit) +
+                            " critical, " + std::to_string(warn) + " warning):",
+                        a | A_BOLD},
+                       {top->alert.message, a}}});
   } else {
-    groups.push_back({{"alerts: none active" +
-                       (alerts_.empty() ? std::string()
-                                        : ", " + std::to_string(alerts_.size()) +
-                                              " in history (4 shows them)")}});
+    groups.push_back(
+        {1,
+         {{"alerts: none active" + (alerts_.empty() ? std::string()
+                                                    : ", " + std::to_string(alerts_.size()) +
+                                                          " in history (4 shows them)")}}});
   }
+  for (auto& n : notes) groups.back().fields.push_back(std::move(n));
 
-  int y = 0;
+  // Lines of each group (a field wider than the screen is wrapped over several).
+  std::vector<std::vector<std::vector<Field>>> lines_of;
+  size_t total = 0;
   for (auto& g : groups) {
-    std::vector<Field> split;  // a field wider than the screen goes on several lines
-    for (auto& fl : g) {
+    std::vector<Field> split;
+    for (auto& fl : g.fields) {
       if (int(fl.text.size()) <= W) {
         split.push_back(std::move(fl));
         continue;
       }
       for (auto& part : wrap_text(fl.text, size_t(W))) split.push_back({part, fl.attr});
     }
-    g = std::move(split);
     std::vector<std::string> texts;
-    for (const auto& fl : g) texts.push_back(fl.text);
-    for (const auto& line : wrap_fields(texts, W)) {
+    for (const auto& fl : split) texts.push_back(fl.text);
+    std::vector<std::vector<Field>> ls;
+    for (const auto& idx : wrap_fields(texts, W)) {
+      std::vector<Field> line;
+      for (size_t i : idx) line.push_back(split[i]);
+      ls.push_back(std::move(line));
+    }
+    total += ls.size();
+    lines_of.push_back(std::move(ls));
+  }
+  std::vector<bool> keep(groups.size(), true);
+  for (int prio = 4; prio >= 1 && total > size_t(max_lines); prio--)
+    for (size_t i = 0; i < groups.size(); i++)
+      if (keep[i] && groups[i].prio == prio && total > size_t(max_lines)) {
+        keep[i] = false;
+        total -= lines_of[i].size();
+      }
+  int y = 0;
+  for (size_t gi = 0; gi < groups.size(); gi++) {
+    if (!keep[gi]) continue;
+    for (const auto& line : lines_of[gi]) {
       if (y >= max_lines) return y;
       int x = 0;
-      for (size_t i : line) {
-        put(y, x, W - x, g[i].text, g[i].attr);
-        x += int(g[i].text.size()) + 2;
+      for (const auto& fl : line) {
+        put(y, x, W - x, fl.text, fl.attr);
+        x += int(fl.text.size()) + 2;
       }
       y++;
     }
@@ -725,7 +785,8 @@ int View::draw_header(int W, int max_lines) {
 }
 
 void View::draw_footer(int y, int W) {
-  std::string keys = "q quit  space pause  Tab/1-4 pane  z zoom  o sort  r reverse  arrows scroll  ? help";
+  std::string keys =
+      "q quit  space pause  Tab/1-4 pane  z zoom  o sort  r reverse  arrows scroll  ? help";
   if (!live_) keys += "  . step  <-/-> seek  +/- speed";
   attron(A_REVERSE);
   mvhline(y, 0, ' ', W);
@@ -745,7 +806,7 @@ void View::draw_title(const Rect& r, int pane, const std::string& info) {
   if (f && maximized_) t += " (zoomed)";
   t += "  " + info;
   attr_t attr = f ? (colors_ ? attr_pair(kTitleFocus) | A_BOLD : A_REVERSE | A_BOLD)
-               : (colors_ ? attr_pair(kTitle) : A_REVERSE);
+                  : (colors_ ? attr_pair(kTitle) : A_REVERSE);
   attron(int(attr));
   mvhline(r.y, r.x, ' ', r.w);
   attroff(int(attr));
@@ -777,8 +838,9 @@ void View::draw_table(const Rect& r, int pane, const std::vector<Col>& cols, int
     for (size_t c = 0; c < cols.size() && c < row.size(); c++) {
       if (!w[c]) continue;
       bool is_flex = int(c) == flex;
-      std::string cell = is_flex && row[c].size() > size_t(w[c]) ? fit(row[c], size_t(w[c]))
-                                                                   : pad(row[c], size_t(w[c]), cols[c].right);
+      std::string cell = is_flex && row[c].size() > size_t(w[c])
+                             ? fit(row[c], size_t(w[c]))
+                             : pad(row[c], size_t(w[c]), cols[c].right);
       put(y, x, r.x + r.w - x, cell, a);
       x += w[c] + 1;
     }
@@ -789,7 +851,8 @@ std::string rows_info(int first, int shown, int n) {
   if (n == 0) return "(none)";
   int last = std::min(n, first + shown);
   if (first == 0 && last == n) return std::to_string(n) + " rows";
-  return "rows " + std::to_string(first + 1) + "-" + std::to_string(last) + " of " + std::to_string(n);
+  return "rows " + std::to_string(first + 1) + "-" + std::to_string(last) + " of " +
+         std::to_string(n);
 }
 
 std::string sort_info(const std::vector<std::string>& keys, const PaneState& ps) {
@@ -810,13 +873,15 @@ void View::draw_ps(const Rect& r) {
   std::vector<size_t> ord = order_ps(f, pinfo_, ps.sort, ps.reverse);
   int n = int(ord.size());
   ps.first = std::clamp(ps.first, 0, std::max(0, n - body));
-  draw_title(r, kPs, sort_info(p_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
-                         "  FOR: time since status/ticks last changed");
+  draw_title(r, kPs,
+             sort_info(p_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
+                 "  FOR: time since status/ticks last changed");
   static const std::vector<Col> cols = {
-      {"P", 3, true, 0},       {"STATUS", 8, false, 0},  {"M", 4, true, 2},
-      {"TID", 7, true, 0},     {"G", 7, true, 0},        {"FOR", 7, true, 0},
-      {"SCHED/s", 8, true, 1}, {"SYSC/s", 7, true, 3},   {"RUNQ", 5, true, 2},
-      {"G FUNCTION (@ current)", 16, false, 0}};
+      {"P", 3, true, 0},       {"STATUS", 8, false, 0},
+      {"M", 4, true, 2},       {"TID", 7, true, 0},
+      {"G", 7, true, 0},       {"FOR", 7, true, 0},
+      {"SCHED/s", 8, true, 1}, {"SYSC/s", 7, true, 3},
+      {"RUNQ", 5, true, 2},    {"G FUNCTION (@ current)", 16, false, 0}};
   static const int sort_col[] = {0, 1, 5, 6, 8, 2};
   std::set<int32_t> stuck;
   for (const auto& e : alerts_)
@@ -829,10 +894,11 @@ void View::draw_ps(const Rect& r) {
     PTracker::Info in = it == pinfo_.end() ? PTracker::Info{} : it->second;
     std::string forv = "-";
     if (in.known)
-      forv = in.in_state_s <= 1e-9 ? "<" + fmt_ms(f.interval_s * 1e3)
+      forv = in.in_state_s <= 1e-9 ? "<" + fmt_ms(interval_s_ * 1e3)
                                    : (in.since_first ? ">" : "") + fmt_ms(in.in_state_s * 1e3);
     std::string func = p.goid ? p.func : (p.status == 0 ? "" : "(no G)");
     if (!p.cur_func.empty() && p.cur_func != p.func && p.goid) func += " @ " + p.cur_func;
+    if (stuck.count(p.id)) func = "STUCK " + func;  // also without colours
     rows.push_back({std::to_string(p.id), go::p_status_name(p.status),
                     id_or_dash(p.m_id, -1) + (p.via_oldp ? "*" : ""), id_or_dash(p.tid, 0),
                     id_or_dash(static_cast<long long>(p.goid), 0), forv,
@@ -860,16 +926,16 @@ void View::draw_threads(const Rect& r) {
   ps.first = std::clamp(ps.first, 0, std::max(0, n - body));
   draw_title(r, kThreads,
              sort_info(thread_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
-                 (f.final ? "  totals since attach" : "  off-CPU ms this interval: PRE(empted) SLP DSK OTH"));
+                 (f.final ? "  totals since attach"
+                          : "  off-CPU ms this interval: PRE(empted) SLP DSK OTH"));
   bool all = f.target.all_syscalls;
-  std::vector<Col> cols = {{"TID", 7, true, 0},      {"NAME", 12, false, 4},
-                           {"STATE", 8, false, 0},   {"SYSCALL", 12, false, 0},
-                           {"FOR", 7, true, 0},      {"CPU%", 5, true, 0},
-                           {"PRE", 6, true, 3},      {"SLP", 6, true, 3},
-                           {"DSK", 6, true, 5},      {"OTH", 6, true, 6},
-                           {"RQp99", 7, true, 4},    {"SC/s", all ? 6 : 0, true, 2},
-                           {"M", 4, true, 1},        {"P", 3, true, 1},
-                           {"G", 6, true, 1},        {"G FUNCTION", 12, false, 0}};
+  std::vector<Col> cols = {
+      {"TID", 7, true, 0},         {"NAME", 12, false, 4}, {"STATE", 8, false, 0},
+      {"SYSCALL", 12, false, 0},   {"FOR", 7, true, 0},    {"CPU%", 5, true, 0},
+      {"PRE", 6, true, 3},         {"SLP", 6, true, 3},    {"DSK", 6, true, 5},
+      {"OTH", 6, true, 6},         {"RQp99", 7, true, 4},  {"SC/s", all ? 6 : 0, true, 2},
+      {"M", 4, true, 1},           {"P", 3, true, 1},      {"G", 6, true, 1},
+      {"G FUNCTION", 12, false, 0}};
   static const int sort_col[] = {5, 4, 2, -1, -1, 10, 0, 1};
   std::set<uint32_t> stuck, blocked;
   for (const auto& e : alerts_) {
@@ -877,6 +943,8 @@ void View::draw_threads(const Rect& r) {
     if (e.alert.kind == "stuck_p") stuck.insert(e.alert.tid);
     if (e.alert.kind == "blocked_m") blocked.insert(e.alert.tid);
   }
+  for (const auto& note : f.notices)
+    if (note.kind == "blocked_m") blocked.insert(note.tid);
   std::vector<std::vector<std::string>> rows;
   std::vector<attr_t> attrs;
   for (size_t i : ord) {
@@ -885,9 +953,10 @@ void View::draw_threads(const Rect& r) {
     std::string func = t.go_func;
     if (t.incgo) func += func.empty() ? "[cgo]" : " [cgo]";
     rows.push_back({std::to_string(t.tid), t.name, t.state, t.syscall.empty() ? "-" : t.syscall,
-                    fmt_ms(forms), fmt1("%.1f", t.oncpu_pct), small_ms(t.offcpu_ms.preempted),
-                    small_ms(t.offcpu_ms.sleep), small_ms(t.offcpu_ms.disk),
-                    small_ms(t.offcpu_ms.other), t.rq_p99_us > 0 ? fmt_us(t.rq_p99_us) : "-",
+                    t.state == "exited" ? "-" : fmt_ms(forms), fmt1("%.1f", t.oncpu_pct),
+                    small_ms(t.offcpu_ms.preempted), small_ms(t.offcpu_ms.sleep),
+                    small_ms(t.offcpu_ms.disk), small_ms(t.offcpu_ms.other),
+                    t.rq_p99_us > 0 ? fmt_us(t.rq_p99_us) : "-",
                     all ? fmt_count(t.syscalls_per_s) : "", id_or_dash(t.m, -1),
                     id_or_dash(t.p, -1) + (t.p_from_oldp ? "*" : ""),
                     id_or_dash(static_cast<long long>(t.goid), 0), func});
@@ -916,8 +985,9 @@ void View::draw_syscalls(const Rect& r) {
   int n = int(ord.size());
   ps.first = std::clamp(ps.first, 0, std::max(0, n - body));
   bool all = f.target.all_syscalls;
-  draw_title(r, kSyscalls, sort_info(syscall_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
-                               (all ? "  every call (-S)" : "  blocking episodes"));
+  draw_title(r, kSyscalls,
+             sort_info(syscall_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
+                 (all ? "  every call (-S)" : "  blocking episodes"));
   std::vector<Col> cols = {{"SYSCALL", 14, false, 0}, {all ? "CALLS/s" : "COUNT", 7, true, 0},
                            {"TOTAL", 8, true, 3},     {all ? "TIME" : "BLOCKED", 8, true, 0},
                            {"p50", 7, true, 2},       {"p99", 7, true, 0},
@@ -932,7 +1002,7 @@ void View::draw_syscalls(const Rect& r) {
                     fmt_us(s.p99_us), fmt_us(s.max_us), std::to_string(s.in_flight)});
     attrs.push_back(s.count == 0 && s.in_flight == 0 ? A_DIM : 0);
   }
-  draw_table(r, kSyscalls, cols, 0, rows, attrs, sort_col[ps.sort], ps.first, body);
+  draw_table(r, kSyscalls, cols, -1, rows, attrs, sort_col[ps.sort], ps.first, body);
 }
 
 std::vector<std::string> View::alert_details(const AlertEntry& e, int w) const {
@@ -946,12 +1016,23 @@ std::vector<std::string> View::alert_details(const AlertEntry& e, int w) const {
   if (!a.func.empty()) id += " " + a.func;
   if (!a.syscall.empty()) id += "  in " + a.syscall;
   if (a.threads) id += "  threads " + std::to_string(a.threads);
-  id += "  first +" + fmt_clock(e.first_s) + (e.active ? ", active" : ", cleared at +" + fmt_clock(e.last_s));
+  id += "  first +" + fmt_clock(e.first_s) +
+        (e.active ? ", active" : ", cleared (last active +" + fmt_clock(e.last_s) + ")");
   for (auto& l : wrap_text(id, size_t(w))) out.push_back(l);
   for (auto& l : wrap_text(a.message, size_t(w))) out.push_back(l);
+  if (e.raised > 1)
+    out.push_back("raised " + std::to_string(e.raised) +
+                  " times in this episode (the detector cleared it in between)");
   for (const auto& ev : a.evidence)
     for (auto& l : wrap_text(ev, size_t(std::max(8, w - 2)))) out.push_back("  " + l);
-  for (const auto& s : a.stack) out.push_back("  at " + s);
+  // The stack, unless the evidence already walks it.
+  bool stack_in_evidence = false;
+  if (!a.stack.empty()) {
+    std::string fn = a.stack[0].substr(0, a.stack[0].find(' '));
+    for (const auto& ev : a.evidence) stack_in_evidence |= ev.find(fn) != std::string::npos;
+  }
+  if (!stack_in_evidence)
+    for (const auto& st : a.stack) out.push_back("  at " + st);
   return out;
 }
 
@@ -972,8 +1053,9 @@ void View::draw_alerts(const Rect& r) {
   if (alert_sel_ < ps.first) ps.first = alert_sel_;
   if (body > 0 && alert_sel_ >= ps.first + body) ps.first = alert_sel_ - body + 1;
   ps.first = std::clamp(ps.first, 0, std::max(0, n - std::max(1, body)));
-  draw_title(r, kAlerts, sort_info(alert_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
-                             (n ? "  Up/Down select, details below" : ""));
+  draw_title(r, kAlerts,
+             sort_info(alert_sort_keys(), ps) + "  " + rows_info(ps.first, body, n) +
+                 (n ? "  Up/Down select, details below" : ""));
   static const std::vector<Col> cols = {{"WHEN", 7, true, 0},   {"SEVERITY", 8, false, 0},
                                         {"KIND", 13, false, 1}, {"STATE", 7, false, 2},
                                         {"FOR", 6, true, 3},    {"MESSAGE", 16, false, 0}};
@@ -991,7 +1073,8 @@ void View::draw_alerts(const Rect& r) {
   }
   if (n == 0) {
     draw_table(r, kAlerts, cols, 5, rows, attrs, sort_col[ps.sort], 0, 0);
-    put(r.y + 2, r.x + 2, r.w - 2, "no alerts so far (stuck P, blocked M, syscall storm, thread limit)", A_DIM);
+    put(r.y + 2, r.x + 2, r.w - 2,
+        "no alerts so far (stuck P, blocked M, syscall storm, thread limit)", A_DIM);
     return;
   }
   draw_table(r, kAlerts, cols, 5, rows, attrs, sort_col[ps.sort], ps.first, body);
@@ -1059,9 +1142,11 @@ void View::draw_help(int H, int W) {
 
 void View::draw() {
   werase(stdscr);
+  if (opt_.repaint_each_frame) redrawwin(stdscr);
   int H = LINES, W = COLS;
   if (H < 6 || W < 30) {
-    put(0, 0, W, "terminal too small (" + std::to_string(W) + "x" + std::to_string(H) + "); q quits");
+    put(0, 0, W,
+        "terminal too small (" + std::to_string(W) + "x" + std::to_string(H) + "); q quits");
     wrefresh(stdscr);
     return;
   }
@@ -1075,7 +1160,7 @@ void View::draw() {
     wrefresh(stdscr);
     return;
   }
-  int hy = draw_header(W, std::max(2, std::min(8, H / 3)));
+  int hy = draw_header(W, std::max(2, std::min(10, H / 3)));
   const model::Frame& f = *shown_;
   int want[kPanes];
   want[kPs] = 2 + (f.go ? int(f.go->ps.size()) : 1);

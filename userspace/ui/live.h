@@ -42,6 +42,9 @@ class FrameSource {
 
 struct LiveOptions {
   std::string title = "schedscope";
+  // Rewrite the whole screen with every frame (not only what changed): repairs what
+  // another writer to the terminal (a launched target's output) left on it.
+  bool repaint_each_frame = false;
 };
 
 // Runs until q / the source ends / a stop signal; restores the terminal on every path.

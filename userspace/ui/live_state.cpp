@@ -149,7 +149,8 @@ void PTracker::update(const model::Frame& f) {
     t.info.in_state_s = double(f.ts_ns - t.since_ns) / 1e9;
     t.info.since_first = t.since_first;
   }
-  for (auto it = t_.begin(); it != t_.end();) it = seen.count(it->first) ? std::next(it) : t_.erase(it);
+  for (auto it = t_.begin(); it != t_.end();)
+    it = seen.count(it->first) ? std::next(it) : t_.erase(it);
 }
 
 PTracker::Info PTracker::info(int32_t p) const {
@@ -172,25 +173,45 @@ std::string alert_key(const detect::Alert& a) {
 
 void AlertHistory::update(const model::Frame& f) {
   std::set<std::string> seen;
+  auto at_s = [&](uint64_t ns) {  // a monotonic time as seconds since attach
+    if (ns == 0 || ns > f.ts_ns) return f.elapsed_s;
+    return std::max(0.0, f.elapsed_s - double(f.ts_ns - ns) / 1e9);
+  };
+  const double tolerance = std::max(f.interval_s, 1.0) + 0.5;
   for (const auto& a : f.alerts) {
     std::string key = alert_key(a);
-    seen.insert(key);
-    auto it = std::find_if(e_.begin(), e_.end(), [&](const AlertEntry& e) { return e.key == key; });
+    auto it = std::find_if(e_.begin(), e_.end(), [&](const AlertEntry& e) {
+      return std::find(e.keys.begin(), e.keys.end(), key) != e.keys.end();
+    });
+    if (it == e_.end() && a.active) {  // a re-raise of an episode that just cleared?
+      double since = at_s(a.since_ns);
+      for (auto r = e_.rbegin(); r != e_.rend(); ++r)
+        if (!r->active && r->alert.kind == a.kind && r->alert.p == a.p && r->alert.tid == a.tid &&
+            since <= r->last_s + tolerance) {
+          it = std::prev(r.base());
+          it->keys.push_back(key);
+          it->key = key;
+          it->raised++;
+          break;
+        }
+    }
     if (it == e_.end()) {
       AlertEntry e;
       e.key = key;
+      e.keys = {key};
       e.alert = a;
-      e.first_s = f.elapsed_s;
-      if (a.ts_ns != 0 && a.ts_ns <= f.ts_ns)
-        e.first_s = std::max(0.0, f.elapsed_s - double(f.ts_ns - a.ts_ns) / 1e9);
+      e.first_s = at_s(a.ts_ns);
       e.last_s = f.elapsed_s;
       e.active = a.active;
+      seen.insert(key);
       e_.push_back(std::move(e));
-    } else {
-      it->alert = a;
-      if (a.active) it->last_s = f.elapsed_s;
-      it->active = a.active;
+      continue;
     }
+    if (it->key != key) continue;  // an earlier raise of a merged entry (the final list)
+    seen.insert(key);
+    it->alert = a;
+    if (a.active) it->last_s = f.elapsed_s;
+    it->active = a.active;
   }
   // The detectors carry every active alert in every frame: one missing has cleared.
   if (!f.final)
@@ -228,7 +249,7 @@ const std::vector<std::string>& thread_sort_keys() {
   return k;
 }
 const std::vector<std::string>& syscall_sort_keys() {
-  static const std::vector<std::string> k = {"count", "time",  "p99", "p50",
+  static const std::vector<std::string> k = {"count",     "time",  "p99", "p50",
                                              "in-flight", "total", "name"};
   return k;
 }
@@ -263,13 +284,16 @@ std::vector<size_t> iota_n(size_t n) {
 }
 
 int state_rank(const std::string& s) {
-  static const char* const kOrder[] = {"running", "runnable", "disk", "sleeping", "stopped", "exited"};
+  static const char* const kOrder[] = {"running",  "runnable", "disk",
+                                       "sleeping", "stopped",  "exited"};
   for (int i = 0; i < 6; i++)
     if (s == kOrder[i]) return i;
   return 6;
 }
 
-double thread_for_ms(const model::ThreadRow& t) { return t.syscall.empty() ? t.state_ms : t.syscall_ms; }
+double thread_for_ms(const model::ThreadRow& t) {
+  return t.syscall.empty() ? t.state_ms : t.syscall_ms;
+}
 
 }  // namespace
 
@@ -278,7 +302,8 @@ std::vector<size_t> order_ps(const model::Frame& f, const std::map<int32_t, PTra
   if (!f.go) return {};
   const auto& ps = f.go->ps;
   std::vector<size_t> natural = iota_n(ps.size());
-  std::stable_sort(natural.begin(), natural.end(), [&](size_t a, size_t b) { return ps[a].id < ps[b].id; });
+  std::stable_sort(natural.begin(), natural.end(),
+                   [&](size_t a, size_t b) { return ps[a].id < ps[b].id; });
   auto inf = [&](size_t i) {
     auto it = info.find(ps[i].id);
     return it == info.end() ? PTracker::Info{} : it->second;
@@ -287,7 +312,8 @@ std::vector<size_t> order_ps(const model::Frame& f, const std::map<int32_t, PTra
   switch (key) {
     case 1:
       cmp = [&](size_t a, size_t b) {
-        return three_way(std::string(go::p_status_name(ps[a].status)), std::string(go::p_status_name(ps[b].status)));
+        return three_way(std::string(go::p_status_name(ps[a].status)),
+                         std::string(go::p_status_name(ps[b].status)));
       };
       break;
     case 2:
@@ -311,14 +337,17 @@ std::vector<size_t> order_ps(const model::Frame& f, const std::map<int32_t, PTra
 std::vector<size_t> order_threads(const model::Frame& f, int key, bool reverse) {
   const auto& t = f.threads;
   std::vector<size_t> natural = iota_n(t.size());
-  std::stable_sort(natural.begin(), natural.end(), [&](size_t a, size_t b) { return t[a].tid < t[b].tid; });
+  std::stable_sort(natural.begin(), natural.end(),
+                   [&](size_t a, size_t b) { return t[a].tid < t[b].tid; });
   Cmp cmp;
   switch (key) {
     case 1:
       cmp = [&](size_t a, size_t b) { return three_way(thread_for_ms(t[b]), thread_for_ms(t[a])); };
       break;
     case 2:
-      cmp = [&](size_t a, size_t b) { return three_way(state_rank(t[a].state), state_rank(t[b].state)); };
+      cmp = [&](size_t a, size_t b) {
+        return three_way(state_rank(t[a].state), state_rank(t[b].state));
+      };
       break;
     case 3:
       cmp = [&](size_t a, size_t b) {
@@ -349,7 +378,8 @@ std::vector<size_t> order_threads(const model::Frame& f, int key, bool reverse) 
 std::vector<size_t> order_syscalls(const model::Frame& f, int key, bool reverse) {
   const auto& s = f.syscalls;
   std::vector<size_t> natural = iota_n(s.size());
-  std::stable_sort(natural.begin(), natural.end(), [&](size_t a, size_t b) { return s[a].name < s[b].name; });
+  std::stable_sort(natural.begin(), natural.end(),
+                   [&](size_t a, size_t b) { return s[a].name < s[b].name; });
   Cmp cmp;
   switch (key) {
     case 1:
@@ -473,7 +503,8 @@ Layout layout_panes(Rect area, int focused, bool maximized, const int want[kPane
   int rem = H - hp;
   int hs = 0, ha = 0;
   if (side) {
-    hs = ha = std::clamp(std::max(want[kSyscalls], want[kAlerts]), kMin, std::max(kMin, rem * 45 / 100));
+    hs = ha =
+        std::clamp(std::max(want[kSyscalls], want[kAlerts]), kMin, std::max(kMin, rem * 45 / 100));
   } else {
     hs = std::clamp(want[kSyscalls], kMin, std::max(kMin, rem / 4));
     ha = std::clamp(want[kAlerts], kMin, std::max(kMin, rem * 3 / 10));

@@ -13,10 +13,10 @@
 namespace schedscope::ui::live {
 
 // ---------------------------------------------------------------- formatting
-std::string fmt_ms(double ms);      // "0.4ms" "850ms" "12.3s" "5m03s" "2h05m"
-std::string fmt_us(double us);      // "49us" "8.3ms" "1.20s"
-std::string fmt_count(double v);    // "622" "12.3k" "4.5M" (rounded)
-std::string fmt_clock(double s);    // "00:42" "12:03" "1:02:03"
+std::string fmt_ms(double ms);                         // "0.4ms" "850ms" "12.3s" "5m03s" "2h05m"
+std::string fmt_us(double us);                         // "49us" "8.3ms" "1.20s"
+std::string fmt_count(double v);                       // "622" "12.3k" "4.5M" (rounded)
+std::string fmt_clock(double s);                       // "00:42" "12:03" "1:02:03"
 std::string fit(const std::string& s, size_t w);       // cut to w characters
 std::string fit_tail(const std::string& s, size_t w);  // keep the end: "~" + tail
 std::string pad(const std::string& s, size_t w, bool right);  // fit, then pad to w
@@ -53,11 +53,13 @@ class PTracker {
 
 // ---------------------------------------------------------------- alert history
 struct AlertEntry {
-  std::string key;         // kind:p:tid:first-raised
-  detect::Alert alert;     // the latest version (message and duration grow)
-  double first_s = 0;      // seconds since attach when first raised
-  double last_s = 0;       // seconds since attach when last seen active
+  std::string key;                // kind:p:tid:first-raised of the latest raise
+  std::vector<std::string> keys;  // every raise merged into this entry
+  detect::Alert alert;            // the latest version (message and duration grow)
+  double first_s = 0;             // seconds since attach when first raised
+  double last_s = 0;              // seconds since attach when last seen active
   bool active = false;
+  int raised = 1;  // > 1: re-raised right after clearing, merged (see AlertHistory)
 };
 
 // "kind:p:tid:since" — one entry per alert episode.
@@ -65,6 +67,9 @@ std::string alert_key(const detect::Alert& a);
 
 // Every alert seen, across frames (the detectors only carry active ones and those that
 // cleared at this frame). Oldest first; at most `max` entries (the oldest cleared go).
+// A raise whose condition started (since_ns) no later than one interval after the same
+// kind on the same P/tid was last seen active continues that entry: one episode, even
+// when the detector cleared it for a frame in between.
 class AlertHistory {
  public:
   explicit AlertHistory(size_t max = 500) : max_(max) {}
@@ -81,8 +86,9 @@ class AlertHistory {
 // ---------------------------------------------------------------- sorting
 // Sort keys of each pane; the first is the default. Numbers sort descending and names
 // ascending unless reversed.
-const std::vector<std::string>& p_sort_keys();        // P status for sched/s runq M
-const std::vector<std::string>& thread_sort_keys();   // cpu% for state off-cpu tid switches rq-p99 name
+const std::vector<std::string>& p_sort_keys();  // P status for sched/s runq M
+const std::vector<std::string>&
+thread_sort_keys();  // cpu% for state off-cpu tid switches rq-p99 name
 const std::vector<std::string>& syscall_sort_keys();  // count time p99 p50 in-flight total name
 const std::vector<std::string>& alert_sort_keys();    // time severity kind state
 
@@ -97,9 +103,9 @@ int severity_rank(const std::string& s);  // critical 3, warning 2, info 1, else
 // ---------------------------------------------------------------- columns and layout
 struct Col {
   std::string name;
-  int width = 4;      // minimum width (the flexible column takes what is left); 0: off
+  int width = 4;  // minimum width (the flexible column takes what is left); 0: off
   bool right = false;
-  int prio = 0;       // 0: always shown; higher numbers are hidden first when narrow
+  int prio = 0;  // 0: always shown; higher numbers are hidden first when narrow
 };
 // Widths of the columns for a line of `total` characters (0: hidden), one space
 // between shown columns; the spare width goes to column `flex` (if shown, -1: none).

@@ -27,7 +27,9 @@ namespace {
 double r2(double v) { return std::round(v * 100) / 100; }
 
 json offcpu_json(const model::OffCpu& o) {
-  return {{"preempted", r2(o.preempted)}, {"sleep", r2(o.sleep)}, {"disk", r2(o.disk)},
+  return {{"preempted", r2(o.preempted)},
+          {"sleep", r2(o.sleep)},
+          {"disk", r2(o.disk)},
           {"other", r2(o.other)}};
 }
 
@@ -48,6 +50,36 @@ json alert_json(const detect::Alert& a) {
           {"message", a.message},
           {"evidence", a.evidence},
           {"active", a.active}};
+}
+
+json goroutines_json(const model::GoroutineStats& g) {
+  json top = json::array();
+  for (const auto& r : g.top)
+    top.push_back({{"func", r.func}, {"count", r.created}, {"exited", r.exited}});
+  json creators = json::array();
+  for (const auto& c : g.creators) {
+    json r = {{"goid", c.goid}, {"count", c.count}};
+    if (!c.func.empty()) r["func"] = c.func;
+    creators.push_back(std::move(r));
+  }
+  json j = {{"enabled", g.enabled},
+            {"created", g.created},
+            {"exited", g.exited},
+            {"created_total", g.created_total},
+            {"exited_total", g.exited_total},
+            {"exited_unmatched", g.exited_unmatched},
+            {"per_s", r2(g.created_per_s)},
+            {"exited_per_s", r2(g.exited_per_s)},
+            {"live", g.live ? json(*g.live) : json(nullptr)},
+            {"top", std::move(top)},
+            {"top_creators", std::move(creators)},
+            {"uprobe_hits", g.uprobe_hits},
+            {"uprobe_hits_per_s", r2(g.uprobe_hits_per_s)},
+            {"cost_us_per_hit", r2(g.cost_us_per_hit)},
+            {"est_target_cpu_ms_per_s", r2(g.est_cpu_ms_per_s)},
+            {"cost", g.cost}};
+  if (!g.note.empty()) j["note"] = g.note;
+  return j;
 }
 
 }  // namespace
@@ -116,8 +148,11 @@ json frame_to_json(const model::Frame& f) {
   j["syscalls_kind"] = f.target.all_syscalls ? "calls" : "blocking";
   json cr = json::array();
   for (const auto& c : f.creations) {
-    json r = {{"tid", c.tid}, {"parent_tid", c.parent_tid}, {"parent_goid", c.parent_goid},
-              {"parent_m", c.parent_m}, {"site", c.site}};
+    json r = {{"tid", c.tid},
+              {"parent_tid", c.parent_tid},
+              {"parent_goid", c.parent_goid},
+              {"parent_m", c.parent_m},
+              {"site", c.site}};
     if (!c.frames.empty()) r["stack"] = c.frames;
     cr.push_back(std::move(r));
   }
@@ -131,6 +166,7 @@ json frame_to_json(const model::Frame& f) {
   j["rq_p99_us"] = r2(f.rq_p99_us);
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
+  if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
   if (f.go) {
     json ps = json::array();
     for (const auto& p : f.go->ps) {
@@ -170,15 +206,12 @@ json frame_to_json(const model::Frame& f) {
   j["notices"] = std::move(notices);
   if (f.final) {
     j["final"] = true;
-    j["totals"] = {{"oncpu_ms", r2(f.totals.oncpu_ms)},
-                   {"offcpu_ms", offcpu_json(f.totals.offcpu_ms)},
-                   {"switches", f.totals.switches},
-                   {"rq_count", f.totals.rq_count},
-                   {"rq_p50_us", r2(f.totals.rq_p50_us)},
-                   {"rq_p99_us", r2(f.totals.rq_p99_us)},
-                   {"syscalls", f.totals.syscalls},
-                   {"threads_created", f.creations_total},
-                   {"threads_exited", f.exits_total}};
+    j["totals"] = {
+        {"oncpu_ms", r2(f.totals.oncpu_ms)},   {"offcpu_ms", offcpu_json(f.totals.offcpu_ms)},
+        {"switches", f.totals.switches},       {"rq_count", f.totals.rq_count},
+        {"rq_p50_us", r2(f.totals.rq_p50_us)}, {"rq_p99_us", r2(f.totals.rq_p99_us)},
+        {"syscalls", f.totals.syscalls},       {"threads_created", f.creations_total},
+        {"threads_exited", f.exits_total}};
   }
   return j;
 }
@@ -199,21 +232,40 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
           f.switches_per_s, f.target.all_syscalls ? "syscalls/s" : "blocking/s", f.syscalls_per_s,
           f.rq_p50_us, f.rq_p99_us, f.creations.size(),
           static_cast<unsigned long long>(f.creations_total),
-          static_cast<unsigned long long>(f.exits_total),
-          static_cast<unsigned long long>(f.drops));
+          static_cast<unsigned long long>(f.exits_total), static_cast<unsigned long long>(f.drops));
+  if (f.target.goroutines) {
+    const auto& g = f.goroutines;
+    if (!g.enabled) {
+      fprintf(out, "   goroutines: off (%s)\n", g.note.c_str());
+    } else {
+      char live[32] = "?";
+      if (g.live) snprintf(live, sizeof live, "%lld", static_cast<long long>(*g.live));
+      fprintf(out, "   goroutines: +%llu -%llu (%.0f/s)  total +%llu -%llu  live ~%s  | goroutine uprobes: %s\n",
+              static_cast<unsigned long long>(g.created), static_cast<unsigned long long>(g.exited),
+              g.created_per_s, static_cast<unsigned long long>(g.created_total),
+              static_cast<unsigned long long>(g.exited_total), live, g.cost.c_str());
+      int n = 0;
+      for (const auto& r : g.top) {
+        if (n++ >= 5) break;
+        fprintf(out, "     %8llu created %8llu exited  %s\n",
+                static_cast<unsigned long long>(r.created),
+                static_cast<unsigned long long>(r.exited), r.func.c_str());
+      }
+    }
+  }
   if (f.go && !f.go->ps.empty()) {
     fprintf(out, "   %-4s %-8s %-5s %-8s %-8s %-32s %10s %10s %5s\n", "P", "STATUS", "M", "TID",
             "GOID", "G FUNC", "SCHEDTICK", "SYSCALLTK", "RUNQ");
     for (const auto& p : f.go->ps) {
       fprintf(out, "   %-4d %-8s %-5lld %-8d %-8llu %-32.32s %10u %10u %5u\n", p.id,
               go::p_status_name(p.status), static_cast<long long>(p.m_id), p.tid,
-              static_cast<unsigned long long>(p.goid), p.func.c_str(), p.schedtick,
-              p.syscalltick, p.runq);
+              static_cast<unsigned long long>(p.goid), p.func.c_str(), p.schedtick, p.syscalltick,
+              p.runq);
     }
   }
   fprintf(out, "   %-8s %-15s %-9s %-16s %9s %6s %8s %8s %8s %9s %5s %4s %8s\n", "TID", "NAME",
-          "STATE", "SYSCALL", "FOR(ms)", "CPU%", "PRE(ms)", "SLP(ms)", "DSK(ms)", "RQp99(us)",
-          "M", "P", "GOID");
+          "STATE", "SYSCALL", "FOR(ms)", "CPU%", "PRE(ms)", "SLP(ms)", "DSK(ms)", "RQp99(us)", "M",
+          "P", "GOID");
   std::vector<const model::ThreadRow*> rows;
   for (const auto& t : f.threads) rows.push_back(&t);
   std::stable_sort(rows.begin(), rows.end(), [](auto* a, auto* b) {
@@ -225,11 +277,12 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
       fprintf(out, "   ... %zu more threads\n", rows.size() - size_t(max_threads));
       break;
     }
-    fprintf(out, "   %-8u %-15.15s %-9s %-16.16s %9.1f %6.1f %8.1f %8.1f %8.1f %9.0f %5lld %4d %8llu\n",
-            t->tid, t->name.c_str(), t->state.c_str(), t->syscall.empty() ? "-" : t->syscall.c_str(),
-            t->syscall.empty() ? t->state_ms : t->syscall_ms, t->oncpu_pct, t->offcpu_ms.preempted,
-            t->offcpu_ms.sleep, t->offcpu_ms.disk, t->rq_p99_us, static_cast<long long>(t->m), t->p,
-            static_cast<unsigned long long>(t->goid));
+    fprintf(
+        out, "   %-8u %-15.15s %-9s %-16.16s %9.1f %6.1f %8.1f %8.1f %8.1f %9.0f %5lld %4d %8llu\n",
+        t->tid, t->name.c_str(), t->state.c_str(), t->syscall.empty() ? "-" : t->syscall.c_str(),
+        t->syscall.empty() ? t->state_ms : t->syscall_ms, t->oncpu_pct, t->offcpu_ms.preempted,
+        t->offcpu_ms.sleep, t->offcpu_ms.disk, t->rq_p99_us, static_cast<long long>(t->m), t->p,
+        static_cast<unsigned long long>(t->goid));
   }
   if (!f.syscalls.empty()) {
     if (f.target.all_syscalls)

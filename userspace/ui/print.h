@@ -2,7 +2,6 @@
 // scripts and tests rely on them and README.md documents them.
 #pragma once
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "model/model.h"

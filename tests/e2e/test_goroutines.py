@@ -1,0 +1,83 @@
+"""--goroutines e2e (issue 3): entry uprobes at the RETs of runtime.newproc1 and at
+runtime.gdestroy/goexit0 count and attribute goroutines; the target must survive them."""
+import glob
+import os
+import signal
+import time
+import unittest
+
+from common import TESTBINS, Proc, frames_until_final, require_root, top_json, workload
+
+
+class Goroutines(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+
+    def test_gospawn_counts_and_attributes(self):
+        n = 2000
+        wl = Proc([workload("gospawn"), "-wait-stdin", "-n", str(n), "-bursts", "4",
+                   "-gap", "200ms", "-hold", "1500ms"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready, "gospawn did not start")
+        top = top_json(ready["pid"], "--goroutines", "-i", "500ms")
+        self.addCleanup(top.stop)
+        # Wait until the uprobes are attached (first frame says so), then start spawning.
+        first = top.wait_for(lambda o: "target" in o, 15)
+        if first is None:
+            top.stop()  # stderr reads to EOF: only once schedscope has ended
+            self.fail("no frame: " + top.stderr_text())
+        self.assertIn("goroutines", first)
+        self.assertTrue(first["goroutines"]["enabled"], first["goroutines"].get("note"))
+        wl.send()
+        spawned = wl.wait_for(lambda o: o.get("ev") == "spawned", 20)
+        self.assertIsNotNone(spawned)
+        self.assertEqual(spawned["func"], "main.spawned")
+        frames = frames_until_final(top, 20)
+        done = [o for o in wl.rest(5) if o.get("ev") == "done"]
+        self.assertTrue(done, "gospawn did not finish (crashed under the uprobes?)")
+        self.assertEqual(wl.p.wait(5), 0)
+        self.assertTrue(frames and frames[-1].get("final"), "no final frame")
+        g = frames[-1]["goroutines"]
+        self.assertGreaterEqual(g["created"], n)
+        self.assertGreaterEqual(g["exited"], n)
+        by_func = {r["func"]: r for r in g["top"]}
+        self.assertIn("main.spawned", by_func, g["top"])
+        self.assertEqual(by_func["main.spawned"]["count"], n)
+        self.assertEqual(by_func["main.spawned"]["exited"], n)
+        # Every per-interval frame adds up to the total.
+        self.assertEqual(sum(f["goroutines"]["created"] for f in frames[:-1]), g["created_total"])
+        self.assertGreaterEqual(g["uprobe_hits"], 2 * n)
+        self.assertIsNotNone(g["live"])
+        self.assertIn("hits/s", g["cost"])
+        # main.main (goid 1) created them all.
+        self.assertEqual(g["top_creators"][0]["goid"], 1)
+        self.assertEqual(g["top_creators"][0]["count"], n)
+
+    def test_testbins_survive_uprobes(self):
+        bins = sorted(glob.glob(os.path.join(TESTBINS, "selfreport-go1.2*-stripped")))
+        if not bins:
+            self.skipTest(f"no testbins in {TESTBINS}")
+        for exe in bins:
+            with self.subTest(exe=os.path.basename(exe)):
+                sr = Proc([exe])
+                try:
+                    truth = sr.wait_for(lambda o: "pid" in o, 10)
+                    self.assertIsNotNone(truth, exe)
+                    top = top_json(truth["pid"], "--goroutines", "-i", "1s", "-d", "3s")
+                    frames = frames_until_final(top, 30)
+                    top.stop()
+                    if not frames:
+                        self.fail("no frames: " + top.stderr_text())
+                    for f in frames:
+                        self.assertIn("goroutines", f)
+                    g = frames[-1]["goroutines"]
+                    self.assertTrue(g["enabled"], g.get("note"))
+                    self.assertGreaterEqual(g["uprobe_hits"], 0)
+                    self.assertIsNone(sr.p.poll(), f"{exe} died under the uprobes")
+                finally:
+                    sr.stop(signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,293 @@
+"""Recording e2e (issue 5): `record` a real Go workload, then `report` must give the
+workload's ground truth (the same assertions the foundation tests make on live output),
+the alerts raised on the recording must equal the ones raised live while recording,
+SIGINT finalizes the file, --every/--max-bytes rotates, damaged files read up to their last
+whole chunk, and the Perfetto export decodes with the published field numbers."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import test_foundation as tf
+from common import SCHEDSCOPE, SRC, Proc, require_root, workload
+
+MAGIC = b"\x89SCHED\r\n"
+
+
+def run(*args, timeout=60):
+    return subprocess.run([SCHEDSCOPE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def report(path, *extra):
+    r = run("report", path, "--json", *extra)
+    if r.returncode != 0:
+        raise AssertionError(f"report failed ({r.returncode}): {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def read_bytes(path, n=-1):
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def protoc(args, path, text=True):
+    with open(path, "rb") as f:
+        return subprocess.run(["protoc", *args], stdin=f, capture_output=True, text=text, timeout=60)
+
+
+def facts(lines):
+    return {o["ev"]: o for o in lines if isinstance(o, dict) and "ev" in o}
+
+
+def thread_row(final, tid):
+    for t in final["threads"]:
+        if t["tid"] == tid:
+            return t
+    return None
+
+
+class Recording(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+        self.dir = tempfile.mkdtemp(prefix="schedscope-e2e-rec-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self.dir])
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    # ------------------------------------------------------------------ ground truth
+    def test_launch_all_syscalls_report_equals_ground_truth(self):
+        out = self.path("knows.sched")
+        p = Proc([SCHEDSCOPE, "record", "-S", "-i", "500ms", "-q", "-o", out, "--",
+                  workload("knows"), *tf.KNOWS_ARGS])
+        done = p.wait_for(lambda o: o.get("ev") == "done", 60)
+        if done is None:
+            p.stop()
+            self.fail("workload did not finish: " + p.stderr_text())
+        self.assertEqual(p.p.wait(30), 0, p.stderr_text())
+        truth = facts([json.loads(l) for l in p.lines if l.startswith("{")])
+        st = os.stat(out)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        self.assertEqual(read_bytes(out, 8), MAGIC)
+        self.assertEqual([f for f in os.listdir(self.dir) if ".tmp" in f], [])
+
+        rep = report(out)
+        self.assertTrue(rep["complete"])
+        self.assertEqual(rep["warnings"], [])
+        self.assertEqual(rep["target"]["pid"], truth["ready"]["pid"])
+        self.assertEqual(rep["target"]["mode"], "all-syscalls")
+        # The same checks as on `top --json`'s final object, on the report's totals frame.
+        tf.Foundation.check_knows(self, truth, rep["final"], all_syscalls=True)
+        # And the summary itself agrees: getppid counted exactly, the sleeper's nanosleeps.
+        sc = {s["name"]: s for s in rep["syscalls"]}
+        self.assertEqual(sc["getppid"]["count"], tf.CALLS)
+        sleeper = [t for t in rep["threads"] if t["tid"] == truth["sleeps"]["tid"]][0]
+        nano = [b for b in sleeper["blocking"] if b["syscall"] == "nanosleep"][0]
+        self.assertEqual(nano["count"], tf.SLEEPS)
+        self.assertEqual(rep["creations"]["total"], rep["final"]["totals"]["threads_created"])
+        for tid in truth["summary"]["new_tids"]:
+            self.assertIn(tid, {c["tid"] for c in rep["final"]["creations"]})
+        self.assertTrue(rep["alerts_check"]["match"], rep["alerts_check"])
+        # Symbols travel in the file: creation sites name the workload's functions.
+        self.assertTrue(any("main." in s["site"] for s in rep["creations"]["sites"]), rep["creations"])
+
+        # replay without a terminal prints the frames; its final object equals the report's.
+        r = run("replay", out, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        frames = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        self.assertTrue(frames and frames[-1].get("final"))
+        self.assertEqual(frames[-1], rep["final"])
+        self.assertEqual(len(frames) - 1, rep["recorded"]["frames"])
+
+    def test_attach_default_mode_report_equals_ground_truth(self):
+        out = self.path("knows-pid.sched")
+        wl = Proc([workload("knows"), "-wait-stdin", *tf.KNOWS_ARGS], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-o", out])
+        # Started once the progress line shows up (non-TTY: a line per frame).
+        deadline = time.time() + 10
+        err = b""
+        os.set_blocking(rec.p.stderr.fileno(), False)
+        while time.time() < deadline and b"recording pid" not in err:
+            try:
+                err += rec.p.stderr.read() or b""
+            except (BlockingIOError, TypeError):
+                pass
+            time.sleep(0.1)
+        self.assertIn(b"recording pid", err, "record did not start")
+        wl.send()
+        lines = [ready] + [o for o in [wl.wait_for(lambda o: o.get("ev") == "done", 30)] if o]
+        lines += [json.loads(l) for l in wl.lines if l.startswith("{")]
+        truth = facts(lines)
+        self.assertIn("done", truth)
+        wl.p.wait(10)
+        self.assertEqual(rec.p.wait(20), 0)
+        rep = report(out)
+        self.assertEqual(rep["target"]["mode"], "default")
+        tf.Foundation.check_knows(self, truth, rep["final"], all_syscalls=False)
+        self.assertTrue(rep["alerts_check"]["match"], rep["alerts_check"])
+
+    # ------------------------------------------------------------------ alerts
+    def test_stuck_p_alert_raised_on_the_recording_equals_live(self):
+        out = self.path("stuck.sched")
+        wl = Proc([workload("stuckp_raw"), "-wait-stdin", "-hold", "4s"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-q", "-o", out])
+        self.addCleanup(rec.stop)
+        time.sleep(1.5)  # attached
+        wl.send()
+        truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
+        self.assertIsNotNone(truth)
+        self.assertIsNotNone(wl.wait_for(lambda o: o.get("ev") == "done", 30))
+        code = rec.p.wait(20)
+        stderr = rec.stderr_text()
+        self.assertEqual(code, 0, stderr)
+        rep = report(out)
+        stuck = [a for a in rep["alerts"] if a["kind"] == "stuck_p"]
+        self.assertTrue(stuck, rep["alerts"])
+        a = stuck[0]
+        self.assertEqual(a["tid"], truth["tid"])
+        self.assertEqual(a["func"], truth["func"])
+        self.assertEqual(a["goid"], truth["goid"])
+        self.assertEqual(a["syscall"], truth["syscall"])
+        self.assertEqual(a["p"], truth["p"])
+        # Equal to what the detectors raised live while recording (stored in the file).
+        chk = rep["alerts_check"]
+        self.assertTrue(chk["match"], chk)
+        self.assertTrue(chk["final_recorded"])
+        self.assertGreater(chk["frames_compared"], 5)
+        live = chk["live_alerts"]
+        self.assertEqual([(x["kind"], x["tid"], x["goid"], x["func"], x["p"]) for x in live],
+                         [(x["kind"], x["tid"], x["goid"], x["func"], x["p"]) for x in rep["alerts"]])
+        self.assertIn("ALERT [critical] stuck_p", stderr, "the alert was not shown live")
+        # The stuck P in the per-P summary: its schedtick stood still while it was held.
+        ps = {p["id"]: p for p in rep["ps"]}
+        self.assertIn(truth["p"], ps)
+        self.assertIn("main.rawBlocker", [g["func"] for g in ps[truth["p"]]["top_gs"]])
+
+        # ---- export: the Perfetto trace decodes with the proto (published field numbers).
+        pf = self.path("stuck.pftrace")
+        r = run("export", out, "--format", "perfetto", "-o", pf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+        dec = protoc([f"--proto_path={os.path.dirname(proto)}", "--decode=perfetto.protos.Trace",
+                      proto], pf)
+        self.assertEqual(dec.returncode, 0, dec.stderr)
+        text = dec.stdout
+        names = set(re.findall(r'\bname: "([^"]*)"', text))
+        for p in rep["ps"]:
+            self.assertIn(f"P{p['id']}", names)
+        self.assertIn("threads", names)
+        self.assertTrue(any(n.startswith(f"G{truth['goid']} main.rawBlocker") for n in names), names)
+        self.assertTrue(any(n.startswith("stuck_p: ") for n in names))
+        self.assertIn(f"tid: {truth['tid']}", text)
+        self.assertIn("TYPE_SLICE_BEGIN", text)
+        self.assertIn("TYPE_COUNTER", text)
+        raw = protoc(["--decode_raw"], pf, text=False)
+        self.assertEqual(raw.returncode, 0)
+
+    # ------------------------------------------------------------------ lifecycle
+    def test_sigint_finalizes_and_damage_is_survivable(self):
+        wl = Proc([workload("healthy_mixed"), "-forever"])
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: "pid" in o, 10)
+        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "200ms", "-q", "--dir", self.dir])
+        time.sleep(3)
+        rec.p.send_signal(signal.SIGINT)
+        self.assertEqual(rec.p.wait(20), 0, rec.stderr_text())
+        files = [f for f in os.listdir(self.dir)]
+        self.assertEqual(len(files), 1, files)
+        name = files[0]
+        self.assertRegex(name, r"^schedscope-.+-%d-\d{8}T\d{6}Z\.sched$" % ready["pid"])
+        out = self.path(name)
+        rep = report(out)
+        self.assertTrue(rep["complete"])
+        self.assertGreater(rep["recorded"]["frames"], 5)
+        self.assertGreater(rep["final"]["totals"]["oncpu_ms"], 0)
+        self.assertTrue(rep["alerts_check"]["match"])
+
+        data = read_bytes(out)
+        # Cut in the middle: a prefix with a warning, exit 0.
+        cut = self.path("cut.sched")
+        write_bytes(cut, data[: len(data) // 2])
+        r = run("report", cut, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        part = json.loads(r.stdout)
+        self.assertFalse(part["complete"])
+        self.assertTrue(part["warnings"])
+        self.assertIn("bytes skipped", r.stderr)
+        self.assertLess(part["recorded"]["frames"], rep["recorded"]["frames"])
+        # A flipped byte in the middle: stops at the damaged chunk, with a warning.
+        bad = bytearray(data)
+        bad[len(bad) // 2] ^= 0xFF
+        flip = self.path("flip.sched")
+        write_bytes(flip, bytes(bad))
+        r = run("report", flip, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(json.loads(r.stdout)["warnings"])
+        # Garbage: one clear line, exit 1.
+        junk = self.path("junk.sched")
+        write_bytes(junk, b"this is not a recording\n" * 10)
+        r = run("report", junk)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a schedscope recording", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+
+    def test_every_rotates_under_max_bytes(self):
+        wl = Proc([workload("healthy_cpu"), "-forever"])
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: "pid" in o, 10)
+        pid = str(ready["pid"])
+        # The size of one capture, to set a cap that holds about two.
+        probe = self.path("probe.sched")
+        r = run("record", "-p", pid, "-i", "200ms", "-d", "600ms", "-q", "-o", probe)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        one = os.path.getsize(probe)
+        os.remove(probe)
+        cap = int(one * 2.5)
+        rec = Proc([SCHEDSCOPE, "record", "-p", pid, "--every", "1s", "-d", "600ms", "-i", "200ms",
+                    "--dir", self.dir, "--max-bytes", str(cap)])
+        time.sleep(6.5)
+        rec.p.send_signal(signal.SIGINT)
+        self.assertEqual(rec.p.wait(20), 0)
+        err = rec.stderr_text()
+        wrote = re.findall(r"wrote (\S+) \(", err)
+        deleted = re.findall(r"deleted (\S+) \(--max-bytes\)", err)
+        self.assertGreaterEqual(len(wrote), 4, err)
+        self.assertGreaterEqual(len(deleted), 1, err)
+        left = sorted(os.path.join(self.dir, f) for f in os.listdir(self.dir))
+        total = sum(os.path.getsize(f) for f in left)
+        self.assertTrue(total <= cap or len(left) == 1, (total, cap, left))
+        # The oldest were deleted, the newest kept, in the order they were written.
+        self.assertEqual(sorted(left), sorted(wrote[-len(left):]))
+        self.assertEqual(deleted, wrote[: len(deleted)])
+        for f in left:
+            self.assertEqual(read_bytes(f, 8), MAGIC)
+            self.assertTrue(report(f)["complete"])
+
+    def test_usage_errors(self):
+        r = run("record", "-p", "1", "--every", "5m", "-o", self.path("x.sched"))
+        self.assertEqual(r.returncode, 2)
+        r = run("record", "-p", "1", "--every", "5m", "--dir", self.dir)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--duration", r.stderr)
+        r = run("record", "-p", "1", "--dir", "/nonexistent/dir")
+        self.assertEqual(r.returncode, 2)
+        r = run("export", self.path("none.sched"), "--format", "chrome")
+        self.assertEqual(r.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,178 @@
+// --goroutines in the model: synthetic SS_EV_GO_CREATE / SS_EV_GO_EXIT records, the
+// per-interval and total counts, attribution by start function (exits by goid), the live
+// estimate and the uprobe hit rate. Also the RET finder of go/probes.h.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "go/probes.h"
+#include "model/model.h"
+#include "schedscope.h"
+
+using namespace schedscope;
+
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000;
+
+struct FakeSym : model::Symbolize {
+  std::map<uint64_t, std::string> names;
+  std::string frame(uint64_t pc) const override {
+    auto it = names.find(pc);
+    return it == names.end() ? "" : it->second + " /src/main.go:12";
+  }
+  bool is_runtime(uint64_t) const override { return false; }
+};
+
+ss_go_create create(uint64_t goid, uint64_t startpc, uint64_t creator, uint64_t ts = 1) {
+  ss_go_create e{};
+  e.h.type = SS_EV_GO_CREATE;
+  e.h.size = sizeof e;
+  e.h.ts = ts;
+  e.tid = 7;
+  e.goid = goid;
+  e.startpc = startpc;
+  e.creator_goid = creator;
+  e.flags = SS_GOC_STARTPC | SS_GOC_CREATOR;
+  return e;
+}
+
+ss_go_exit exit_of(uint64_t goid) {
+  ss_go_exit e{};
+  e.h.type = SS_EV_GO_EXIT;
+  e.h.size = sizeof e;
+  e.goid = goid;
+  return e;
+}
+
+probe::KernelSnapshot snap(uint64_t ts, uint64_t create_hits, uint64_t exit_hits) {
+  probe::KernelSnapshot s;
+  s.ts_ns = ts;
+  s.go_create_hits = create_hits;
+  s.go_exit_hits = exit_hits;
+  return s;
+}
+
+model::TargetInfo target() {
+  model::TargetInfo t;
+  t.pid = 100;
+  t.goroutines = true;
+  t.goroutines_attached = true;
+  t.goroutines_note = "attached";
+  return t;
+}
+
+const model::GoFuncRow* row(const model::Frame& f, const std::string& func) {
+  for (const auto& r : f.goroutines.top)
+    if (r.func == func) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(Goroutines, CountsAttributesAndEstimatesLive) {
+  FakeSym sym;
+  sym.names[0x1000] = "main.spawned";
+  sym.names[0x2000] = "main.worker";
+  model::Model m(target());
+  m.set_symbolizer(&sym);
+  m.on_kernel(snap(10 * kSec, 0, 0));
+  m.set_goroutine_baseline(5);
+  (void)m.frame();
+
+  // Interval 1: 3 spawned + 1 worker created by goid 1; two spawned exit, and one G
+  // created before attach (goid 3) exits.
+  for (uint64_t g : {20, 21, 22}) {
+    auto e = create(g, 0x1000, 1);
+    m.on_record(&e.h, sizeof e);
+  }
+  auto w = create(23, 0x2000, 20);
+  m.on_record(&w.h, sizeof w);
+  for (uint64_t g : {20, 21, 3}) {
+    auto e = exit_of(g);
+    m.on_record(&e.h, sizeof e);
+  }
+  m.on_kernel(snap(12 * kSec, 4, 3));
+  model::Frame f = m.frame();
+  const auto& g = f.goroutines;
+  EXPECT_TRUE(g.enabled);
+  EXPECT_EQ(g.created, 4u);
+  EXPECT_EQ(g.exited, 3u);
+  EXPECT_EQ(g.exited_unmatched, 1u);
+  EXPECT_DOUBLE_EQ(g.created_per_s, 2.0);
+  ASSERT_TRUE(g.live.has_value());
+  EXPECT_EQ(*g.live, 5 + 4 - 3);
+  ASSERT_GE(g.top.size(), 2u);
+  EXPECT_EQ(g.top[0].func, "main.spawned");  // func only, no file:line
+  EXPECT_EQ(g.top[0].created, 3u);
+  EXPECT_EQ(g.top[0].exited, 2u);
+  ASSERT_NE(row(f, "main.worker"), nullptr);
+  EXPECT_EQ(row(f, "main.worker")->created, 1u);
+  ASSERT_GE(g.creators.size(), 2u);
+  EXPECT_EQ(g.creators[0].goid, 1u);
+  EXPECT_EQ(g.creators[0].count, 3u);
+  EXPECT_EQ(g.creators[1].goid, 20u);  // exited since: its function is no longer known
+  EXPECT_EQ(g.uprobe_hits, 7u);
+  EXPECT_DOUBLE_EQ(g.uprobe_hits_per_s, 3.5);
+  EXPECT_NE(g.cost.find("hits/s"), std::string::npos);
+
+  // Interval 2: the rest exits; an unknown startpc is shown as hex.
+  for (uint64_t gid : {22, 23}) {
+    auto e = exit_of(gid);
+    m.on_record(&e.h, sizeof e);
+  }
+  auto u = create(30, 0xdead, 1);
+  m.on_record(&u.h, sizeof u);
+  m.on_kernel(snap(13 * kSec, 5, 5));
+  f = m.frame();
+  EXPECT_EQ(f.goroutines.created, 1u);
+  EXPECT_EQ(f.goroutines.exited, 2u);
+  EXPECT_EQ(f.goroutines.created_total, 5u);
+  EXPECT_EQ(f.goroutines.exited_total, 5u);
+  EXPECT_EQ(f.goroutines.uprobe_hits, 3u);
+  EXPECT_EQ(*f.goroutines.live, 5);
+  ASSERT_NE(row(f, "main.spawned"), nullptr);
+  EXPECT_EQ(row(f, "main.spawned")->created, 0u);
+  EXPECT_EQ(row(f, "main.spawned")->exited, 1u);
+  ASSERT_NE(row(f, "0xdead"), nullptr);
+
+  // Final: totals since attach.
+  f = m.frame(true);
+  ASSERT_NE(row(f, "main.spawned"), nullptr);
+  EXPECT_EQ(row(f, "main.spawned")->created, 3u);
+  EXPECT_EQ(row(f, "main.spawned")->exited, 3u);
+  EXPECT_EQ(row(f, "main.worker")->exited, 1u);
+  EXPECT_EQ(f.goroutines.created, 5u);
+  EXPECT_EQ(f.goroutines.uprobe_hits, 10u);
+}
+
+TEST(Goroutines, OffWhenNotAttached) {
+  model::TargetInfo t;
+  t.goroutines = true;
+  t.goroutines_note = "not attached: no newproc1";
+  model::Model m(t);
+  m.on_kernel(snap(kSec, 0, 0));
+  auto f = m.frame();
+  EXPECT_FALSE(f.goroutines.enabled);
+  EXPECT_FALSE(f.goroutines.live.has_value());
+  EXPECT_EQ(f.goroutines.note, "not attached: no newproc1");
+}
+
+TEST(Goroutines, ShortRecordsAreBad) {
+  model::Model m(target());
+  auto e = create(1, 0x1000, 1);
+  m.on_record(&e.h, sizeof(ss_hdr) + 4);
+  EXPECT_EQ(m.bad_records(), 1u);
+}
+
+TEST(GoProbes, RetAddressesAreInstructionBoundaries) {
+  // push rbp; mov rbp,rsp; mov eax,0xc3c3c3c3; je +1; ret; pop rbp; ret; int3
+  const uint8_t code[] = {0x55, 0x48, 0x89, 0xe5, 0xb8, 0xc3, 0xc3, 0xc3, 0xc3,
+                          0x74, 0x01, 0xc3, 0x5d, 0xc3, 0xcc};
+  size_t bad = 0;
+  auto rets = go::ret_addresses(code, 0x401000, &bad);
+  EXPECT_EQ(bad, 0u);
+  ASSERT_EQ(rets.size(), 2u);
+  EXPECT_EQ(rets[0], 0x401000u + 11);
+  EXPECT_EQ(rets[1], 0x401000u + 13);
+}
