@@ -55,6 +55,23 @@ def thread_row(final, tid):
     return None
 
 
+def start_record(*args, timeout=15):
+    """Starts `schedscope record ARGS` (no -q) and waits for its first progress line, i.e.
+    until it is attached and has built a frame. Returns (proc, stderr read so far)."""
+    rec = Proc([SCHEDSCOPE, "record", *args])
+    os.set_blocking(rec.p.stderr.fileno(), False)
+    err = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline and b"recording pid" not in err and rec.p.poll() is None:
+        try:
+            err += rec.p.stderr.read() or b""
+        except (BlockingIOError, TypeError):
+            pass
+        time.sleep(0.05)
+    os.set_blocking(rec.p.stderr.fileno(), True)
+    return rec, err.decode(errors="replace")
+
+
 class Recording(unittest.TestCase):
     def setUp(self):
         require_root(self)
@@ -114,18 +131,9 @@ class Recording(unittest.TestCase):
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
         self.assertIsNotNone(ready)
-        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-o", out])
-        # Started once the progress line shows up (non-TTY: a line per frame).
-        deadline = time.time() + 10
-        err = b""
-        os.set_blocking(rec.p.stderr.fileno(), False)
-        while time.time() < deadline and b"recording pid" not in err:
-            try:
-                err += rec.p.stderr.read() or b""
-            except (BlockingIOError, TypeError):
-                pass
-            time.sleep(0.1)
-        self.assertIn(b"recording pid", err, "record did not start")
+        rec, err = start_record("-p", str(ready["pid"]), "-i", "500ms", "-o", out)
+        self.addCleanup(rec.stop)
+        self.assertIn("recording pid", err, "record did not start")
         wl.send()
         lines = [ready] + [o for o in [wl.wait_for(lambda o: o.get("ev") == "done", 30)] if o]
         lines += [json.loads(l) for l in wl.lines if l.startswith("{")]
@@ -144,15 +152,15 @@ class Recording(unittest.TestCase):
         wl = Proc([workload("stuckp_raw"), "-wait-stdin", "-hold", "4s"], stdin=True)
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
-        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-q", "-o", out])
+        rec, err0 = start_record("-p", str(ready["pid"]), "-i", "500ms", "-o", out)
         self.addCleanup(rec.stop)
-        time.sleep(1.5)  # attached
+        self.assertIn("recording pid", err0, "record did not start")
         wl.send()
         truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
         self.assertIsNotNone(truth)
         self.assertIsNotNone(wl.wait_for(lambda o: o.get("ev") == "done", 30))
         code = rec.p.wait(20)
-        stderr = rec.stderr_text()
+        stderr = err0 + rec.stderr_text()
         self.assertEqual(code, 0, stderr)
         rep = report(out)
         stuck = [a for a in rep["alerts"] if a["kind"] == "stuck_p"]
