@@ -27,7 +27,7 @@ typedef __u64 ss_u64;
 typedef __s64 ss_s64;
 #endif
 
-#define SS_ABI_VERSION 1
+#define SS_ABI_VERSION 2
 
 #define SS_MAX_THREADS 16384   /* per-thread state map capacity */
 #define SS_MAX_SYSCALLS 512    /* syscall numbers tracked (x86_64 uses < 460) */

@@ -13,6 +13,7 @@ PKGS=(
   libgtest-dev libgmock-dev                     # unit tests
   golang-go                                     # Go workloads
   tmux procps python3                           # UI and e2e tests, process tools
+  ccache                                        # faster rebuilds (used when present)
 )
 
 missing=()
