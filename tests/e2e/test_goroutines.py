@@ -1,12 +1,15 @@
 """--goroutines e2e (issue 3): entry uprobes at the RETs of runtime.newproc1 and at
 runtime.gdestroy/goexit0 count and attribute goroutines; the target must survive them."""
 import glob
+import json
 import os
 import signal
+import subprocess
+import tempfile
 import time
 import unittest
 
-from common import TESTBINS, Proc, frames_until_final, require_root, top_json, workload
+from common import SCHEDSCOPE, TESTBINS, Proc, frames_until_final, require_root, top_json, workload
 
 
 class Goroutines(unittest.TestCase):
@@ -53,6 +56,38 @@ class Goroutines(unittest.TestCase):
         # main.main (goid 1) created them all.
         self.assertEqual(g["top_creators"][0]["goid"], 1)
         self.assertEqual(g["top_creators"][0]["count"], n)
+
+    def test_recording_keeps_goroutines_and_uprobe_hits(self):
+        """What --goroutines showed live comes back from a recording: per-function counts and
+        the uprobe hits (the cost line) — not zeros."""
+        n = 1000
+        d = tempfile.mkdtemp(prefix="schedscope-e2e-gor-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", d])
+        out = os.path.join(d, "g.sched")
+        wl = Proc([workload("gospawn"), "-wait-stdin", "-n", str(n), "-bursts", "2",
+                   "-gap", "200ms", "-hold", "1s"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready, "gospawn did not start")
+        rec = Proc([SCHEDSCOPE, "record", "-q", "-p", str(ready["pid"]), "--goroutines", "-i", "500ms",
+                    "-o", out])
+        self.addCleanup(rec.stop)
+        time.sleep(2.5)  # attach (uprobes) before the spawning starts
+        wl.send()
+        self.assertIsNotNone(wl.wait_for(lambda o: o.get("ev") == "spawned", 20))
+        self.assertEqual(rec.p.wait(30), 0, rec.stderr_text())
+        r = subprocess.run([SCHEDSCOPE, "replay", out, "--json"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        frames = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+        self.assertTrue(frames and frames[-1].get("final"), r.stdout[-500:])
+        g = frames[-1]["goroutines"]
+        self.assertTrue(g["enabled"])
+        by_func = {x["func"]: x for x in g["top"]}
+        self.assertIn("main.spawned", by_func, g["top"])
+        self.assertEqual(by_func["main.spawned"]["count"], n)
+        self.assertGreaterEqual(g["uprobe_hits"], 2 * n)
+        self.assertGreater(max(f["goroutines"]["uprobe_hits_per_s"] for f in frames[:-1]), 0)
 
     def test_testbins_survive_uprobes(self):
         bins = sorted(glob.glob(os.path.join(TESTBINS, "selfreport-go1.2*-stripped")))

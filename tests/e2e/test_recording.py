@@ -206,6 +206,63 @@ class Recording(unittest.TestCase):
         raw = protoc(["--decode_raw"], pf, text=False)
         self.assertEqual(raw.returncode, 0)
 
+    def test_flight_recorder_writes_the_window_when_stuck_p_fires(self):
+        """top --flight-recorder keeps the last N s in memory and writes them when an alert
+        fires: the file holds the alert with its evidence (P, tid, G, func, syscall, stack),
+        covers at most the window, and nothing is written while the target is healthy."""
+        window = 4
+        wl = Proc([workload("stuckp_raw"), "-wait-stdin", "-hold", "3s"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        top = Proc([SCHEDSCOPE, "top", "-p", str(ready["pid"]), "--json", "-i", "500ms",
+                    "--flight-recorder", f"{window}s", "--dir", self.dir])
+        self.addCleanup(top.stop)
+        # Healthy for longer than the window: nothing written, the window is full.
+        self.assertIsNotNone(top.wait_for(lambda o: "target" in o, 15), "top did not start")
+        time.sleep(window + 1.5)
+        self.assertEqual([f for f in os.listdir(self.dir) if f.endswith(".sched")], [],
+                         "a flight recording was written with no alert")
+        wl.send()
+        truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
+        self.assertIsNotNone(truth)
+        self.assertIsNotNone(wl.wait_for(lambda o: o.get("ev") == "done", 30))
+        top.rest(20)
+        self.assertEqual(top.p.wait(20), 0)
+        stderr = top.stderr_text()
+        files = sorted(f for f in os.listdir(self.dir) if f.endswith(".sched"))
+        self.assertEqual(len(files), 1, (files, stderr))
+        self.assertRegex(files[0], r"^schedscope-.*-%d-\d{8}T\d{6}Z\.sched$" % ready["pid"])
+        self.assertIn("flight recorder: wrote " + os.path.join(self.dir, files[0]), stderr)
+        self.assertEqual(os.stat(os.path.join(self.dir, files[0])).st_mode & 0o777, 0o600)
+        rep = report(os.path.join(self.dir, files[0]))
+        self.assertEqual(rep["capture"]["kind"], "flight")
+        self.assertEqual([a["kind"] for a in rep["capture"]["trigger"]], ["stuck_p"])
+        # The window (plus the baseline frame) and no more: written when the alert fired.
+        self.assertLessEqual(rep["duration_s"], window + 1.5)
+        self.assertGreaterEqual(rep["duration_s"], window - 1)
+        self.assertTrue(rep["complete"])
+        stuck = [a for a in rep["alerts"] if a["kind"] == "stuck_p"]
+        self.assertTrue(stuck, rep["alerts"])
+        a = stuck[0]
+        for k in ("tid", "func", "goid", "syscall", "p"):
+            self.assertEqual(a[k], truth[k], k)
+        # The stack walked live from /proc/PID/mem travels in the file.
+        self.assertTrue(any("main.rawBlocker" in fr for fr in a["stack"]), a["stack"])
+        # Text form says what it is.
+        txt = run("report", os.path.join(self.dir, files[0]))
+        self.assertEqual(txt.returncode, 0, txt.stderr)
+        self.assertIn("flight recorder: the last", txt.stdout)
+
+    def test_flight_recorder_usage_errors(self):
+        r = run("top", "-p", "1", "--flight-recorder", "30s", "--dir", "/nonexistent-dir")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("no such directory", r.stderr)
+        r = run("top", "-p", "1", "--dir", self.dir)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--flight-recorder", r.stderr)
+        r = run("top", "-p", "1", "--flight-recorder", "0s", "--dir", self.dir)
+        self.assertEqual(r.returncode, 2, r.stderr)
+
     # ------------------------------------------------------------------ lifecycle
     def test_sigint_finalizes_and_damage_is_survivable(self):
         wl = Proc([workload("healthy_mixed"), "-forever"])

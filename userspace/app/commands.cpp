@@ -1,5 +1,6 @@
 #include "app/commands.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -103,8 +104,23 @@ int cmd_top(const TopOptions& opt) {
     }
     out = out_file.get();
   }
+  std::unique_ptr<FlightRecorder> fr;
+  if (opt.flight.window_s > 0) {
+    struct stat st {};
+    if (stat(opt.flight.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::cerr << "schedscope top: no such directory: " << opt.flight.dir << "\n";
+      return kExitUsage;
+    }
+    if (access(opt.flight.dir.c_str(), W_OK) != 0) {
+      std::cerr << "schedscope top: cannot write into " << opt.flight.dir << ": " << strerror(errno) << "\n";
+      return kExitError;
+    }
+    fr = std::make_unique<FlightRecorder>(opt.flight, opt.observe, opt.detect);
+  }
   int code = 0;
-  auto obs = Observer::start(opt.observe, &code);
+  auto obs = Observer::start(opt.observe, &code, [&](Observer& ob) {
+    if (fr) fr->attach(ob);
+  });
   if (!obs) {
     std::cerr << "schedscope: " << obs.error().message << "\n";
     return code;
@@ -118,7 +134,10 @@ int cmd_top(const TopOptions& opt) {
     if (opt.observe.verbose && o.go())
       for (const auto& c : o.go()->checks()) std::fprintf(stderr, "  validated: %s\n", c.c_str());
   }
-  if (live) return top_live(o, opt);
+  if (fr && !opt.json)
+    std::fprintf(stderr, "schedscope: flight recorder on: the last %.0fs are kept in memory and written to %s when an alert fires\n",
+                 opt.flight.window_s, opt.flight.dir.c_str());
+  if (live) return top_live(o, opt, fr.get());
   detect::Detectors det(opt.detect);
   int n = 0;
   double elapsed = 0;
@@ -131,6 +150,9 @@ int cmd_top(const TopOptions& opt) {
     if (o.target_gone() || o.stopped()) break;  // the final object covers it
     det.evaluate(*f);
     emit(*f, opt, out);
+    if (fr)
+      for (const auto& line : fr->after_frame(o, *f, det.all()))
+        std::fprintf(stderr, "schedscope: %s\n", line.c_str());
     elapsed += f->interval_s;
     if (opt.count > 0 && ++n >= opt.count) break;
     if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
@@ -138,6 +160,8 @@ int cmd_top(const TopOptions& opt) {
   model::Frame fin = o.final_frame();
   fin.alerts = det.all();
   emit(fin, opt, out);
+  if (fr)
+    for (const auto& line : fr->finish(o, fin.alerts)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
   if (o.target_gone() && !opt.json)
     std::fprintf(stderr, "schedscope: target %d exited\n", t.pid);
   return kExitOk;

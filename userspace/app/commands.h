@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "app/flight.h"
 #include "app/observe.h"
 #include "detect/detectors.h"
 
@@ -19,6 +20,7 @@ struct TopOptions {
   double duration_s = 0;  // 0: no limit
   detect::DetectOptions detect;
   std::string output;     // batch/JSON output file (default stdout)
+  FlightRecorderOptions flight;  // --flight-recorder WINDOW --dir DIR [--max-bytes]
 };
 
 struct InspectOptions {

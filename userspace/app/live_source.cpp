@@ -67,6 +67,12 @@ std::optional<model::Frame> ObserverSource::next() {
   last_records_ = rec;
   bool p_table = o_.go() && o_.go()->ready();
   std::string c = cost_line(programs_, p_table, f->interval_s, eps, f->drops, f->drops_interval);
+  if (fr_) {
+    for (auto& line : fr_->after_frame(o_, *f, det_.all())) flight_note_ = line;
+    c += "; " + fr_->status();
+    // "flight recorder: wrote PATH (...)" -> "wrote PATH"
+    if (!flight_note_.empty()) c += "; " + flight_note_.substr(0, flight_note_.find(" (")).substr(17);
+  }
   std::lock_guard<std::mutex> lk(mu_);
   cost_ = std::move(c);
   return std::move(*f);
@@ -90,9 +96,10 @@ std::string ObserverSource::end_reason() const {
 
 void ObserverSource::interrupt() { g_stop = 1; }  // the observer polls it every <=100 ms
 
-int top_live(Observer& o, const TopOptions& opt) {
+int top_live(Observer& o, const TopOptions& opt, FlightRecorder* fr) {
   detect::Detectors det(opt.detect);
   ObserverSource src(o, det, opt.count, opt.duration_s);
+  src.set_flight_recorder(fr);
   ui::LiveOptions lo;
   lo.title = "schedscope top";
   lo.repaint_each_frame = !opt.observe.command.empty();  // the target shares the terminal
@@ -112,6 +119,10 @@ int top_live(Observer& o, const TopOptions& opt) {
     for (auto it = all.rbegin(); it != all.rend() && shown < 10; ++it, ++shown)
       std::fprintf(stderr, "  [%s] %s\n", it->severity.c_str(), it->message.c_str());
     if (all.size() > 10) std::fprintf(stderr, "  ... and %zu more\n", all.size() - 10);
+  }
+  if (fr) {
+    for (const auto& line : fr->finish(o, all)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+    for (const auto& p : fr->written()) std::fprintf(stderr, "schedscope: flight recording: %s\n", p.c_str());
   }
   return rc;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/flight.h"
 #include "app/observe.h"
 #include "detect/detectors.h"
 #include "ui/live.h"
@@ -19,6 +20,8 @@ class ObserverSource : public ui::FrameSource {
  public:
   // count / duration_s: end after that many intervals / that long (0: no limit).
   ObserverSource(Observer& o, detect::Detectors& det, int count = 0, double duration_s = 0);
+  // With --flight-recorder: each frame goes to it after the detectors ran.
+  void set_flight_recorder(FlightRecorder* fr) { fr_ = fr; }
 
   std::optional<model::Frame> next() override;
   std::optional<model::Frame> final_frame() override;
@@ -42,12 +45,14 @@ class ObserverSource : public ui::FrameSource {
   double elapsed_ = 0;
   uint64_t last_records_ = 0;
   std::vector<std::string> programs_;
+  FlightRecorder* fr_ = nullptr;
+  std::string flight_note_;  // the last thing the flight recorder said
   mutable std::mutex mu_;  // cost_ and end_reason_ are read by the UI thread
   std::string cost_;
   std::string end_reason_;
 };
 
 // The live view of `top` over a started Observer; returns the exit code.
-int top_live(Observer& o, const TopOptions& opt);
+int top_live(Observer& o, const TopOptions& opt, FlightRecorder* fr = nullptr);
 
 }  // namespace schedscope::app

@@ -45,6 +45,11 @@ int main(int argc, char** argv) {
       "  sudo schedscope top --batch -i 1s -n 10 -p PID\n"
       "  sudo schedscope top --batch --json -S -- ./my-service --flag\n"
       "  sudo schedscope top -p PID --goroutines      goroutine creations/exits by function\n"
+      "  sudo schedscope top -p PID --flight-recorder 30s --dir /var/lib/schedscope\n"
+      "                                               keep the last 30s, write them when an alert fires\n"
+      "  sudo schedscope record -p PID -d 10s -o incident.sched\n"
+      "  schedscope report incident.sched             Ps, threads, syscalls, alerts of a recording\n"
+      "  schedscope replay incident.sched             the live view over a recording\n"
       "  schedscope inspect ./my-service              Go version, offsets, probe points\n",
       "schedscope"};
   app.require_subcommand(1);
@@ -92,6 +97,20 @@ int main(int argc, char** argv) {
                  "of runtime.newproc1 and on runtime.gdestroy/goexit0 (amd64). Costs the target "
                  "~16us per uprobe hit, 2 hits per goroutine, on the measured VM (docs/goroutines.md)");
   topc->add_flag("-v,--verbose", top.observe.verbose, "explain what was attached and validated");
+  std::string flight_window, flight_max_bytes, flight_memory = "256M";
+  auto* fg = "Flight recorder";
+  topc->add_option("--flight-recorder", flight_window,
+                   "keep the last WINDOW (e.g. 30s) of events in memory and write them as a "
+                   "recording (see report/replay/export) when an alert fires")
+      ->group(fg)->check(duration);
+  topc->add_option("--dir", top.flight.dir, "where --flight-recorder writes its recordings (default .)")
+      ->group(fg);
+  topc->add_option("--max-bytes", flight_max_bytes,
+                   "after each flight recording delete the oldest recordings in --dir to stay under this")
+      ->group(fg)->check(size);
+  topc->add_option("--flight-memory", flight_memory,
+                   "cap of the window kept in memory; the oldest seconds go first (default 256M)")
+      ->group(fg)->check(size);
   app::add_detector_flags(*topc, top.detect);
 
   // ---- inspect
@@ -141,6 +160,18 @@ int main(int argc, char** argv) {
       top.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc) * 1e9);
       top.observe.go = !no_go;
       if (top.json) top.batch = true;
+      if (!flight_window.empty()) {
+        top.flight.window_s = *parse_duration(flight_window);
+        if (top.flight.window_s <= 0) {
+          std::cerr << "schedscope top: --flight-recorder needs a window greater than 0 (e.g. 30s)\n";
+          return app::kExitUsage;
+        }
+        if (!flight_max_bytes.empty()) top.flight.max_bytes = *parse_size(flight_max_bytes);
+        top.flight.memory_bytes = *parse_size(flight_memory);
+      } else if (topc->count("--dir") || !flight_max_bytes.empty()) {
+        std::cerr << "schedscope top: --dir and --max-bytes go with --flight-recorder WINDOW\n";
+        return app::kExitUsage;
+      }
       return app::cmd_top(top);
     }
     return app::kExitUsage;

@@ -100,6 +100,9 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
                    {"chunks", rec.data_chunks()},
                    {"bytes", rec.file_size()},
                    {"schedscope_version", s_of(meta, "schedscope_version")}};
+  // How it was captured: single (-d), sampled (--every) or flight (top --flight-recorder,
+  // with the alerts that made it write the window).
+  r["capture"] = meta.contains("capture") && meta["capture"].is_object() ? meta["capture"] : json::object();
 
   // ---- per P
   std::map<int32_t, PAcc> ps;
@@ -274,6 +277,14 @@ void print_report(const json& r, FILE* out) {
           static_cast<unsigned long long>(rc.value("events", 0ull)),
           static_cast<unsigned long long>(rc.value("drops", 0ull)),
           r.value("complete", false) ? "" : "  (not finalized)");
+  if (r.contains("capture") && s_of(r["capture"], "kind") == "flight") {
+    std::string why;
+    if (r["capture"].contains("trigger") && r["capture"]["trigger"].is_array())
+      for (const auto& a : r["capture"]["trigger"])
+        if (a.is_object()) why += (why.empty() ? "" : "; ") + s_of(a, "message");
+    fprintf(out, "           flight recorder: the last %.0fs kept in memory, written when an alert fired: %s\n",
+            d_of(r["capture"], "window_s"), why.c_str());
+  }
 
   if (!r["ps"].empty()) {
     fprintf(out, "\nPs (sampled every interval)\n");

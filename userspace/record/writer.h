@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "record/format.h"
+#include "record/sink.h"
 #include "util/expected.h"
 
 namespace schedscope::record {
@@ -26,7 +27,7 @@ struct WriterOptions {
   int zstd_level = 3;
 };
 
-class RecordingWriter {
+class RecordingWriter : public RecordSink {
  public:
   // Creates "<path>.tmp-<pid>" next to `path` and writes the header and the metadata.
   static Expected<std::unique_ptr<RecordingWriter>> create(const std::string& path,
@@ -34,18 +35,20 @@ class RecordingWriter {
                                                            const WriterOptions& opt = {});
   // Without finish(): pending records are flushed and the temporary file is left as it is
   // (readable up to its last chunk, like after a crash).
-  ~RecordingWriter();
+  ~RecordingWriter() override;
   RecordingWriter(const RecordingWriter&) = delete;
   RecordingWriter& operator=(const RecordingWriter&) = delete;
 
-  void raw(const ss_hdr* rec, size_t size);
-  void kernel(const probe::KernelSnapshot& s);
-  void go(const go::SchedSample& s);
-  void name(uint32_t tid, const std::string& name);
-  void symbols(const std::vector<SymbolEntry>& syms);
-  void frame(const nlohmann::json& marker);  // kRecFrame
-  void info(const nlohmann::json& info);     // kRecInfo
-  void goroutine_baseline(uint64_t live);    // kRecGoBaseline
+  void raw(const ss_hdr* rec, size_t size) override;
+  void kernel(const probe::KernelSnapshot& s) override;
+  void go(const go::SchedSample& s) override;
+  void name(uint32_t tid, const std::string& name) override;
+  void symbols(const std::vector<SymbolEntry>& syms) override;
+  void frame(const nlohmann::json& marker) override;  // kRecFrame
+  void info(const nlohmann::json& info) override;     // kRecInfo
+  void goroutine_baseline(uint64_t live) override;    // kRecGoBaseline
+  // A record whose payload is already encoded (the flight recorder's window).
+  void encoded(RecordKind kind, const void* payload, size_t len) { append(kind, payload, len); }
 
   // Writes the pending records as one chunk now.
   Status flush();

@@ -1,0 +1,60 @@
+// `top --flight-recorder 30s --dir DIR`: keep the last N seconds of what the observer
+// consumed in memory and write them as a recording when an alert fires — the capture of
+// an incident that nobody was recording. One dump per alert, at most one per window
+// (alerts raised meanwhile are covered by the next dump, written as soon as the window
+// allows); a dump still owed when top ends is written then.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/observe.h"
+#include "app/recorder.h"
+#include "detect/detectors.h"
+#include "record/flight.h"
+
+namespace schedscope::app {
+
+struct FlightRecorderOptions {
+  double window_s = 0;      // 0: off
+  std::string dir = ".";    // where dumps go (default recording names)
+  uint64_t max_bytes = 0;   // cap of the recordings in dir (oldest deleted), 0: none
+  size_t memory_bytes = size_t(256) << 20;  // cap of the window in memory
+};
+
+class FlightRecorder {
+ public:
+  FlightRecorder(FlightRecorderOptions opt, const ObserveOptions& obs, const detect::DetectOptions& d);
+
+  // Call from Observer::start's init callback: hooks the observer.
+  void attach(Observer& o);
+  // After the detectors ran on a shown frame: buffers its marker, and writes a dump
+  // when a new alert asks for one. Returns lines to tell the user (files written,
+  // errors).
+  std::vector<std::string> after_frame(Observer& o, const model::Frame& f,
+                                       const std::vector<detect::Alert>& all);
+  // When top ends: the dump still owed, if any.
+  std::vector<std::string> finish(const Observer& o, const std::vector<detect::Alert>& all);
+
+  [[nodiscard]] const std::vector<std::string>& written() const { return written_; }
+  [[nodiscard]] std::string status() const;  // one line for the view
+
+ private:
+  std::vector<std::string> dump(const Observer& o, const std::vector<detect::Alert>& all, uint64_t now_ns);
+
+  FlightRecorderOptions opt_;
+  ObserveOptions obs_;
+  detect::DetectOptions det_;
+  std::string host_;
+  nlohmann::json meta_;  // captured at attach; refreshed with late Go metadata
+  record::FlightBuffer buf_;
+  std::unique_ptr<Recorder> rec_;
+  std::map<std::string, uint64_t> seen_;  // alert key -> ts raised
+  std::vector<detect::Alert> triggers_;   // new alerts not yet in a dump
+  uint64_t last_dump_ns_ = 0;
+  std::vector<std::string> written_;
+};
+
+}  // namespace schedscope::app

@@ -1,0 +1,180 @@
+#include "app/recorder.h"
+
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "app/commands.h"
+#include "app/go_attach.h"
+#include "app/record_cmd.h"
+#include "go/runtime_json.h"
+#include "record/replay.h"
+
+namespace schedscope::app {
+
+using nlohmann::json;
+
+std::string hostname() {
+  char h[256] = {};
+  if (gethostname(h, sizeof h - 1) != 0) return "unknown";
+  return h;
+}
+
+json wall_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  std::tm tm{};
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return {{"wall", buf},
+          {"wall_ns", uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec)},
+          {"monotonic_ns", probe::monotonic_ns()}};
+}
+
+json go_meta(GoAttach& g) {
+  json j = {{"version", g.binary().go_version},
+            {"ready", g.ready()},
+            {"note", g.note()},
+            {"tls_g", g.binary().tls_g_offset},
+            {"tls_source", g.binary().tls_source},
+            {"pie", g.binary().pie},
+            {"stripped", g.binary().stripped}};
+  if (g.ready()) {
+    j["source"] = g.offsets().source;
+    j["offsets"] = go::offsets_to_json(g.offsets());
+    j["checks"] = g.checks();
+    j["load_bias"] = g.load_bias();
+  }
+  return j;
+}
+
+namespace {
+json abi_json() {
+  return {{"ss_hdr", sizeof(ss_hdr)},
+          {"ss_thread_state", sizeof(ss_thread_state)},
+          {"ss_sc_stat", sizeof(ss_sc_stat)},
+          {"ss_thread_new", sizeof(ss_thread_new)},
+          {"ss_thread_exit", sizeof(ss_thread_exit)},
+          {"ss_offcpu", sizeof(ss_offcpu)},
+          {"ss_syscall_slow", sizeof(ss_syscall_slow)}};
+}
+}  // namespace
+
+
+json recording_meta(Observer& o, const ObserveOptions& obs, const detect::DetectOptions& d,
+                    const std::string& host, const json& start_time) {
+  utsname u{};
+  uname(&u);
+  json meta = {{"format_version", record::kFormatVersion},
+               {"abi_version", SS_ABI_VERSION},
+               {"schedscope_version", kSchedscopeVersion},
+               {"host", host},
+               {"kernel", u.release},
+               {"machine", u.machine},
+               {"start", start_time},
+               {"target", record::target_to_json(o.target())},
+               {"launched", !obs.command.empty()},
+               {"command", obs.command},
+               {"mode", obs.all_syscalls ? "all-syscalls" : "default"},
+               {"interval_s", obs.interval_s},
+               {"ringbuf_bytes", obs.ringbuf_bytes},
+               {"offcpu_min_ns", obs.offcpu_min_ns},
+               {"slow_syscall_ns", obs.slow_syscall_ns},
+               {"go_awareness", obs.go},
+               {"thresholds", record::detect_to_json(d)},
+               {"symbolizer", o.go() != nullptr},
+               {"abi", abi_json()}};
+  meta["go"] = o.go() ? go_meta(*o.go()) : json(nullptr);
+  meta["gomaxprocs"] = nullptr;
+  if (o.go() && o.go()->ready())
+    if (auto s = o.go()->sample()) meta["gomaxprocs"] = s->gomaxprocs;
+  return meta;
+}
+
+void Recorder::hook(Observer& o) {
+  o.on_raw = [this](const ss_hdr* rec, size_t size) {
+    if (sym_ && rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
+      const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
+      uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
+      std::vector<uint64_t> pcs(e->stack, e->stack + n);
+      symbols(pcs, false);
+    } else if (sym_ && rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
+      const auto* e = reinterpret_cast<const ss_go_create*>(rec);
+      if ((e->flags & SS_GOC_STARTPC) && e->startpc) symbols({e->startpc}, true);
+    }
+    w_.raw(rec, size);
+  };
+  o.on_snapshot = [this](const probe::KernelSnapshot& s) {
+    drops_ = s.drops;
+    w_.kernel(s);
+  };
+  o.on_go = [this](const go::SchedSample& s) {
+    if (sym_) {
+      std::vector<uint64_t> pcs;
+      for (const auto& p : s.ps) {
+        if (p.g_startpc) pcs.push_back(p.g_startpc);
+        if (p.g_pc) pcs.push_back(p.g_pc);
+      }
+      symbols(pcs, false);
+    }
+    w_.go(s);
+  };
+  o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
+  o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
+  // Set before these hooks existed (uprobes attached while the observer started).
+  if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
+}
+
+
+void Recorder::symbols(const std::vector<uint64_t>& pcs, bool with_start) {
+  std::vector<record::SymbolEntry> batch;
+  for (uint64_t pc : pcs) {
+    record::SymbolEntry e{pc, sym_->is_runtime(pc), sym_->frame(pc), false, ""};
+    auto it = table_.find(pc);
+    if (with_start || (it != table_.end() && it->second.has_start_func)) {
+      e.has_start_func = true;
+      e.start_func = sym_->start_func(pc);
+    }
+    bool same = it != table_.end()
+                    ? (it->second.frame == e.frame && it->second.is_runtime == e.is_runtime &&
+                       it->second.has_start_func == e.has_start_func &&
+                       it->second.start_func == e.start_func)
+                    : (e.frame.empty() && e.is_runtime && !e.has_start_func);  // the reader's default
+    if (same) continue;
+    table_[pc] = e;
+    batch.push_back(std::move(e));
+  }
+  w_.symbols(batch);
+}
+
+
+void Recorder::marker(record::FrameMode mode, const Observer& o, const model::Frame* f,
+            const std::vector<detect::Alert>* alerts) {
+  json m = {{"mode", record::frame_mode_name(mode)}};
+  if (f) {
+    m["ts_ns"] = f->ts_ns;
+    m["elapsed_s"] = f->elapsed_s;
+    m["interval_s"] = f->interval_s;
+  }
+  json t = record::target_to_json(o.target());
+  if (t != last_target_) {
+    m["target"] = t;
+    last_target_ = t;
+  }
+  if (alerts && !alerts->empty()) m["alerts"] = record::alerts_to_json(*alerts);
+  if (f && mode == record::FrameMode::kShown) {
+    // Stacks the observer walked from /proc/PID/mem after building the frame.
+    json stacks = json::object();
+    for (const auto& r : f->threads)
+      if (!r.stack.empty()) stacks[std::to_string(r.tid)] = r.stack;
+    if (!stacks.empty()) m["stacks"] = stacks;
+  }
+  w_.frame(m);
+}
+
+
+}  // namespace schedscope::app
