@@ -36,7 +36,13 @@ $(BUILD)/workloads/%: tools/workloads/%/*.go tools/workloads/go.mod $(wildcard t
 	@mkdir -p $(BUILD)/workloads
 	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -o $(abspath $@) ./$*
 
-workloads: deps $(WORKLOADS)
+# The same CPU workload as a stripped PIE (-buildmode=pie -s -w): the load bias and the
+# stripped-binary paths, live (tests/e2e/test_go.py).
+$(BUILD)/workloads/healthy_cpu-pie-stripped: tools/workloads/healthy_cpu/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
+	@mkdir -p $(BUILD)/workloads
+	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -buildmode=pie -ldflags='-s -w' -o $(abspath $@) ./healthy_cpu
+
+workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped
 
 test: build workloads
 	@bash scripts/run-tests.sh $(BUILD)

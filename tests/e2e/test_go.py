@@ -93,6 +93,34 @@ class GoAwareness(unittest.TestCase):
         for p in running:
             self.assertEqual(p["func"], "schedscope/workloads/internal/wl.CPUWorker")
 
+    def test_debian_go119_pie_stripped(self):
+        """A stripped PIE (-buildmode=pie -ldflags='-s -w'): no symbols, no DWARF, loaded at
+        a random base. Offsets must validate live and the P table name the workers."""
+        exe = workload("healthy_cpu-pie-stripped")
+        insp = subprocess.run([SCHEDSCOPE, "inspect", "--json", exe], capture_output=True, text=True,
+                              timeout=30)
+        self.assertEqual(insp.returncode, 0, insp.stderr)
+        j = json.loads(insp.stdout)
+        self.assertTrue(j["pie"])
+        self.assertTrue(j["stripped"])
+        wl = Proc([exe, "-forever", "-extra", "0"])
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        top = top_json(ready["pid"], "-i", "500ms", "-n", "3")
+        frames = top.rest(20)
+        self.assertTrue(frames, top.stderr_text())
+        t = frames[0]["target"]
+        self.assertEqual(t["go_version"], ready["go"])
+        self.assertTrue(t["go_enabled"], t.get("go_note"))
+        running = [(f, p) for f in frames[:-1] for p in f["ps"] if p["status"] == "running"]
+        self.assertTrue(running, "no running P seen")
+        for f, p in running:
+            self.assertEqual(p["func"], "schedscope/workloads/internal/wl.CPUWorker")
+            row = thread(f, p["tid"])
+            self.assertIsNotNone(row, f"no thread row for the tid of P{p['id']}")
+            self.assertEqual(row["m"], p["m"])
+
     def test_p_table_agrees_with_schedtrace(self):
         """scheddetail printed by the process itself, at the same time: the same Ps, the
         same status and M for the spinner's P, and our schedticks fall between the
