@@ -7,11 +7,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from common import (BUILD, SCHEDSCOPE, TESTBINS, Proc, require_root, thread, top_json,
                     workload)
@@ -121,15 +123,17 @@ class GoAwareness(unittest.TestCase):
             self.assertIsNotNone(row, f"no thread row for the tid of P{p['id']}")
             self.assertEqual(row["m"], p["m"])
 
-    def test_p_table_agrees_with_schedtrace(self):
+    def check_against_schedtrace(self, argv, cwd=None, poke=None):
         """scheddetail printed by the process itself, at the same time: the same Ps, the
-        same status and M for the spinner's P, and our schedticks fall between the
-        schedtrace samples taken before and after ours."""
-        exe = testbins()[-1]
+        same status and M for a P that did not change, and our schedticks fall between the
+        schedtrace samples taken before and after ours. `poke`, if given, is called while
+        we observe (to make the target schedule)."""
         # 4 Ps on 2 CPUs: some Ps stay idle and unchanged between samples.
         env = dict(os.environ, GODEBUG="schedtrace=200,scheddetail=1", GOMAXPROCS="4")
-        sr = subprocess.Popen([exe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.addCleanup(lambda: (sr.kill(), sr.wait()))
+        # stdin stays open: esbuild --serve exits when its stdin closes.
+        sr = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=env, cwd=cwd)
+        self.addCleanup(lambda: (sr.kill(), sr.wait(), sr.stdin.close()))
         blocks = []  # (received_at, {p: (status, schedtick, m)})
         cur = {}
 
@@ -146,19 +150,23 @@ class GoAwareness(unittest.TestCase):
                     cur[int(m.group(1))] = (int(m.group(2)), int(m.group(3)), mid)
 
         threading.Thread(target=read_stderr, daemon=True).start()
-        truth = {}
-        for _ in range(3):
-            truth.update(json.loads(sr.stdout.readline()))
-        top = top_json(truth["pid"], "-i", "300ms", "-n", "10")
+        end = time.time() + 10
+        while len(blocks) < 2 and time.time() < end:
+            time.sleep(0.05)
+        self.assertGreaterEqual(len(blocks), 2, "the target printed no schedtrace")
+        top = top_json(sr.pid, "-i", "300ms", "-n", "10")
         ours = []  # (received_at, frame), stamped as each frame arrives
         end = time.time() + 20
         while time.time() < end and top.p.poll() is None:
+            if poke:
+                poke()
             for f in top.json_lines(0.5):
                 if "ps" in f and not f.get("final"):
                     ours.append((time.time(), f))
         time.sleep(0.5)
         self.assertGreaterEqual(len(blocks), 10)
         self.assertGreaterEqual(len(ours), 8)
+        self.assertTrue(ours[0][1]["target"]["go_enabled"], ours[0][1]["target"].get("go_note"))
         status_code = {"idle": 0, "running": 1, "syscall": 2, "gcstop": 3, "dead": 4}
         checked = stable = 0
         for at, f in ours:
@@ -182,6 +190,48 @@ class GoAwareness(unittest.TestCase):
             checked += 1
         self.assertGreaterEqual(checked, 4)
         self.assertGreaterEqual(stable, 1, "no P stayed unchanged across a sample pair")
+        return ours
+
+    def test_p_table_agrees_with_schedtrace(self):
+        self.check_against_schedtrace([testbins()[-1]])
+
+    def test_go117_118_120_binaries_nobody_here_wrote(self):
+        """Go releases we have no toolchain for, in real stripped binaries from npm: esbuild
+        0.13.15 (go1.17.2), 0.14.30 (go1.18), 0.17.19 (go1.20.4), serving HTTP. The P table
+        must agree with the runtime's own scheddetail."""
+        for version, pkg, go in (("0.13.15", "esbuild-linux-64", "go1.17.2"),
+                                 ("0.14.30", "esbuild-linux-64", "go1.18"),
+                                 ("0.17.19", "@esbuild/linux-x64", "go1.20.4")):
+            with self.subTest(go=go):
+                cache = os.path.join(BUILD, f"npm-esbuild-{version}")
+                exe = os.path.join(cache, "package", "bin", "esbuild")
+                if not os.path.exists(exe):
+                    os.makedirs(cache, exist_ok=True)
+                    r = subprocess.run(f"npm pack {pkg}@{version} --silent && tar xzf *.tgz", shell=True,
+                                       cwd=cache, capture_output=True, timeout=180)
+                    if r.returncode != 0:
+                        self.skipTest(f"npm registry unreachable: cannot fetch esbuild {version}")
+                insp = json.loads(subprocess.run([SCHEDSCOPE, "inspect", exe, "--json"],
+                                                 capture_output=True, text=True, timeout=60).stdout)
+                self.assertTrue(insp["stripped"])
+                self.assertEqual(insp["go_version"], go)
+                site = tempfile.mkdtemp(prefix="schedscope-esbuild-")
+                self.addCleanup(shutil.rmtree, site, True)
+                with open(os.path.join(site, "index.html"), "w") as f:
+                    f.write("<p>schedscope</p>" * 1000)
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    port = s.getsockname()[1]
+
+                def poke():
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=1).read()
+                    except OSError:
+                        pass
+
+                ours = self.check_against_schedtrace(
+                    [exe, f"--serve=127.0.0.1:{port}", f"--servedir={site}"], cwd=site, poke=poke)
+                self.assertEqual(ours[0][1]["target"]["go_version"], go)
 
     def test_go127_binary_nobody_here_wrote(self):
         cache = os.path.join(BUILD, "lefthook-go127")
