@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "perfetto_trace.pb.h"
 #include "go/runtime_json.h"
+#include "synthetic.h"
 #include "record/format.h"
 #include "record/perfetto.h"
 #include "record/reader.h"
@@ -108,30 +109,13 @@ void add_raw(Step& s, const T& rec) {
   s.raw_sizes.push_back(sizeof rec);
 }
 
-go::PSample P(int id, uint32_t status, int64_t m, int tid, uint64_t goid, uint32_t sched, uint32_t sys,
-              const char* func, uint32_t runq = 0) {
-  go::PSample p;
-  p.id = id;
-  p.status = status;
-  p.m_id = m;
-  p.tid = tid;
-  p.goid = goid;
-  p.func = func;
+// The recorder's P samples also carry the current function and a start PC to symbolize.
+go::PSample RP(int id, uint32_t status, int64_t m, int tid, uint64_t goid, uint32_t sched, uint32_t sys,
+               const char* func, uint32_t runq = 0) {
+  go::PSample p = synthetic::P(id, status, m, tid, goid, sched, sys, func, runq);
   p.cur_func = func;
-  p.schedtick = sched;
-  p.syscalltick = sys;
-  p.runq = runq;
   p.g_startpc = 0x402000;
   return p;
-}
-go::MSample M(int64_t id, int tid, int p, uint64_t goid, const char* func) {
-  go::MSample m;
-  m.id = id;
-  m.tid = tid;
-  m.p = p;
-  m.curg_goid = goid;
-  m.curg_func = func;
-  return m;
 }
 
 // A stuck P: P1's M (tid 103) sits in read() from t0+0.5s with schedtick frozen while
@@ -209,9 +193,10 @@ std::vector<Step> stuck_p_session(int frames = 6) {
       g.gomaxprocs = 2;
       g.maxmcount = 10000;
       g.goidgen = 40;
-      g.ps = {P(0, 1, 2, 102, i % 2 ? 7 : 9, uint32_t(100 * i), 5, i % 2 ? "main.worker" : "main.other", 2),
-              P(1, 1, 3, 103, 18, 50, 4, "main.rawBlocker")};
-      g.ms = {M(2, 102, 0, i % 2 ? 7 : 9, "main.worker"), M(3, 103, 1, 18, "main.rawBlocker")};
+      g.ps = {RP(0, 1, 2, 102, i % 2 ? 7 : 9, uint32_t(100 * i), 5, i % 2 ? "main.worker" : "main.other", 2),
+              RP(1, 1, 3, 103, 18, 50, 4, "main.rawBlocker")};
+      g.ms = {synthetic::M(2, 102, 0, -1, i % 2 ? 7 : 9, "main.worker"),
+              synthetic::M(3, 103, 1, -1, 18, "main.rawBlocker")};
       s.go = g;
     }
     if (i == 1) s.names = {{102, "svc-worker"}, {103, "svc-blocked"}};

@@ -1,0 +1,68 @@
+// Builders of synthetic P/M samples, thread rows and frames for the unit tests that drive
+// the model, the detectors and the recorder without a kernel or a Go process.
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "go/runtime_reader.h"
+#include "model/model.h"
+
+namespace schedscope::synthetic {
+
+inline go::PSample P(int id, uint32_t status, int64_t m, int tid, uint64_t goid, uint32_t sched,
+                     uint32_t sys, const char* func = "main.worker", uint32_t runq = 0) {
+  go::PSample p;
+  p.id = id;
+  p.status = status;
+  p.m_id = m;
+  p.tid = tid;
+  p.goid = goid;
+  p.func = func;
+  p.schedtick = sched;
+  p.syscalltick = sys;
+  p.runq = runq;
+  return p;
+}
+
+inline go::MSample M(int64_t id, int tid, int p, int oldp, uint64_t goid, const char* func = "",
+                     bool incgo = false) {
+  go::MSample m;
+  m.id = id;
+  m.tid = tid;
+  m.p = p;
+  m.oldp = oldp;
+  m.curg_goid = goid;
+  m.curg_func = func;
+  m.incgo = incgo;
+  return m;
+}
+
+inline model::ThreadRow T(uint32_t tid, const char* state, const char* syscall = "", double ms = 0) {
+  model::ThreadRow r;
+  r.tid = tid;
+  r.state = state;
+  r.syscall = syscall;
+  r.syscall_ms = ms;
+  r.state_ms = ms;
+  return r;
+}
+
+// A 1 s frame at `ts` with this P table, M list and thread rows.
+inline model::Frame frame(uint64_t ts, std::vector<go::PSample> ps, std::vector<go::MSample> ms,
+                          std::vector<model::ThreadRow> rows) {
+  model::Frame f;
+  f.ts_ns = ts;
+  f.interval_s = 1;
+  go::SchedSample s;
+  s.gomaxprocs = int(ps.size());
+  s.maxmcount = 10000;
+  s.ps = std::move(ps);
+  s.ms = std::move(ms);
+  f.go = s;
+  f.threads = std::move(rows);
+  f.threads_alive = int(f.threads.size());
+  return f;
+}
+
+}  // namespace schedscope::synthetic
