@@ -128,6 +128,11 @@ class HotSpot(unittest.TestCase):
             self.assertEqual(len(inside), 1, f"System.gc() [{t0},{t1}]: {inside}")
             self.assertLessEqual(inside[0]["ms"], ms)
             self.assertGreater(inside[0]["ms"], 0)
+        # Every collection the JVM counted (GarbageCollectorMXBean) during the GC phase is
+        # one GC pause in that phase's span.
+        p0, p1 = done["gc_phase"]
+        phase = [g for g in gcs if p0 <= g["start_ns"] and g["end_ns"] <= p1]
+        self.assertEqual(len(phase), done["gc_collections"])
         # The contended monitor: every contender entered it contended at least once.
         mon = [x for x in u["probes"] if x["probe"] == "hotspot:monitor__contended__enter"]
         self.assertEqual(len(mon), 1)

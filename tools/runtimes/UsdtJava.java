@@ -50,6 +50,7 @@ public class UsdtJava {
           .append(",\"id\":").append(ts.get(i).getId()).append("}");
 
     // 2. Forced GCs, each timed (with some live data so the collection has work).
+    long p0 = System.nanoTime();
     long gcBefore = gcCount();
     StringBuilder gcMs = new StringBuilder(), gcSpans = new StringBuilder();
     List<int[]> live = new ArrayList<>();
@@ -65,6 +66,7 @@ public class UsdtJava {
       Thread.sleep(100);
     }
     long gcAfter = gcCount();
+    long p1 = System.nanoTime();
     sink = live;
 
     // 3. A contended monitor: main holds LOCK while the contenders queue on it.
@@ -91,7 +93,7 @@ public class UsdtJava {
           .append(",\"id\":").append(cs.get(i).getId()).append("}");
 
     System.out.println("{\"ev\":\"done\",\"burst\":[" + threads + "],\"gc_ms\":[" + gcMs
-        + "],\"gc_spans\":[" + gcSpans + "],\"gc_collections\":" + (gcAfter - gcBefore) + ",\"contenders\":[" + cnames + "]}");
+        + "],\"gc_spans\":[" + gcSpans + "],\"gc_phase\":[" + p0 + "," + p1 + "],\"gc_collections\":" + (gcAfter - gcBefore) + ",\"contenders\":[" + cnames + "]}");
     System.out.flush();
     Thread.sleep(300);
   }

@@ -211,7 +211,9 @@ UsdtStats Tracker::frame(uint64_t now_ns, double interval_s, bool final,
     ps.per_s = span_s > 0 ? double(ps.count) / span_s : 0;
     s.pauses.push_back(ps);
   }
+  // A pause still open (not in the final frame: the process may have died inside one).
   for (const auto& [key, o] : open_) {
+    if (final) break;
     std::string kind = pause_kind_name(key.first);
     auto it = std::find_if(s.pauses.begin(), s.pauses.end(),
                            [&](const PauseStats& p) { return p.kind == kind; });
