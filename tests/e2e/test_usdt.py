@@ -200,8 +200,11 @@ class CPython(unittest.TestCase):
             rec.stop()
         r = run("report", out, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        u = json.loads(r.stdout)["usdt"]
+        rep = json.loads(r.stdout)
+        u = rep["usdt"]
         self.assertEqual(u["runtime"], "cpython")
+        # The detectors on the recording raise what was raised live (gc_pause included).
+        self.assertTrue(rep["alerts_check"]["match"], rep["alerts_check"])
         gcs = [x for x in u["pause_list"] if x["kind"] == "gc"]
         for t in done["collections"]:
             self.assertEqual(sum(1 for g in gcs if t["start_ns"] <= g["start_ns"] and
