@@ -357,3 +357,81 @@ TEST(UsdtTracker, IgnoresShortAndUnknownRecords) {
   EXPECT_TRUE(t.probes().empty());
   EXPECT_TRUE(t.frame(10, 1, false, {}).empty());
 }
+
+// ---- the pause detector and the runtime thread names of syscall_storm (detect/pauses.cpp)
+
+#include "detect/detectors.h"
+
+namespace {
+
+schedscope::model::Frame pause_frame(uint64_t ts, const char* kind, uint64_t count, double total_ms,
+                                     double max_ms, double interval_s = 1.0) {
+  schedscope::model::Frame f;
+  f.ts_ns = ts;
+  f.interval_s = interval_s;
+  f.usdt.runtime = "hotspot";
+  su::PauseStats p;
+  p.kind = kind;
+  p.runtime = "hotspot";
+  p.count = count;
+  p.total_ms = total_ms;
+  p.max_ms = max_ms;
+  p.share = total_ms / (interval_s * 1000);
+  p.per_s = double(count) / interval_s;
+  f.usdt.pauses.push_back(p);
+  su::ProbeRow r;
+  r.probe = "hs_private:safepoint__begin";
+  f.usdt.probes.push_back(r);
+  return f;
+}
+
+std::vector<std::string> kinds(const schedscope::model::Frame& f) {
+  std::vector<std::string> k;
+  for (const auto& a : f.alerts)
+    if (a.active) k.push_back(a.kind);
+  return k;
+}
+
+}  // namespace
+
+TEST(UsdtPauses, LongOrFrequentPausesAlertShortRareOnesDoNot) {
+  schedscope::detect::Detectors d;  // defaults: 100 ms, 10% of the wall time
+  auto quiet = pause_frame(1'000'000'000, "safepoint", 20, 40, 5);  // 4%, 5 ms max
+  d.evaluate(quiet);
+  EXPECT_TRUE(kinds(quiet).empty());
+  auto longp = pause_frame(2'000'000'000, "safepoint", 1, 150, 150);
+  d.evaluate(longp);
+  ASSERT_EQ(kinds(longp), std::vector<std::string>{"safepoint_pause"});
+  EXPECT_NE(longp.alerts[0].message.find("150.0 ms"), std::string::npos) << longp.alerts[0].message;
+  auto freq = pause_frame(3'000'000'000, "gc", 200, 250, 3);  // 25% of the wall time
+  d.evaluate(freq);
+  auto k = kinds(freq);
+  ASSERT_EQ(k, std::vector<std::string>{"gc_pause"});
+  EXPECT_EQ(freq.alerts.back().severity, "critical");  // >= 2x the share threshold
+  // Cleared: the safepoint alert went to the history.
+  auto all = d.all();
+  EXPECT_EQ(all.size(), 2u);
+  // Thresholds from the options.
+  schedscope::detect::DetectOptions o;
+  o.pause_ms = 200;
+  schedscope::detect::Detectors d2(o);
+  auto f2 = pause_frame(1'000'000'000, "safepoint", 1, 150, 150, 10.0);  // 1.5% of 10 s
+  d2.evaluate(f2);
+  EXPECT_TRUE(kinds(f2).empty());
+}
+
+TEST(UsdtPauses, NameGroupsFoldDigits) {
+  schedscope::model::Frame f;
+  for (uint32_t i = 0; i < 5; i++) {
+    schedscope::model::ThreadRow r;
+    r.tid = 100 + i;
+    r.name = "pool-1-thread-" + std::to_string(i + 1);
+    f.threads.push_back(r);
+  }
+  schedscope::model::ThreadRow m;
+  m.tid = 7;
+  m.name = "main";
+  f.threads.push_back(m);
+  EXPECT_EQ(schedscope::detect::name_groups(f, {100, 101, 102, 103, 104, 7, 999}),
+            "pool-*-thread-* (5), main (1)");
+}
