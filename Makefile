@@ -18,7 +18,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build workloads test test-unit test-bpf test-e2e demo bench install clean fuzz format tidy
+.PHONY: all deps build workloads runtimes test test-unit test-bpf test-e2e demo bench install clean fuzz format tidy
 
 all: build
 
@@ -44,7 +44,16 @@ $(BUILD)/workloads/healthy_cpu-pie-stripped: tools/workloads/healthy_cpu/*.go to
 
 workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped
 
-test: build workloads
+# USDT e2e programs of other runtimes (issue 7): a Java class built with javac; the Python
+# program (tools/runtimes/usdt_python.py) runs from the source tree.
+JAVAC ?= javac
+$(BUILD)/runtimes/UsdtJava.class: tools/runtimes/UsdtJava.java
+	@mkdir -p $(BUILD)/runtimes
+	$(JAVAC) -d $(BUILD)/runtimes $<
+
+runtimes: deps $(BUILD)/runtimes/UsdtJava.class
+
+test: build workloads runtimes
 	@bash scripts/run-tests.sh $(BUILD)
 
 test-unit: build
@@ -53,7 +62,7 @@ test-unit: build
 test-bpf: build
 	@bash scripts/run-tests.sh $(BUILD) bpf
 
-test-e2e: build workloads
+test-e2e: build workloads runtimes
 	@bash scripts/run-tests.sh $(BUILD) e2e
 
 demo: build workloads

@@ -206,4 +206,72 @@ struct ss_go_exit {
 	ss_u64 goid;
 };
 
+/* ---- USDT (issue 7): event types 20..29.
+ * Probes attached with libbpf's USDT support; the BPF cookie of each attachment is the
+ * probe's index in userspace's probe table (< SS_USDT_MAX_PROBES). */
+#define SS_EV_USDT 20          /* struct ss_usdt_hit: one hit of a probe whose cfg has SS_USDT_EMIT */
+#define SS_EV_USDT_COUNT 21    /* struct ss_usdt_count: (userspace) a thread's hit count, read from `usdt_counts` */
+#define SS_EV_USDT_PROBE 22    /* struct ss_usdt_probe: (userspace) a probe table entry, when attached */
+
+#define SS_USDT_MAX_PROBES 64
+#define SS_USDT_MAX_ARGS 8
+#define SS_USDT_STR_LEN 64
+
+/* ss_usdt_cfg.flags */
+#define SS_USDT_EMIT 0x1       /* ship an SS_EV_USDT record per hit (arguments) */
+#define SS_USDT_STR 0x2        /* read a string from the user pointer in arg str_arg */
+
+/* Roles a runtime adapter gives a probe (ss_usdt_probe.role). */
+#define SS_USDT_ROLE_GENERIC 0      /* --usdt: counted, arguments carried */
+#define SS_USDT_ROLE_THREAD_START 1 /* args: name ptr, name len, runtime thread id, native tid, daemon */
+#define SS_USDT_ROLE_THREAD_STOP 2
+#define SS_USDT_ROLE_PAUSE_BEGIN 3  /* a stop-the-world period of kind ss_usdt_probe.pause begins ... */
+#define SS_USDT_ROLE_PAUSE_END 4    /* ... and ends (paired on the same thread) */
+
+/* ss_usdt_probe.pause */
+#define SS_PAUSE_NONE 0
+#define SS_PAUSE_SAFEPOINT 1   /* HotSpot safepoint (all Java threads stopped) */
+#define SS_PAUSE_GC 2          /* a GC pause (HotSpot gc__begin/end, CPython gc__start/done) */
+
+/* Per-probe configuration, `usdt_cfg` array map (key: probe index). */
+struct ss_usdt_cfg {
+	ss_u32 flags;          /* SS_USDT_* */
+	ss_u32 str_arg;        /* with SS_USDT_STR: the argument holding the string pointer */
+};
+
+/* Key of the `usdt_counts` hash map: hits per thread and probe. */
+struct ss_usdt_key {
+	ss_u32 tid;
+	ss_u32 probe;
+};
+
+struct ss_usdt_hit {
+	struct ss_hdr h;
+	ss_u32 tid;
+	ss_u32 probe;          /* index in the probe table */
+	ss_u32 nargs;          /* arguments the probe has (args[] holds the first SS_USDT_MAX_ARGS) */
+	ss_u32 str_len;        /* bytes of str read (0: none) */
+	ss_u64 args[SS_USDT_MAX_ARGS]; /* as libbpf decodes them (sign-extended per the arg spec) */
+	char str[SS_USDT_STR_LEN];     /* with SS_USDT_STR: NUL-terminated */
+};
+
+struct ss_usdt_count {
+	struct ss_hdr h;       /* ts = snapshot time */
+	ss_u32 tid;
+	ss_u32 probe;
+	ss_u64 count;          /* hits since attach */
+};
+
+struct ss_usdt_probe {
+	struct ss_hdr h;
+	ss_u32 probe;          /* index */
+	ss_u32 role;           /* SS_USDT_ROLE_* */
+	ss_u32 pause;          /* SS_PAUSE_* */
+	ss_u32 locations;      /* attach points (a probe may be inlined at several places) */
+	char runtime[16];      /* "hotspot", "cpython", "" (generic) */
+	char provider[32];
+	char name[64];
+	char file[128];        /* the ELF it is in (truncated at the start if longer) */
+};
+
 #endif /* SCHEDSCOPE_ABI_H */

@@ -14,6 +14,7 @@ PKGS=(
   golang-go                                     # Go workloads
   tmux procps python3                           # UI and e2e tests, process tools
   ccache                                        # faster rebuilds (used when present)
+  openjdk-17-jdk-headless                       # USDT e2e: a JVM with hotspot probes, javac
 )
 
 missing=()

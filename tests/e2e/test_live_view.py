@@ -119,7 +119,12 @@ class LiveView(unittest.TestCase):
         while time.time() < end and not (os.path.exists(rc_path) and
                                           os.path.exists(os.path.join(self.tmp, "after"))):
             time.sleep(0.1)
-        s = self.tmux.wait(lambda s: "EXITED" in s, 5)
+        def prompt_back(s):
+            lines = [l for l in s.splitlines() if l.strip()]
+            return "EXITED" in s and lines and lines[-1].startswith(PROMPT)
+
+        # The shell prints EXITED, then its prompt: wait for both (a loaded machine is slow).
+        s = self.tmux.wait(prompt_back, 5) or self.tmux.wait(lambda s: "EXITED" in s, 1)
         self.assertIsNotNone(s, f"schedscope did not exit:\n{self.tmux.screen()}")
         with open(rc_path) as f:
             rc = int(f.read().strip())

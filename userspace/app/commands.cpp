@@ -1,4 +1,5 @@
 #include "app/commands.h"
+#include "app/probes_cmd.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,12 @@ void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
       ->group(g)->capture_default_str();
   app.add_option("--storm-blocked", d.storm_blocked_frac,
                  "syscall storm: share of threads blocked in syscalls (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--pause-ms", d.pause_ms,
+                 "safepoint/GC pause (USDT runtimes): alert on a single pause this long (ms)")
+      ->group(g)->capture_default_str();
+  app.add_option("--pause-share", d.pause_share,
+                 "safepoint/GC pause: alert when pauses take this share of the wall time (0-1)")
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--thread-limit-warn", d.thread_limit_frac,
                  "warn at this share of the runtime's thread limit (0-1)")
@@ -210,6 +217,11 @@ int cmd_inspect(const InspectOptions& opt) {
     } else {
       j["offsets"] = {{"source", "calibration needed"}, {"error", off.error().message}};
     }
+  }
+  {
+    auto rt = runtime_json(bin->is_go, opt.pid, path);  // issue 7
+    j["runtime"] = rt["runtime"];
+    j["usdt"] = rt["usdt"];
   }
   if (opt.json) {
     std::cout << j.dump(2) << "\n";

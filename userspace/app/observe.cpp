@@ -161,6 +161,28 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
   if (init) init(*o);
+  // USDT (issue 7): after init so the recorder sees the probe table.
+  {
+    std::vector<UsdtWanted> generic;
+    for (const auto& spec : opt.usdt) {
+      auto pn = parse_usdt_spec(spec);
+      if (!pn) {
+        *exit_code = kExitUsage;
+        return pn.error();
+      }
+      UsdtWanted w;
+      w.provider = pn->first;
+      w.name = pn->second;
+      w.flags = opt.usdt_args ? SS_USDT_EMIT : 0;
+      generic.push_back(w);
+    }
+    if (!generic.empty() || opt.runtime_probes) {
+      o->usdt_ = std::make_unique<UsdtAttacher>(std::move(generic), opt.runtime_probes);
+      o->usdt_scan();
+      if (opt.verbose || (!opt.usdt.empty() && o->usdt_->probe_count() == 0))
+        fprintf(stderr, "schedscope: usdt: %s\n", o->usdt_->note().c_str());
+    }
+  }
   // First snapshot: the baseline of every delta.
   if (auto snap = o->session_->snapshot()) {
     o->model_.on_kernel(*snap);
@@ -267,8 +289,10 @@ Expected<model::Frame> Observer::next() {
   uint64_t now = probe::monotonic_ns();
   uint64_t step = uint64_t(opt_.interval_s * 1e9);
   while (next_deadline_ <= now) next_deadline_ += step;
+  usdt_scan();
   auto snap = session_->snapshot();
   if (!snap) return snap.error();
+  usdt_counts();
   model_.on_kernel(*snap);
   if (on_snapshot) on_snapshot(*snap);
   try_go();
@@ -289,7 +313,13 @@ Expected<model::Frame> Observer::next() {
     }
   }
   model::Frame f = model_.frame();
-  for (uint32_t tid : model_.take_exited()) session_->forget_thread(tid);
+  for (uint32_t tid : model_.take_exited()) {
+    session_->forget_thread(tid);
+    if (usdt_ && usdt_->probe_count()) {
+      session_->forget_usdt_thread(tid, usdt_->probe_count());
+      for (uint32_t p = 0; p < usdt_->probe_count(); p++) usdt_sent_.erase({tid, p});
+    }
+  }
   // The stacks of Go threads blocked for a while: the evidence a stuck P or a blocked M
   // alert names (a few frame-pointer walks through /proc/PID/mem, only for long blocks).
   if (go_ && go_->ready() && !target_gone_) {
@@ -303,10 +333,41 @@ Expected<model::Frame> Observer::next() {
 
 model::Frame Observer::final_frame() {
   if (auto snap = session_->snapshot()) {
+    usdt_counts();
     model_.on_kernel(*snap);
     if (on_snapshot) on_snapshot(*snap);
   }
   return model_.frame(true);
+}
+
+void Observer::inject(const ss_hdr* rec, size_t size) {
+  if (on_raw) on_raw(rec, size);
+  model_.on_record(rec, size);
+}
+
+// Libraries mapped since the last scan (and the runtime, once recognisable) get their
+// probes attached; an exited target is not scanned.
+void Observer::usdt_scan() {
+  if (!usdt_ || target_gone_ || !session_) return;
+  uint32_t before = usdt_->probe_count();
+  usdt_->scan(*session_, model_.target().pid, go_ && go_->is_go(),
+              [this](const ss_hdr* rec, size_t size) { inject(rec, size); });
+  if (opt_.verbose && usdt_->probe_count() != before)
+    fprintf(stderr, "schedscope: usdt: %s\n", usdt_->note().c_str());
+}
+
+// The in-kernel hit counts, as SS_EV_USDT_COUNT records (only those that changed), so
+// recordings carry them like every other record.
+void Observer::usdt_counts() {
+  if (!usdt_ || !usdt_->probe_count()) return;
+  uint64_t now = probe::monotonic_ns();
+  for (auto c : session_->usdt_counts()) {
+    auto& sent = usdt_sent_[{c.tid, c.probe}];
+    if (sent == c.count) continue;
+    sent = c.count;
+    c.h.ts = now;
+    inject(&c.h, sizeof c);
+  }
 }
 
 }  // namespace schedscope::app

@@ -3,6 +3,7 @@
 #pragma once
 #include <csignal>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "app/go_attach.h"
 #include "app/target.h"
+#include "app/usdt_attach.h"
 #include "model/model.h"
 #include "probe/session.h"
 
@@ -27,6 +29,10 @@ struct ObserveOptions {
   bool go = true;                   // Go awareness (inspect, offsets, P table)
   bool goroutines = false;          // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
   bool verbose = false;
+  // USDT (issue 7)
+  std::vector<std::string> usdt;    // --usdt PROVIDER:NAME, counted per thread
+  bool usdt_args = false;           // ship every hit of those with its arguments (record)
+  bool runtime_probes = true;       // attach the detected runtime's adapter (HotSpot, CPython)
 };
 
 // Set by signal handlers; the observer stops at the next poll.
@@ -70,6 +76,9 @@ class Observer {
   void poll_until(uint64_t deadline_ns);
   void try_go();
   void attach_goroutines();
+  void usdt_scan();
+  void usdt_counts();
+  void inject(const ss_hdr* rec, size_t size);
   ObserveOptions opt_;
   std::unique_ptr<probe::Session> session_;
   std::optional<Launched> child_;
@@ -82,6 +91,12 @@ class Observer {
   bool go_pushed_ = false;
   std::unordered_set<uint32_t> named_;
   std::optional<uint64_t> goroutine_baseline_;
+  std::unique_ptr<UsdtAttacher> usdt_;
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> usdt_sent_;  // (tid, probe) -> count injected
+
+ public:
+  // The USDT attachment state (null when neither --usdt nor a runtime adapter is active).
+  [[nodiscard]] const UsdtAttacher* usdt() const { return usdt_.get(); }
 };
 
 }  // namespace schedscope::app

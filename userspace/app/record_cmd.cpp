@@ -44,6 +44,8 @@ const std::map<std::string, void (*)(detect::DetectOptions&, const detect::Detec
       {"--storm-threads", [](auto& d, const auto& s) { d.storm_threads = s.storm_threads; }},
       {"--storm-blocked", [](auto& d, const auto& s) { d.storm_blocked_frac = s.storm_blocked_frac; }},
       {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
+      {"--pause-ms", [](auto& d, const auto& s) { d.pause_ms = s.pause_ms; }},
+      {"--pause-share", [](auto& d, const auto& s) { d.pause_share = s.pause_share; }},
   };
   return m;
 }
@@ -469,6 +471,10 @@ void RecordingCli::add(CLI::App& app) {
   r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
   r->add_flag("--goroutines", rec_.observe.goroutines,
               "count goroutines created/exited by start function (uprobes: costly, see top --help)");
+  r->add_option("--usdt", rec_.observe.usdt,
+                 "record every hit of this USDT probe with its arguments (PROVIDER:NAME, repeatable)");
+  r->add_flag("--no-runtime-probes", no_runtime_,
+              "do not attach the runtime adapter's USDT probes (HotSpot, CPython)");
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
   r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);
@@ -519,6 +525,8 @@ std::optional<int> RecordingCli::run() {
     rec_.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min_) * 1e9);
     rec_.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc_) * 1e9);
     rec_.observe.go = !no_go_;
+    rec_.observe.runtime_probes = !no_runtime_;
+    rec_.observe.usdt_args = true;  // recordings carry each --usdt hit with its arguments
     return cmd_record(rec_);
   }
   if (report_ && report_->parsed()) {

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/probes_cmd.h"
 #include "app/record_cmd.h"
 #include "app/target.h"
 #include "util/units.h"
@@ -112,6 +113,23 @@ int main(int argc, char** argv) {
                    "cap of the window kept in memory; the oldest seconds go first (default 256M)")
       ->group(fg)->check(size);
   app::add_detector_flags(*topc, top.detect);
+  topc->add_option("--usdt", top.observe.usdt,
+                   "count hits of this USDT probe per thread (PROVIDER:NAME, repeatable; list them "
+                   "with `schedscope probes -p PID`); libraries loaded later are scanned each interval");
+  bool no_runtime = false;
+  topc->add_flag("--no-runtime-probes", no_runtime,
+                 "do not attach the runtime adapter's USDT probes (HotSpot: thread names, safepoints, "
+                 "GC; CPython: GC)");
+
+  // ---- probes (issue 7)
+  app::ProbesOptions probes_opt;
+  auto* probesc = app.add_subcommand(
+      "probes", "list the USDT probes (.note.stapsdt) of a process's executable and mapped "
+                "libraries, or of one ELF file: arguments, semaphores, files");
+  probesc->add_option("binary", probes_opt.path, "an executable or library");
+  probesc->add_option("-p,--pid", probes_opt.pid, "a running process");
+  probesc->add_option("-f,--filter", probes_opt.filter, "only probes whose PROVIDER:NAME contains this");
+  probesc->add_flag("--json", probes_opt.json, "machine-readable output");
 
   // ---- inspect
   app::InspectOptions insp;
@@ -137,6 +155,13 @@ int main(int argc, char** argv) {
   try {
     if (doctor->parsed()) return app::cmd_doctor(doctor_json);
     if (auto rc = recording.run()) return *rc;
+    if (probesc->parsed()) {
+      if (probes_opt.path.empty() == (probes_opt.pid == 0)) {
+        std::cerr << "schedscope probes: give either a binary path or -p PID\n";
+        return app::kExitUsage;
+      }
+      return app::cmd_probes(probes_opt);
+    }
     if (inspc->parsed()) {
       if (insp.path.empty() && insp.pid == 0) {
         std::cerr << "schedscope inspect: give a binary path or -p PID\n";
@@ -159,6 +184,7 @@ int main(int argc, char** argv) {
       top.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min) * 1e9);
       top.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc) * 1e9);
       top.observe.go = !no_go;
+      top.observe.runtime_probes = !no_runtime;
       if (top.json) top.batch = true;
       if (!flight_window.empty()) {
         top.flight.window_s = *parse_duration(flight_window);

@@ -181,6 +181,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     for (const auto& m : f.go->ms) m_by_tid[m.tid] = &m;
   int blocked = 0;
   std::map<std::string, int> by_syscall, by_func;
+  std::vector<uint32_t> blocked_tids;  // issue 7: named by the runtime adapter
   for (const auto& r : f.threads) {
     if (r.state == "exited" || !blocked_in_kernel(r) || r.syscall == "futex") continue;
     std::string func = r.go_func;
@@ -189,6 +190,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
       func = it->second->curg_func;
     }
     blocked++;
+    blocked_tids.push_back(r.tid);
     by_syscall[r.syscall.empty() ? r.state : r.syscall]++;
     if (!func.empty()) by_func[func]++;
   }
@@ -228,6 +230,8 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     for (const auto& [fn, n] : by_func)
       if (n * 10 >= blocked)
         a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
+    if (!f.usdt.runtime.empty() && !blocked_tids.empty())
+      a.evidence.push_back(f.usdt.runtime + " threads blocked: " + name_groups(f, blocked_tids));
     if (!site.empty())
       a.evidence.push_back(
           fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
@@ -257,6 +261,7 @@ void Detectors::evaluate(model::Frame& f) {
   std::map<std::string, Alert> now;
   stuck_p(f, now);
   storm(f, now);
+  pauses(f, now);
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
   f.notices.clear();
   for (auto it = now.begin(); it != now.end();) {

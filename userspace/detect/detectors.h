@@ -22,7 +22,14 @@ struct DetectOptions {
   double storm_blocked_frac = 0.5;  // ... most of them blocked in syscalls
   double thread_limit_frac = 0.8;   // warn at this share of the runtime's thread limit
   size_t history = 200;             // alerts kept after they clear
+  // Pauses a runtime adapter reports over USDT (issue 7): safepoint_pause / gc_pause.
+  double pause_ms = 100;     // a single stop-the-world pause at least this long ...
+  double pause_share = 0.1;  // ... or this share of the interval's wall time in pauses
 };
+
+// Runtime thread names of these tids grouped by pattern (digits folded), e.g.
+// "pool-1-thread-* (40), main (1)" (pauses.cpp).
+std::string name_groups(const model::Frame& f, const std::vector<uint32_t>& tids);
 
 class Detectors {
  public:
@@ -41,6 +48,7 @@ class Detectors {
   };
   void stuck_p(model::Frame& f, std::map<std::string, Alert>& now);
   void storm(model::Frame& f, std::map<std::string, Alert>& now);
+  void pauses(model::Frame& f, std::map<std::string, Alert>& now);  // pauses.cpp
   DetectOptions opt_;
   std::map<int32_t, PTrack> ptrack_;
   std::deque<std::pair<uint64_t, uint64_t>> creations_;  // (ts, creations_total)

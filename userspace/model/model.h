@@ -15,6 +15,7 @@
 #include "go/runtime_reader.h"
 #include "probe/session.h"
 #include "schedscope.h"
+#include "usdt/tracker.h"
 
 namespace schedscope::model {
 
@@ -165,6 +166,7 @@ struct Frame {
   std::vector<detect::Alert> alerts;     // filled by the detectors (active + cleared now)
   std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
+  usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses (issue 7)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -211,6 +213,9 @@ class Model {
   // (--goroutines) the number of live goroutines now (read once from allgs): the base
   // of the live estimate, which then moves with the created/exited records after it.
   void set_goroutine_baseline(uint64_t live);
+
+  // USDT probes (issue 7): the probe table, counts, runtime thread names and pauses.
+  [[nodiscard]] const usdt::Tracker& usdt() const { return usdt_; }
 
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
@@ -264,6 +269,8 @@ class Model {
   std::optional<uint64_t> go_baseline_;
   uint64_t go_base_created_ = 0, go_base_exited_ = 0;
   uint64_t go_hits_ = 0, go_hits_prev_ = 0;
+
+  usdt::Tracker usdt_;  // issue 7
 };
 
 }  // namespace schedscope::model

@@ -66,6 +66,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_program__set_autoload(skel->progs.ss_go_exit, cfg.goroutines);
   bpf_program__set_autoattach(skel->progs.ss_go_newproc1_ret, false);
   bpf_program__set_autoattach(skel->progs.ss_go_exit, false);
+  bpf_program__set_autoattach(skel->progs.ss_usdt, false);  // attach_usdt()
   if (int err = schedscope_bpf__load(skel); err) {
     std::string hint;
     if (err == -EPERM || errno == EPERM)
@@ -77,6 +78,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
 
 Session::~Session() {
   for (auto* l : go_links_) bpf_link__destroy(l);
+  for (auto* l : usdt_links_) bpf_link__destroy(l);
   if (rb_) ring_buffer__free(rb_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }
@@ -207,9 +209,62 @@ std::vector<std::string> Session::attached_programs() const {
   std::vector<std::string> out;
   bpf_program* p = nullptr;
   bpf_object__for_each_program(p, skel_->obj) {
+    if (p == skel_->progs.ss_usdt && usdt_links_.empty()) continue;  // nothing attached
     if (bpf_program__autoload(p)) out.emplace_back(bpf_program__name(p));
   }
   return out;
+}
+
+Expected<size_t> Session::attach_usdt(int pid, const std::string& path,
+                                     const std::string& provider, const std::string& name,
+                                     uint32_t probe, const ss_usdt_cfg& cfg) {
+  if (probe >= SS_USDT_MAX_PROBES)
+    return make_error("too many USDT probes (at most " + std::to_string(SS_USDT_MAX_PROBES) + ")");
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.usdt_cfg), &probe, &cfg, BPF_ANY) != 0)
+    return make_error("cannot write usdt_cfg: " + errstr(errno));
+  LIBBPF_OPTS(bpf_usdt_opts, o);
+  o.usdt_cookie = probe;
+  bpf_link* l = bpf_program__attach_usdt(skel_->progs.ss_usdt, pid, path.c_str(), provider.c_str(),
+                                         name.c_str(), &o);
+  if (!l) {
+    int err = errno;
+    return make_error("cannot attach USDT " + provider + ":" + name + " in " + path + ": " +
+                      errstr(err));
+  }
+  usdt_links_.push_back(l);
+  return size_t(1);
+}
+
+std::vector<ss_usdt_count> Session::usdt_counts() const {
+  std::vector<ss_usdt_count> out;
+  if (usdt_links_.empty()) return out;
+  int fd = bpf_map__fd(skel_->maps.usdt_counts);
+  ss_usdt_key key{}, next{};
+  ss_usdt_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    uint64_t v = 0;
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+      ss_usdt_count c{};
+      c.h.type = SS_EV_USDT_COUNT;
+      c.h.size = sizeof c;
+      c.tid = next.tid;
+      c.probe = next.probe;
+      c.count = v;
+      out.push_back(c);
+    }
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+void Session::forget_usdt_thread(uint32_t tid, uint32_t nprobes) {
+  if (usdt_links_.empty()) return;
+  int fd = bpf_map__fd(skel_->maps.usdt_counts);
+  for (uint32_t p = 0; p < nprobes; p++) {
+    ss_usdt_key k{tid, p};
+    bpf_map_delete_elem(fd, &k);
+  }
 }
 
 }  // namespace schedscope::probe

@@ -85,6 +85,16 @@ class Session {
   Status attach_go_uprobes(int pid, const GoUprobeTargets& t);
   [[nodiscard]] size_t go_uprobe_count() const { return go_links_.size(); }
 
+  // USDT (issue 7): attaches the ss_usdt program to every location of provider:name in
+  // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
+  // cookie and `cfg` as its usdt_cfg entry. Returns the number of links made.
+  Expected<size_t> attach_usdt(int pid, const std::string& path, const std::string& provider,
+                               const std::string& name, uint32_t probe, const ss_usdt_cfg& cfg);
+  // Hit counts per (thread, probe) since attach.
+  [[nodiscard]] std::vector<ss_usdt_count> usdt_counts() const;
+  // Forgets the counts of an exited thread.
+  void forget_usdt_thread(uint32_t tid, uint32_t nprobes);
+
  private:
   explicit Session(SessionConfig cfg) : cfg_(cfg) {}
   SessionConfig cfg_;
@@ -93,6 +103,7 @@ class Session {
   const EventFn* cur_fn_ = nullptr;
   int ncpus_ = 1;
   std::vector<struct bpf_link*> go_links_;
+  std::vector<struct bpf_link*> usdt_links_;
   static int on_record(void* ctx, void* data, size_t size);
 };
 

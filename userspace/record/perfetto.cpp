@@ -372,6 +372,21 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
       default:
         break;
     }
+    // issue 7: a --usdt hit (generic probe) with its arguments, on its thread's track.
+    if (it.kind == kRecRaw && it.raw()->type == SS_EV_USDT && it.raw_size >= sizeof(ss_usdt_hit)) {
+      const auto& e = *reinterpret_cast<const ss_usdt_hit*>(it.raw());
+      const auto& probes = rp.model().usdt().probes();
+      auto pit = probes.find(e.probe);
+      if (pit == probes.end() || pit->second.role != SS_USDT_ROLE_GENERIC) return;
+      if (!sc.threads.count(e.tid)) return;  // no track for it
+      auto pk = instant(e.h.ts, thread_uuid(e.tid), pit->second.full_name(), "usdt");
+      auto* ev = pk.mutable_track_event();
+      for (uint32_t i = 0; i < std::min<uint32_t>(e.nargs, SS_USDT_MAX_ARGS); i++)
+        annotate(ev, "arg" + std::to_string(i), int64_t(e.args[i]));
+      out.write(pk);
+      st.instants++;
+      st.usdt_instants++;
+    }
   };
   while (auto fr = rp.next()) {
     counter(fr->ts_ns, kCounterThreads, fr->threads_alive);
@@ -382,6 +397,31 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
   uint64_t close_at = std::max(last_ts, fin.ts_ns);
   for (auto& [pid, o] : open)
     if (o.goid) end(std::max(close_at, o.since + 1), p_uuid(pid));
+  // issue 7: stop-the-world periods reported by a runtime adapter, one track per kind.
+  {
+    std::map<std::string, uint64_t> pause_track;
+    uint64_t next_uuid = 3;
+    for (const auto& ps : fin.usdt.pause_list) {
+      auto [tit, fresh] = pause_track.emplace(ps.kind, next_uuid);
+      if (fresh) {
+        next_uuid++;
+        pp::TracePacket p;
+        auto* td = p.mutable_track_descriptor();
+        td->set_uuid(tit->second);
+        td->set_parent_uuid(kProcessUuid);
+        td->set_name("stop-the-world: " + ps.kind + (ps.runtime.empty() ? "" : " (" + ps.runtime + ")"));
+        out.write(p);
+      }
+      auto pk = begin(ps.start_ns, tit->second, ps.kind, "pause");
+      auto* ev = pk.mutable_track_event();
+      annotate(ev, "tid", int64_t(ps.tid));
+      annotate(ev, "ms", int64_t(ps.ms() * 1000) / 1000);
+      if (ps.kind == "gc") annotate(ev, "arg", ps.arg);
+      out.write(pk);
+      end(std::max(ps.end_ns, ps.start_ns + 1), tit->second);
+      st.pause_slices++;
+    }
+  }
   for (const auto& a : fin.alerts) {
     auto p = instant(a.ts_ns, kAlertsUuid, a.kind + ": " + a.message, "alerts");
     auto* ev = p.mutable_track_event();

@@ -5,7 +5,9 @@
 //     syscall it blocked in, else by the reason) and thread creation/exit instants;
 //     with -S, a "syscalls" child track per thread with the slow syscalls;
 //   - counters: threads, runnable Gs (sum of the P run queues), syscalls/s, switches/s;
-//   - an "alerts" track with one instant per alert the detectors raise on the recording.
+//   - an "alerts" track with one instant per alert the detectors raise on the recording;
+//   - (USDT runtimes) "stop-the-world: safepoint" / "stop-the-world: gc" tracks with one
+//     slice per pause, and an instant with the arguments per --usdt hit on its thread.
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +25,7 @@ struct ExportStats {
   uint64_t g_slices = 0, offcpu_slices = 0, syscall_slices = 0;
   uint64_t counter_values = 0, instants = 0, alerts = 0;
   uint64_t bytes = 0;
+  uint64_t pause_slices = 0, usdt_instants = 0;  // issue 7: stop-the-world tracks, USDT hits
 };
 
 // Writes the trace to `out_path` (temporary name, fsync, then renamed).

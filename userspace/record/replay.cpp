@@ -74,7 +74,9 @@ nlohmann::json detect_to_json(const detect::DetectOptions& d) {
           {"storm_threads", d.storm_threads},
           {"storm_blocked_frac", d.storm_blocked_frac},
           {"thread_limit_frac", d.thread_limit_frac},
-          {"history", d.history}};
+          {"history", d.history},
+          {"pause_ms", d.pause_ms},
+          {"pause_share", d.pause_share}};
 }
 
 detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions d) {
@@ -87,6 +89,8 @@ detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOp
   get_num(j, "storm_blocked_frac", d.storm_blocked_frac);
   get_num(j, "thread_limit_frac", d.thread_limit_frac);
   get_num(j, "history", d.history);
+  get_num(j, "pause_ms", d.pause_ms);
+  get_num(j, "pause_share", d.pause_share);
   if (d.history > 100000) d.history = 100000;
   return d;
 }

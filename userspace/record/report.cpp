@@ -254,6 +254,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
                        {"diffs", chk.diffs}};
   r["totals"] = ui::frame_to_json(fin)["totals"];
   r["final"] = ui::frame_to_json(fin);
+  if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);  // issue 7
   return r;
 }
 
@@ -353,6 +354,31 @@ void print_report(const json& r, FILE* out) {
     if (shown++ >= 10) break;
     fprintf(out, "  %6llu  from %s\n", static_cast<unsigned long long>(s.value("count", 0ull)),
             s_of(s, "site").c_str());
+  }
+
+  if (r.contains("usdt")) {  // issue 7
+    const json& u = r["usdt"];
+    fprintf(out, "\nUSDT  runtime %s\n", s_of(u, "runtime").empty() ? "-" : s_of(u, "runtime").c_str());
+    for (const auto& p : u["pauses"])
+      fprintf(out, "  %-9s pauses %llu, total %.1f ms, longest %.1f ms, %.2f%% of the wall time\n",
+              s_of(p, "kind").c_str(), static_cast<unsigned long long>(p.value("count", 0ull)),
+              d_of(p, "total_ms"), d_of(p, "max_ms"), 100 * d_of(p, "share"));
+    if (u.value("threads_started", 0ull) || u.value("threads_stopped", 0ull))
+      fprintf(out, "  runtime threads: %llu started, %llu stopped\n",
+              static_cast<unsigned long long>(u.value("threads_started", 0ull)),
+              static_cast<unsigned long long>(u.value("threads_stopped", 0ull)));
+    for (const auto& p : u["probes"]) {
+      fprintf(out, "  %-40s %8llu hits  (%s)\n", s_of(p, "probe").c_str(),
+              static_cast<unsigned long long>(p.value("total", 0ull)), s_of(p, "role").c_str());
+      int shown_t = 0;
+      for (const auto& th : p["threads"])
+        if (shown_t++ < 5)
+          fprintf(out, "      tid %-7llu %-24s %llu\n", static_cast<unsigned long long>(th.value("tid", 0ull)),
+                  s_of(th, "name").c_str(), static_cast<unsigned long long>(th.value("hits", 0ull)));
+    }
+    if (!u["hits"].empty())
+      fprintf(out, "  %zu hits with arguments kept (the last ones; `report --json` lists them)\n",
+              u["hits"].size());
   }
 
   fprintf(out, "\nALERTS  %zu\n", r["alerts"].size());

@@ -686,6 +686,29 @@ int View::draw_header(int W, int max_lines) {
     g2.fields.push_back({"drops " + std::to_string(f.drops)});
   groups.push_back(std::move(g2));
 
+  // USDT (issue 7): the runtime adapter's pauses and threads, --usdt probe rates.
+  if (!f.usdt.empty()) {
+    const auto& u = f.usdt;
+    Group gu{1, {}};
+    if (!u.runtime.empty()) gu.fields.push_back({"runtime " + u.runtime + " (USDT)", A_BOLD});
+    for (const auto& p : u.pauses) {
+      bool hot = p.share >= 0.1 || p.max_ms >= 100 || p.ongoing_ms >= 100;
+      gu.fields.push_back({p.kind + " pauses " + std::to_string(p.count) + " " +
+                               fmt1("%.1f", p.total_ms) + "ms (max " + fmt1("%.1f", p.max_ms) +
+                               "ms, " + fmt1("%.1f", p.share * 100) + "% of wall)" +
+                               (p.ongoing_ms > 0 ? " IN PAUSE " + fmt1("%.0f", p.ongoing_ms) + "ms" : ""),
+                           hot ? attr_pair(kRed) | A_BOLD : attr_t(0)});
+    }
+    if (u.threads_started || u.threads_stopped)
+      gu.fields.push_back({"runtime threads +" + std::to_string(u.threads_started) + " -" +
+                           std::to_string(u.threads_stopped) + " since attach"});
+    for (const auto& p : u.probes)
+      if (p.role == "generic")
+        gu.fields.push_back({p.probe + " " + fmt_count(p.per_s) + "/s (" + std::to_string(p.total) +
+                             ")"});
+    if (!gu.fields.empty()) groups.push_back(std::move(gu));
+  }
+
   // Mode and cost.
   std::string mode;
   if (f.target.all_syscalls)

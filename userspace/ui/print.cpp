@@ -167,6 +167,7 @@ json frame_to_json(const model::Frame& f) {
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
   if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
+  if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);  // issue 7
   if (f.go) {
     json ps = json::array();
     for (const auto& p : f.go->ps) {
@@ -312,6 +313,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     fprintf(out, "   new thread %u by %u (goid %llu) at %s\n", c.tid, c.parent_tid,
             static_cast<unsigned long long>(c.parent_goid), c.site.empty() ? "?" : c.site.c_str());
   }
+  for (const auto& l : usdt::stats_lines(f.usdt, f.final)) fprintf(out, "   %s\n", l.c_str());
   for (const auto& a : f.alerts) {
     if (!a.active && !f.final) continue;
     fprintf(out, "   ALERT [%s] %s: %s\n", a.severity.c_str(), a.kind.c_str(), a.message.c_str());

@@ -1,0 +1,62 @@
+"""A small Python program for schedscope's USDT e2e tests (issue 7). Prints JSON lines:
+  {"ev":"ready","pid":N}      then waits for a line on stdin
+  {"ev":"done", ...}          after N forced collections, then exits
+Automatic collection is off; every collection after the trigger is seen through gc.callbacks:
+the generation, duration and CLOCK_MONOTONIC span of each, the ground truth of
+python:gc__start/done. (Interpreter shutdown collects again, after "done".)
+Then it imports two modules not loaded yet and lists every module that brought in.
+Usage: /usr/bin/python3.11 usdt_python.py N"""
+import gc
+import json
+import os
+import sys
+import time
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    print(json.dumps({"ev": "ready", "pid": os.getpid()}), flush=True)
+    sys.stdin.readline()
+    seen = []
+    t0 = [0]
+
+    # time.monotonic_ns() is CLOCK_MONOTONIC, the clock of schedscope's timestamps.
+    def cb(phase, info):
+        if phase == "start":
+            t0[0] = time.monotonic_ns()
+        else:
+            t1 = time.monotonic_ns()
+            seen.append({"gen": info["generation"], "ms": (t1 - t0[0]) / 1e6,
+                         "start_ns": t0[0], "end_ns": t1})
+
+    gc.disable()  # only the forced collections: the cyclic garbage below would trigger more
+    gc.callbacks.append(cb)
+    forced = []
+    for _ in range(n):
+        # Cyclic garbage, so each full collection has work to do.
+        junk = []
+        for i in range(150000):
+            a = [i]
+            a.append(a)
+            junk.append(a)
+        del junk
+        s = time.perf_counter_ns()
+        gc.collect()
+        forced.append((time.perf_counter_ns() - s) / 1e6)
+        time.sleep(0.05)
+    gc.callbacks.remove(cb)
+    # Modules imported through the C import path (python:import__find__load__start/done
+    # fire once per module found and loaded), with the CLOCK_MONOTONIC span of the imports.
+    before = set(sys.modules)
+    i0 = time.monotonic_ns()
+    __import__("fractions")
+    __import__("colorsys")
+    i1 = time.monotonic_ns()
+    imported = sorted(set(sys.modules) - before)
+    print(json.dumps({"ev": "done", "forced": n, "forced_ms": forced, "collections": seen,
+                      "imported": imported, "import_span": [i0, i1]}), flush=True)
+    time.sleep(0.3)
+
+
+if __name__ == "__main__":
+    main()
