@@ -114,6 +114,7 @@ func Start(name string, extra Obj) int64 {
 	}
 	startNs = MonoNs()
 	Say("start", Obj{"t_ns": startNs})
+	startRuntimeTrace()
 	return startNs
 }
 
@@ -139,6 +140,7 @@ func Deadline() <-chan struct{} {
 // Done prints the final {"ev":"done","done":true,...} line and exits 0.
 func Done(totals Obj) {
 	o := Obj{"done": true, "elapsed_ns": MonoNs() - startNs}
+	stopRuntimeTrace()
 	for k, v := range totals {
 		o[k] = v
 	}
