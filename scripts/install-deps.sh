@@ -14,6 +14,7 @@ PKGS=(
   golang-go                                     # Go workloads
   tmux procps python3                           # UI and e2e tests, process tools
   ccache                                        # faster rebuilds (used when present)
+  wrk bpftrace linux-perf                       # make bench: load generator, alternatives
 )
 
 missing=()
