@@ -224,7 +224,7 @@ class Case:
 def run_go(build, case, obs, duration, tmp, tag, ready_timeout):
     """A self-measuring Go workload: -wait-stdin, observer attaches, a newline starts the
     measured -duration; throughput = the done line's total / elapsed."""
-    name, key = case.kind.split(":")
+    _, name, key = case.kind.split(":")
     argv = [os.path.join(build, "workloads", name), "-wait-stdin", "-duration", f"{duration}s"] + case.args
     if obs.wl_args:
         argv += obs.wl_args()
@@ -426,7 +426,11 @@ def budgets(summary):
 
 
 def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    """format(v, spec), or a right-aligned "-" of the same width when there is no value."""
+    if v is None:
+        w = re.match(r"\d*", spec).group(0)
+        return "-".rjust(int(w) if w else 1)
+    return format(v, spec)
 
 
 def table(summary, bud):
@@ -448,7 +452,7 @@ def table(summary, bud):
         lines.append(f"{r['case']:<16} {r['observer']:<18} {fmt(r.get('throughput'), '12.0f')} "
                      f"{fmt(r.get('ratio'), '6.3f')} {spread:>13} "
                      f"{fmt(r.get('overhead_pct'), '7.1f')}% {fmt(r.get('obs_cpu_pct'), '8.1f')} "
-                     f"{fmt(r.get('obs_rss_mb'), '7.1f')} {fmt(ev, '9.0f')} {fmt(r.get('drops'), 'd'):>6}")
+                     f"{fmt(r.get('obs_rss_mb'), '7.1f')} {fmt(ev, '9.0f')} {fmt(r.get('drops'), '6d')}")
     if bud:
         lines += ["", "budgets (this run's figures):"]
         for b in bud:
@@ -483,13 +487,13 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="one short round of a few configurations")
     ap.add_argument("--rounds", type=int, help="rounds of the main matrix (default 3; smoke 1)")
     ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2)")
-    ap.add_argument("--duration", type=float, help="measured seconds per run (default 2.5; smoke 1)")
+    ap.add_argument("--duration", type=int, help="measured seconds per run (default 3; smoke 1)")
     ap.add_argument("--only", help="comma-separated case names to run")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     rounds = a.rounds or (1 if a.smoke else 3)
-    duration = a.duration or (1.0 if a.smoke else 2.5)
+    duration = a.duration or (1 if a.smoke else 3)
     out_json = a.json or os.path.join(build, "bench", "smoke.json" if a.smoke else "results.json")
     if os.geteuid() != 0:
         sys.exit("bench: needs root (BPF, perf, bpftrace)")
