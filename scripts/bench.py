@@ -216,9 +216,10 @@ class Attached:
 class Case:
     """A workload configuration: how to start it and how to read its throughput."""
 
-    def __init__(self, name, kind, args, unit, observers, desc, env=None):
+    def __init__(self, name, kind, args, unit, observers, desc, env=None, scaling=False):
         self.name, self.kind, self.args, self.unit = name, kind, args, unit
         self.observers, self.desc, self.env = observers, desc, env
+        self.scaling = scaling  # a scaling case: --scale-rounds rounds of --scale-duration
 
 
 def run_go(build, case, obs, duration, tmp, tag, ready_timeout):
@@ -328,21 +329,22 @@ def cases(smoke):
              MAIN_OBS + ["top tiny ring"], "threads: 100 steady + churn as fast as possible"),
         # scaling
         Case("threads-10", "go:threads:destroyed", ["-threads", "10", "-churn-max"], "threads/s", scale,
-             "threads: 10 steady + max churn"),
+             "threads: 10 steady + max churn", scaling=True),
         Case("threads-1000", "go:threads:destroyed", ["-threads", "1000", "-churn-max"], "threads/s", scale,
-             "threads: 1000 steady + max churn"),
+             "threads: 1000 steady + max churn", scaling=True),
         Case("steady-1000", "go:threads:sleeps", ["-threads", "1000", "-churn", "100"], "sleeps/s",
-             ["unobserved", "top", "record"], "threads: 1000 steady (10k nanosleeps/s) + 100 threads/s churn"),
+             ["unobserved", "top", "record"], "threads: 1000 steady (10k nanosleeps/s) + 100 threads/s churn",
+             scaling=True),
         Case("goroutines-1k", "go:pingpong:round_trips", ["-idle", "1000"], "round trips/s", gor,
-             "pingpong + 1,000 parked goroutines"),
+             "pingpong + 1,000 parked goroutines", scaling=True),
         Case("goroutines-10k", "go:pingpong:round_trips", ["-idle", "10000"], "round trips/s", gor,
-             "pingpong + 10,000 parked goroutines"),
+             "pingpong + 10,000 parked goroutines", scaling=True),
         Case("goroutines-100k", "go:pingpong:round_trips", ["-idle", "100000"], "round trips/s", gor,
-             "pingpong + 100,000 parked goroutines"),
+             "pingpong + 100,000 parked goroutines", scaling=True),
         Case("pingpong-P1", "go:pingpong:round_trips", ["-procs", "1"], "round trips/s", scale,
-             "pingpong, GOMAXPROCS=1"),
+             "pingpong, GOMAXPROCS=1", scaling=True),
         Case("http-P1", "http", [], "req/s", scale, "httpserver GOMAXPROCS=1 + wrk",
-             env={"GOMAXPROCS": "1"}),
+             env={"GOMAXPROCS": "1"}, scaling=True),
     ]
 
 
@@ -488,6 +490,7 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the main matrix (default 3; smoke 1)")
     ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2)")
     ap.add_argument("--duration", type=int, help="measured seconds per run (default 3; smoke 1)")
+    ap.add_argument("--scale-duration", type=int, default=2, help="measured seconds of a scaling run (default 2)")
     ap.add_argument("--only", help="comma-separated case names to run")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
     a = ap.parse_args()
@@ -506,12 +509,11 @@ def main():
         case_list = [c for c in case_list if c.name in keep]
     tmp = tempfile.mkdtemp(prefix="schedscope-bench-")
     all_obs = observers(build, tmp)
-    main_cases = {"http", "pingpong", "threads"}
     plan = []  # (round, case, observer)
     for r in range(max(rounds, a.scale_rounds)):
         order = []
         for c in case_list:
-            if r >= (rounds if c.name in main_cases or a.smoke else a.scale_rounds):
+            if r >= (a.scale_rounds if c.scaling else rounds):
                 continue
             obs = list(c.observers)
             k = r % len(obs)  # rotate the order each round
@@ -519,15 +521,15 @@ def main():
         plan += order
     t_start = time.monotonic()
     results = []
-    print(f"bench: {len(plan)} runs of {duration:g}s, {rounds} round(s) (scaling: "
-          f"{a.scale_rounds}), scratch {tmp}", flush=True)
+    print(f"bench: {len(plan)} runs of {duration}s, {rounds} round(s) (scaling cases: "
+          f"{a.scale_rounds} of {a.scale_duration}s), scratch {tmp}", flush=True)
     for i, (r, c, oname) in enumerate(plan):
         obs = all_obs[oname]
         tag = f"r{r}-{c.name}-{re.sub(r'[^a-z0-9]+', '_', oname)}"
         t0 = time.monotonic()
         runner = run_http if c.kind == "http" else run_go
         try:
-            res = runner(build, c, obs, duration, tmp, tag, ready_timeout=30)
+            res = runner(build, c, obs, a.scale_duration if c.scaling else duration, tmp, tag, ready_timeout=30)
         except Exception as e:  # noqa: BLE001 — a broken run is reported, the bench goes on
             res = {"error": f"{type(e).__name__}: {e}"}
         res.update({"round": r, "case": c.name, "observer": oname, "secs": round(time.monotonic() - t0, 1)})
@@ -543,7 +545,8 @@ def main():
     summary = summarize(results, case_list, all_obs)
     bud = budgets(summary)
     doc = {"machine": machine(), "command": " ".join(sys.argv), "rounds": rounds,
-           "scale_rounds": a.scale_rounds, "duration_s": duration, "smoke": a.smoke,
+           "scale_rounds": a.scale_rounds, "duration_s": duration, "scale_duration_s": a.scale_duration,
+           "smoke": a.smoke,
            "wall_s": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "cases": [{"name": c.name, "desc": c.desc, "unit": c.unit} for c in case_list],
            "summary": summary, "budgets": bud, "runs": results}
