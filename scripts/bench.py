@@ -5,8 +5,11 @@ alternatives a user would reach for (docs/performance.md).
 Every run starts a fresh workload, attaches one observer, waits until the observer is
 really attached, then lets the workload run a fixed time and takes its own throughput
 figure. Configurations are interleaved round by round (the order rotates each round) so
-that machine noise lands on all of them alike; every ratio is taken against the
-unobserved run of the same round and reported as median (min-max) over the rounds.
+that machine noise lands on all of them alike. A configuration's ratio is its median
+throughput over the unobserved median; the spread (min-max) is each round's throughput
+over that same unobserved median. The same is done for the work per target CPU-second
+(the workloads report their own CPU time), which neighbours on a shared machine disturb
+far less than wall throughput.
 
   scripts/bench.py --build build                full run (table + build/bench/results.json)
   scripts/bench.py --build build --smoke        seconds: one round, a few configurations
@@ -362,12 +365,15 @@ def cases(smoke):
 
 # ---------------------------------------------------------------- summary
 def summarize(results, case_list, all_obs):
-    """Per case and observer: throughput median and the ratio to the same round's
-    unobserved run, median (min-max)."""
+    """Per case and observer: the median throughput over the rounds and its ratio to the
+    unobserved median; the spread is every round's throughput over that median (min-max).
+    The same for the work done per target CPU-second."""
     summary = []
     for c in case_list:
-        base = {r["round"]: r["throughput"] for r in results
-                if r["case"] == c.name and r["observer"] == "unobserved" and "throughput" in r}
+        def med(o, k):
+            v = [r[k] for r in results if r["case"] == c.name and r["observer"] == o and k in r]
+            return statistics.median(v) if v else None
+        base, effb = med("unobserved", "throughput"), med("unobserved", "work_per_cpu_s")
         for o in c.observers:
             runs = [r for r in results if r["case"] == c.name and r["observer"] == o]
             ok = [r for r in runs if "throughput" in r]
@@ -378,18 +384,15 @@ def summarize(results, case_list, all_obs):
                 row["error"] = errs[0]
             if ok:
                 row["throughput"] = statistics.median(r["throughput"] for r in ok)
-                ratios = [r["throughput"] / base[r["round"]] for r in ok if base.get(r["round"])]
-                if ratios:
-                    row["ratio"] = statistics.median(ratios)
+                if base:
+                    ratios = [r["throughput"] / base for r in ok]
+                    row["ratio"] = row["throughput"] / base
                     row["ratio_min"], row["ratio_max"] = min(ratios), max(ratios)
                     row["overhead_pct"] = 100 * (1 - row["ratio"])
-                effb = {r["round"]: r["work_per_cpu_s"] for r in results
-                        if r["case"] == c.name and r["observer"] == "unobserved" and "work_per_cpu_s" in r}
-                eff = [r["work_per_cpu_s"] / effb[r["round"]] for r in ok
-                       if "work_per_cpu_s" in r and effb.get(r["round"])]
-                if eff:
-                    row["cpu_ratio"] = statistics.median(eff)
-                    row["cpu_ratio_min"], row["cpu_ratio_max"] = min(eff), max(eff)
+                eff = [r["work_per_cpu_s"] for r in ok if "work_per_cpu_s" in r]
+                if eff and effb:
+                    row["cpu_ratio"] = statistics.median(eff) / effb
+                    row["cpu_ratio_min"], row["cpu_ratio_max"] = min(eff) / effb, max(eff) / effb
                     # extra target CPU per unit of work, %
                     row["cpu_overhead_pct"] = 100 * (1 / row["cpu_ratio"] - 1)
                     row["target_cpu_s"] = statistics.median(r["target_cpu_s"] for r in ok if "target_cpu_s" in r)
@@ -551,9 +554,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--smoke", action="store_true", help="one short round of a few configurations")
-    ap.add_argument("--rounds", type=int, help="rounds of the main matrix (default 3; smoke 1)")
-    ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2)")
-    ap.add_argument("--duration", type=int, help="measured seconds per run (default 3; smoke 1)")
+    ap.add_argument("--rounds", type=int, help="rounds of the main matrix (default 4; smoke 1)")
+    ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2; smoke 1)")
+    ap.add_argument("--duration", type=int, help="measured seconds per run (default 2; smoke 1)")
     ap.add_argument("--scale-duration", type=int, default=2, help="measured seconds of a scaling run (default 2)")
     ap.add_argument("--only", help="comma-separated case names to run")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
@@ -564,8 +567,8 @@ def main():
             print(markdown(json.load(f)))
         return 0
     build = os.path.abspath(a.build)
-    rounds = a.rounds or (1 if a.smoke else 3)
-    duration = a.duration or (1 if a.smoke else 3)
+    rounds = a.rounds or (1 if a.smoke else 4)
+    duration = a.duration or (1 if a.smoke else 2)
     out_json = a.json or os.path.join(build, "bench", "smoke.json" if a.smoke else "results.json")
     if os.geteuid() != 0:
         sys.exit("bench: needs root (BPF, perf, bpftrace)")
