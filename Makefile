@@ -2,7 +2,7 @@
 #   make          install missing deps, build build/schedscope
 #   make test     all test tiers: unit (no root), bpf and e2e (root)
 #   make demo     the live view on the bundled demo workload
-#   make bench    the overhead benchmark (not part of make test)
+#   make bench    the overhead benchmark (not part of make test; bench-smoke: seconds)
 #   make install  PREFIX=/usr/local DESTDIR=
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -18,7 +18,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build workloads runtimes test test-unit test-bpf test-e2e demo bench install clean fuzz format tidy
+.PHONY: all deps build workloads runtimes test test-unit test-bpf test-e2e demo bench bench-smoke install clean fuzz format tidy
 
 all: build
 
@@ -70,6 +70,10 @@ demo: build workloads
 
 bench: build workloads
 	@bash scripts/bench.sh $(BUILD)
+
+# seconds: one round of a few configurations (the e2e suite runs it too)
+bench-smoke: build workloads
+	@bash scripts/bench.sh $(BUILD) --smoke
 
 fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSCHEDSCOPE_FUZZ=ON -DSCHEDSCOPE_WERROR=OFF >/dev/null

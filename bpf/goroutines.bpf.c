@@ -64,7 +64,7 @@ int ss_go_newproc1_ret(struct pt_regs *ctx)
 	    !bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg)) && curg &&
 	    !bpf_probe_read_user(&e->creator_goid, sizeof(e->creator_goid), (void *)(curg + o->g_goid)))
 		e->flags |= SS_GOC_CREATOR;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -92,6 +92,6 @@ int ss_go_exit(struct pt_regs *ctx)
 	e->pad = 0;
 	e->goid = 0;
 	bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(gp + o->g_goid));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

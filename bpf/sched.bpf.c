@@ -163,7 +163,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 				e->args[1] = st->block_args[1];
 				e->args[2] = st->block_args[2];
 				e->go = st->go;
-				bpf_ringbuf_submit(e, 0);
+				submit(e);
 			}
 		}
 	}
@@ -265,7 +265,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 			e->nframes = n / sizeof(__u64);
 	}
 	BPF_CORE_READ_STR_INTO(&e->comm, cur, comm);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -293,7 +293,7 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 			__builtin_memset(&e->final, 0, sizeof(e->final));
 		}
 		BPF_CORE_READ_STR_INTO(&e->final.comm, p, comm);
-		bpf_ringbuf_submit(e, 0);
+		submit(e);
 	}
 	/* The entry stays until userspace has consumed the exit event: it deletes it then, so
 	 * that no interval reads a thread that vanished between map read and event. */

@@ -65,6 +65,6 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	e->nr = nr;
 	e->ret = ret;
 	read_goctx(bpf_get_current_task_btf(), tid, &e->go);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

@@ -15,6 +15,7 @@ PKGS=(
   tmux procps python3                           # UI and e2e tests, process tools
   ccache                                        # faster rebuilds (used when present)
   openjdk-17-jdk-headless                       # USDT e2e: a JVM with hotspot probes, javac
+  wrk bpftrace linux-perf                       # make bench: load generator, alternatives
 )
 
 missing=()

@@ -130,6 +130,12 @@ int Session::on_record(void* ctx, void* data, size_t size) {
 Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
   cur_fn_ = &fn;
   int n = timeout_ms > 0 ? ring_buffer__poll(rb_, timeout_ms) : ring_buffer__consume(rb_);
+  // The BPF side submits without waking us (submit() in common.bpf.h): a poll that timed
+  // out still drains what arrived meanwhile.
+  if (timeout_ms > 0 && n >= 0) {
+    int m = ring_buffer__consume(rb_);
+    n = m < 0 ? m : n + m;
+  }
   cur_fn_ = nullptr;
   if (n < 0 && n != -EINTR) return make_error("ring buffer poll failed: " + errstr(n));
   return n < 0 ? 0 : n;

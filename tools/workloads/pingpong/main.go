@@ -19,6 +19,7 @@ var (
 	pairs = flag.Int("pairs", 4, "goroutine pairs")
 	procs = flag.Int("procs", 0, "GOMAXPROCS (0 = leave as is)")
 	every = flag.Duration("every", time.Second, "report period")
+	idle  = flag.Int("idle", 0, "extra goroutines (main.idler) parked on a channel for the whole run (goroutine-count scaling)")
 )
 
 func init() { wl.Flags(10*time.Second, "") }
@@ -51,12 +52,22 @@ func ponger() {
 	}
 }
 
+// idler parks until the process exits: it only makes the goroutine count large.
+var idleGate = make(chan struct{})
+
+func idler() { <-idleGate }
+
 func main() {
 	flag.Parse()
 	if *procs > 0 {
 		runtime.GOMAXPROCS(*procs)
 	}
-	wl.Start("pingpong", nil)
+	// The idle goroutines exist before "ready", so an observer attaches to a process
+	// that already has them and the measured window holds no creation.
+	for i := 0; i < *idle; i++ {
+		go idler()
+	}
+	wl.Start("pingpong", wl.Obj{"idle": *idle})
 	for i := 0; i < *pairs; i++ {
 		c := [2]chan int{make(chan int), make(chan int)}
 		go pinger()

@@ -28,6 +28,11 @@ var (
 	sleep  = flag.Duration("sleep", 100*time.Millisecond, "nanosleep length of the steady threads")
 	churn  = flag.Int("churn", 100, "threads created and destroyed per second (0 = none)")
 	every  = flag.Duration("every", time.Second, "report period")
+	// -churn-max replaces the fixed -churn rate by "as fast as the machine allows", with
+	// -churn-inflight threads being created or torn down at any time: the churn
+	// throughput (threads/s) is then the benchmark's figure of merit.
+	churnMax      = flag.Bool("churn-max", false, "churn threads as fast as possible (ignores -churn)")
+	churnInflight = flag.Int("churn-inflight", 4, "(-churn-max) churn goroutines in flight")
 )
 
 func init() {
@@ -64,7 +69,18 @@ func main() {
 		"sleep_ns": sleep.Nanoseconds(), "churn_func": "main.churnThread", "churn_per_s": *churn,
 		"threads_before": t0})
 
-	if *churn > 0 {
+	if *churnMax {
+		slots := make(chan struct{}, *churnInflight)
+		go func() {
+			for {
+				slots <- struct{}{}
+				go func() {
+					churnThread()
+					<-slots
+				}()
+			}
+		}()
+	} else if *churn > 0 {
 		go func() {
 			// Spawn in batches every 10ms; carry the fraction over.
 			acc := 0.0

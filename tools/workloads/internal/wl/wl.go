@@ -41,8 +41,9 @@ var (
 var Name string
 
 var (
-	sayMu   sync.Mutex
-	startNs int64
+	sayMu    sync.Mutex
+	startNs  int64
+	startCPU int64
 )
 
 // Flags registers -duration with the workload's default. Call it from a
@@ -113,8 +114,21 @@ func Start(name string, extra Obj) int64 {
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
 	startNs = MonoNs()
+	startCPU = CPUTimeNs()
 	Say("start", Obj{"t_ns": startNs})
+	startRuntimeTrace()
 	return startNs
+}
+
+// CPUTimeNs is the CPU time (user + system) the whole process has used so far, exited
+// threads included (getrusage RUSAGE_SELF). The done line carries the run's share as
+// "cpu_ns": make bench divides the work done by it.
+func CPUTimeNs() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // RunFor is the run time asked for: 0 means until killed (-forever or
@@ -138,7 +152,8 @@ func Deadline() <-chan struct{} {
 
 // Done prints the final {"ev":"done","done":true,...} line and exits 0.
 func Done(totals Obj) {
-	o := Obj{"done": true, "elapsed_ns": MonoNs() - startNs}
+	o := Obj{"done": true, "elapsed_ns": MonoNs() - startNs, "cpu_ns": CPUTimeNs() - startCPU}
+	stopRuntimeTrace()
 	for k, v := range totals {
 		o[k] = v
 	}

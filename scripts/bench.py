@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""make bench: what attaching schedscope costs a Go process, beside the floors and the
+alternatives a user would reach for (docs/performance.md).
+
+Every run starts a fresh workload, attaches one observer, waits until the observer is
+really attached, then lets the workload run a fixed time and takes its own throughput
+figure. Configurations are interleaved round by round (the order rotates each round) so
+that machine noise lands on all of them alike. A configuration's ratio is its median
+throughput over the unobserved median; the spread (min-max) is each round's throughput
+over that same unobserved median. The same is done for the work per target CPU-second
+(the workloads report their own CPU time), which neighbours on a shared machine disturb
+far less than wall throughput.
+
+  scripts/bench.py --build build                full run (table + build/bench/results.json)
+  scripts/bench.py --build build --smoke        seconds: one round, a few configurations
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- /proc helpers
+def cpu_seconds(pid):
+    """utime+stime of a whole process (all its threads), seconds; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def status_kb(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_file(path, regex, timeout, proc):
+    """Waits until `regex` shows up in the file `path` (an observer's redirected output)."""
+    rx = re.compile(regex, re.M)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(path, errors="replace") as f:
+                if rx.search(f.read()):
+                    return True
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def tail(path, n=400):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:].strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------- observers
+class Observer:
+    """One way of watching the target. argv(pid, tmp) builds the command; `ready` says how
+    to know it is attached: ("stdout"|"stderr", regex) or ("sleep", seconds) when the tool
+    prints nothing at attach (then a fixed settle time is used, said in the table)."""
+
+    def __init__(self, name, argv=None, ready=None, wl_args=None, shows="", note=""):
+        self.name, self.argv, self.ready, self.shows, self.note = name, argv, ready, shows, note
+        self.wl_args = wl_args  # in-process observers: extra workload flags instead of a process
+
+
+def observers(build, tmp):
+    ss = os.path.join(build, "schedscope")
+    floor = os.path.join(build, "ss-floor")
+    bt = os.path.join(SRC, "tools", "bench")
+    both = os.path.join(tmp, "sched+syscalls.bt")
+    with open(both, "w") as f:
+        for part in ("sched.bt", "syscalls.bt"):
+            with open(os.path.join(bt, part)) as p:
+                f.write(p.read() + "\n")
+    top_ready = ("stdout", r"^\{")  # the first JSON interval: attached and reading
+    obs = [
+        Observer("unobserved"),
+        Observer("floor", lambda pid: [floor, "-p", str(pid)], ("stdout", "^attached"),
+                 note="empty tgid-filtered programs, default hooks"),
+        Observer("floor -S", lambda pid: [floor, "-p", str(pid), "-S"], ("stdout", "^attached"),
+                 note="the same plus raw_syscalls sys_enter/sys_exit"),
+        Observer("top", lambda pid: [ss, "top", "--json", "-p", str(pid)], top_ready, shows="sched"),
+        Observer("top -S", lambda pid: [ss, "top", "--json", "-S", "-p", str(pid)], top_ready,
+                 shows="syscalls"),
+        Observer("record", lambda pid: [ss, "record", "-p", str(pid), "-o",
+                                        os.path.join(tmp, f"rec-{pid}.ssr")],
+                 ("stderr", r"^recording pid"), shows="sched"),
+        Observer("top --goroutines", lambda pid: [ss, "top", "--json", "--goroutines", "-p", str(pid)],
+                 top_ready, shows="goroutines"),
+        Observer("bpftrace", lambda pid: ["bpftrace", os.path.join(bt, "sched.bt"), str(pid)],
+                 ("stdout", "^bpftrace ready"), shows="sched",
+                 note="tools/bench/sched.bt: same tracepoints, maps, 1 s print"),
+        Observer("bpftrace -S", lambda pid: ["bpftrace", both, str(pid)],
+                 ("stdout", "^bpftrace ready"), shows="syscalls",
+                 note="sched.bt + syscalls.bt (raw_syscalls latency histograms)"),
+        Observer("perf sched record", lambda pid: ["perf", "sched", "record", "-p", str(pid), "-o",
+                                                   os.path.join(tmp, f"sched-{pid}.data")],
+                 ("sleep", 1.5), shows="sched", note="no attach signal: 1.5 s settle"),
+        Observer("perf trace -s", lambda pid: ["perf", "trace", "-s", "-p", str(pid), "-o",
+                                               os.path.join(tmp, f"trace-{pid}.txt")],
+                 ("sleep", 1.5), shows="syscalls", note="no attach signal: 1.5 s settle"),
+        Observer("runtime/trace", wl_args=lambda: ["-runtime-trace", os.path.join(tmp, "rt.trace")],
+                 shows="goroutines", note="in process, go1.19 tracer"),
+        Observer("top offcpu-min 200ms", lambda pid: [ss, "top", "--json", "--offcpu-min", "200ms", "-p", str(pid)],
+                 top_ready, note="long off-CPU intervals shipped as events only from 200 ms"),
+        Observer("top tiny ring", lambda pid: [ss, "top", "--json", "--ringbuf-size", "4K", "-p", str(pid)],
+                 top_ready, note="pushed past the default: 4 KiB ring buffer, drops expected"),
+    ]
+    return {o.name: o for o in obs}
+
+
+class Attached:
+    def __init__(self, obs, pid, tmp, tag, ready_timeout):
+        self.obs, self.proc, self.error = obs, None, None
+        self.out = os.path.join(tmp, f"{tag}.out")
+        self.err = os.path.join(tmp, f"{tag}.err")
+        if obs.argv is None:
+            return
+        with open(self.out, "w") as o, open(self.err, "w") as e:
+            self.proc = subprocess.Popen(obs.argv(pid), stdout=o, stderr=e, stdin=subprocess.DEVNULL,
+                                         cwd=tmp, start_new_session=True)
+        kind, arg = obs.ready
+        if kind == "sleep":
+            time.sleep(arg)
+            ok = self.proc.poll() is None
+        else:
+            ok = wait_file(self.out if kind == "stdout" else self.err, arg, ready_timeout, self.proc)
+        if not ok:
+            self.error = f"{obs.name} did not attach: " + (tail(self.err) or tail(self.out) or "no output")
+        self.cpu0 = cpu_seconds(self.proc.pid)
+        self.t0 = time.monotonic()
+
+    def sample_end(self):
+        """Observer CPU% over the measured window and its memory, before it is stopped."""
+        if self.proc is None:
+            return {}
+        cpu1, t1 = cpu_seconds(self.proc.pid), time.monotonic()
+        r = {"obs_rss_mb": None, "obs_cpu_pct": None}
+        rss = status_kb(self.proc.pid, "VmHWM")
+        if rss is not None:
+            r["obs_rss_mb"] = round(rss / 1024, 1)
+        if cpu1 is not None and self.cpu0 is not None and t1 > self.t0:
+            r["obs_cpu_pct"] = round(100 * (cpu1 - self.cpu0) / (t1 - self.t0), 2)
+        return r
+
+    def stop(self):
+        if self.proc is None:
+            return {}
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.events()
+
+    def events(self):
+        """Events/s and drops as schedscope itself reports them."""
+        r = {}
+        if self.obs.name.startswith("top"):
+            frames = []
+            try:
+                with open(self.out) as f:
+                    for line in f:
+                        if line.startswith("{"):
+                            try:
+                                frames.append(json.loads(line))
+                            except ValueError:
+                                pass
+            except OSError:
+                pass
+            if frames:
+                r["switches_per_s"] = round(statistics.mean(fr.get("switches_per_s", 0) for fr in frames))
+                r["syscalls_per_s"] = round(statistics.mean(fr.get("syscalls_per_s", 0) for fr in frames))
+                r["drops"] = frames[-1].get("drops", 0)
+        elif self.obs.name == "record":
+            m = re.search(r"wrote .*\(([\d.]+)s, .*?, (\d+) events, (\d+) drops", tail(self.err, 4000))
+            if m:
+                r["events_per_s"] = round(int(m.group(2)) / max(float(m.group(1)), 1e-3))
+                r["drops"] = int(m.group(3))
+        return r
+
+
+# ---------------------------------------------------------------- workloads
+class Case:
+    """A workload configuration: how to start it and how to read its throughput."""
+
+    def __init__(self, name, kind, args, unit, observers, desc, env=None, scaling=False):
+        self.name, self.kind, self.args, self.unit = name, kind, args, unit
+        self.observers, self.desc, self.env = observers, desc, env
+        self.scaling = scaling  # a scaling case: --scale-rounds rounds of --scale-duration
+
+
+def run_go(build, case, obs, duration, tmp, tag, ready_timeout):
+    """A self-measuring Go workload: -wait-stdin, observer attaches, a newline starts the
+    measured -duration; throughput = the done line's total / elapsed."""
+    _, name, key = case.kind.split(":")
+    argv = [os.path.join(build, "workloads", name), "-wait-stdin", "-duration", f"{duration}s"] + case.args
+    if obs.wl_args:
+        argv += obs.wl_args()
+    env = dict(os.environ, **(case.env or {}))
+    with open(os.path.join(tmp, f"{tag}.wl.err"), "w") as err:
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    att = None
+    try:
+        ready = json.loads(p.stdout.readline())
+        att = Attached(obs, ready["pid"], tmp, tag, ready_timeout)
+        if att.error:
+            return {"error": att.error}
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        done = None
+        for line in p.stdout:
+            ev = json.loads(line)
+            if ev.get("ev") == "done":
+                done = ev
+            elif ev.get("ev") == "error":
+                return {"error": ev.get("error")}
+        res = att.sample_end()
+        p.wait(timeout=30)
+        if not done:
+            return {"error": f"{name} exited {p.returncode} without a done line"}
+        res["throughput"] = done[key] / (done["elapsed_ns"] / 1e9)
+        if done.get("cpu_ns"):
+            res["target_cpu_s"] = done["cpu_ns"] / 1e9
+            res["work_per_cpu_s"] = done[key] / res["target_cpu_s"]
+        res.update(att.stop())
+        return res
+    finally:
+        if att:
+            att.stop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def run_http(build, case, obs, duration, tmp, tag, ready_timeout):
+    """httpserver on loopback, driven by wrk (its Requests/sec is the throughput)."""
+    port = free_port()
+    argv = [os.path.join(build, "workloads", "httpserver"), "-forever", "-addr", f"127.0.0.1:{port}"] + case.args
+    if obs.wl_args:
+        argv += obs.wl_args()
+    env = dict(os.environ, **(case.env or {}))
+    with open(os.path.join(tmp, f"{tag}.wl.err"), "w") as err:
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, env=env)
+    att = None
+    try:
+        pid = None
+        for line in p.stdout:
+            ev = json.loads(line)
+            if ev.get("ev") == "ready":
+                pid = ev["pid"]
+            elif ev.get("ev") == "listening":
+                break
+            elif ev.get("ev") == "error":
+                return {"error": ev.get("error")}
+        att = Attached(obs, pid, tmp, tag, ready_timeout)
+        if att.error:
+            return {"error": att.error}
+        cpu0 = cpu_seconds(p.pid)
+        w = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", f"http://127.0.0.1:{port}/"],
+                           capture_output=True, text=True, timeout=duration + 60)
+        cpu1 = cpu_seconds(p.pid)
+        res = att.sample_end()
+        n = re.search(r"(\d+) requests in", w.stdout)
+        if n and cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
+            res["target_cpu_s"] = cpu1 - cpu0
+            res["work_per_cpu_s"] = int(n.group(1)) / res["target_cpu_s"]
+        m = re.search(r"Requests/sec:\s+([\d.]+)", w.stdout)
+        if not m or "Socket errors" in w.stdout:
+            return {"error": "wrk: " + (w.stdout + w.stderr)[-300:]}
+        res["throughput"] = float(m.group(1))
+        res.update(att.stop())
+        return res
+    finally:
+        if att:
+            att.stop()
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+MAIN_OBS = ["unobserved", "floor", "floor -S", "top", "top -S", "record", "top --goroutines",
+            "bpftrace", "bpftrace -S", "perf sched record", "perf trace -s", "runtime/trace"]
+
+
+def cases(smoke):
+    if smoke:
+        return [
+            Case("http", "http", [], "req/s", ["unobserved", "top -S"], "httpserver + wrk -t1 -c32"),
+            Case("pingpong", "go:pingpong:round_trips", [], "round trips/s",
+                 ["unobserved", "floor", "top"], "pingpong, 4 pairs"),
+            Case("threads", "go:threads:destroyed", ["-threads", "10", "-churn-max"], "threads/s",
+                 ["unobserved", "record"], "threads -threads 10 -churn-max"),
+        ]
+    scale = ["unobserved", "floor", "top"]
+    gor = ["unobserved", "top", "top --goroutines"]
+    return [
+        Case("http", "http", [], "req/s", MAIN_OBS, "httpserver + wrk -t1 -c32 (loopback)"),
+        Case("pingpong", "go:pingpong:round_trips", [], "round trips/s", MAIN_OBS,
+             "pingpong, 4 pairs, GOMAXPROCS=2"),
+        Case("threads", "go:threads:destroyed", ["-threads", "100", "-churn-max"], "threads/s",
+             MAIN_OBS + ["top tiny ring"], "threads: 100 steady + churn as fast as possible"),
+        # scaling
+        Case("threads-10", "go:threads:destroyed", ["-threads", "10", "-churn-max"], "threads/s", scale,
+             "threads: 10 steady + max churn", scaling=True),
+        Case("threads-1000", "go:threads:destroyed", ["-threads", "1000", "-churn-max"], "threads/s", scale,
+             "threads: 1000 steady + max churn", scaling=True),
+        Case("steady-1000", "go:threads:sleeps", ["-threads", "1000", "-churn", "100"], "sleeps/s",
+             ["unobserved", "top", "record", "top offcpu-min 200ms"],
+             "threads: 1000 steady (10k nanosleeps/s) + 100 threads/s churn",
+             scaling=True),
+        Case("goroutines-1k", "go:pingpong:round_trips", ["-idle", "1000"], "round trips/s", gor,
+             "pingpong + 1,000 parked goroutines", scaling=True),
+        Case("goroutines-10k", "go:pingpong:round_trips", ["-idle", "10000"], "round trips/s", gor,
+             "pingpong + 10,000 parked goroutines", scaling=True),
+        Case("goroutines-100k", "go:pingpong:round_trips", ["-idle", "100000"], "round trips/s", gor,
+             "pingpong + 100,000 parked goroutines", scaling=True),
+        Case("pingpong-P1", "go:pingpong:round_trips", ["-procs", "1"], "round trips/s", scale,
+             "pingpong, GOMAXPROCS=1", scaling=True),
+        Case("http-P1", "http", [], "req/s", scale, "httpserver GOMAXPROCS=1 + wrk",
+             env={"GOMAXPROCS": "1"}, scaling=True),
+    ]
+
+
+# ---------------------------------------------------------------- summary
+def summarize(results, case_list, all_obs):
+    """Per case and observer: the median throughput over the rounds and its ratio to the
+    unobserved median; the spread is every round's throughput over that median (min-max).
+    The same for the work done per target CPU-second."""
+    summary = []
+    for c in case_list:
+        def med(o, k):
+            v = [r[k] for r in results if r["case"] == c.name and r["observer"] == o and k in r]
+            return statistics.median(v) if v else None
+        base, effb = med("unobserved", "throughput"), med("unobserved", "work_per_cpu_s")
+        for o in c.observers:
+            runs = [r for r in results if r["case"] == c.name and r["observer"] == o]
+            ok = [r for r in runs if "throughput" in r]
+            row = {"case": c.name, "observer": o, "unit": c.unit, "runs": len(runs), "ok": len(ok),
+                   "note": all_obs[o].note, "shows": all_obs[o].shows}
+            errs = [r["error"] for r in runs if "error" in r]
+            if errs:
+                row["error"] = errs[0]
+            if ok:
+                row["throughput"] = statistics.median(r["throughput"] for r in ok)
+                if base:
+                    ratios = [r["throughput"] / base for r in ok]
+                    row["ratio"] = row["throughput"] / base
+                    row["ratio_min"], row["ratio_max"] = min(ratios), max(ratios)
+                    row["overhead_pct"] = 100 * (1 - row["ratio"])
+                eff = [r["work_per_cpu_s"] for r in ok if "work_per_cpu_s" in r]
+                if eff and effb:
+                    row["cpu_ratio"] = statistics.median(eff) / effb
+                    row["cpu_ratio_min"], row["cpu_ratio_max"] = min(eff) / effb, max(eff) / effb
+                    # extra target CPU per unit of work, %
+                    row["cpu_overhead_pct"] = 100 * (1 / row["cpu_ratio"] - 1)
+                    row["target_cpu_s"] = statistics.median(r["target_cpu_s"] for r in ok if "target_cpu_s" in r)
+                for k in ("obs_cpu_pct", "obs_rss_mb", "switches_per_s", "syscalls_per_s", "events_per_s"):
+                    v = [r[k] for r in ok if r.get(k) is not None]
+                    if v:
+                        row[k] = statistics.median(v)
+                d = [r["drops"] for r in ok if r.get("drops") is not None]
+                if d:
+                    row["drops"] = max(d)
+            summary.append(row)
+    return summary
+
+
+def budgets(summary, metric="overhead_pct"):
+    """The issue's budgets, checked on this run's own figures. metric: "overhead_pct" (wall
+    throughput lost) or "cpu_overhead_pct" (extra target CPU per unit of work)."""
+    get = {(r["case"], r["observer"]): r for r in summary}
+    out = []
+
+    def oh(case, o):
+        r = get.get((case, o))
+        return r.get(metric) if r else None
+
+    for case in ("http", "pingpong", "threads"):
+        for o, fl in (("top", "floor"), ("record", "floor"), ("top -S", "floor -S")):
+            a, f = oh(case, o), oh(case, fl)
+            if a is None or f is None:
+                continue
+            limit = 1.25 * max(f, 0) + 2
+            out.append({"budget": f"{o} <= 1.25 x {fl} + 2 pts", "metric": metric, "case": case, "value": round(a, 1),
+                        "limit": round(limit, 1), "pass": a <= limit})
+        for o, alts in (("top", ("bpftrace", "perf sched record")),
+                        ("top -S", ("bpftrace -S", "perf trace -s")),
+                        ("top --goroutines", ("runtime/trace",))):
+            a = oh(case, o)
+            for alt in alts:
+                b = oh(case, alt)
+                if a is None or b is None:
+                    continue
+                out.append({"budget": f"{o} costs less than {alt}", "metric": metric, "case": case, "value": round(a, 1),
+                            "limit": round(b, 1), "pass": a < b})
+    if metric != "overhead_pct":
+        return out
+    for r in summary:
+        if r["observer"] in ("top", "top -S", "record", "top --goroutines") and "drops" in r:
+            out.append({"budget": "zero drops at default settings", "case": r["case"],
+                        "observer": r["observer"], "value": r["drops"], "limit": 0, "pass": r["drops"] == 0})
+    tiny = get.get(("threads", "top tiny ring"))
+    if tiny and "drops" in tiny:
+        out.append({"budget": "counted drop report past the default (4 KiB ring)", "case": "threads",
+                    "value": tiny["drops"], "limit": ">0 reported", "pass": tiny["drops"] > 0})
+    st = get.get(("steady-1000", "top"))
+    if st and st.get("obs_cpu_pct") is not None:
+        out.append({"budget": "observer < 5% of a core at 1 s refresh, 1,000 threads", "case": "steady-1000",
+                    "value": round(st["obs_cpu_pct"], 1), "limit": 5, "pass": st["obs_cpu_pct"] < 5})
+    if st and st.get("obs_rss_mb") is not None:
+        out.append({"budget": "observer < 64 MB RSS, 1,000 threads", "case": "steady-1000",
+                    "value": round(st["obs_rss_mb"], 1), "limit": 64, "pass": st["obs_rss_mb"] < 64})
+    return out
+
+
+def fmt(v, spec):
+    """format(v, spec), or a right-aligned "-" of the same width when there is no value."""
+    if v is None:
+        w = re.match(r"\d*", spec).group(0)
+        return "-".rjust(int(w) if w else 1)
+    return format(v, spec)
+
+
+def table(summary, bud):
+    lines = []
+    hdr = (f"{'case':<16} {'observer':<18} {'throughput':>12} {'ratio':>6} {'(min-max)':>11} "
+           f"{'slowdown':>8} {'cpu/work':>8} {'(min-max)':>11} {'obs CPU%':>8} {'RSS MB':>7} {'events/s':>9} "
+           f"{'drops':>6}")
+    lines += [hdr, "-" * len(hdr)]
+    last = None
+    for r in summary:
+        if last and r["case"] != last:
+            lines.append("")
+        last = r["case"]
+        if "ratio" not in r and "throughput" not in r:
+            lines.append(f"{r['case']:<16} {r['observer']:<18} FAILED: {r.get('error', 'no result')[:90]}")
+            continue
+        spread = f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f}" if "ratio_min" in r else ""
+        cspread = f"{r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f}" if "cpu_ratio_min" in r else ""
+        ev = r.get("events_per_s") or (
+            (r.get("switches_per_s") or 0) + (r.get("syscalls_per_s") or 0) if "switches_per_s" in r else None)
+        lines.append(f"{r['case']:<16} {r['observer']:<18} {fmt(r.get('throughput'), '12.0f')} "
+                     f"{fmt(r.get('ratio'), '6.3f')} {spread:>11} "
+                     f"{fmt(r.get('overhead_pct'), '7.1f')}% {fmt(r.get('cpu_overhead_pct'), '+7.1f')}% {cspread:>11} "
+                     f"{fmt(r.get('obs_cpu_pct'), '8.1f')} "
+                     f"{fmt(r.get('obs_rss_mb'), '7.1f')} {fmt(ev, '9.0f')} {fmt(r.get('drops'), '6d')}")
+    if bud:
+        lines += ["", "budgets (this run's figures):"]
+        for b in bud:
+            who = f"{b['case']}" + (f" / {b['observer']}" if "observer" in b else "")
+            m = {"overhead_pct": "wall", "cpu_overhead_pct": "cpu"}.get(b.get("metric"), "")
+            lines.append(f"  {'PASS' if b['pass'] else 'MISS'}  {m:<4} {b['budget']:<48} {who:<26} "
+                         f"{b['value']} vs {b['limit']}")
+    return "\n".join(lines)
+
+
+def markdown(doc):
+    """The results file as the Markdown tables of docs/performance.md."""
+    m = doc["machine"]
+    out = [f"Run {doc['date']}: `{doc['command']}`, {doc['wall_s']:.0f} s wall; {doc['rounds']} rounds of "
+           f"{doc['duration_s']} s (scaling cases: {doc['scale_rounds']} of {doc.get('scale_duration_s', '?')} s).",
+           f"Machine: {m.get('cpu', '?')}, {m['cpus']} CPUs, kernel {m['kernel']}; {m.get('bpftrace', '')}, "
+           f"{m.get('perf', '')}, {m.get('wrk', '')}.", ""]
+    descs = {c["name"]: (c["desc"], c["unit"]) for c in doc["cases"]}
+    out += ["| case | observer | throughput | ratio (min–max) | slowdown | target CPU per unit of work "
+            "(min–max) | observer CPU % | observer RSS MB | events/s | drops |",
+            "|---|---|---:|---|---:|---|---:|---:|---:|---:|"]
+    for r in doc["summary"]:
+        name = r["case"]
+        if "throughput" not in r:
+            out.append(f"| {name} | {r['observer']} | failed: {r.get('error', '?')[:80]} | | | | | | | |")
+            continue
+        spread = f"{r['ratio']:.3f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})" if "ratio" in r else "-"
+        ev = r.get("events_per_s") or (
+            (r.get("switches_per_s") or 0) + (r.get("syscalls_per_s") or 0) if "switches_per_s" in r else None)
+        cpu = (f"{r['cpu_overhead_pct']:+.1f}% ({1 / r['cpu_ratio_max'] - 1:+.0%}–{1 / r['cpu_ratio_min'] - 1:+.0%})"
+               if "cpu_ratio" in r else "-")
+        out.append(f"| {name} | {r['observer']} | {r['throughput']:,.0f} {descs[name][1]} | {spread} | "
+                   f"{r.get('overhead_pct', 0):.1f}% | {cpu} | {fmt(r.get('obs_cpu_pct'), '.1f').strip()} | "
+                   f"{fmt(r.get('obs_rss_mb'), '.1f').strip()} | {fmt(ev, ',.0f').strip()} | "
+                   f"{fmt(r.get('drops'), 'd').strip()} |")
+    out += ["", "| budget | on | case | measured | limit | |", "|---|---|---|---:|---:|---|"]
+    for b in doc["budgets"]:
+        who = b["case"] + (f" / {b['observer']}" if "observer" in b else "")
+        m = {"overhead_pct": "wall throughput", "cpu_overhead_pct": "CPU per unit of work"}.get(b.get("metric"), "")
+        out.append(f"| {b['budget']} | {m} | {who} | {b['value']} | {b['limit']} | "
+                   f"{'PASS' if b['pass'] else '**MISS**'} |")
+    out += ["", "Cases:", ""] + [f"- `{n}`: {d[0]} ({d[1]})" for n, d in descs.items()]
+    return "\n".join(out)
+
+
+def machine():
+    info = {"kernel": platform.release(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            info["cpu"] = m.group(1) if m else "?"
+    except OSError:
+        pass
+    for tool, argv in (("bpftrace", ["bpftrace", "--version"]), ("perf", ["perf", "--version"]),
+                       ("wrk", ["wrk", "-v"]), ("go", None)):
+        if argv:
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+                info[tool] = (r.stdout + r.stderr).strip().splitlines()[0].split(" Copyright")[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired):
+                info[tool] = "not available"
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--smoke", action="store_true", help="one short round of a few configurations")
+    ap.add_argument("--rounds", type=int, help="rounds of the main matrix (default 4; smoke 1)")
+    ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2; smoke 1)")
+    ap.add_argument("--duration", type=int, help="measured seconds per run (default 2; smoke 1)")
+    ap.add_argument("--scale-duration", type=int, default=2, help="measured seconds of a scaling run (default 2)")
+    ap.add_argument("--only", help="comma-separated case names to run")
+    ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
+    ap.add_argument("--markdown", metavar="RESULTS", help="print RESULTS (a results file) as Markdown and exit")
+    a = ap.parse_args()
+    if a.markdown:
+        with open(a.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
+    build = os.path.abspath(a.build)
+    rounds = a.rounds or (1 if a.smoke else 4)
+    duration = a.duration or (1 if a.smoke else 2)
+    out_json = a.json or os.path.join(build, "bench", "smoke.json" if a.smoke else "results.json")
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (BPF, perf, bpftrace)")
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing (scripts/install-deps.sh installs it)")
+    case_list = cases(a.smoke)
+    if a.only:
+        keep = set(a.only.split(","))
+        case_list = [c for c in case_list if c.name in keep]
+    tmp = tempfile.mkdtemp(prefix="schedscope-bench-")
+    all_obs = observers(build, tmp)
+    plan = []  # (round, case, observer)
+    for r in range(max(rounds, a.scale_rounds)):
+        order = []
+        for c in case_list:
+            if r >= (a.scale_rounds if c.scaling else rounds):
+                continue
+            obs = list(c.observers)
+            k = r % len(obs)  # rotate the order each round
+            order += [(r, c, o) for o in obs[k:] + obs[:k]]
+        plan += order
+    t_start = time.monotonic()
+    results = []
+    print(f"bench: {len(plan)} runs of {duration}s, {rounds} round(s) (scaling cases: "
+          f"{a.scale_rounds} of {a.scale_duration}s), scratch {tmp}", flush=True)
+    for i, (r, c, oname) in enumerate(plan):
+        obs = all_obs[oname]
+        tag = f"r{r}-{c.name}-{re.sub(r'[^a-z0-9]+', '_', oname)}"
+        t0 = time.monotonic()
+        runner = run_http if c.kind == "http" else run_go
+        try:
+            res = runner(build, c, obs, a.scale_duration if c.scaling else duration, tmp, tag, ready_timeout=30)
+        except Exception as e:  # noqa: BLE001 — a broken run is reported, the bench goes on
+            res = {"error": f"{type(e).__name__}: {e}"}
+        res.update({"round": r, "case": c.name, "observer": oname, "secs": round(time.monotonic() - t0, 1)})
+        results.append(res)
+        thr = f"{res['throughput']:.0f} {c.unit}" if "throughput" in res else "ERROR " + res["error"][:120]
+        print(f"  [{i + 1}/{len(plan)}] round {r + 1} {c.name:<16} {oname:<18} {thr}", flush=True)
+        for f in os.listdir(tmp):  # keep the scratch small (traces, recordings)
+            if f.endswith((".ssr", ".data", ".trace", ".txt")) or ".ssr" in f:
+                try:
+                    os.unlink(os.path.join(tmp, f))
+                except OSError:
+                    pass
+    summary = summarize(results, case_list, all_obs)
+    bud = budgets(summary) + budgets(summary, "cpu_overhead_pct")
+    doc = {"machine": machine(), "command": " ".join(sys.argv), "rounds": rounds,
+           "scale_rounds": a.scale_rounds, "duration_s": duration, "scale_duration_s": a.scale_duration,
+           "smoke": a.smoke,
+           "wall_s": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "cases": [{"name": c.name, "desc": c.desc, "unit": c.unit} for c in case_list],
+           "summary": summary, "budgets": bud, "runs": results}
+    os.makedirs(os.path.dirname(out_json), exist_ok=True)
+    with open(out_json, "w") as f:
+        json.dump(doc, f, indent=1)
+    print()
+    for c in case_list:
+        print(f"  {c.name:<16} {c.desc}")
+    print()
+    print(table(summary, bud))
+    print(f"\nbench: {len(results)} runs in {doc['wall_s']:.0f}s; results in {out_json}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    failed = [r for r in summary if "throughput" not in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

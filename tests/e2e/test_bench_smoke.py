@@ -1,0 +1,63 @@
+"""make bench's smoke form (scripts/bench.sh --smoke), so the harness never rots: one
+short round of a few configurations (HTTP + wrk, pingpong, thread churn; unobserved,
+the floor, top, top -S, record). Checks that every configuration produced a throughput,
+that the ratios are sane and that the table and the JSON are well formed."""
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from common import BUILD, SRC, require_root, workload
+
+
+class BenchSmoke(unittest.TestCase):
+    def test_smoke_run(self):
+        require_root(self)
+        for w in ("httpserver", "pingpong", "threads"):
+            workload(w)
+        for tool in ("wrk",):
+            if not shutil.which(tool):
+                self.fail(f"{tool} missing: scripts/install-deps.sh installs it")
+        self.assertTrue(os.path.exists(os.path.join(BUILD, "ss-floor")), "build/ss-floor not built")
+        out = tempfile.mkdtemp(prefix="bench-smoke-")
+        path = os.path.join(out, "smoke.json")
+        try:
+            r = subprocess.run(["bash", os.path.join(SRC, "scripts", "bench.sh"), BUILD, "--smoke", "--json", path],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+            with open(path) as f:
+                doc = json.load(f)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        summary = doc["summary"]
+        self.assertGreaterEqual(len(summary), 7)
+        cfgs = {(s["case"], s["observer"]) for s in summary}
+        self.assertLessEqual({("http", "unobserved"), ("http", "top -S"), ("pingpong", "floor"),
+                              ("pingpong", "top"), ("threads", "record")}, cfgs)
+        for s in summary:
+            with self.subTest(case=s["case"], observer=s["observer"]):
+                self.assertNotIn("error", s)
+                self.assertGreater(s.get("throughput", 0), 0)
+                # one round: the ratio is this run over the same round's unobserved run
+                self.assertGreater(s["ratio"], 0.05)
+                self.assertLess(s["ratio"], 3)
+                if s["observer"] != "unobserved":
+                    self.assertIsNotNone(s.get("obs_rss_mb"))
+                    self.assertGreater(s["obs_rss_mb"], 0)
+                if s["observer"] in ("top", "top -S", "record"):
+                    # schedscope's own account of the run: zero drops at the defaults
+                    self.assertEqual(s.get("drops"), 0)
+        top = next(s for s in summary if s["observer"] == "top")
+        self.assertGreater(top.get("switches_per_s", 0), 0)
+        # the printed table carries every configuration and the ratio column
+        for case, obs in cfgs:
+            self.assertRegex(r.stdout, rf"(?m)^{case}\s+{obs}\s+\d+\s+\d\.\d{{3}}")
+        self.assertEqual(doc["machine"]["kernel"], platform.release())
+        self.assertEqual(doc["machine"]["cpus"], os.cpu_count())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,84 @@
+// ss-floor — the benchmark's floor observer (make bench, docs/performance.md).
+//
+// Attaches the empty, tgid-filtered programs of bpf/floor.bpf.c to schedscope's default
+// hooks (and with -S also to raw_syscalls sys_enter/sys_exit), prints one "attached"
+// line, holds them for the duration given (or until SIGINT/SIGTERM) and exits 0.
+//
+//   ss-floor -p PID [-S] [-d SECONDS]
+#include <bpf/libbpf.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "floor.skel.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int) { g_stop = 1; }
+
+int usage() {
+  std::fprintf(stderr, "usage: ss-floor -p PID [-S] [-d SECONDS]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long pid = 0;
+  bool syscalls = false;
+  double duration = 0;  // 0: until signalled
+  int opt;
+  while ((opt = getopt(argc, argv, "p:Sd:h")) != -1) {
+    switch (opt) {
+      case 'p': pid = std::strtol(optarg, nullptr, 10); break;
+      case 'S': syscalls = true; break;
+      case 'd': duration = std::strtod(optarg, nullptr); break;
+      default: return usage();
+    }
+  }
+  if (pid <= 0) return usage();
+  if (kill(static_cast<pid_t>(pid), 0) != 0) {
+    std::fprintf(stderr, "ss-floor: no process %ld: %s\n", pid, std::strerror(errno));
+    return 1;
+  }
+  libbpf_set_print([](libbpf_print_level level, const char* fmt, va_list ap) {
+    return level == LIBBPF_WARN ? std::vfprintf(stderr, fmt, ap) : 0;
+  });
+  floor_bpf* skel = floor_bpf__open();
+  if (!skel) {
+    std::fprintf(stderr, "ss-floor: open failed\n");
+    return 1;
+  }
+  skel->rodata->targ_tgid = static_cast<__u32>(pid);
+  bpf_program__set_autoload(skel->progs.floor_sys_enter, syscalls);
+  bpf_program__set_autoload(skel->progs.floor_sys_exit, syscalls);
+  if (int err = floor_bpf__load(skel)) {
+    std::fprintf(stderr, "ss-floor: load failed: %s\n", std::strerror(-err));
+    floor_bpf__destroy(skel);
+    return 1;
+  }
+  if (int err = floor_bpf__attach(skel)) {
+    std::fprintf(stderr, "ss-floor: attach failed: %s\n", std::strerror(-err));
+    floor_bpf__destroy(skel);
+    return 1;
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  std::printf("attached pid=%ld hooks=%s\n", pid, syscalls ? "default+raw_syscalls" : "default");
+  std::fflush(stdout);
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
+  while (!g_stop && (duration <= 0 || std::chrono::steady_clock::now() < until) &&
+         kill(static_cast<pid_t>(pid), 0) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  floor_bpf__destroy(skel);
+  return 0;
+}
