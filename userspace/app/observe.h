@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "app/gc_attach.h"
 #include "app/go_attach.h"
 #include "app/target.h"
 #include "model/model.h"
@@ -27,6 +28,9 @@ struct ObserveOptions {
   bool go = true;                   // Go awareness (inspect, offsets, P table)
   bool goroutines = false;          // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
   bool verbose = false;
+  bool gc = true;                   // GC uprobes + sampler + goroutine census (Go targets)
+  uint64_t gc_sample_period_ns = 1'000'000;  // GC sampler period per CPU (1 kHz)
+  double census_budget_ms = 20;     // time budget of one allgs pass
 };
 
 // Set by signal handlers; the observer stops at the next poll.
@@ -64,12 +68,18 @@ class Observer {
   // (--goroutines) the live-goroutine baseline handed to the model when the uprobes attach.
   std::function<void(uint64_t live)> on_goroutine_baseline;
   [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
+  // Each goroutine census as read (once per interval), for the recorder.
+  std::function<void(const gc::Census&)> on_census;
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
   void poll_until(uint64_t deadline_ns);
   void try_go();
   void attach_goroutines();
+  void attach_gc();
+  void gc_offsets_ready();
+  std::string gc_note_;
+  std::unique_ptr<CensusReader> census_;
   ObserveOptions opt_;
   std::unique_ptr<probe::Session> session_;
   std::optional<Launched> child_;

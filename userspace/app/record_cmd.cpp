@@ -43,6 +43,12 @@ const std::map<std::string, void (*)(detect::DetectOptions&, const detect::Detec
       {"--storm-threads", [](auto& d, const auto& s) { d.storm_threads = s.storm_threads; }},
       {"--storm-blocked", [](auto& d, const auto& s) { d.storm_blocked_frac = s.storm_blocked_frac; }},
       {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
+      {"--gc-mmu-10ms", [](auto& d, const auto& s) { d.gc_mmu_10ms_min = s.gc_mmu_10ms_min; }},
+      {"--gc-mmu-100ms", [](auto& d, const auto& s) { d.gc_mmu_100ms_min = s.gc_mmu_100ms_min; }},
+      {"--gc-assist", [](auto& d, const auto& s) { d.gc_assist_min = s.gc_assist_min; }},
+      {"--netpoll-io-wait", [](auto& d, const auto& s) { d.netpoll_min_io_wait = s.netpoll_min_io_wait; }},
+      {"--netpoll-io-frac", [](auto& d, const auto& s) { d.netpoll_io_frac = s.netpoll_io_frac; }},
+      {"--netpoll-cpu-max", [](auto& d, const auto& s) { d.netpoll_cpu_max = s.netpoll_cpu_max; }},
   };
   return m;
 }
@@ -128,6 +134,7 @@ class Recorder {
     };
     o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
     o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
+    o.on_census = [this](const gc::Census& c) { w_.census(c); };
     // Set before these hooks existed (uprobes attached while the observer started).
     if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
   }
@@ -634,6 +641,8 @@ void RecordingCli::add(CLI::App& app) {
   r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
   r->add_flag("--goroutines", rec_.observe.goroutines,
               "count goroutines created/exited by start function (uprobes: costly, see top --help)");
+  r->add_flag_function("--no-gc", [this](int64_t) { rec_.observe.gc = false; },
+              "no GC uprobes, GC sampler or goroutine census (on by default for Go targets)");
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
   r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);

@@ -257,6 +257,8 @@ void Detectors::evaluate(model::Frame& f) {
   std::map<std::string, Alert> now;
   stuck_p(f, now);
   storm(f, now);
+  gc_stall(f, now);
+  netpoll(f, now);
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
   f.notices.clear();
   for (auto it = now.begin(); it != now.end();) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "detect/alert.h"
+#include "gc/gc.h"
 #include "go/runtime_reader.h"
 #include "probe/session.h"
 #include "schedscope.h"
@@ -165,6 +166,10 @@ struct Frame {
   std::vector<detect::Alert> alerts;     // filled by the detectors (active + cleared now)
   std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
+  gc::GcStats gc;                        // GC cycles, STW, worker/assist share, MMU
+  std::optional<gc::Census> census;      // goroutines by status / wait reason (last read)
+  double rq_p999_us = 0;                 // kernel run-queue latency p99.9 (this interval)
+  std::vector<uint64_t> rq_hist;         // its log2 histogram (bucket i: [2^i, 2^(i+1)) ns)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -211,6 +216,10 @@ class Model {
   // (--goroutines) the number of live goroutines now (read once from allgs): the base
   // of the live estimate, which then moves with the created/exited records after it.
   void set_goroutine_baseline(uint64_t live);
+
+  // GC observation (gc/gc.h): the tracker the GC records feed, and the goroutine census.
+  gc::Tracker& gc_tracker() { return gc_; }
+  void on_census(const gc::Census& c) { gc_.on_census(c); }
 
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
@@ -264,6 +273,7 @@ class Model {
   std::optional<uint64_t> go_baseline_;
   uint64_t go_base_created_ = 0, go_base_exited_ = 0;
   uint64_t go_hits_ = 0, go_hits_prev_ = 0;
+  gc::Tracker gc_;
 };
 
 }  // namespace schedscope::model

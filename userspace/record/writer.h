@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "record/census_format.h"
 #include "record/format.h"
 #include "util/expected.h"
 
@@ -46,6 +47,7 @@ class RecordingWriter {
   void frame(const nlohmann::json& marker);  // kRecFrame
   void info(const nlohmann::json& info);     // kRecInfo
   void goroutine_baseline(uint64_t live);    // kRecGoBaseline
+  void census(const gc::Census& c);          // kRecGoCensus
 
   // Writes the pending records as one chunk now.
   Status flush();

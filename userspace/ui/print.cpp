@@ -1,4 +1,5 @@
 #include "ui/print.h"
+#include "ui/gc_print.h"
 
 #include <algorithm>
 #include <cmath>
@@ -198,6 +199,9 @@ json frame_to_json(const model::Frame& f) {
     }
     j["ms"] = std::move(ms);
   }
+  j["gc"] = gc_json(f.gc);
+  j["sched_latency"] = sched_latency_json(f);
+  if (f.census) j["census"] = census_json(*f.census);
   json alerts = json::array();
   for (const auto& a : f.alerts) alerts.push_back(alert_json(a));
   j["alerts"] = std::move(alerts);
@@ -233,6 +237,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
           f.rq_p50_us, f.rq_p99_us, f.creations.size(),
           static_cast<unsigned long long>(f.creations_total),
           static_cast<unsigned long long>(f.exits_total), static_cast<unsigned long long>(f.drops));
+  print_gc_text(f, out);
   if (f.target.goroutines) {
     const auto& g = f.goroutines;
     if (!g.enabled) {
