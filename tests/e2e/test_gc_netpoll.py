@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, Proc, require_root, top_json, workload
+from common import SCHEDSCOPE, SRC, Proc, require_root, top_json, workload
 
 
 def alerts_of(frames, kind):
@@ -128,7 +128,24 @@ class GcNetpoll(unittest.TestCase):
             j = json.loads(rep.stdout)
             kinds = [a["kind"] for a in j.get("alerts", [])]
             self.assertIn("gc_stall", kinds, kinds)
+            self.assertTrue(j["alerts_check"]["match"], j["alerts_check"]["diffs"])
             self.assertGreater(j["gc"]["cycles_total"], 3)
+            kinds = {p["kind"] for p in j["gc"]["periods"]}
+            self.assertEqual(kinds, {"stw", "mark"})
+            # The Perfetto export carries the GC periods as slices on their own tracks.
+            pf = os.path.join(d, "gc.pftrace")
+            ex = subprocess.run([SCHEDSCOPE, "export", out, "--format", "perfetto", "-o", pf],
+                                capture_output=True, timeout=60)
+            self.assertEqual(ex.returncode, 0, ex.stderr)
+            proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+            with open(pf, "rb") as f:
+                dec = subprocess.run(["protoc", "--proto_path=" + os.path.dirname(proto),
+                                      "--decode=perfetto.protos.Trace", proto], stdin=f,
+                                     capture_output=True, text=True, timeout=60)
+            self.assertEqual(dec.returncode, 0, dec.stderr)
+            for name in ("GC stop-the-world", "GC mark phase", "GC MMU 10ms (min per interval)"):
+                self.assertIn('name: "%s"' % name, dec.stdout)
+            self.assertIn('categories: "gc"', dec.stdout)
 
 
 if __name__ == "__main__":
