@@ -223,6 +223,14 @@ TEST(GcStall, RaisedWithEvidence) {
   EXPECT_NE(all.find("mark assists 40%"), std::string::npos) << all;
 }
 
+TEST(GcStall, LongPauseWithoutAssistsIsNoAlert) {
+  detect::Detectors d;
+  auto f = gc_frame(0.0, 0.79);  // one 20 ms pause on an overloaded host
+  f.gc.assist_share = 0.0005;
+  d.evaluate(f);
+  EXPECT_TRUE(f.alerts.empty());
+}
+
 TEST(GcStall, HealthyGcIsNoAlert) {
   detect::Detectors d;
   auto f = gc_frame(0.6, 0.8);

@@ -43,7 +43,7 @@ void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
                  "GC stall: ... or at 100 ms windows under this (0-1) ...")
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--gc-assist", d.gc_assist_min,
-                 "GC stall: ... while mark assists take this share of GOMAXPROCS (0-1)")
+                 "GC stall: only while mark assists take at least this share of GOMAXPROCS (0-1)")
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--netpoll-io-wait", d.netpoll_min_io_wait,
                  "netpoller saturation: at least this many goroutines in IO wait")

@@ -22,9 +22,9 @@ struct DetectOptions {
   double storm_blocked_frac = 0.5;  // ... most of them blocked in syscalls
   double thread_limit_frac = 0.8;   // warn at this share of the runtime's thread limit
   size_t history = 200;             // alerts kept after they clear
-  // gc_stall: minimum mutator utilisation of the interval at 10 ms windows under
-  // gc_mmu_10ms_min (a long pause), or at 100 ms windows under gc_mmu_100ms_min while
-  // mark assists took at least gc_assist_min of GOMAXPROCS (the program pays for the GC)
+  // gc_stall: while mark assists took at least gc_assist_min of GOMAXPROCS (the program
+  // pays for the GC), minimum mutator utilisation of the interval at 10 ms windows under
+  // gc_mmu_10ms_min (a long pause) or at 100 ms windows under gc_mmu_100ms_min
   double gc_mmu_10ms_min = 0.2;
   double gc_mmu_100ms_min = 0.8;
   double gc_assist_min = 0.02;
