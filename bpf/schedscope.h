@@ -37,6 +37,7 @@ typedef __s64 ss_s64;
 
 /* Event tags: the first field of every ring-buffer record. */
 #define SS_EV_THREAD_NEW 1     /* struct ss_thread_new */
+#define SS_TN_STACK_SKIPPED 0x1 /* ss_thread_new.flags: over the stack budget, no stack taken */
 #define SS_EV_THREAD_EXIT 2    /* struct ss_thread_exit */
 #define SS_EV_OFFCPU 3         /* struct ss_offcpu: an off-CPU interval longer than cfg.offcpu_min_ns */
 #define SS_EV_SYSCALL_SLOW 4   /* struct ss_syscall_slow: (-S) a syscall longer than cfg.slow_syscall_ns */
@@ -132,7 +133,7 @@ struct ss_thread_new {
 	ss_u64 clone_flags;
 	struct ss_goctx go;    /* creator's Go context */
 	ss_u32 nframes;        /* valid entries in stack */
-	ss_u32 pad;
+	ss_u32 flags;          /* SS_TN_* */
 	ss_u64 stack[SS_MAX_STACK]; /* creator's user stack (frame pointers), innermost first */
 	char comm[SS_COMM_LEN];
 };
@@ -272,6 +273,51 @@ struct ss_usdt_probe {
 	char provider[32];
 	char name[64];
 	char file[128];        /* the ELF it is in (truncated at the start if longer) */
+};
+
+/* ---- GC and netpoller observation (issue 8; event types 10..19 reserved here) ----
+ *
+ * Entry uprobes on rare runtime functions (gc.bpf.c) and a per-CPU perf_event sampler
+ * that classifies what the target's M on that CPU is doing for the GC. */
+#define SS_EV_GC 10            /* struct ss_gc_event: STW stop/start, mark termination */
+#define SS_EV_GC_SAMPLE 11     /* struct ss_gc_sample: a sampler tick that found GC work */
+
+#define SS_GC_STW_STOP 1       /* entry of runtime.stopTheWorldWithSema; arg = stwReason (1.21+) */
+#define SS_GC_STW_START 2      /* entry of runtime.startTheWorldWithSema */
+#define SS_GC_MARKTERM 3       /* entry of runtime.gcMarkTermination (once per cycle; the
+                                * user-stack prologue may fire it twice, userspace dedups) */
+
+#define SS_GCS_WORKER 1        /* the P runs a background mark worker (p.gcMarkWorkerMode != 0) */
+#define SS_GCS_ASSIST 2        /* m.curg is in a mark assist (_Gwaiting, GC assist marking) */
+#define SS_GCS_IDLE_WORKER 3   /* an idle-priority mark worker (gcMarkWorkerIdleMode): it runs
+                                * only on a P with nothing else to do, so it takes no time
+                                * from the program (not counted against MMU) */
+
+struct ss_gc_event {
+	struct ss_hdr h;
+	ss_u32 tid;
+	ss_u32 what;           /* SS_GC_* */
+	ss_u64 arg;            /* SS_GC_STW_STOP: RAX at entry (the stwReason on 1.21+) */
+	ss_u64 goid;           /* goid of m.curg, 0 when none/unknown */
+};
+
+struct ss_gc_sample {
+	struct ss_hdr h;       /* ts = the sampler tick */
+	ss_u32 tid;
+	ss_u32 kind;           /* SS_GCS_* */
+	ss_u64 goid;           /* the assisting G (m.curg), or the worker G */
+	ss_s32 p_id;           /* -1 unknown */
+	ss_u32 cpu;
+};
+
+/* Offsets the GC sampler needs beyond ss_go_offsets; one entry in the `gc_cfg` map. */
+struct ss_gc_cfg {
+	ss_u32 enabled;
+	ss_u32 g_atomicstatus;
+	ss_u32 g_waitreason;       /* u8 field */
+	ss_u32 p_gcmarkworkermode; /* 0: unknown (workers not classified) */
+	ss_u32 wr_assist;          /* waitReasonGCAssistMarking */
+	ss_u32 pad;
 };
 
 #endif /* SCHEDSCOPE_ABI_H */

@@ -78,6 +78,6 @@ int ss_usdt(struct pt_regs *ctx)
 		long r = bpf_probe_read_user_str(e->str, sizeof(e->str), (const void *)e->args[a]);
 		e->str_len = r > 0 ? (__u32)r : 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

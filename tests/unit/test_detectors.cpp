@@ -208,6 +208,32 @@ TEST(SyscallStorm, FastThreadGrowthWithMostThreadsBlocked) {
   EXPECT_EQ(a->severity, "warning");
 }
 
+TEST(SyscallStorm, SampledCreationStacksStillNameTheSiteAndSaySo) {
+  // Past the kernel's stack budget most creations come without a stack: the site is
+  // named from the sampled ones and the evidence says how many had one.
+  detect::Detectors d;
+  auto f1 = storm_frame(1 * kSec, 20, 15, 10);
+  d.evaluate(f1);
+  auto f2 = storm_frame(2 * kSec, 80, 70, 70);
+  for (int i = 0; i < 9; i++) {
+    model::Frame_Creation c;
+    c.tid = 6000 + uint32_t(i);
+    c.stack_skipped = true;
+    f2.creations.push_back(c);
+  }
+  d.evaluate(f2);
+  const auto* a = find(f2, "syscall_storm");
+  ASSERT_NE(a, nullptr);
+  bool said = false;
+  for (const auto& e : a->evidence)
+    if (e.find("main.cgoLookup main.go:42 (1 of the 1 creations whose stack was sampled this "
+               "interval, of 10)") != std::string::npos)
+      said = true;
+  EXPECT_TRUE(said) << ::testing::PrintToString(a->evidence);
+  ASSERT_FALSE(a->stack.empty());
+  EXPECT_EQ(a->stack.back(), "main.cgoLookup main.go:42");
+}
+
 TEST(SyscallStorm, ManyThreadsButIdleInFutexIsNotAStorm) {
   detect::Detectors d;
   for (int i = 1; i <= 4; i++) {

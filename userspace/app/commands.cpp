@@ -44,6 +44,24 @@ void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
   app.add_option("--thread-limit-warn", d.thread_limit_frac,
                  "warn at this share of the runtime's thread limit (0-1)")
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--gc-mmu-10ms", d.gc_mmu_10ms_min,
+                 "GC stall: minimum mutator utilisation at 10 ms windows under this (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--gc-mmu-100ms", d.gc_mmu_100ms_min,
+                 "GC stall: ... or at 100 ms windows under this (0-1) ...")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--gc-assist", d.gc_assist_min,
+                 "GC stall: only while mark assists take at least this share of GOMAXPROCS (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--netpoll-io-wait", d.netpoll_min_io_wait,
+                 "netpoller saturation: at least this many goroutines in IO wait")
+      ->group(g)->capture_default_str();
+  app.add_option("--netpoll-io-frac", d.netpoll_io_frac,
+                 "netpoller saturation: ... and this share of the live goroutines (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--netpoll-cpu-max", d.netpoll_cpu_max,
+                 "netpoller saturation: while the process uses under this share of GOMAXPROCS (0-1)")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
 }
 
 int cmd_doctor(bool json) { return print_doctor(run_doctor(), stdout, json); }

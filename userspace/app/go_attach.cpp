@@ -138,22 +138,28 @@ std::string GoAttach::start_func(uint64_t pc) const {
   return model::Symbolize::start_func(pc);
 }
 
-std::string GoAttach::frame(uint64_t pc) const {
-  if (!bin_.symbolizer || pc < bias_) return "";
-  auto loc = bin_.symbolizer->lookup(pc - bias_);
-  if (!loc) return "";
-  std::string s = loc->func;
-  if (!loc->file.empty()) s += " " + loc->file + ":" + std::to_string(loc->line);
-  return s;
+GoAttach::SymEntry GoAttach::symbolize(uint64_t pc) const {
+  if (!bin_.symbolizer || pc < bias_) return {};  // C code (libc, cgo glue)
+  std::lock_guard<std::mutex> lk(sym_mu_);
+  if (sym_cache_bias_ != bias_ || sym_cache_.size() > 100000) {
+    sym_cache_.clear();
+    sym_cache_bias_ = bias_;
+  }
+  if (auto it = sym_cache_.find(pc); it != sym_cache_.end()) return it->second;
+  SymEntry e;
+  if (auto loc = bin_.symbolizer->lookup(pc - bias_)) {
+    const std::string& f = loc->func;
+    e.frame = f;
+    if (!loc->file.empty()) e.frame += " " + loc->file + ":" + std::to_string(loc->line);
+    e.runtime = f.rfind("runtime.", 0) == 0 || f.rfind("runtime/", 0) == 0 || f.rfind("_cgo_", 0) == 0 ||
+                f.rfind("x_cgo_", 0) == 0 || f.rfind("crosscall", 0) == 0;
+  }
+  sym_cache_.emplace(pc, e);
+  return e;
 }
 
-bool GoAttach::is_runtime(uint64_t pc) const {
-  if (!bin_.symbolizer || pc < bias_) return true;  // C code (libc, cgo glue)
-  auto loc = bin_.symbolizer->lookup(pc - bias_);
-  if (!loc) return true;
-  const std::string& f = loc->func;
-  return f.rfind("runtime.", 0) == 0 || f.rfind("runtime/", 0) == 0 || f.rfind("_cgo_", 0) == 0 ||
-         f.rfind("x_cgo_", 0) == 0 || f.rfind("crosscall", 0) == 0;
-}
+std::string GoAttach::frame(uint64_t pc) const { return symbolize(pc).frame; }
+
+bool GoAttach::is_runtime(uint64_t pc) const { return symbolize(pc).runtime; }
 
 }  // namespace schedscope::app

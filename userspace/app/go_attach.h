@@ -2,8 +2,10 @@
 // offsets (DWARF | table | calibration), hand them to BPF, and sample the P table.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "go/binary.h"
@@ -47,6 +49,14 @@ class GoAttach : public model::Symbolize {
   [[nodiscard]] std::string start_func(uint64_t pc) const override;
 
  private:
+  // frame() and is_runtime() of one PC, memoized: a pclntab lookup decodes varint
+  // streams, and every thread creation asks for the same creation-site PCs again.
+  struct SymEntry {
+    std::string frame;
+    bool runtime = true;
+  };
+  SymEntry symbolize(uint64_t pc) const;
+
   int pid_ = 0;
   go::BinaryInfo bin_;
   go::Offsets off_;
@@ -57,6 +67,9 @@ class GoAttach : public model::Symbolize {
   std::vector<std::string> checks_;
   int attempts_ = 0;
   std::unique_ptr<go::MemReader> stack_mem_;
+  mutable std::mutex sym_mu_;
+  mutable std::unordered_map<uint64_t, SymEntry> sym_cache_;
+  mutable uint64_t sym_cache_bias_ = 0;  // the load bias the cache was filled with
 };
 
 }  // namespace schedscope::app

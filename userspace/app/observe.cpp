@@ -158,6 +158,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
     t.go_note = "Go awareness off (--no-go)";
   }
   o->model_.set_target(t);
+  o->attach_gc();  // the GC uprobes need only the binary: attach before the runtime starts
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
   if (init) init(*o);
@@ -222,6 +223,7 @@ void Observer::try_go() {
     model_.set_target(t);
     go_pushed_ = true;
     attach_goroutines();
+    gc_offsets_ready();
   } else {
     auto t = model_.target();
     t.go_note = go_->note();
@@ -255,6 +257,49 @@ void Observer::attach_goroutines() {
   }
   if (opt_.verbose) fprintf(stderr, "schedscope: goroutines: %s\n", t.goroutines_note.c_str());
   model_.set_target(t);
+}
+
+// GC observation: entry uprobes on stop/startTheWorldWithSema and gcMarkTermination (a
+// few hits per GC cycle) and the per-CPU sampler (gc.bpf.c); on by default for Go targets.
+void Observer::attach_gc() {
+  if (!opt_.gc || !go_ || !go_->is_go() || !session_) return;
+  int pid = model_.target().pid;
+  auto& tr = model_.gc_tracker();
+  tr.set_sample_period_ns(opt_.gc_sample_period_ns);
+  auto t = gc_probe_targets(*go_, pid, opt_.gc_sample_period_ns);
+  std::string note;
+  if (!t) {
+    note = "GC probes not attached: " + t.error().message;
+  } else {
+    auto st = session_->attach_gc(pid, *t);
+    note = std::to_string(session_->gc_uprobe_count()) + " GC uprobe(s)";
+    if (session_->gc_sampler_cpus())
+      note += ", sampler on " + std::to_string(session_->gc_sampler_cpus()) + " CPU(s) every " +
+              std::to_string(opt_.gc_sample_period_ns / 1000) + " us";
+    else
+      note += ", no sampler (worker/assist share unknown)";
+    if (!st) note += " (" + st.error().message + ")";
+  }
+  gc_note_ = note;
+  tr.set_note(note + (go_->ready() ? "" : "; sampler waits for the runtime offsets"),
+              session_->gc_uprobe_count() > 0);
+  if (opt_.verbose) fprintf(stderr, "schedscope: gc: %s\n", note.c_str());
+}
+
+// Once the runtime offsets validated: the sampler's offsets and the goroutine census.
+void Observer::gc_offsets_ready() {
+  if (!opt_.gc || !go_ || !go_->ready() || !session_) return;
+  int pid = model_.target().pid;
+  census_ = std::make_unique<CensusReader>(pid, *go_);
+  auto t = gc_probe_targets(*go_, pid, opt_.gc_sample_period_ns);
+  if (!t) return;
+  std::string note = gc_note_;
+  if (!t->cfg.enabled)
+    note += "; sampler off: g.atomicstatus/g.waitreason offsets unknown";
+  else if (auto st = session_->set_gc_cfg(t->cfg); !st)
+    note += "; sampler off: " + st.error().message;
+  if (!t->cfg.p_gcmarkworkermode) note += "; p.gcMarkWorkerMode offset unknown (workers not seen)";
+  model_.gc_tracker().set_note(note, session_->gc_uprobe_count() > 0);
 }
 
 void Observer::poll_until(uint64_t deadline_ns) {
@@ -300,6 +345,12 @@ Expected<model::Frame> Observer::next() {
     if (auto s = go_->sample()) {
       model_.on_go_sample(*s);
       if (on_go) on_go(*s);
+    }
+    if (census_) {
+      if (auto c = census_->read(opt_.census_budget_ms)) {
+        model_.on_census(*c);
+        if (on_census) on_census(*c);
+      }
     }
   }
   // Names of threads we have not named yet (live only; cheap: once per thread).

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "app/gc_attach.h"
 #include "app/go_attach.h"
 #include "app/target.h"
 #include "app/usdt_attach.h"
@@ -33,6 +34,9 @@ struct ObserveOptions {
   std::vector<std::string> usdt;    // --usdt PROVIDER:NAME, counted per thread
   bool usdt_args = false;           // ship every hit of those with its arguments (record)
   bool runtime_probes = true;       // attach the detected runtime's adapter (HotSpot, CPython)
+  bool gc = true;                   // GC uprobes + sampler + goroutine census (Go targets)
+  uint64_t gc_sample_period_ns = 1'000'000;  // GC sampler period per CPU (1 kHz)
+  double census_budget_ms = 20;     // time budget of one allgs pass
 };
 
 // Set by signal handlers; the observer stops at the next poll.
@@ -70,6 +74,8 @@ class Observer {
   // (--goroutines) the live-goroutine baseline handed to the model when the uprobes attach.
   std::function<void(uint64_t live)> on_goroutine_baseline;
   [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
+  // Each goroutine census as read (once per interval), for the recorder.
+  std::function<void(const gc::Census&)> on_census;
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
@@ -79,6 +85,10 @@ class Observer {
   void usdt_scan();
   void usdt_counts();
   void inject(const ss_hdr* rec, size_t size);
+  void attach_gc();
+  void gc_offsets_ready();
+  std::string gc_note_;
+  std::unique_ptr<CensusReader> census_;
   ObserveOptions opt_;
   std::unique_ptr<probe::Session> session_;
   std::optional<Launched> child_;

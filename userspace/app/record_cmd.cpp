@@ -46,6 +46,12 @@ const std::map<std::string, void (*)(detect::DetectOptions&, const detect::Detec
       {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
       {"--pause-ms", [](auto& d, const auto& s) { d.pause_ms = s.pause_ms; }},
       {"--pause-share", [](auto& d, const auto& s) { d.pause_share = s.pause_share; }},
+      {"--gc-mmu-10ms", [](auto& d, const auto& s) { d.gc_mmu_10ms_min = s.gc_mmu_10ms_min; }},
+      {"--gc-mmu-100ms", [](auto& d, const auto& s) { d.gc_mmu_100ms_min = s.gc_mmu_100ms_min; }},
+      {"--gc-assist", [](auto& d, const auto& s) { d.gc_assist_min = s.gc_assist_min; }},
+      {"--netpoll-io-wait", [](auto& d, const auto& s) { d.netpoll_min_io_wait = s.netpoll_min_io_wait; }},
+      {"--netpoll-io-frac", [](auto& d, const auto& s) { d.netpoll_io_frac = s.netpoll_io_frac; }},
+      {"--netpoll-cpu-max", [](auto& d, const auto& s) { d.netpoll_cpu_max = s.netpoll_cpu_max; }},
   };
   return m;
 }
@@ -475,6 +481,8 @@ void RecordingCli::add(CLI::App& app) {
                  "record every hit of this USDT probe with its arguments (PROVIDER:NAME, repeatable)");
   r->add_flag("--no-runtime-probes", no_runtime_,
               "do not attach the runtime adapter's USDT probes (HotSpot, CPython)");
+  r->add_flag_function("--no-gc", [this](int64_t) { rec_.observe.gc = false; },
+              "no GC uprobes, GC sampler or goroutine census (on by default for Go targets)");
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
   r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);

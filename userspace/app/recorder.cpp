@@ -125,6 +125,7 @@ void Recorder::hook(Observer& o) {
   };
   o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
   o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
+  o.on_census = [this](const gc::Census& c) { w_.census(c); };
   // Set before these hooks existed (uprobes attached while the observer started).
   if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
 }

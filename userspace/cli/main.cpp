@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
                  "count goroutines created/exited by start function: entry uprobes on every RET "
                  "of runtime.newproc1 and on runtime.gdestroy/goexit0 (amd64). Costs the target "
                  "~16us per uprobe hit, 2 hits per goroutine, on the measured VM (docs/goroutines.md)");
+  topc->add_flag_function("--no-gc", [&top](int64_t) { top.observe.gc = false; },
+                 "no GC uprobes, GC sampler or goroutine census (on by default for Go targets; "
+                 "docs/gc-netpoll.md gives their cost)");
   topc->add_flag("-v,--verbose", top.observe.verbose, "explain what was attached and validated");
   std::string flight_window, flight_max_bytes, flight_memory = "256M";
   auto* fg = "Flight recorder";

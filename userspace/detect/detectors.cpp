@@ -212,7 +212,9 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     a.func = top_key(by_func, &n_fn);
     std::map<std::string, int> sites;
     const model::Frame_Creation* example = nullptr;
+    int sampled = 0;
     for (const auto& c : f.creations) {
+      if (!c.stack_skipped) sampled++;
       if (!c.site.empty()) sites[c.site]++;
       if (!example || (!c.site.empty() && example->site.empty())) example = &c;
     }
@@ -232,9 +234,15 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
         a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
     if (!f.usdt.runtime.empty() && !blocked_tids.empty())
       a.evidence.push_back(f.usdt.runtime + " threads blocked: " + name_groups(f, blocked_tids));
-    if (!site.empty())
-      a.evidence.push_back(
-          fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
+    if (!site.empty()) {
+      if (sampled < int(f.creations.size()))
+        a.evidence.push_back(fmt("new threads spawned from %s (%d of the %d creations whose stack was "
+                                 "sampled this interval, of %zu)",
+                                 site.c_str(), n_site, sampled, f.creations.size()));
+      else
+        a.evidence.push_back(
+            fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
+    }
     a.evidence.push_back(fmt("runtime thread limit %d: %.0f%% used", max_threads,
                              100.0 * threads / std::max(1, max_threads)));
     a.evidence.push_back(
@@ -262,6 +270,8 @@ void Detectors::evaluate(model::Frame& f) {
   stuck_p(f, now);
   storm(f, now);
   pauses(f, now);
+  gc_stall(f, now);
+  netpoll(f, now);
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
   f.notices.clear();
   for (auto it = now.begin(); it != now.end();) {

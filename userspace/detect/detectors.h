@@ -25,6 +25,17 @@ struct DetectOptions {
   // Pauses a runtime adapter reports over USDT (issue 7): safepoint_pause / gc_pause.
   double pause_ms = 100;     // a single stop-the-world pause at least this long ...
   double pause_share = 0.1;  // ... or this share of the interval's wall time in pauses
+  // gc_stall: while mark assists took at least gc_assist_min of GOMAXPROCS (the program
+  // pays for the GC), minimum mutator utilisation of the interval at 10 ms windows under
+  // gc_mmu_10ms_min (a long pause) or at 100 ms windows under gc_mmu_100ms_min
+  double gc_mmu_10ms_min = 0.2;
+  double gc_mmu_100ms_min = 0.8;
+  double gc_assist_min = 0.02;
+  // netpoll_saturation: at least this many goroutines parked in IO wait, and this share
+  // of the live ones, while the Ps use under netpoll_cpu_max of GOMAXPROCS
+  int netpoll_min_io_wait = 50;
+  double netpoll_io_frac = 0.5;
+  double netpoll_cpu_max = 0.5;
 };
 
 // Runtime thread names of these tids grouped by pattern (digits folded), e.g.
@@ -49,6 +60,8 @@ class Detectors {
   void stuck_p(model::Frame& f, std::map<std::string, Alert>& now);
   void storm(model::Frame& f, std::map<std::string, Alert>& now);
   void pauses(model::Frame& f, std::map<std::string, Alert>& now);  // pauses.cpp
+  void gc_stall(model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
+  void netpoll(model::Frame& f, std::map<std::string, Alert>& now);   // gc_detectors.cpp
   DetectOptions opt_;
   std::map<int32_t, PTrack> ptrack_;
   std::deque<std::pair<uint64_t, uint64_t>> creations_;  // (ts, creations_total)

@@ -76,6 +76,7 @@ Frame_Creation Model::make_creation(const ss_thread_new& e) const {
   }
   uint32_t n = std::min<uint32_t>(e.nframes, SS_MAX_STACK);
   c.stack.assign(e.stack, e.stack + n);
+  c.stack_skipped = (e.flags & SS_TN_STACK_SKIPPED) != 0;
   if (sym_) {
     for (uint64_t pc : c.stack) {
       std::string f = sym_->frame(pc);
@@ -173,6 +174,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       on_go_exit(*reinterpret_cast<const ss_go_exit*>(rec));
       return;
     default:
+      if (gc_.on_record(rec, size)) return;
       break;
   }
   bad_records_++;
@@ -199,7 +201,11 @@ void Model::on_kernel(const probe::KernelSnapshot& snap) {
   go_hits_ = snap.go_create_hits + snap.go_exit_hits;
 }
 
-void Model::on_go_sample(const go::SchedSample& s) { go_ = s; }
+void Model::on_go_sample(const go::SchedSample& s) {
+  go_ = s;
+  gc_.set_gomaxprocs(s.gomaxprocs);
+  gc_.set_gcphase(s.gcphase);
+}
 
 uint32_t Model::go_func_index(uint64_t startpc, bool known) {
   if (known) {
@@ -277,6 +283,9 @@ Frame Model::frame(bool final) {
   f.interval_s = snap_ns_ > since ? double(snap_ns_ - since) / 1e9 : 0;
   f.elapsed_s = snap_ns_ > start_ns_ ? double(snap_ns_ - start_ns_) / 1e9 : 0;
   double interval_ns = f.interval_s * 1e9;
+  gc_.set_go_minor(go::go_minor(target_.go_version).value_or(0));
+  f.gc = gc_.take(since, snap_ns_, final);
+  if (const auto* c = gc_.census()) f.census = *c;
 
   // Tid -> M/P/G/func from the runtime sample (authoritative for the Go columns).
   std::unordered_map<int32_t, const go::MSample*> m_by_tid;
@@ -430,6 +439,8 @@ Frame Model::frame(bool final) {
     hist[b] = rq_hist_[b] - (final ? 0 : std::min(rq_hist_[b], rq_hist_prev_[b]));
   f.rq_p50_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.5) / 1e3;
   f.rq_p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
+  f.rq_p999_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.999) / 1e3;
+  f.rq_hist.assign(hist, hist + SS_HIST_BUCKETS);
   if (!final) std::memcpy(rq_hist_prev_, rq_hist_, sizeof rq_hist_);
 
   f.creations = final ? all_creations_ : creations_;

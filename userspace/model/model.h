@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "detect/alert.h"
+#include "gc/gc.h"
 #include "go/runtime_reader.h"
 #include "probe/session.h"
 #include "schedscope.h"
@@ -89,6 +90,7 @@ struct Frame_Creation {
   std::vector<uint64_t> stack;      // raw user PCs
   std::vector<std::string> frames;  // symbolized (when a symbolizer is set)
   std::string site;                 // the first non-runtime frame, the call site
+  bool stack_skipped = false;       // over the kernel's stack budget: no stack was taken
 };
 
 struct OffCpuEvent {
@@ -167,6 +169,10 @@ struct Frame {
   std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
   usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses (issue 7)
+  gc::GcStats gc;                        // GC cycles, STW, worker/assist share, MMU
+  std::optional<gc::Census> census;      // goroutines by status / wait reason (last read)
+  double rq_p999_us = 0;                 // kernel run-queue latency p99.9 (this interval)
+  std::vector<uint64_t> rq_hist;         // its log2 histogram (bucket i: [2^i, 2^(i+1)) ns)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -216,6 +222,9 @@ class Model {
 
   // USDT probes (issue 7): the probe table, counts, runtime thread names and pauses.
   [[nodiscard]] const usdt::Tracker& usdt() const { return usdt_; }
+  // GC observation (gc/gc.h): the tracker the GC records feed, and the goroutine census.
+  gc::Tracker& gc_tracker() { return gc_; }
+  void on_census(const gc::Census& c) { gc_.on_census(c); }
 
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
@@ -271,6 +280,7 @@ class Model {
   uint64_t go_hits_ = 0, go_hits_prev_ = 0;
 
   usdt::Tracker usdt_;  // issue 7
+  gc::Tracker gc_;
 };
 
 }  // namespace schedscope::model

@@ -67,6 +67,10 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_program__set_autoattach(skel->progs.ss_go_newproc1_ret, false);
   bpf_program__set_autoattach(skel->progs.ss_go_exit, false);
   bpf_program__set_autoattach(skel->progs.ss_usdt, false);  // attach_usdt()
+  // GC uprobes and sampler: attached by hand (attach_gc, gc_session.cpp).
+  for (auto* p : {skel->progs.ss_gc_stw_stop, skel->progs.ss_gc_stw_start,
+                  skel->progs.ss_gc_markterm, skel->progs.ss_gc_sampler})
+    bpf_program__set_autoattach(p, false);
   if (int err = schedscope_bpf__load(skel); err) {
     std::string hint;
     if (err == -EPERM || errno == EPERM)
@@ -79,6 +83,8 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
 Session::~Session() {
   for (auto* l : go_links_) bpf_link__destroy(l);
   for (auto* l : usdt_links_) bpf_link__destroy(l);
+  for (auto* l : gc_links_) bpf_link__destroy(l);
+  // (the perf event fds are owned and closed by their links)
   if (rb_) ring_buffer__free(rb_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }

@@ -35,6 +35,17 @@ struct GoUprobeTargets {
   uint64_t exit_offset = 0;              // entry of runtime.gdestroy / runtime.goexit0
 };
 
+// Where the GC uprobes go (file offsets inside `path`; 0 = function not found) and how
+// the GC sampler is configured (gc.bpf.c).
+struct GcProbeTargets {
+  std::string path;
+  uint64_t stw_stop = 0;   // runtime.stopTheWorldWithSema entry
+  uint64_t stw_start = 0;  // runtime.startTheWorldWithSema entry
+  uint64_t markterm = 0;   // runtime.gcMarkTermination entry
+  uint64_t sample_period_ns = 1'000'000;  // GC sampler: cpu-clock period per CPU (0: off)
+  ss_gc_cfg cfg{};
+};
+
 struct ThreadEntry {
   uint32_t tid;
   ss_thread_state st;
@@ -84,6 +95,13 @@ class Session {
   // nothing: on error every link made so far is destroyed.
   Status attach_go_uprobes(int pid, const GoUprobeTargets& t);
   [[nodiscard]] size_t go_uprobe_count() const { return go_links_.size(); }
+  // GC observation (gc.bpf.c): uprobes at the given offsets and the per-CPU sampler.
+  // Attaches what it can; the error names what failed (the rest stays attached).
+  Status attach_gc(int pid, const GcProbeTargets& t);
+  [[nodiscard]] size_t gc_uprobe_count() const { return gc_uprobes_; }
+  // The GC sampler's offsets (they may come after attach_gc, once calibration is done).
+  Status set_gc_cfg(const ss_gc_cfg& cfg);
+  [[nodiscard]] size_t gc_sampler_cpus() const { return gc_perf_fds_.size(); }
 
   // USDT (issue 7): attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
@@ -104,6 +122,9 @@ class Session {
   int ncpus_ = 1;
   std::vector<struct bpf_link*> go_links_;
   std::vector<struct bpf_link*> usdt_links_;
+  std::vector<struct bpf_link*> gc_links_;  // GC uprobes and sampler links
+  std::vector<int> gc_perf_fds_;  // owned (closed) by their links
+  size_t gc_uprobes_ = 0;
   static int on_record(void* ctx, void* data, size_t size);
 };
 

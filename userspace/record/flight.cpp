@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "record/census_format.h"
 #include "record/writer.h"
 
 namespace schedscope::record {
@@ -54,6 +55,12 @@ void FlightBuffer::goroutine_baseline(uint64_t live) {
   have_baseline_ = true;
   go_baseline_ = live;
   add(kRecGoBaseline, &live, sizeof live);
+}
+
+void FlightBuffer::census(const gc::Census& c) {
+  ByteWriter b;
+  encode_census(b, c);
+  add(kRecGoCensus, b.data().data(), b.size());
 }
 
 void FlightBuffer::frame(const nlohmann::json& marker) {

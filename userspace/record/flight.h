@@ -35,6 +35,7 @@ class FlightBuffer : public RecordSink {
   void frame(const nlohmann::json& marker) override;
   void info(const nlohmann::json& info) override;
   void goroutine_baseline(uint64_t live) override;
+  void census(const gc::Census& c) override;
 
   struct DumpResult {
     std::string path;

@@ -29,6 +29,8 @@ const char* record_kind_name(uint16_t kind) {
       return "info";
     case kRecGoBaseline:
       return "go_baseline";
+    case kRecGoCensus:
+      return "go_census";
     default:
       return "unknown";
   }

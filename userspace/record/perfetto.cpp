@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "perfetto_trace.pb.h"
 #include "probe/syscalls.h"
@@ -388,7 +389,41 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
       st.usdt_instants++;
     }
   };
+  // GC tracks (issue 8), described at the first frame with GC data: stop-the-world pauses
+  // and mark phases as slices, MMU at 10 ms and the assist share as counters.
+  constexpr uint64_t kGcStwUuid = 20, kGcMarkUuid = 21, kCounterMmu = 22, kCounterAssist = 23;
+  bool gc_described = false;
+  auto gc_frame = [&](const model::Frame& fr) {
+    if (!fr.gc.enabled) return;
+    if (!gc_described) {
+      gc_described = true;
+      for (auto [uuid, name, is_counter] :
+           {std::tuple{kGcStwUuid, "GC stop-the-world", false},
+            std::tuple{kGcMarkUuid, "GC mark phase", false},
+            std::tuple{kCounterMmu, "GC MMU 10ms (min per interval)", true},
+            std::tuple{kCounterAssist, "GC mark assist share of GOMAXPROCS", true}}) {
+        pp::TracePacket p;
+        auto* td = p.mutable_track_descriptor();
+        td->set_uuid(uuid);
+        td->set_parent_uuid(kProcessUuid);
+        td->set_name(name);
+        if (is_counter) td->mutable_counter()->set_unit(pp::CounterDescriptor::UNIT_COUNT);
+        out.write(p);
+        if (is_counter) st.counter_tracks++;
+      }
+    }
+    for (const auto& gp : fr.gc.periods) {
+      uint64_t track = gp.kind == "stw" ? kGcStwUuid : kGcMarkUuid;
+      auto pk = begin(gp.start_ns, track, gp.what, "gc");
+      annotate(pk.mutable_track_event(), "cycle", int64_t(gp.cycle));
+      out.write(pk);
+      end(std::max(gp.end_ns, gp.start_ns + 1), track);
+    }
+    if (fr.gc.mmu_10ms >= 0) counter(fr.ts_ns, kCounterMmu, fr.gc.mmu_10ms);
+    counter(fr.ts_ns, kCounterAssist, fr.gc.assist_share);
+  };
   while (auto fr = rp.next()) {
+    gc_frame(*fr);
     counter(fr->ts_ns, kCounterThreads, fr->threads_alive);
     counter(fr->ts_ns, kCounterSwitches, fr->switches_per_s);
     counter(fr->ts_ns, kCounterSyscalls, fr->syscalls_per_s);

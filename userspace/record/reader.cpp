@@ -228,6 +228,9 @@ bool Recording::Iterator::next(Item* it) {
       case kRecGoBaseline:
         if (!c.get(it->value)) return damaged("goroutine baseline");
         return true;
+      case kRecGoCensus:
+        if (!decode_census(c, &it->census)) return damaged("goroutine census");
+        return true;
       case kRecSymbols:
         if (!decode_symbols(c, &it->symbols)) return damaged("symbols");
         return true;

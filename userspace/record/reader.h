@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "record/census_format.h"
 #include "record/format.h"
 #include "util/expected.h"
 
@@ -31,6 +32,7 @@ struct Item {
   std::vector<SymbolEntry> symbols;  // kRecSymbols
   nlohmann::json json;               // kRecFrame, kRecInfo
   uint64_t value = 0;                // kRecGoBaseline
+  gc::Census census;                 // kRecGoCensus
 };
 
 class Recording {

@@ -180,6 +180,9 @@ std::optional<model::Frame> Replayer::next() {
       case kRecGoBaseline:
         model_.set_goroutine_baseline(item_.value);
         break;
+      case kRecGoCensus:
+        model_.on_census(item_.census);
+        break;
       case kRecInfo:
         if (item_.json.is_object())
           for (auto& [k, v] : item_.json.items()) info_[k] = v;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "record/replay.h"
+#include "ui/gc_print.h"
 #include "ui/print.h"
 
 namespace schedscope::record {
@@ -37,6 +38,34 @@ double d_of(const json& j, const char* k, double dflt = 0) {
   return it != j.end() && it->is_number() ? it->get<double>() : dflt;
 }
 
+// The GC section of the text report (the "gc" object of build_report).
+void print_gc_report(const json& r, FILE* out) {
+  if (!r.contains("gc") || !r["gc"].is_object() || !r["gc"].value("enabled", false)) return;
+  const json& g = r["gc"];
+  auto num = [](const json& j, const char* k) {
+    return j.contains(k) && j[k].is_number() ? j[k].get<double>() : -1.0;
+  };
+  const json& mmu = g["mmu"];
+  fprintf(out,
+          "\nGC  %llu cycles, %llu stop-the-world pauses (%.2f ms, longest %.2f ms), mark assist "
+          "%.0f%% and workers %.0f%% of GOMAXPROCS\n    lowest MMU of an interval: 1 ms %.0f%%, "
+          "10 ms %.0f%%, 100 ms %.0f%%\n",
+          static_cast<unsigned long long>(g.value("cycles", 0ull)),
+          static_cast<unsigned long long>(g.value("stw_count", 0ull)), num(g, "stw_ms"),
+          num(g, "stw_max_ms"), 100 * num(g, "assist_share"), 100 * num(g, "worker_share"),
+          100 * std::max(0.0, num(mmu, "1ms")), 100 * std::max(0.0, num(mmu, "10ms")),
+          100 * std::max(0.0, num(mmu, "100ms")));
+  size_t shown = 0;
+  for (const auto& p : g["periods"]) {
+    if (shown++ >= 12) {
+      fprintf(out, "    ... %zu more GC periods (--json has them)\n", g["periods"].size() - 12);
+      break;
+    }
+    fprintf(out, "    t=%7.3fs  %-5s %8.3f ms  %s\n", num(p, "t"), s_of(p, "kind").c_str(),
+            num(p, "ms"), s_of(p, "what").c_str());
+  }
+}
+
 }  // namespace
 
 json build_report(const Recording& rec, const detect::DetectOptions& detect) {
@@ -58,7 +87,16 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   uint64_t frames = 0;
   int max_threads = 0;
   double max_creation_rate = 0;
+  std::vector<gc::Period> gc_periods;  // GC periods of the whole recording (capped)
+  json gc_intervals = json::array();   // per interval: t, cycles, MMU, assist share
   while (auto f = rp.next()) {
+    for (const auto& p : f->gc.periods)
+      if (gc_periods.size() < 2000) gc_periods.push_back(p);
+    if (f->gc.enabled && gc_intervals.size() < 100000)
+      gc_intervals.push_back(
+          {{"t", r2(f->elapsed_s)}, {"cycles", f->gc.cycles}, {"stw_ms", r2(f->gc.stw_ms)},
+           {"assist_share", r2(f->gc.assist_share)}, {"worker_share", r2(f->gc.worker_share)},
+           {"mmu_10ms", r2(f->gc.mmu_10ms)}, {"mmu_100ms", r2(f->gc.mmu_100ms)}});
     frames++;
     max_threads = std::max(max_threads, f->threads_alive);
     max_creation_rate = std::max(max_creation_rate, f->creations_per_s);
@@ -255,6 +293,18 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   r["totals"] = ui::frame_to_json(fin)["totals"];
   r["final"] = ui::frame_to_json(fin);
   if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);  // issue 7
+  // ---- GC: totals since start, every GC period, and per-interval MMU / assist share
+  {
+    gc::GcStats g = fin.gc;
+    g.periods = gc_periods;
+    json gj = ui::gc_json(g);
+    for (auto& p : gj["periods"])
+      p["t"] = p["start_ns"].get<uint64_t>() > rp.model().start_ns()
+                   ? r2(double(p["start_ns"].get<uint64_t>() - rp.model().start_ns()) / 1e9)
+                   : 0;
+    gj["intervals"] = gc_intervals;
+    r["gc"] = gj;
+  }
   return r;
 }
 
@@ -381,6 +431,7 @@ void print_report(const json& r, FILE* out) {
               u["hits"].size());
   }
 
+  print_gc_report(r, out);
   fprintf(out, "\nALERTS  %zu\n", r["alerts"].size());
   for (const auto& a : r["alerts"]) {
     fprintf(out, "  [%s] t=%.1fs %s: %s\n", s_of(a, "severity").c_str(), d_of(a, "t"),

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gc/gc.h"
 #include "record/format.h"
 
 namespace schedscope::record {
@@ -23,6 +24,7 @@ class RecordSink {
   virtual void frame(const nlohmann::json& marker) = 0;  // kRecFrame
   virtual void info(const nlohmann::json& info) = 0;     // kRecInfo
   virtual void goroutine_baseline(uint64_t live) = 0;    // kRecGoBaseline
+  virtual void census(const gc::Census& c) = 0;          // kRecGoCensus
 };
 
 }  // namespace schedscope::record

@@ -132,6 +132,12 @@ void RecordingWriter::info(const nlohmann::json& info) {
 
 void RecordingWriter::goroutine_baseline(uint64_t live) { append(kRecGoBaseline, &live, sizeof live); }
 
+void RecordingWriter::census(const gc::Census& c) {
+  ByteWriter b;
+  encode_census(b, c);
+  append(kRecGoCensus, b);
+}
+
 Status RecordingWriter::flush_now() {
   std::lock_guard<std::mutex> io(io_mu_);
   ByteWriter batch;

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "record/census_format.h"
 #include "record/format.h"
 #include "record/sink.h"
 #include "util/expected.h"
@@ -49,6 +50,7 @@ class RecordingWriter : public RecordSink {
   void goroutine_baseline(uint64_t live) override;    // kRecGoBaseline
   // A record whose payload is already encoded (the flight recorder's window).
   void encoded(RecordKind kind, const void* payload, size_t len) { append(kind, payload, len); }
+  void census(const gc::Census& c) override;  // kRecGoCensus
 
   // Writes the pending records as one chunk now.
   Status flush();

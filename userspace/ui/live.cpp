@@ -709,6 +709,38 @@ int View::draw_header(int W, int max_lines) {
     if (!gu.fields.empty()) groups.push_back(std::move(gu));
   }
 
+  // GC and goroutine census (issue 8).
+  if (f.gc.enabled || f.census) {
+    Group gg{1, {}};
+    const auto& g = f.gc;
+    if (g.enabled) {
+      gg.fields.push_back({"GC cycles " + std::to_string(g.cycles) + " (total " +
+                               std::to_string(g.cycles_total) + ")" +
+                               (g.in_cycle ? " MARKING" : ""),
+                           g.in_cycle ? attr_pair(kYellow) : attr_t(0)});
+      gg.fields.push_back({"STW " + std::to_string(g.stw_count) + " / " +
+                           fmt1("%.2f", g.stw_ms) + "ms (max " + fmt1("%.2f", g.stw_max_ms) +
+                           "ms)"});
+      gg.fields.push_back({"assist " + fmt1("%.0f%%", g.assist_share * 100) + " workers " +
+                           fmt1("%.0f%%", g.worker_share * 100)});
+      if (g.mmu_10ms >= 0)
+        gg.fields.push_back({"MMU 1ms " + fmt1("%.0f%%", std::max(0.0, g.mmu_1ms) * 100) +
+                                 " 10ms " + fmt1("%.0f%%", g.mmu_10ms * 100) + " 100ms " +
+                                 fmt1("%.0f%%", std::max(0.0, g.mmu_100ms) * 100),
+                             g.mmu_10ms < 0.2   ? attr_pair(kRed) | A_BOLD
+                             : g.mmu_10ms < 0.5 ? attr_pair(kYellow)
+                                                : attr_t(0)});
+    }
+    if (f.census) {
+      auto io = f.census->waiting_by_reason.find(gc::kWaitReasonIOWait);
+      gg.fields.push_back({"goroutines " + std::to_string(f.census->live()) + " (IO wait " +
+                           std::to_string(io == f.census->waiting_by_reason.end() ? 0u
+                                                                                  : io->second) +
+                           ")"});
+    }
+    groups.push_back(std::move(gg));
+  }
+
   // Mode and cost.
   std::string mode;
   if (f.target.all_syscalls)

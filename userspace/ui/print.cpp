@@ -1,4 +1,5 @@
 #include "ui/print.h"
+#include "ui/gc_print.h"
 
 #include <algorithm>
 #include <cmath>
@@ -154,6 +155,7 @@ json frame_to_json(const model::Frame& f) {
               {"parent_m", c.parent_m},
               {"site", c.site}};
     if (!c.frames.empty()) r["stack"] = c.frames;
+    if (c.stack_skipped) r["stack_skipped"] = true;
     cr.push_back(std::move(r));
   }
   j["creations"] = std::move(cr);
@@ -199,6 +201,9 @@ json frame_to_json(const model::Frame& f) {
     }
     j["ms"] = std::move(ms);
   }
+  j["gc"] = gc_json(f.gc);
+  j["sched_latency"] = sched_latency_json(f);
+  if (f.census) j["census"] = census_json(*f.census);
   json alerts = json::array();
   for (const auto& a : f.alerts) alerts.push_back(alert_json(a));
   j["alerts"] = std::move(alerts);
@@ -234,6 +239,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
           f.rq_p50_us, f.rq_p99_us, f.creations.size(),
           static_cast<unsigned long long>(f.creations_total),
           static_cast<unsigned long long>(f.exits_total), static_cast<unsigned long long>(f.drops));
+  print_gc_text(f, out);
   if (f.target.goroutines) {
     const auto& g = f.goroutines;
     if (!g.enabled) {

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* gc.bpf.c — GC cycles, stop-the-world pauses and GC CPU share of a Go target.
+ *
+ * Uprobes at the entry of rare runtime functions, attached by userspace at file offsets
+ * it computed from .gopclntab (never uretprobes, go-runtime.md §3):
+ *
+ *  ss_gc_stw_stop    runtime.stopTheWorldWithSema: runs on g0 (systemstack) in every
+ *                    version, so no stack-split double fire; RAX = stwReason on 1.21+
+ *  ss_gc_stw_start   runtime.startTheWorldWithSema (g0)
+ *  ss_gc_markterm    runtime.gcMarkTermination: once per GC cycle, with the world stopped;
+ *                    it runs on a user stack, so a morestack re-entry may fire it twice
+ *                    (userspace ignores a second hit inside the same STW)
+ *
+ * A few hits per GC cycle: cheap enough to be on by default for Go targets.
+ *
+ *  ss_gc_sampler     perf_event (software cpu-clock, one event per CPU, ~1 kHz): when the
+ *                    interrupted task belongs to the target, reads its TLS g -> m -> p
+ *                    and m.curg and classifies the tick: background mark worker
+ *                    (p.gcMarkWorkerMode != 0) or mark assist (m.curg _Gwaiting with
+ *                    waitReasonGCAssistMarking while the M runs on g0). Only GC ticks are
+ *                    shipped. No trap in the target: the sampler runs in the timer
+ *                    interrupt that happens anyway. */
+#include "common.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ss_gc_cfg);
+} gc_cfg SEC(".maps") __weak;
+
+static __always_inline __u64 curg_goid(struct ss_go_offsets *o, __u64 g0)
+{
+	__u64 m = 0, curg = 0, goid = 0;
+	if (!g0 || bpf_probe_read_user(&m, sizeof(m), (void *)(g0 + o->g_m)) || !m)
+		return 0;
+	if (bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg)) || !curg)
+		return 0;
+	bpf_probe_read_user(&goid, sizeof(goid), (void *)(curg + o->g_goid));
+	return goid;
+}
+
+static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	__u32 zero = 0;
+	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
+	struct ss_gc_event *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	e->h.type = SS_EV_GC;
+	e->h.size = sizeof(*e);
+	e->h.ts = bpf_ktime_get_ns();
+	e->tid = (__u32)pid_tgid;
+	e->what = what;
+	e->arg = arg;
+	e->goid = (o && o->enabled) ? curg_goid(o, ctx->r14) : 0;
+	submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int ss_gc_stw_stop(struct pt_regs *ctx)
+{
+	return gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
+}
+
+SEC("uprobe")
+int ss_gc_stw_start(struct pt_regs *ctx)
+{
+	return gc_event(ctx, SS_GC_STW_START, 0);
+}
+
+SEC("uprobe")
+int ss_gc_markterm(struct pt_regs *ctx)
+{
+	return gc_event(ctx, SS_GC_MARKTERM, 0);
+}
+
+SEC("perf_event")
+int ss_gc_sampler(struct bpf_perf_event_data *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	__u32 zero = 0;
+	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
+	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &zero);
+	if (!o || !o->enabled || !c || !c->enabled)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	if (!fsbase)
+		return 0;
+	__u64 g = 0, m = 0, curg = 0, p = 0;
+	if (bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)) || !g)
+		return 0;
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m)
+		return 0;
+	bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg));
+	bpf_probe_read_user(&p, sizeof(p), (void *)(m + o->m_p));
+	__u32 kind = 0;
+	if (p && c->p_gcmarkworkermode) {
+		__u8 mode = 0;
+		/* gcMarkWorkerMode is an int (8 bytes); modes are 0..3 */
+		/* 1 dedicated, 2 fractional, 3 idle (gcMarkWorkerMode, stable 1.17-1.26) */
+		if (!bpf_probe_read_user(&mode, 1, (void *)(p + c->p_gcmarkworkermode)) && mode)
+			kind = mode == 3 ? SS_GCS_IDLE_WORKER : SS_GCS_WORKER;
+	}
+	if (!kind && curg && curg != g) {
+		__u32 status = 0;
+		__u8 wr = 0;
+		if (!bpf_probe_read_user(&status, sizeof(status), (void *)(curg + c->g_atomicstatus)) &&
+		    (status & ~0x1000u) == 4 &&
+		    !bpf_probe_read_user(&wr, 1, (void *)(curg + c->g_waitreason)) &&
+		    wr == c->wr_assist)
+			kind = SS_GCS_ASSIST;
+	}
+	if (!kind)
+		return 0;
+	struct ss_gc_sample *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	e->h.type = SS_EV_GC_SAMPLE;
+	e->h.size = sizeof(*e);
+	e->h.ts = bpf_ktime_get_ns();
+	e->tid = (__u32)pid_tgid;
+	e->kind = kind;
+	e->goid = 0;
+	if (curg)
+		bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(curg + o->g_goid));
+	e->p_id = -1;
+	if (p)
+		bpf_probe_read_user(&e->p_id, sizeof(e->p_id), (void *)(p + o->p_id));
+	e->cpu = bpf_get_smp_processor_id();
+	submit(e);
+	return 0;
+}

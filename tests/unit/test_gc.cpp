@@ -1,0 +1,308 @@
+// GC observation: MMU against hand-computed cases, the GC timeline tracker fed with
+// synthetic gc.bpf.c records, the census encoding, and the gc_stall /
+// netpoll_saturation detectors on synthetic frames (with healthy negatives).
+#include <gtest/gtest.h>
+
+#include "detect/detectors.h"
+#include "gc/gc.h"
+#include "record/census_format.h"
+
+using namespace schedscope;
+
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+TEST(Mmu, NoGcIsFullUtilisation) {
+  EXPECT_DOUBLE_EQ(gc::mmu({}, 0, 100 * kMs, 1 * kMs), 1.0);
+  EXPECT_DOUBLE_EQ(gc::mmu({}, 0, 100 * kMs, 100 * kMs), 1.0);
+}
+
+TEST(Mmu, EmptyRangeIsUnknown) { EXPECT_LT(gc::mmu({}, 5, 5, kMs), 0); }
+
+TEST(Mmu, OneStwPause) {
+  // 2 ms stop-the-world at 10..12 ms of a 100 ms span.
+  std::vector<gc::BusySpan> s{{10 * kMs, 12 * kMs, 1.0}};
+  EXPECT_DOUBLE_EQ(gc::mmu(s, 0, 100 * kMs, 1 * kMs), 0.0);    // a window inside the pause
+  EXPECT_NEAR(gc::mmu(s, 0, 100 * kMs, 10 * kMs), 0.8, 1e-9);  // 2 of 10 ms lost
+  EXPECT_NEAR(gc::mmu(s, 0, 100 * kMs, 100 * kMs), 0.98, 1e-9);
+  // A 4 ms window: the pause fits whole: 1 - 2/4.
+  EXPECT_NEAR(gc::mmu(s, 0, 100 * kMs, 4 * kMs), 0.5, 1e-9);
+}
+
+TEST(Mmu, WorkerPlusStwClampsAtOne) {
+  // Half the Ps in mark workers for 0..50 ms, a 1 ms STW at 20..21 ms (lost capped at 1).
+  std::vector<gc::BusySpan> s{{0, 50 * kMs, 0.5}, {20 * kMs, 21 * kMs, 1.0}};
+  EXPECT_DOUBLE_EQ(gc::mmu(s, 0, 100 * kMs, 1 * kMs), 0.0);
+  // Worst 10 ms window holds the STW: 1 ms x 1 + 9 ms x 0.5 = 5.5 ms lost.
+  EXPECT_NEAR(gc::mmu(s, 0, 100 * kMs, 10 * kMs), 0.45, 1e-9);
+  // Whole span: 49 ms x 0.5 + 1 ms = 25.5 ms lost of 100.
+  EXPECT_NEAR(gc::mmu(s, 0, 100 * kMs, 100 * kMs), 0.745, 1e-9);
+}
+
+TEST(Mmu, OverlappingSamplesAddUp) {
+  // Two Ps' sampled ticks overlapping (GOMAXPROCS=2): 0.5 + 0.5 on 5..6 ms.
+  std::vector<gc::BusySpan> s{{4 * kMs, 6 * kMs, 0.5}, {5 * kMs, 7 * kMs, 0.5}};
+  EXPECT_DOUBLE_EQ(gc::mmu(s, 0, 20 * kMs, 1 * kMs), 0.0);
+  EXPECT_NEAR(gc::mmu(s, 0, 20 * kMs, 2 * kMs), 0.25, 1e-9);  // [5,7): 1 + 0.5 lost
+}
+
+TEST(Mmu, WindowLongerThanSpanUsesTheSpan) {
+  std::vector<gc::BusySpan> s{{0, 1 * kMs, 1.0}};
+  EXPECT_NEAR(gc::mmu(s, 0, 4 * kMs, 10 * kMs), 0.75, 1e-9);
+}
+
+TEST(Mmu, SpansOutsideTheRangeAreClipped) {
+  std::vector<gc::BusySpan> s{{0, 10 * kMs, 1.0}};
+  EXPECT_NEAR(gc::mmu(s, 5 * kMs, 25 * kMs, 10 * kMs), 0.5, 1e-9);  // only 5..10 ms lost
+  EXPECT_NEAR(gc::mmu(s, 5 * kMs, 25 * kMs, 20 * kMs), 0.75, 1e-9);
+}
+
+ss_gc_event ev(uint64_t ts, uint32_t what, uint64_t arg = 0) {
+  ss_gc_event e{};
+  e.h.type = SS_EV_GC;
+  e.h.size = sizeof e;
+  e.h.ts = ts;
+  e.what = what;
+  e.arg = arg;
+  return e;
+}
+
+ss_gc_sample smp(uint64_t ts, uint32_t kind, uint64_t goid) {
+  ss_gc_sample e{};
+  e.h.type = SS_EV_GC_SAMPLE;
+  e.h.size = sizeof e;
+  e.h.ts = ts;
+  e.kind = kind;
+  e.goid = goid;
+  return e;
+}
+
+template <typename T>
+void feed(gc::Tracker& t, const T& e) {
+  ASSERT_TRUE(t.on_record(&e.h, sizeof e));
+}
+
+TEST(GcTracker, CycleStwAssistsAndMmu) {
+  gc::Tracker t;
+  t.set_go_minor(21);
+  t.set_gomaxprocs(2);
+  t.set_sample_period_ns(kMs);
+  feed(t, ev(10 * kMs, SS_GC_STW_STOP, 2));  // sweep termination
+  feed(t, ev(11 * kMs, SS_GC_STW_START));
+  for (int i = 0; i < 10; i++) feed(t, smp((20 + i) * kMs, SS_GCS_ASSIST, 7));
+  feed(t, smp(30 * kMs, SS_GCS_ASSIST, 9));
+  feed(t, smp(40 * kMs, SS_GCS_WORKER, 3));
+  feed(t, ev(50 * kMs, SS_GC_STW_STOP, 1));  // mark termination
+  feed(t, ev(50 * kMs + 100, SS_GC_MARKTERM));
+  feed(t, ev(50 * kMs + 200, SS_GC_MARKTERM));  // prologue double fire: ignored
+  feed(t, ev(50 * kMs + kMs / 2, SS_GC_STW_START));
+  gc::GcStats g = t.take(0, 100 * kMs, false);
+  EXPECT_TRUE(g.enabled);
+  EXPECT_EQ(g.cycles, 1u);
+  EXPECT_EQ(g.stw_count, 2u);
+  EXPECT_NEAR(g.stw_ms, 1.5, 1e-9);
+  EXPECT_NEAR(g.stw_max_ms, 1.0, 1e-9);
+  EXPECT_EQ(g.stw_reasons["GC sweep termination"], 1u);
+  EXPECT_EQ(g.stw_reasons["GC mark termination"], 1u);
+  EXPECT_NEAR(g.assist_ms, 11, 1e-9);
+  EXPECT_NEAR(g.worker_ms, 1, 1e-9);
+  EXPECT_NEAR(g.assist_share, 11.0 / 200, 1e-9);
+  EXPECT_DOUBLE_EQ(g.mmu_1ms, 0.0);
+  // Worst 10 ms: ten assist ticks of one P in two (0.5 each) = 5 ms lost.
+  EXPECT_NEAR(g.mmu_10ms, 0.5, 1e-9);
+  ASSERT_FALSE(g.top_assists.empty());
+  EXPECT_EQ(g.top_assists[0].goid, 7u);
+  EXPECT_NEAR(g.top_assists[0].ms, 10, 1e-9);
+  // Periods: sweep-term STW, the mark phase between the two STWs, mark-term STW.
+  int stw = 0, mark = 0;
+  for (const auto& p : g.periods) {
+    if (p.kind == "stw") stw++;
+    if (p.kind == "mark") {
+      mark++;
+      EXPECT_EQ(p.start_ns, 11 * kMs);
+      EXPECT_EQ(p.end_ns, 50 * kMs);
+    }
+  }
+  EXPECT_EQ(stw, 2);
+  EXPECT_EQ(mark, 1);
+  // The next interval starts clean; the final frame sums since attach.
+  gc::GcStats g2 = t.take(100 * kMs, 200 * kMs, false);
+  EXPECT_EQ(g2.cycles, 0u);
+  EXPECT_EQ(g2.stw_count, 0u);
+  EXPECT_DOUBLE_EQ(g2.mmu_10ms, 1.0);
+  gc::GcStats fin = t.take(0, 200 * kMs, true);
+  EXPECT_EQ(fin.cycles, 1u);
+  EXPECT_EQ(fin.stw_count, 2u);
+  EXPECT_NEAR(fin.assist_ms, 11, 1e-9);
+  EXPECT_DOUBLE_EQ(fin.mmu_1ms, 0.0);  // the lowest of the intervals
+}
+
+TEST(GcTracker, OldGoLabelsStwByMarkTermination) {
+  gc::Tracker t;
+  t.set_go_minor(19);  // no stwReason argument before 1.21
+  feed(t, ev(1 * kMs, SS_GC_STW_STOP, 12345));
+  feed(t, ev(2 * kMs, SS_GC_STW_START));
+  feed(t, ev(5 * kMs, SS_GC_STW_STOP, 999));
+  feed(t, ev(5 * kMs + 10, SS_GC_MARKTERM));
+  feed(t, ev(6 * kMs, SS_GC_STW_START));
+  auto g = t.take(0, 10 * kMs, false);
+  EXPECT_EQ(g.cycles, 1u);
+  EXPECT_EQ(g.stw_reasons["GC mark termination"], 1u);
+  EXPECT_EQ(g.stw_reasons["stop the world"], 1u);
+}
+
+TEST(GcTracker, IgnoresOtherRecords) {
+  gc::Tracker t;
+  ss_hdr h{};
+  h.type = SS_EV_OFFCPU;
+  h.size = sizeof h;
+  EXPECT_FALSE(t.on_record(&h, sizeof h));
+  ss_gc_event e = ev(1, SS_GC_STW_STOP);
+  EXPECT_FALSE(t.on_record(&e.h, sizeof(ss_hdr)));  // truncated
+}
+
+TEST(Census, RoundTrip) {
+  gc::Census c;
+  c.ts_ns = 42;
+  c.allglen = 300;
+  c.read = 290;
+  c.by_status[4] = 250;
+  c.by_status[6] = 10;
+  c.waiting_by_reason[2] = 200;
+  c.waiting_by_reason[9] = 50;
+  c.rss_bytes = 1 << 20;
+  c.read_ms = 1.5;
+  record::ByteWriter w;
+  record::encode_census(w, c);
+  record::ByteReader r(w.data().data(), w.size());
+  gc::Census d;
+  ASSERT_TRUE(record::decode_census(r, &d));
+  EXPECT_EQ(d.allglen, 300u);
+  EXPECT_EQ(d.read, 290u);
+  EXPECT_EQ(d.live(), 250u);
+  EXPECT_EQ(d.waiting_by_reason[2], 200u);
+  EXPECT_EQ(d.waiting_by_reason[9], 50u);
+  EXPECT_EQ(d.rss_bytes, uint64_t(1) << 20);
+  EXPECT_NEAR(d.read_ms, 1.5, 1e-6);
+  record::ByteReader shortr(w.data().data(), w.size() - 3);
+  EXPECT_FALSE(record::decode_census(shortr, &d));
+}
+
+model::Frame gc_frame(double mmu10, double mmu100) {
+  model::Frame f;
+  f.ts_ns = 5'000'000'000ull;
+  f.interval_s = 1;
+  f.gc.enabled = true;
+  f.gc.gomaxprocs = 2;
+  f.gc.mmu_1ms = 0;
+  f.gc.mmu_10ms = mmu10;
+  f.gc.mmu_100ms = mmu100;
+  f.gc.cycles = 3;
+  f.gc.cycles_total = 17;
+  f.gc.assist_share = 0.4;
+  f.gc.rss_bytes = 300u << 20;
+  f.gc.rss_delta_bytes = 12 << 20;
+  f.gc.top_assists = {{41, 120.0}, {42, 80.0}};
+  return f;
+}
+
+TEST(GcStall, RaisedWithEvidence) {
+  detect::Detectors d;
+  auto f = gc_frame(0.05, 0.3);
+  d.evaluate(f);
+  ASSERT_EQ(f.alerts.size(), 1u);
+  const auto& a = f.alerts[0];
+  EXPECT_EQ(a.kind, "gc_stall");
+  EXPECT_EQ(a.goid, 41u);
+  std::string all = a.message;
+  for (const auto& e : a.evidence) all += "\n" + e;
+  EXPECT_NE(all.find("cycle #17"), std::string::npos) << all;
+  EXPECT_NE(all.find("G41"), std::string::npos) << all;
+  EXPECT_NE(all.find("heap growth"), std::string::npos) << all;
+  EXPECT_NE(all.find("mark assists 40%"), std::string::npos) << all;
+}
+
+TEST(GcStall, LongPauseWithoutAssistsIsNoAlert) {
+  detect::Detectors d;
+  auto f = gc_frame(0.0, 0.79);  // one 20 ms pause on an overloaded host
+  f.gc.assist_share = 0.0005;
+  d.evaluate(f);
+  EXPECT_TRUE(f.alerts.empty());
+}
+
+TEST(GcStall, HealthyGcIsNoAlert) {
+  detect::Detectors d;
+  auto f = gc_frame(0.6, 0.8);
+  d.evaluate(f);
+  EXPECT_TRUE(f.alerts.empty());
+  auto off = gc_frame(0.05, 0.3);
+  off.gc.enabled = false;
+  d.evaluate(off);
+  EXPECT_TRUE(off.alerts.empty());
+}
+
+model::Frame net_frame(uint32_t io_wait, uint32_t live, uint32_t runq, double cpu_pct) {
+  model::Frame f;
+  f.ts_ns = 5'000'000'000ull;
+  f.interval_s = 1;
+  go::SchedSample s;
+  s.gomaxprocs = 2;
+  s.lastpoll = 0;
+  for (int i = 0; i < 2; i++) {
+    go::PSample p;
+    p.id = i;
+    p.status = 0;
+    p.runq = runq / 2;
+    s.ps.push_back(p);
+  }
+  f.go = s;
+  model::ThreadRow r;
+  r.tid = 10;
+  r.state = "sleeping";
+  r.syscall = "epoll_wait";
+  r.oncpu_pct = cpu_pct;
+  f.threads.push_back(r);
+  gc::Census c;
+  c.allglen = live + 5;
+  c.read = live + 5;
+  c.by_status[4] = live;
+  c.by_status[6] = 5;
+  c.waiting_by_reason[gc::kWaitReasonIOWait] = io_wait;
+  if (live > io_wait) c.waiting_by_reason[9] = live - io_wait;
+  f.census = c;
+  return f;
+}
+
+TEST(NetpollSaturation, RaisedWithCounts) {
+  detect::Detectors d;
+  auto f = net_frame(900, 1000, 0, 20);
+  d.evaluate(f);
+  ASSERT_EQ(f.alerts.size(), 1u);
+  const auto& a = f.alerts[0];
+  EXPECT_EQ(a.kind, "netpoll_saturation");
+  EXPECT_NE(a.message.find("900 goroutines parked on network I/O"), std::string::npos) << a.message;
+  EXPECT_NE(a.message.find("not a scheduler problem"), std::string::npos);
+  std::string all;
+  for (const auto& e : a.evidence) all += e + "\n";
+  EXPECT_NE(all.find("IO wait 900"), std::string::npos) << all;
+  EXPECT_NE(all.find("epoll_wait"), std::string::npos) << all;
+}
+
+TEST(NetpollSaturation, NotWhenBusyQueuedOrFew) {
+  detect::Detectors d;
+  auto busy = net_frame(900, 1000, 0, 180);  // 1.8 CPUs of 2: the Ps are busy
+  d.evaluate(busy);
+  EXPECT_TRUE(busy.alerts.empty());
+  auto queued = net_frame(900, 1000, 40, 20);  // runnable work queued: a scheduler matter
+  d.evaluate(queued);
+  EXPECT_TRUE(queued.alerts.empty());
+  auto few = net_frame(10, 12, 0, 5);  // an idle server with a few connections
+  d.evaluate(few);
+  EXPECT_TRUE(few.alerts.empty());
+  auto minority = net_frame(100, 1000, 0, 5);  // most goroutines wait on something else
+  d.evaluate(minority);
+  EXPECT_TRUE(minority.alerts.empty());
+}
+
+}  // namespace

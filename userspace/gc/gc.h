@@ -1,0 +1,151 @@
+// GC and netpoller observation (issue 8): the GC timeline built from the gc.bpf.c
+// records (stop-the-world pauses, mark terminations, sampled mark-worker and
+// mark-assist ticks), minimum mutator utilisation over it, and the goroutine census
+// (allgs counted by status and wait reason) the netpoller detector reads.
+// Pure C++: fed by records live or from a recording; unit-tested on synthetic input.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "schedscope.h"
+
+namespace schedscope::gc {
+
+// ---- minimum mutator utilisation
+// A span of time during which `frac` of the Ps (0..1) did GC work instead of running
+// the program: 1 for a stop-the-world pause, 1/GOMAXPROCS for one sampled worker tick.
+struct BusySpan {
+  uint64_t start_ns = 0, end_ns = 0;
+  double frac = 0;
+};
+// MMU(window) over [t0, t1): the lowest mean mutator utilisation 1 - lost(t) (lost
+// clamped to 1) over every window of `window_ns` inside [t0, t1). A span shorter than
+// the window gives the utilisation of the whole span. -1 when t1 <= t0.
+double mmu(const std::vector<BusySpan>& spans, uint64_t t0, uint64_t t1, uint64_t window_ns);
+
+// ---- names
+// stwReason (1.21+) as the runtime prints it; "" when unknown.
+std::string stw_reason_name(uint64_t reason);
+// waitReason as the runtime prints it, for the values stable in 1.17-1.27 (0..2),
+// else "wait reason N".
+std::string wait_reason_name(uint32_t reason);
+inline constexpr uint32_t kWaitReasonGCAssistMarking = 1;
+inline constexpr uint32_t kWaitReasonIOWait = 2;
+
+// ---- the goroutine census (one read of runtime.allgs; recorded as kRecGoCensus)
+struct Census {
+  uint64_t ts_ns = 0;
+  uint32_t allglen = 0;           // entries of allgs
+  uint32_t read = 0;              // Gs read within the time budget (== allglen when complete)
+  uint32_t by_status[16] = {};    // g.atomicstatus (scan bit cleared), 10+ folded into 15
+  std::map<uint32_t, uint32_t> waiting_by_reason;  // _Gwaiting Gs by g.waitreason
+  uint64_t rss_bytes = 0;         // /proc/PID/statm resident set, 0 unknown
+  double read_ms = 0;             // what the census cost the observer
+  // Start functions of the goroutines in IO wait, most first (at most 8).
+  std::vector<std::pair<std::string, uint32_t>> io_wait_funcs;
+  [[nodiscard]] uint32_t live() const {  // not _Gidle(0) / _Gdead(6)
+    uint32_t n = 0;
+    for (int s = 1; s < 16; s++)
+      if (s != 6) n += by_status[s];
+    return n;
+  }
+};
+
+// ---- per-interval GC statistics, in model::Frame::gc
+struct Period {
+  uint64_t start_ns = 0, end_ns = 0;
+  std::string kind;  // "stw" | "mark"
+  std::string what;  // STW reason ("GC mark termination", ...) or "GC cycle N"
+  uint64_t cycle = 0;
+};
+
+struct AssistRow {
+  uint64_t goid = 0;
+  double ms = 0;  // sampled CPU time in assists this interval
+};
+
+struct GcStats {
+  bool enabled = false;  // GC probes attached (or records seen in a recording)
+  std::string note;      // what is attached, or why not
+  uint64_t cycles = 0, cycles_total = 0;  // mark terminations
+  uint64_t stw_count = 0;
+  double stw_ms = 0, stw_max_ms = 0;
+  std::map<std::string, uint64_t> stw_reasons;
+  double worker_ms = 0, assist_ms = 0;          // sampled GC CPU time this interval
+  double idle_worker_ms = 0;  // idle-priority mark workers (on otherwise idle Ps: not lost)
+  double worker_share = 0, assist_share = 0;    // of GOMAXPROCS x interval
+  double mmu_1ms = -1, mmu_10ms = -1, mmu_100ms = -1;  // -1 unknown
+  int gomaxprocs = 0;
+  uint32_t gcphase = 0;  // runtime.gcphase at the last sample (0 off, 1 mark, 2 mark term)
+  bool in_cycle = false;
+  uint64_t rss_bytes = 0;
+  int64_t rss_delta_bytes = 0;  // since the previous census
+  std::vector<AssistRow> top_assists;
+  std::vector<Period> periods;  // this interval
+  uint64_t samples = 0;         // GC sampler ticks this interval
+};
+
+class Tracker {
+ public:
+  // Returns true when the record was a GC record (consumed).
+  bool on_record(const ss_hdr* rec, size_t size);
+  void on_census(const Census& c);
+  void set_gomaxprocs(int n) {
+    if (n > 0) gomaxprocs_ = n;
+  }
+  void set_gcphase(uint32_t p) { gcphase_ = p; }
+  void set_sample_period_ns(uint64_t ns) { period_ns_ = ns; }
+  void set_note(const std::string& n, bool attached) {
+    note_ = n;
+    attached_ = attached;
+  }
+  void set_go_minor(int minor) { go_minor_ = minor; }
+  // Statistics for [t0, t1); `final` summarises since attach without resetting.
+  GcStats take(uint64_t t0, uint64_t t1, bool final);
+  [[nodiscard]] const Census* census() const { return have_census_ ? &census_ : nullptr; }
+
+ private:
+  struct Stw {
+    uint64_t start_ns = 0, end_ns = 0;
+    uint64_t reason = 0;
+    bool markterm = false;
+  };
+  struct Sample {
+    uint64_t ts_ns;
+    uint32_t kind;
+    uint64_t goid;
+  };
+  void close_stw(uint64_t end_ns);
+  std::string stw_label(const Stw& s) const;
+
+  int gomaxprocs_ = 1;
+  uint32_t gcphase_ = 0;
+  uint64_t period_ns_ = 1'000'000;
+  int go_minor_ = 0;
+  std::string note_;
+  bool attached_ = false;
+  bool seen_records_ = false;
+  bool in_stw_ = false;
+  Stw cur_stw_;
+  std::vector<Stw> stws_;            // closed, this interval
+  std::vector<Sample> samples_;      // this interval
+  std::vector<Period> periods_;      // this interval
+  uint64_t last_markterm_ns_ = 0;
+  uint64_t mark_start_ns_ = 0;       // end of the sweep-termination STW of the current cycle
+  uint64_t cycles_iv_ = 0, cycles_total_ = 0;
+  // since attach (final frame)
+  uint64_t stw_count_total_ = 0;
+  double stw_ms_total_ = 0, stw_max_total_ = 0;
+  std::map<std::string, uint64_t> reasons_total_;
+  double worker_ms_total_ = 0, assist_ms_total_ = 0, idle_worker_ms_total_ = 0;
+  double min_mmu_[3] = {-1, -1, -1};
+  std::map<uint64_t, double> assists_total_;
+  uint64_t first_ns_ = 0;
+  Census census_, prev_census_;
+  bool have_census_ = false, have_prev_census_ = false;
+  uint64_t first_rss_ = 0;
+};
+
+}  // namespace schedscope::gc

@@ -1,0 +1,106 @@
+#include "ui/gc_print.h"
+
+#include <cmath>
+
+namespace schedscope::ui {
+
+using nlohmann::json;
+
+namespace {
+json r3(double v) { return v < 0 ? json(nullptr) : json(std::round(v * 1000) / 1000); }
+}  // namespace
+
+json gc_json(const gc::GcStats& g) {
+  json reasons = json::object();
+  for (const auto& [k, v] : g.stw_reasons) reasons[k] = v;
+  json top = json::array();
+  for (const auto& a : g.top_assists) top.push_back({{"goid", a.goid}, {"ms", r3(a.ms)}});
+  json periods = json::array();
+  for (const auto& p : g.periods)
+    periods.push_back({{"kind", p.kind}, {"what", p.what}, {"cycle", p.cycle},
+                       {"start_ns", p.start_ns}, {"end_ns", p.end_ns},
+                       {"ms", r3(double(p.end_ns - p.start_ns) / 1e6)}});
+  return {{"enabled", g.enabled},
+          {"note", g.note},
+          {"cycles", g.cycles},
+          {"cycles_total", g.cycles_total},
+          {"in_cycle", g.in_cycle},
+          {"gcphase", g.gcphase},
+          {"stw_count", g.stw_count},
+          {"stw_ms", r3(g.stw_ms)},
+          {"stw_max_ms", r3(g.stw_max_ms)},
+          {"stw_reasons", reasons},
+          {"worker_ms", r3(g.worker_ms)},
+          {"assist_ms", r3(g.assist_ms)},
+          {"idle_worker_ms", r3(g.idle_worker_ms)},
+          {"worker_share", r3(g.worker_share)},
+          {"assist_share", r3(g.assist_share)},
+          {"mmu", {{"1ms", r3(g.mmu_1ms)}, {"10ms", r3(g.mmu_10ms)}, {"100ms", r3(g.mmu_100ms)}}},
+          {"gomaxprocs", g.gomaxprocs},
+          {"rss_bytes", g.rss_bytes},
+          {"rss_delta_bytes", g.rss_delta_bytes},
+          {"samples", g.samples},
+          {"top_assists", top},
+          {"periods", periods}};
+}
+
+json census_json(const gc::Census& c) {
+  static const char* names[16] = {"idle",     "runnable", "running", "syscall", "waiting", "5",
+                                  "dead",     "7",        "copystack", "preempted", "leaked",
+                                  "deadextra", "12",      "13",      "14",      "15+"};
+  json st = json::object();
+  for (int i = 0; i < 16; i++)
+    if (c.by_status[i]) st[names[i]] = c.by_status[i];
+  json wr = json::object();
+  for (const auto& [r, n] : c.waiting_by_reason) wr[gc::wait_reason_name(r)] = n;
+  auto io = c.waiting_by_reason.find(gc::kWaitReasonIOWait);
+  return {{"allglen", c.allglen},
+          {"read", c.read},
+          {"complete", c.read >= c.allglen},
+          {"live", c.live()},
+          {"io_wait", io == c.waiting_by_reason.end() ? 0u : io->second},
+          {"by_status", st},
+          {"waiting_by_reason", wr},
+          {"read_ms", r3(c.read_ms)},
+          {"io_wait_funcs", [&] {
+             json a = json::array();
+             for (const auto& [fn, n] : c.io_wait_funcs) a.push_back({{"func", fn}, {"count", n}});
+             return a;
+           }()}};
+}
+
+json sched_latency_json(const model::Frame& f) {
+  json buckets = json::array();
+  for (size_t i = 0; i < f.rq_hist.size(); i++)
+    if (f.rq_hist[i]) buckets.push_back({{"le_ns", uint64_t(2) << i}, {"count", f.rq_hist[i]}});
+  return {{"kernel_runqueue",
+           {{"p50_us", r3(f.rq_p50_us)},
+            {"p99_us", r3(f.rq_p99_us)},
+            {"p999_us", r3(f.rq_p999_us)},
+            {"buckets", buckets}}}};
+}
+
+void print_gc_text(const model::Frame& f, FILE* out) {
+  const auto& g = f.gc;
+  if (g.enabled) {
+    fprintf(out,
+            "   gc: cycles %llu (total %llu)  STW %llu / %.2f ms (max %.2f)  assist %.0f%%  "
+            "workers %.0f%%  MMU 1ms %.0f%% 10ms %.0f%% 100ms %.0f%%\n",
+            static_cast<unsigned long long>(g.cycles),
+            static_cast<unsigned long long>(g.cycles_total),
+            static_cast<unsigned long long>(g.stw_count), g.stw_ms, g.stw_max_ms,
+            g.assist_share * 100, g.worker_share * 100, std::max(0.0, g.mmu_1ms) * 100,
+            std::max(0.0, g.mmu_10ms) * 100, std::max(0.0, g.mmu_100ms) * 100);
+  } else if (!g.note.empty()) {
+    fprintf(out, "   gc: off (%s)\n", g.note.c_str());
+  }
+  if (f.census) {
+    const auto& c = *f.census;
+    auto io = c.waiting_by_reason.find(gc::kWaitReasonIOWait);
+    fprintf(out, "   goroutines: %u live, %u in IO wait, %u runnable  (allgs %u, read %u in %.1f ms)\n",
+            c.live(), io == c.waiting_by_reason.end() ? 0u : io->second, c.by_status[1],
+            c.allglen, c.read, c.read_ms);
+  }
+}
+
+}  // namespace schedscope::ui
