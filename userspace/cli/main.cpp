@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       "  sudo schedscope record -p PID -d 10s -o incident.sched\n"
       "  schedscope report incident.sched             Ps, threads, syscalls, alerts of a recording\n"
       "  schedscope replay incident.sched             the live view over a recording\n"
-      "  schedscope inspect ./my-service              Go version, offsets, probe points\n",
+      "  schedscope inspect ./my-service              Go version, offsets, probe points\n"
+      "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n",
       "schedscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "schedscope 0.1.0");
