@@ -1,25 +1,16 @@
 #include "detect/detectors.h"
 
 #include <algorithm>
-#include <cstdarg>
 #include <cstdio>
 #include <unordered_map>
 
 #include "ui/print.h"
+#include "util/strfmt.h"
 
 namespace schedscope::detect {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 bool blocked_in_kernel(const model::ThreadRow& r) {
   return (r.state == "sleeping" || r.state == "disk" || r.state == "stopped") &&
@@ -114,14 +105,14 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
                                                 : "running, its M blocked in a syscall that "
                                                   "bypassed entersyscall");
     a.message =
-        fmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s", p.id,
+        strfmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s", p.id,
             dur / 1e3, static_cast<long long>(m->id), m->tid,
             r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
             static_cast<unsigned long long>(a.goid), a.func.empty() ? "?" : a.func.c_str(), how);
-    a.evidence.push_back(fmt("P%d status=%s schedtick=%u syscalltick=%u unchanged for %.1fs", p.id,
+    a.evidence.push_back(strfmt("P%d status=%s schedtick=%u syscalltick=%u unchanged for %.1fs", p.id,
                              go::p_status_name(p.status), p.schedtick, p.syscalltick,
                              frozen_ms / 1e3));
-    a.evidence.push_back(fmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval", m->tid,
+    a.evidence.push_back(strfmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval", m->tid,
                              r.state.c_str(), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
     if (!r.stack.empty()) a.evidence.push_back("blocked at " + r.stack.front());
     for (size_t i = 1; i < r.stack.size() && i < 6; i++)
@@ -156,7 +147,7 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     a.handed_off = true;
     a.p = m.oldp;
     a.threads = f.threads_alive;
-    a.message = fmt("M%lld (tid %d) blocked %.1fs in %s%s running G%llu %s; its P%s was handed off",
+    a.message = strfmt("M%lld (tid %d) blocked %.1fs in %s%s running G%llu %s; its P%s was handed off",
                     static_cast<long long>(m.id), m.tid, a.duration_ms / 1e3,
                     r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
                     m.incgo ? " (cgo call)" : "", static_cast<unsigned long long>(m.curg_goid),
@@ -221,29 +212,29 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     int n_site = 0;
     std::string site = top_key(sites, &n_site);
     if (example) a.stack = example->frames;
-    a.message = fmt(
+    a.message = strfmt(
         "syscall storm: %d threads (+%.0f/s), %d blocked in syscalls, most in %s (%d)%s%s", threads,
         rate, blocked, a.syscall.c_str(), n_sc, a.func.empty() ? "" : ", from ", a.func.c_str());
-    a.evidence.push_back(fmt("thread creations: %.1f/s over the last %.0fs; %llu since attach",
+    a.evidence.push_back(strfmt("thread creations: %.1f/s over the last %.0fs; %llu since attach",
                              rate, opt_.storm_window_s,
                              static_cast<unsigned long long>(f.creations_total)));
     for (const auto& [sc, n] : by_syscall)
-      a.evidence.push_back(fmt("  %4d threads blocked in %s", n, sc.c_str()));
+      a.evidence.push_back(strfmt("  %4d threads blocked in %s", n, sc.c_str()));
     for (const auto& [fn, n] : by_func)
       if (n * 10 >= blocked)
-        a.evidence.push_back(fmt("  %4d of them run goroutines in %s", n, fn.c_str()));
+        a.evidence.push_back(strfmt("  %4d of them run goroutines in %s", n, fn.c_str()));
     if (!f.usdt.runtime.empty() && !blocked_tids.empty())
       a.evidence.push_back(f.usdt.runtime + " threads blocked: " + name_groups(f, blocked_tids));
     if (!site.empty()) {
       if (sampled < int(f.creations.size()))
-        a.evidence.push_back(fmt("new threads spawned from %s (%d of the %d creations whose stack was "
+        a.evidence.push_back(strfmt("new threads spawned from %s (%d of the %d creations whose stack was "
                                  "sampled this interval, of %zu)",
                                  site.c_str(), n_site, sampled, f.creations.size()));
       else
         a.evidence.push_back(
-            fmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
+            strfmt("new threads spawned from %s (%d this interval)", site.c_str(), n_site));
     }
-    a.evidence.push_back(fmt("runtime thread limit %d: %.0f%% used", max_threads,
+    a.evidence.push_back(strfmt("runtime thread limit %d: %.0f%% used", max_threads,
                              100.0 * threads / std::max(1, max_threads)));
     a.evidence.push_back(
         "each blocking call holds an M; the scheduler spawns new Ms to keep Ps busy");
@@ -259,7 +250,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     a.kind = "thread_limit";
     a.severity = "critical";
     a.threads = threads;
-    a.message = fmt("%d threads: %.0f%% of the runtime limit %d (the process dies at the limit)",
+    a.message = strfmt("%d threads: %.0f%% of the runtime limit %d (the process dies at the limit)",
                     threads, 100.0 * threads / max_threads, max_threads);
     now["thread_limit"] = a;
   }

@@ -1,22 +1,13 @@
 // The GC-stall and netpoller-saturation detectors (README "Alerts").
 #include <algorithm>
-#include <cstdarg>
 #include <cstdio>
 
 #include "detect/detectors.h"
+#include "util/strfmt.h"
 
 namespace schedscope::detect {
 
 namespace {
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 double mib(double b) { return b / (1 << 20); }
 }  // namespace
 
@@ -36,27 +27,27 @@ void Detectors::gc_stall(model::Frame& f, std::map<std::string, Alert>& now) {
   a.kind = "gc_stall";
   a.severity = (g.mmu_10ms < 0.05 || g.stw_max_ms >= 10) ? "critical" : "warning";
   a.duration_ms = f.interval_s * 1000;
-  a.message = fmt(
+  a.message = strfmt(
       "GC took the program's CPU: MMU %.0f%% at 10 ms, %.0f%% at 100 ms (1 ms: %.0f%%); "
       "mark assists %.0f%% and mark workers %.0f%% of GOMAXPROCS=%d",
       g.mmu_10ms * 100, std::max(0.0, g.mmu_100ms) * 100, std::max(0.0, g.mmu_1ms) * 100,
       g.assist_share * 100, g.worker_share * 100, g.gomaxprocs);
-  a.evidence.push_back(fmt("GC cycles: %llu this interval, cycle #%llu since attach",
+  a.evidence.push_back(strfmt("GC cycles: %llu this interval, cycle #%llu since attach",
                            static_cast<unsigned long long>(g.cycles),
                            static_cast<unsigned long long>(g.cycles_total)));
-  a.evidence.push_back(fmt("stop-the-world: %llu pause(s), %.2f ms total, longest %.2f ms",
+  a.evidence.push_back(strfmt("stop-the-world: %llu pause(s), %.2f ms total, longest %.2f ms",
                            static_cast<unsigned long long>(g.stw_count), g.stw_ms,
                            g.stw_max_ms));
-  a.evidence.push_back(fmt("mark assist: %.1f ms CPU (%.0f%%), mark workers: %.1f ms CPU (%.0f%%)",
+  a.evidence.push_back(strfmt("mark assist: %.1f ms CPU (%.0f%%), mark workers: %.1f ms CPU (%.0f%%)",
                            g.assist_ms, g.assist_share * 100, g.worker_ms,
                            g.worker_share * 100));
   if (g.rss_bytes)
-    a.evidence.push_back(fmt("heap growth: resident set %.1f MiB (%+.1f MiB this interval)",
+    a.evidence.push_back(strfmt("heap growth: resident set %.1f MiB (%+.1f MiB this interval)",
                              mib(double(g.rss_bytes)), mib(double(g.rss_delta_bytes))));
   if (!g.top_assists.empty()) {
     std::string s = "goroutines assisting most:";
     for (const auto& r : g.top_assists)
-      s += fmt(" G%llu %.1f ms;", static_cast<unsigned long long>(r.goid), r.ms);
+      s += strfmt(" G%llu %.1f ms;", static_cast<unsigned long long>(r.goid), r.ms);
     s.pop_back();
     a.evidence.push_back(s);
     a.goid = g.top_assists.front().goid;
@@ -97,11 +88,11 @@ void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {
   a.kind = "netpoll_saturation";
   a.severity = "warning";
   a.duration_ms = f.interval_s * 1000;
-  a.message = fmt(
+  a.message = strfmt(
       "%.0f goroutines parked on network I/O, Ps idle (CPU %.2f of GOMAXPROCS=%d), run queues "
       "empty: not a scheduler problem; look at the network, the backend, the connection pool",
       io_est, cpu, gmp);
-  a.evidence.push_back(fmt("goroutines: %.0f live, %.0f in IO wait (%.0f%%)%s", live, io_est,
+  a.evidence.push_back(strfmt("goroutines: %.0f live, %.0f in IO wait (%.0f%%)%s", live, io_est,
                            live > 0 ? 100.0 * io_est / live : 0.0,
                            scale > 1 ? " (estimated from a partial allgs pass)" : ""));
   std::vector<std::pair<uint32_t, uint32_t>> reasons(c.waiting_by_reason.begin(),
@@ -110,19 +101,19 @@ void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {
             [](const auto& x, const auto& y) { return x.second > y.second; });
   std::string s = "waiting by reason:";
   for (size_t i = 0; i < reasons.size() && i < 4; i++)
-    s += fmt(" %s %u;", gc::wait_reason_name(reasons[i].first).c_str(), reasons[i].second);
+    s += strfmt(" %s %u;", gc::wait_reason_name(reasons[i].first).c_str(), reasons[i].second);
   s.pop_back();
   a.evidence.push_back(s);
   if (!c.io_wait_funcs.empty()) {
     std::string fs = "parked on the network in:";
-    for (const auto& [fn, n] : c.io_wait_funcs) fs += fmt(" %s %u;", fn.c_str(), n);
+    for (const auto& [fn, n] : c.io_wait_funcs) fs += strfmt(" %s %u;", fn.c_str(), n);
     fs.pop_back();
     a.evidence.push_back(fs);
     a.func = c.io_wait_funcs.front().first;
   }
-  a.evidence.push_back(fmt("Ps: %d of %d idle at the sample, %u runnable G(s) queued", idle,
+  a.evidence.push_back(strfmt("Ps: %d of %d idle at the sample, %u runnable G(s) queued", idle,
                            gmp, runq));
-  a.evidence.push_back(fmt("netpoller: %d thread(s) blocked in epoll_wait%s", in_epoll,
+  a.evidence.push_back(strfmt("netpoller: %d thread(s) blocked in epoll_wait%s", in_epoll,
                            lastpoll0 ? ", sched.lastpoll == 0 (an M is blocked in netpoll)" : ""));
   a.evidence.push_back(
       "where not to look: the scheduler (GOMAXPROCS, run queues). Where to look: backend "

@@ -1,26 +1,12 @@
 // The pause detector (issue 7): stop-the-world periods a runtime adapter reported through
 // USDT (HotSpot safepoints and GC pauses, CPython collections) that are long, or so
 // frequent that the process spends a large share of its wall time stopped.
-#include <cstdarg>
 #include <algorithm>
-#include <cstdio>
 
 #include "detect/detectors.h"
+#include "util/strfmt.h"
 
 namespace schedscope::detect {
-
-namespace {
-
-std::string pfmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
-
-}  // namespace
 
 void Detectors::pauses(model::Frame& f, std::map<std::string, Alert>& now) {
   for (const auto& p : f.usdt.pauses) {
@@ -35,24 +21,24 @@ void Detectors::pauses(model::Frame& f, std::map<std::string, Alert>& now) {
     const char* what = p.kind == "safepoint" ? "safepoints" : "GC pauses";
     std::string rt = p.runtime.empty() ? "" : p.runtime + " ";
     if (is_long)
-      a.message = pfmt("%s%s: a pause of %.1f ms (>= %.0f ms); %llu pauses, %.1f%% of the wall time",
+      a.message = strfmt("%s%s: a pause of %.1f ms (>= %.0f ms); %llu pauses, %.1f%% of the wall time",
                        rt.c_str(), what, a.duration_ms, opt_.pause_ms,
                        static_cast<unsigned long long>(p.count), p.share * 100);
     else
-      a.message = pfmt("%s%s: %llu pauses (%.1f/s) stop the process %.1f%% of the wall time "
+      a.message = strfmt("%s%s: %llu pauses (%.1f/s) stop the process %.1f%% of the wall time "
                        "(>= %.0f%%)",
                        rt.c_str(), what, static_cast<unsigned long long>(p.count), p.per_s,
                        p.share * 100, opt_.pause_share * 100);
-    a.evidence.push_back(pfmt("this interval: %llu pauses, total %.1f ms, longest %.1f ms",
+    a.evidence.push_back(strfmt("this interval: %llu pauses, total %.1f ms, longest %.1f ms",
                               static_cast<unsigned long long>(p.count), p.total_ms, p.max_ms));
-    if (p.ongoing_ms > 0) a.evidence.push_back(pfmt("a pause in progress for %.1f ms", p.ongoing_ms));
-    a.evidence.push_back(pfmt("since attach: %llu pauses, %.1f ms, longest %.1f ms",
+    if (p.ongoing_ms > 0) a.evidence.push_back(strfmt("a pause in progress for %.1f ms", p.ongoing_ms));
+    a.evidence.push_back(strfmt("since attach: %llu pauses, %.1f ms, longest %.1f ms",
                               static_cast<unsigned long long>(p.count_total), p.total_ms_total,
                               p.max_ms_total));
     for (const auto& e : f.usdt.pause_list)
       if (e.kind == p.kind && e.ms() >= opt_.pause_ms && a.evidence.size() < 8) {
         a.tid = e.tid;
-        a.evidence.push_back(pfmt("  %.1f ms pause run by tid %u", e.ms(), e.tid));
+        a.evidence.push_back(strfmt("  %.1f ms pause run by tid %u", e.ms(), e.tid));
       }
     if (p.kind == "safepoint")
       a.evidence.push_back("every Java thread waits at the safepoint: GC, deoptimization, "
