@@ -54,13 +54,9 @@ json go_meta(GoAttach& g) {
 
 namespace {
 json abi_json() {
-  return {{"ss_hdr", sizeof(ss_hdr)},
-          {"ss_thread_state", sizeof(ss_thread_state)},
-          {"ss_sc_stat", sizeof(ss_sc_stat)},
-          {"ss_thread_new", sizeof(ss_thread_new)},
-          {"ss_thread_exit", sizeof(ss_thread_exit)},
-          {"ss_offcpu", sizeof(ss_offcpu)},
-          {"ss_syscall_slow", sizeof(ss_syscall_slow)}};
+  json j = json::object();
+  for (const auto& [name, size] : record::abi_sizes()) j[name] = size;
+  return j;
 }
 }  // namespace
 

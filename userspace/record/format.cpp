@@ -174,6 +174,26 @@ std::optional<std::vector<uint8_t>> open_chunk_payload(const ChunkHeader& h, con
   return out;
 }
 
+const std::vector<AbiSize>& abi_sizes() {
+  static const std::vector<AbiSize> v = {
+      {"ss_hdr", sizeof(ss_hdr)},
+      {"ss_thread_state", sizeof(ss_thread_state)},
+      {"ss_sc_stat", sizeof(ss_sc_stat)},
+      {"ss_thread_new", sizeof(ss_thread_new)},
+      {"ss_thread_exit", sizeof(ss_thread_exit)},
+      {"ss_offcpu", sizeof(ss_offcpu)},
+      {"ss_syscall_slow", sizeof(ss_syscall_slow)},
+      {"ss_go_create", sizeof(ss_go_create)},
+      {"ss_go_exit", sizeof(ss_go_exit)},
+      {"ss_gc_event", sizeof(ss_gc_event)},
+      {"ss_gc_sample", sizeof(ss_gc_sample)},
+      {"ss_usdt_hit", sizeof(ss_usdt_hit)},
+      {"ss_usdt_count", sizeof(ss_usdt_count)},
+      {"ss_usdt_probe", sizeof(ss_usdt_probe)},
+  };
+  return v;
+}
+
 void append_record(ByteWriter& out, RecordKind kind, const void* payload, size_t len) {
   out.u16(kind);
   out.u16(0);

@@ -184,6 +184,14 @@ bool decode_symbols(ByteReader& c, std::vector<SymbolEntry>* syms);
 nlohmann::json alert_to_json(const detect::Alert& a);
 detect::Alert alert_from_json(const nlohmann::json& j);
 nlohmann::json alerts_to_json(const std::vector<detect::Alert>& v);
+
+// sizeof of every ABI struct a recording can carry: written into the metadata ("abi")
+// and checked by the reader (a guard against a layout change without an ABI bump).
+struct AbiSize {
+  const char* name;
+  size_t size;
+};
+const std::vector<AbiSize>& abi_sizes();
 std::vector<detect::Alert> alerts_from_json(const nlohmann::json& j);
 
 }  // namespace schedscope::record

@@ -126,15 +126,7 @@ Expected<Recording> Recording::parse_blob(std::shared_ptr<const uint8_t> data, s
       // The struct sizes the records were written with (a guard against an ABI change
       // that did not bump SS_ABI_VERSION).
       if (auto abi_it = j.find("abi"); abi_it != j.end() && abi_it->is_object()) {
-        const std::pair<const char*, size_t> sizes[] = {
-            {"ss_hdr", sizeof(ss_hdr)},
-            {"ss_thread_state", sizeof(ss_thread_state)},
-            {"ss_sc_stat", sizeof(ss_sc_stat)},
-            {"ss_thread_new", sizeof(ss_thread_new)},
-            {"ss_thread_exit", sizeof(ss_thread_exit)},
-            {"ss_offcpu", sizeof(ss_offcpu)},
-            {"ss_syscall_slow", sizeof(ss_syscall_slow)}};
-        for (const auto& [k, ours] : sizes) {
+        for (const auto& [k, ours] : abi_sizes()) {
           auto v = abi_it->find(k);
           if (v != abi_it->end() && v->is_number_unsigned() && v->get<uint64_t>() != ours)
             return make_error(name + ": recorded with another layout of the event ABI (" + k + " is " +

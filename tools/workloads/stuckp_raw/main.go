@@ -53,14 +53,26 @@ func rawBlocker() {
 	var buf [8]byte
 	start := wl.MonoNs()
 	info := wl.Obj{
-		"expect": "stuck_p", "func": wl.FuncName(), "goid": wl.Goid(), "tid": wl.Tid(), "p": wl.ProcID(),
+		"expect": "stuck_p", "func": wl.FuncName(), "goid": wl.Goid(), "tid": wl.Tid(),
 		"syscall": "read", "nr": syscall.SYS_READ, "fd": fd, "fd_kind": "timerfd", "raw": true,
 		"start_ns": start, "hold_ns": hold.Nanoseconds(),
 	}
-	// Print here, not from main: with -procs 1 main cannot run again until
-	// the hold ends. (Healthy work starts only after this, so the short
-	// write does not lose the P.)
-	wl.Say("stuck", info)
+	// The P this goroutine holds when the raw read starts. Building the line
+	// allocates (a GC assist can park us and resume us on another P), so read
+	// the P again after it; then print with a raw write, which keeps the P (a
+	// normal write goes through entersyscall/exitsyscall and may come back on
+	// another P). Print here, not from main: with -procs 1 main cannot run
+	// again until the hold ends.
+	var line []byte
+	for {
+		p := wl.ProcID()
+		info["p"] = p
+		line = wl.Line("stuck", info)
+		if wl.ProcID() == p {
+			break
+		}
+	}
+	wl.WriteRaw(line)
 	stuck.Store(&info)
 	for {
 		_, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), 8)

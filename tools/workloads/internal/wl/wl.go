@@ -58,6 +58,33 @@ func Flags(defaultDuration time.Duration, usage string) {
 // Say prints one JSON line: {"ev":ev,"t_ns":now,...kv}. Safe for concurrent
 // use; each line is written with one write(2).
 func Say(ev string, kv Obj) {
+	b := Line(ev, kv)
+	sayMu.Lock()
+	os.Stdout.Write(b)
+	sayMu.Unlock()
+}
+
+// WriteRaw writes a Line with a raw write(2) that does not go through the runtime's
+// entersyscall/exitsyscall, and spins rather than parks on the output lock, so the
+// goroutine keeps its P across it: ground truth about the current P (ProcID) stays true
+// until the caller's next blocking call.
+func WriteRaw(b []byte) {
+	for !sayMu.TryLock() {
+	}
+	for len(b) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, 1, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e != 0 && e != syscall.EINTR && e != syscall.EAGAIN {
+			break
+		}
+		if e == 0 {
+			b = b[n:]
+		}
+	}
+	sayMu.Unlock()
+}
+
+// Line is the JSON line Say prints.
+func Line(ev string, kv Obj) []byte {
 	o := Obj{}
 	for k, v := range kv {
 		o[k] = v
@@ -70,10 +97,7 @@ func Say(ev string, kv Obj) {
 	if err != nil {
 		b, _ = json.Marshal(Obj{"ev": "error", "error": err.Error(), "while": ev})
 	}
-	b = append(b, '\n')
-	sayMu.Lock()
-	os.Stdout.Write(b)
-	sayMu.Unlock()
+	return append(b, '\n')
 }
 
 // Fail prints an error line and exits 1.
