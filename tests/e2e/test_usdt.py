@@ -49,6 +49,23 @@ def final_of(frames):
     return fin[-1] if fin else None
 
 
+def observe_until_done(tc, p, top):
+    """With `top` attached to the target `p`: lets the target run its work, and returns
+    its "done" line and top's final frame (both asserted present); stops both."""
+    try:
+        tc.assertIsNotNone(attached(top), "no first frame")
+        p.send()
+        done = p.wait_for(lambda o: o.get("ev") == "done", 60)
+        tc.assertIsNotNone(done, p.stderr_text())
+        frames = frames_until_final(top, 30)
+    finally:
+        p.stop()
+        top.stop()
+    fin = final_of(frames)
+    tc.assertIsNotNone(fin, "no final frame")
+    return done, fin
+
+
 class HotSpot(unittest.TestCase):
     def setUp(self):
         require_root(self)
@@ -90,17 +107,7 @@ class HotSpot(unittest.TestCase):
         p, pid = self.java("20", "3", "4")
         top = schedscope("top", "-p", str(pid), "--batch", "--json", "-i", "500ms",
                          "--usdt", "hotspot:monitor__contended__enter")
-        try:
-            self.assertIsNotNone(attached(top), "no first frame")
-            p.send()
-            done = p.wait_for(lambda o: o.get("ev") == "done", 60)
-            self.assertIsNotNone(done, p.stderr_text())
-            frames = frames_until_final(top, 30)
-        finally:
-            p.stop()
-            top.stop()
-        fin = final_of(frames)
-        self.assertIsNotNone(fin, "no final frame")
+        done, fin = observe_until_done(self, p, top)
         u = fin["usdt"]
         self.assertEqual(u["runtime"], "hotspot")
         # Every thread of the burst and the contenders, by name and java.lang.Thread id.
@@ -151,17 +158,7 @@ class CPython(unittest.TestCase):
         p, pid = start_target([PYTHON, PYPROG, "3"])
         top = schedscope("top", "-p", str(pid), "--batch", "--json", "-i", "500ms",
                          "--pause-ms", "50")
-        try:
-            self.assertIsNotNone(attached(top), "no first frame")
-            p.send()
-            done = p.wait_for(lambda o: o.get("ev") == "done", 60)
-            self.assertIsNotNone(done, p.stderr_text())
-            frames = frames_until_final(top, 30)
-        finally:
-            p.stop()
-            top.stop()
-        fin = final_of(frames)
-        self.assertIsNotNone(fin, "no final frame")
+        done, fin = observe_until_done(self, p, top)
         u = fin["usdt"]
         self.assertEqual(u["runtime"], "cpython")
         gcs = [x for x in u["pause_list"] if x["kind"] == "gc"]

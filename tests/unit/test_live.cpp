@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "app/live_source.h"
+#include "synthetic.h"
 #include "ui/live_state.h"
 
 using namespace schedscope;
@@ -13,14 +14,9 @@ namespace {
 
 constexpr uint64_t kSec = 1'000'000'000;
 
+// A P with only the fields the live view's P pane tracks (no M, G or function).
 go::PSample P(int id, uint32_t status, uint32_t sched, uint32_t sys, uint32_t runq = 0) {
-  go::PSample p;
-  p.id = id;
-  p.status = status;
-  p.schedtick = sched;
-  p.syscalltick = sys;
-  p.runq = runq;
-  return p;
+  return synthetic::P(id, status, -1, 0, 0, sched, sys, "", runq);
 }
 
 model::Frame pframe(uint64_t ts, std::vector<go::PSample> ps) {
