@@ -42,7 +42,14 @@ $(BUILD)/workloads/healthy_cpu-pie-stripped: tools/workloads/healthy_cpu/*.go to
 	@mkdir -p $(BUILD)/workloads
 	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -buildmode=pie -ldflags='-s -w' -o $(abspath $@) ./healthy_cpu
 
-workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped
+# schedlat again with Debian's second toolchain (go1.23, bookworm-backports), stripped:
+# the runtime's 1.20+ scheduling-latency histogram layout, live (tests/e2e/test_schedlat.py).
+GO123 ?= /usr/lib/go-1.23/bin/go
+$(BUILD)/workloads/schedlat-go1.23-stripped: tools/workloads/schedlat/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
+	@mkdir -p $(BUILD)/workloads
+	cd tools/workloads && $(GO123) build $(GOFLAGS_WL) -ldflags='-s -w' -o $(abspath $@) ./schedlat
+
+workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(BUILD)/workloads/schedlat-go1.23-stripped
 
 # USDT e2e programs of other runtimes (issue 7): a Java class built with javac; the Python
 # program (tools/runtimes/usdt_python.py) runs from the source tree.

@@ -11,7 +11,9 @@ PKGS=(
   libncurses-dev libzstd-dev                    # live view, recordings
   libprotobuf-dev protobuf-compiler             # Perfetto export
   libgtest-dev libgmock-dev                     # unit tests
-  golang-go                                     # Go workloads
+  golang-go                                     # Go workloads (go1.19)
+  golang-1.23-go                                # a second toolchain (bookworm-backports):
+                                                # ground truth on the 1.20+ runtime layouts
   tmux procps python3                           # UI and e2e tests, process tools
   ccache                                        # faster rebuilds (used when present)
   openjdk-17-jdk-headless                       # USDT e2e: a JVM with hotspot probes, javac
@@ -31,6 +33,15 @@ if ((${#missing[@]})); then
     SUDO=
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # golang-1.23-go lives in bookworm-backports. Backports are pinned low by apt
+  # (priority 100): nothing else is upgraded from them.
+  if [[ " ${missing[*]} " == *" golang-1.23-go "* ]] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" | $SUDO tee /etc/apt/sources.list.d/schedscope-backports.sources >/dev/null
+  fi
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -78,6 +78,27 @@ Expected<go::SchedSample> GoAttach::sample() {
   return reader_->sample();
 }
 
+std::optional<go::TimeHist> GoAttach::sched_latency() {
+  if (lat_off_ || !reader_) return std::nullopt;
+  const go::TimeToRun& t = bin_.time_to_run;
+  auto off = [&](const std::string& why) -> std::optional<go::TimeHist> {
+    lat_off_ = true;
+    lat_note_ = why;
+    return std::nullopt;
+  };
+  auto h = reader_->time_to_run();
+  if (!h) return off(h.error().message);
+  const std::string where = "sched.timeToRun (sched+" + std::to_string(t.offset) + ", " + t.source +
+                            ")";
+  for (uint64_t v : h->slots)
+    if (v > (uint64_t(1) << 50)) return off(where + " holds implausible counts: not read");
+  if (lat_prev_ && !go::time_hist_monotonic(*h, *lat_prev_))
+    return off(where + " went backwards between reads: not the histogram; off");
+  lat_prev_ = *h;
+  lat_note_ = where;
+  return *h;
+}
+
 std::vector<std::string> GoAttach::walk_stack(uint64_t ip, uint64_t bp, int max_frames) {
   std::vector<std::string> out;
   if (!bin_.is_go) return out;

@@ -34,6 +34,11 @@ class GoAttach : public model::Symbolize {
   [[nodiscard]] uint64_t load_bias() const { return bias_; }
   [[nodiscard]] ss_go_offsets bpf_offsets() const;
   Expected<go::SchedSample> sample();
+  // One read of the runtime's goroutine scheduling-latency histogram (sched.timeToRun,
+  // go/timehist.h), checked: slots must be plausible and never go backwards between
+  // reads, else it is switched off for the session. nullopt with sched_latency_note().
+  std::optional<go::TimeHist> sched_latency();
+  [[nodiscard]] const std::string& sched_latency_note() const { return lat_note_; }
   // (--goroutines) the uprobe offsets in /proc/PID/exe; needs a Go amd64 binary.
   Expected<probe::GoUprobeTargets> goroutine_uprobes() const;
   // Goroutines alive now (allgs minus idle/dead); nullopt when allgs is not readable.
@@ -67,6 +72,9 @@ class GoAttach : public model::Symbolize {
   std::vector<std::string> checks_;
   int attempts_ = 0;
   std::unique_ptr<go::MemReader> stack_mem_;
+  std::optional<go::TimeHist> lat_prev_;
+  bool lat_off_ = false;
+  std::string lat_note_;
   mutable std::mutex sym_mu_;
   mutable std::unordered_map<uint64_t, SymEntry> sym_cache_;
   mutable uint64_t sym_cache_bias_ = 0;  // the load bias the cache was filled with

@@ -352,6 +352,11 @@ Expected<model::Frame> Observer::next() {
         if (on_census) on_census(*c);
       }
     }
+    if (auto h = go_->sched_latency()) {
+      model_.on_sched_latency(*h);
+      if (on_sched_latency) on_sched_latency(*h);
+    }
+    model_.set_sched_latency_note(go_->sched_latency_note());
   }
   // Names of threads we have not named yet (live only; cheap: once per thread).
   for (const auto& e : snap->threads) {

@@ -76,6 +76,8 @@ class Observer {
   [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
   // Each goroutine census as read (once per interval), for the recorder.
   std::function<void(const gc::Census&)> on_census;
+  // Each read of the runtime's scheduling-latency histogram, for the recorder.
+  std::function<void(const go::TimeHist&)> on_sched_latency;
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}

@@ -122,6 +122,7 @@ void Recorder::hook(Observer& o) {
   o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
   o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
   o.on_census = [this](const gc::Census& c) { w_.census(c); };
+  o.on_sched_latency = [this](const go::TimeHist& h) { w_.sched_latency(h); };
   // Set before these hooks existed (uprobes attached while the observer started).
   if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
 }

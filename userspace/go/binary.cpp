@@ -16,6 +16,7 @@
 #include "elf/elf_file.h"
 #include "go/buildinfo.h"
 #include "go/pclntab.h"
+#include "go/timehist.h"
 #include "go/x86.h"
 
 namespace schedscope::go {
@@ -535,6 +536,84 @@ Globals find_globals(const ElfFile& elf, const Pclntab* pcln, std::optional<int>
   return g;
 }
 
+// ---------------------------------------------------------------- sched.timeToRun
+
+// schedt.timeToRun per release, read from casgstatus's code on real binaries of each
+// (and from DWARF for 1.19 and 1.26): the fallback when the code pattern is not found.
+std::optional<uint32_t> time_to_run_table(int minor) {
+  if (minor == 17) return 360;
+  if (minor == 18 || minor == 19) return 312;
+  if (minor >= 20 && minor <= 24) return 320;
+  if (minor == 25) return 344;
+  if (minor == 26 || minor == 27) return 360;
+  return std::nullopt;
+}
+
+// casgstatus records the latency when a tracked goroutine starts running:
+// `sched.timeToRun.record(gp.runnableTime)`. Either a call to
+// runtime.(*timeHistogram).record with `lea sched+X(%rip)` just before it, or the record
+// inlined, which indexes counts from `lea sched+X(%rip)` and bumps the underflow slot at
+// X + 8 * counts.
+TimeToRun find_time_to_run(const ElfFile& elf, const Pclntab* pcln, uint64_t sched,
+                           std::optional<int> minor, const std::string& pclntab_version) {
+  TimeToRun t;
+  if (minor) {
+    t.layout = *minor >= 20 ? kTimeHistV2 : kTimeHistV1;
+  } else if (pclntab_version == "1.20") {
+    t.layout = kTimeHistV2;
+  } else if (pclntab_version == "1.18" || pclntab_version == "1.16") {
+    t.layout = kTimeHistV1;
+  }
+  if (minor && *minor < 17) {
+    t.source = "Go 1." + std::to_string(*minor) + " has no scheduling-latency histogram (1.17+)";
+    t.layout = 0;
+    return t;
+  }
+  if (sched == 0 || t.layout == 0 || pcln == nullptr) {
+    t.source = sched == 0 ? "runtime.sched not found" : "runtime version unknown";
+    return t;
+  }
+  std::optional<uint32_t> from_code;
+  if (elf.machine() == EM_X86_64) {
+    auto cas = pcln->find_function("runtime.casgstatus");
+    auto record = pcln->find_function("runtime.(*timeHistogram).record");
+    if (cas && cas->end > cas->entry && cas->end - cas->entry < (1 << 16)) {
+      const auto code = elf.read_vaddr(cas->entry, cas->end - cas->entry);
+      const auto insns = x86::sweep(code, cas->entry);
+      std::set<uint64_t> targets;
+      for (const auto& r : x86::memory_refs(code, cas->entry)) targets.insert(r.target);
+      const uint64_t lo = sched + 64, hi = sched + 0x4000;
+      const uint64_t underflow = 8 * time_hist_counts(t.layout);
+      std::set<uint64_t> called, inlined;
+      for (size_t i = 0; i < insns.size(); i++) {
+        const auto& in = insns[i];
+        if (in.map != 0 || in.opcode != 0x8d || !in.rip_relative || in.target < lo ||
+            in.target >= hi || in.target % 8 != 0)
+          continue;
+        for (size_t k = i + 1; record && k < insns.size() && k <= i + 4; k++)
+          if (insns[k].map == 0 && insns[k].opcode == 0xe8 && insns[k].target == record->entry)
+            called.insert(in.target);
+        if (targets.count(in.target + underflow)) inlined.insert(in.target);
+      }
+      const auto& pick = called.size() == 1 ? called : inlined;
+      if (pick.size() == 1) from_code = uint32_t(*pick.begin() - sched);
+    }
+  }
+  const auto table = minor ? time_to_run_table(*minor) : std::nullopt;
+  if (from_code) {
+    t.offset = *from_code;
+    t.source = "code";
+  } else if (table) {
+    t.offset = *table;
+    t.source = "table";
+  } else {
+    t.source = "timeToRun not found in casgstatus and no table entry for this release";
+    return t;
+  }
+  t.addr = sched + t.offset;
+  return t;
+}
+
 // ---------------------------------------------------------------- cgo
 
 // Whether the binary actually links runtime/cgo. Build settings only say CGO_ENABLED was
@@ -652,6 +731,12 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
   detect_cgo(elf, pcln.get(), bi, &info);
   find_tls(elf, pcln.get(), &info);
   info.globals = find_globals(elf, pcln.get(), minor);
+  info.time_to_run =
+      find_time_to_run(elf, pcln.get(), info.globals.sched, minor, info.pclntab_version);
+  if (info.time_to_run.source == "code" && minor)
+    if (auto table = time_to_run_table(*minor); table && *table != info.time_to_run.offset)
+      info.warnings.push_back("sched.timeToRun at +" + std::to_string(info.time_to_run.offset) +
+                              " by code, +" + std::to_string(*table) + " by the table");
   if (pcln) {
     for (const auto& name : kProbeFunctions) {
       if (auto f = pcln->find_function(name)) {

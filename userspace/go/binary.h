@@ -50,6 +50,17 @@ struct Globals {
   std::string source;       // "symtab" | "patterns" | "symtab+patterns" | "none"
 };
 
+// runtime.sched.timeToRun (go/timehist.h): where the runtime's goroutine scheduling
+// latency histogram lives, found from casgstatus's code (the address it hands to
+// timeHistogram.record, or the base and underflow slot of an inlined record), else from
+// the per-release table, and which layout it has.
+struct TimeToRun {
+  uint64_t addr = 0;    // link-time address, 0 when not found
+  uint32_t offset = 0;  // inside schedt
+  int layout = 0;       // kTimeHistV1 | kTimeHistV2, 0 unknown
+  std::string source;   // "code" | "table" | why it is not available
+};
+
 struct BinaryInfo {
   std::string path;
   bool is_go = false;
@@ -69,6 +80,7 @@ struct BinaryInfo {
   uint64_t pclntab_addr = 0;   // link-time address of the pclntab (0 when none)
   uint64_t moduledata = 0;     // &runtime.firstmoduledata (link-time), 0 when not found
   Globals globals;
+  TimeToRun time_to_run;
   std::map<std::string, FuncInfo> functions;  // the probe points found (see kProbeFunctions)
   std::shared_ptr<const Symbolizer> symbolizer;  // null when no pclntab
   std::vector<std::string> warnings;  // recoverable problems (e.g. corrupt build info)

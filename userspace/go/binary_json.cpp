@@ -38,6 +38,11 @@ nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& ext
       {"allgs", hex_address(g.allgs)},     {"allglen", hex_address(g.allglen)},
       {"gcphase", hex_address(g.gcphase)}, {"source", g.source},
   };
+  const TimeToRun& t = info.time_to_run;
+  j["sched_latency_histogram"] = {{"addr", hex_address(t.addr)},
+                                  {"sched_offset", t.offset},
+                                  {"layout", t.layout},
+                                  {"source", t.source}};
   json fns = json::object();
   for (const auto& [name, f] : info.functions) {
     fns[name] = hex_address(f.entry);

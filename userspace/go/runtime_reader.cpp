@@ -237,6 +237,18 @@ std::optional<GSample> RuntimeReader::read_g(uint64_t addr) {
   return s;
 }
 
+Expected<TimeHist> RuntimeReader::time_to_run() {
+  const TimeToRun& t = bin_.time_to_run;
+  if (!t.addr || !t.layout) return make_error(t.source.empty() ? "not located" : t.source);
+  TimeHist h;
+  h.layout = uint8_t(t.layout);
+  h.slots.resize(time_hist_slots(t.layout));
+  if (!mem_->read(t.addr + bias_, h.slots.data(), h.slots.size() * 8))
+    return make_error("sched.timeToRun not readable");
+  h.ts_ns = monotonic_ns();
+  return h;
+}
+
 Expected<SchedSample> RuntimeReader::sample() {
   const Globals& gl = bin_.globals;
   if (gl.allp == 0 || gl.allm == 0) return make_error("runtime.allp/allm addresses unknown");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "go/binary.h"
+#include "go/timehist.h"
 #include "go/offsets.h"
 #include "util/expected.h"
 
@@ -103,6 +104,9 @@ class RuntimeReader {
   // The goroutine with this goid, searched in allgs (if known), else among the curgs of
   // all Ms. nullopt when not found.
   std::optional<GSample> find_goroutine(uint64_t goid);
+  // One read of sched.timeToRun (BinaryInfo::time_to_run); error when it is not located
+  // or not readable. Callers validate successive reads with time_hist_monotonic().
+  Expected<TimeHist> time_to_run();
   [[nodiscard]] const Offsets& offsets() const { return off_; }
   [[nodiscard]] uint64_t load_bias() const { return bias_; }
   // Symbolized function name of a runtime PC ("" when unknown).

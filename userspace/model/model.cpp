@@ -274,6 +274,17 @@ std::vector<uint32_t> Model::take_exited() {
   return out;
 }
 
+void Model::on_sched_latency(const go::TimeHist& h) {
+  if (!h.valid()) return;
+  if (lat_last_ && (lat_last_->layout != h.layout || !go::time_hist_monotonic(h, *lat_last_))) {
+    // Another process image (exec) or a reset: start over from this read.
+    lat_first_.reset();
+    lat_at_frame_.reset();
+  }
+  if (!lat_first_) lat_first_ = h;
+  lat_last_ = h;
+}
+
 Frame Model::frame(bool final) {
   Frame f;
   f.ts_ns = snap_ns_;
@@ -286,6 +297,13 @@ Frame Model::frame(bool final) {
   gc_.set_go_minor(go::go_minor(target_.go_version).value_or(0));
   f.gc = gc_.take(since, snap_ns_, final);
   if (const auto* c = gc_.census()) f.census = *c;
+  f.go_latency.note = lat_note_;
+  if (lat_last_) {
+    f.go_latency.available = true;
+    const go::TimeHist* base = final ? &*lat_first_ : lat_at_frame_ ? &*lat_at_frame_ : &*lat_first_;
+    f.go_latency.lat = go::summarize(*lat_last_, base);
+    if (!final) lat_at_frame_ = lat_last_;
+  }
 
   // Tid -> M/P/G/func from the runtime sample (authoritative for the Go columns).
   std::unordered_map<int32_t, const go::MSample*> m_by_tid;

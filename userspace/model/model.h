@@ -146,6 +146,14 @@ struct GoroutineStats {
 // Measured per-uprobe-hit cost on the development VM (docs/goroutines.md).
 inline constexpr double kGoUprobeCostUs = 16.0;
 
+// Goroutine scheduling latency (runnable -> running), from the runtime's own histogram
+// (sched.timeToRun, go/timehist.h): the external twin of /sched/latencies:seconds.
+struct GoLatency {
+  bool available = false;  // at least one read of the histogram
+  std::string note;        // where it is read from, or why not
+  go::LatencySummary lat;  // this interval (since the first read when final)
+};
+
 struct Frame {
   uint64_t ts_ns = 0;     // monotonic time of the snapshot
   double interval_s = 0;  // since the previous frame
@@ -173,6 +181,7 @@ struct Frame {
   std::optional<gc::Census> census;      // goroutines by status / wait reason (last read)
   double rq_p999_us = 0;                 // kernel run-queue latency p99.9 (this interval)
   std::vector<uint64_t> rq_hist;         // its log2 histogram (bucket i: [2^i, 2^(i+1)) ns)
+  GoLatency go_latency;                  // goroutine runnable -> running (Go 1.17+)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -225,6 +234,9 @@ class Model {
   // GC observation (gc/gc.h): the tracker the GC records feed, and the goroutine census.
   gc::Tracker& gc_tracker() { return gc_; }
   void on_census(const gc::Census& c) { gc_.on_census(c); }
+  // One read of the runtime's scheduling-latency histogram (cumulative counts).
+  void on_sched_latency(const go::TimeHist& h);
+  void set_sched_latency_note(const std::string& n) { lat_note_ = n; }
 
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
@@ -255,6 +267,8 @@ class Model {
   std::map<uint32_t, std::map<std::string, BlockedIn>> blocked_iv_, blocked_total_;
   std::vector<uint32_t> exited_tids_;
   std::optional<go::SchedSample> go_;
+  std::optional<go::TimeHist> lat_first_, lat_last_, lat_at_frame_;
+  std::string lat_note_;
   uint64_t records_ = 0, bad_records_ = 0;
 
   Frame_Creation make_creation(const ss_thread_new& e) const;

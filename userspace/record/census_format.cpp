@@ -49,4 +49,34 @@ bool decode_census(ByteReader& in, gc::Census* c) {
   return true;
 }
 
+// u64 ts, u8 layout, u32 n, {u16 slot, u64 count} x n (the non-zero slots; cumulative)
+void encode_time_hist(ByteWriter& out, const go::TimeHist& h) {
+  out.u64(h.ts_ns);
+  out.u8(h.layout);
+  uint32_t n = 0;
+  for (uint64_t v : h.slots) n += v != 0;
+  out.u32(n);
+  for (size_t i = 0; i < h.slots.size(); i++)
+    if (h.slots[i]) {
+      out.u16(uint16_t(i));
+      out.u64(h.slots[i]);
+    }
+}
+
+bool decode_time_hist(ByteReader& in, go::TimeHist* h) {
+  *h = go::TimeHist{};
+  uint32_t n = 0;
+  if (!in.get(h->ts_ns) || !in.get(h->layout) || !in.get(n)) return false;
+  const size_t slots = go::time_hist_slots(h->layout);
+  if (slots == 0 || n > slots) return false;
+  h->slots.assign(slots, 0);
+  for (uint32_t i = 0; i < n; i++) {
+    uint16_t idx = 0;
+    uint64_t v = 0;
+    if (!in.get(idx) || !in.get(v) || idx >= slots) return false;
+    h->slots[idx] = v;
+  }
+  return true;
+}
+
 }  // namespace schedscope::record

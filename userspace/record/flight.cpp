@@ -63,6 +63,12 @@ void FlightBuffer::census(const gc::Census& c) {
   add(kRecGoCensus, b.data().data(), b.size());
 }
 
+void FlightBuffer::sched_latency(const go::TimeHist& h) {
+  ByteWriter b;
+  encode_time_hist(b, h);
+  add(kRecGoSchedLatency, b.data().data(), b.size());
+}
+
 void FlightBuffer::frame(const nlohmann::json& marker) {
   Segment s;
   s.records = std::move(cur_.data());

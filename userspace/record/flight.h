@@ -36,6 +36,7 @@ class FlightBuffer : public RecordSink {
   void info(const nlohmann::json& info) override;
   void goroutine_baseline(uint64_t live) override;
   void census(const gc::Census& c) override;
+  void sched_latency(const go::TimeHist& h) override;  // kRecGoSchedLatency
 
   struct DumpResult {
     std::string path;

@@ -31,6 +31,8 @@ const char* record_kind_name(uint16_t kind) {
       return "go_baseline";
     case kRecGoCensus:
       return "go_census";
+    case kRecGoSchedLatency:
+      return "go_sched_latency";
     default:
       return "unknown";
   }

@@ -53,6 +53,7 @@ enum RecordKind : uint16_t {
   kRecInfo = 7,     // JSON: metadata learned after the start (e.g. Go offsets resolved late)
   kRecGoBaseline = 8,  // u64: goroutines alive when the --goroutines uprobes attached
   kRecGoCensus = 10,   // gc::Census: allgs by status and wait reason (census_format.h)
+  kRecGoSchedLatency = 11,  // go::TimeHist: sched.timeToRun, cumulative (census_format.h)
 };
 const char* record_kind_name(uint16_t kind);
 

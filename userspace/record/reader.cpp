@@ -223,6 +223,9 @@ bool Recording::Iterator::next(Item* it) {
       case kRecGoCensus:
         if (!decode_census(c, &it->census)) return damaged("goroutine census");
         return true;
+      case kRecGoSchedLatency:
+        if (!decode_time_hist(c, &it->time_hist)) return damaged("scheduling-latency");
+        return true;
       case kRecSymbols:
         if (!decode_symbols(c, &it->symbols)) return damaged("symbols");
         return true;

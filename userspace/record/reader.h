@@ -33,6 +33,7 @@ struct Item {
   nlohmann::json json;               // kRecFrame, kRecInfo
   uint64_t value = 0;                // kRecGoBaseline
   gc::Census census;                 // kRecGoCensus
+  go::TimeHist time_hist;            // kRecGoSchedLatency
 };
 
 class Recording {

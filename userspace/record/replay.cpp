@@ -183,6 +183,9 @@ std::optional<model::Frame> Replayer::next() {
       case kRecGoCensus:
         model_.on_census(item_.census);
         break;
+      case kRecGoSchedLatency:
+        model_.on_sched_latency(item_.time_hist);
+        break;
       case kRecInfo:
         if (item_.json.is_object())
           for (auto& [k, v] : item_.json.items()) info_[k] = v;

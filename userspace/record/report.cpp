@@ -38,6 +38,27 @@ double d_of(const json& j, const char* k, double dflt = 0) {
   return it != j.end() && it->is_number() ? it->get<double>() : dflt;
 }
 
+// Goroutine scheduling latency over the recording, and its worst interval.
+void print_latency_report(const json& r, FILE* out) {
+  if (!r.contains("sched_latency") || !r["sched_latency"].contains("goroutine")) return;
+  const json& g = r["sched_latency"]["goroutine"];
+  if (!g.value("available", false)) return;
+  fprintf(out,
+          "\nGOROUTINE SCHEDULING LATENCY (runnable -> running, the runtime's own histogram)\n"
+          "    p50 %.0fus  p99 %.0fus  p99.9 %.0fus  slowest under %.0fus%s  (%llu sampled transitions)\n",
+          d_of(g, "p50_us"), d_of(g, "p99_us"), d_of(g, "p999_us"), d_of(g, "max_us"),
+          g.value("beyond_range", false) ? " (beyond range)" : "",
+          static_cast<unsigned long long>(g.value("samples", 0ull)));
+  const json* worst = nullptr;
+  if (auto it = g.find("intervals"); it != g.end() && it->is_array())
+    for (const auto& i : *it)
+      if (!worst || d_of(i, "p99_us") > d_of(*worst, "p99_us")) worst = &i;
+  if (worst)
+    fprintf(out, "    worst interval p99 %.0fus at t=%.1fs (%llu sampled)\n",
+            d_of(*worst, "p99_us"), d_of(*worst, "t"),
+            static_cast<unsigned long long>(worst->value("samples", 0ull)));
+}
+
 // The GC section of the text report (the "gc" object of build_report).
 void print_gc_report(const json& r, FILE* out) {
   if (!r.contains("gc") || !r["gc"].is_object() || !r["gc"].value("enabled", false)) return;
@@ -89,7 +110,14 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   double max_creation_rate = 0;
   std::vector<gc::Period> gc_periods;  // GC periods of the whole recording (capped)
   json gc_intervals = json::array();   // per interval: t, cycles, MMU, assist share
+  json lat_intervals = json::array();  // per interval: goroutine scheduling latency
   while (auto f = rp.next()) {
+    if (f->go_latency.available && f->go_latency.lat.samples && lat_intervals.size() < 100000)
+      lat_intervals.push_back({{"t", r2(f->elapsed_s)},
+                               {"samples", f->go_latency.lat.samples},
+                               {"p50_us", r2(f->go_latency.lat.p50_us)},
+                               {"p99_us", r2(f->go_latency.lat.p99_us)},
+                               {"p999_us", r2(f->go_latency.lat.p999_us)}});
     for (const auto& p : f->gc.periods)
       if (gc_periods.size() < 2000) gc_periods.push_back(p);
     if (f->gc.enabled && gc_intervals.size() < 100000)
@@ -293,6 +321,9 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   r["totals"] = ui::frame_to_json(fin)["totals"];
   r["final"] = ui::frame_to_json(fin);
   if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);  // issue 7
+  // ---- scheduling latency over the recording: kernel run queue and goroutines
+  r["sched_latency"] = r["final"]["sched_latency"];
+  if (r["sched_latency"].contains("goroutine")) r["sched_latency"]["goroutine"]["intervals"] = lat_intervals;
   // ---- GC: totals since start, every GC period, and per-interval MMU / assist share
   {
     gc::GcStats g = fin.gc;
@@ -432,6 +463,7 @@ void print_report(const json& r, FILE* out) {
   }
 
   print_gc_report(r, out);
+  print_latency_report(r, out);
   fprintf(out, "\nALERTS  %zu\n", r["alerts"].size());
   for (const auto& a : r["alerts"]) {
     fprintf(out, "  [%s] t=%.1fs %s: %s\n", s_of(a, "severity").c_str(), d_of(a, "t"),

@@ -25,6 +25,7 @@ class RecordSink {
   virtual void info(const nlohmann::json& info) = 0;     // kRecInfo
   virtual void goroutine_baseline(uint64_t live) = 0;    // kRecGoBaseline
   virtual void census(const gc::Census& c) = 0;          // kRecGoCensus
+  virtual void sched_latency(const go::TimeHist& h) = 0;  // kRecGoSchedLatency
 };
 
 }  // namespace schedscope::record

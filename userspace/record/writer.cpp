@@ -138,6 +138,12 @@ void RecordingWriter::census(const gc::Census& c) {
   append(kRecGoCensus, b);
 }
 
+void RecordingWriter::sched_latency(const go::TimeHist& h) {
+  ByteWriter b;
+  encode_time_hist(b, h);
+  append(kRecGoSchedLatency, b);
+}
+
 Status RecordingWriter::flush_now() {
   std::lock_guard<std::mutex> io(io_mu_);
   ByteWriter batch;

@@ -51,6 +51,7 @@ class RecordingWriter : public RecordSink {
   // A record whose payload is already encoded (the flight recorder's window).
   void encoded(RecordKind kind, const void* payload, size_t len) { append(kind, payload, len); }
   void census(const gc::Census& c) override;  // kRecGoCensus
+  void sched_latency(const go::TimeHist& h) override;  // kRecGoSchedLatency
 
   // Writes the pending records as one chunk now.
   Status flush();

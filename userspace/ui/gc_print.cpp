@@ -73,11 +73,35 @@ json sched_latency_json(const model::Frame& f) {
   json buckets = json::array();
   for (size_t i = 0; i < f.rq_hist.size(); i++)
     if (f.rq_hist[i]) buckets.push_back({{"le_ns", uint64_t(2) << i}, {"count", f.rq_hist[i]}});
-  return {{"kernel_runqueue",
-           {{"p50_us", r3(f.rq_p50_us)},
-            {"p99_us", r3(f.rq_p99_us)},
-            {"p999_us", r3(f.rq_p999_us)},
-            {"buckets", buckets}}}};
+  json j = {{"kernel_runqueue",
+             {{"p50_us", r3(f.rq_p50_us)},
+              {"p99_us", r3(f.rq_p99_us)},
+              {"p999_us", r3(f.rq_p999_us)},
+              {"buckets", buckets}}}};
+  const model::GoLatency& g = f.go_latency;
+  if (g.available || !g.note.empty()) j["goroutine"] = go_latency_json(g);
+  return j;
+}
+
+json go_latency_json(const model::GoLatency& g) {
+  json j = {{"available", g.available}, {"source", g.note}};
+  if (!g.available) return j;
+  const auto& l = g.lat;
+  json buckets = json::array();
+  for (const auto& b : l.buckets)
+    buckets.push_back({{"ge_ns", b.lo_ns},
+                       {"lt_ns", b.hi_ns == UINT64_MAX ? json(nullptr) : json(b.hi_ns)},
+                       {"count", b.count}});
+  j["samples"] = l.samples;
+  j["sampling"] = "the runtime tracks 1 in 8 goroutine transitions";
+  j["p50_us"] = r3(l.p50_us);
+  j["p99_us"] = r3(l.p99_us);
+  j["p999_us"] = r3(l.p999_us);
+  j["max_us"] = r3(l.max_us);
+  j["beyond_range"] = l.open_top;
+  j["negative"] = l.underflow;
+  j["buckets"] = std::move(buckets);
+  return j;
 }
 
 void print_gc_text(const model::Frame& f, FILE* out) {
@@ -100,6 +124,14 @@ void print_gc_text(const model::Frame& f, FILE* out) {
     fprintf(out, "   goroutines: %u live, %u in IO wait, %u runnable  (allgs %u, read %u in %.1f ms)\n",
             c.live(), io == c.waiting_by_reason.end() ? 0u : io->second, c.by_status[1],
             c.allglen, c.read, c.read_ms);
+  }
+  if (f.go_latency.available) {
+    const auto& l = f.go_latency.lat;
+    fprintf(out,
+            "   goroutine sched latency (runnable->running): p50 %.0fus p99 %.0fus p99.9 %.0fus%s"
+            "  (%llu sampled)\n",
+            l.p50_us, l.p99_us, l.p999_us, l.open_top ? " (beyond range)" : "",
+            static_cast<unsigned long long>(l.samples));
   }
 }
 

@@ -674,6 +674,10 @@ int View::draw_header(int W, int max_lines) {
   g2.fields.push_back({"ctx switches/s " + fmt_count(f.switches_per_s)});
   g2.fields.push_back(
       {"run-queue latency p50 " + fmt_us(f.rq_p50_us) + " p99 " + fmt_us(f.rq_p99_us)});
+  if (f.go_latency.available && f.go_latency.lat.samples)
+    g2.fields.push_back({"goroutine latency p50 " + fmt_us(f.go_latency.lat.p50_us) + " p99 " +
+                         fmt_us(f.go_latency.lat.p99_us) + " p99.9 " +
+                         fmt_us(f.go_latency.lat.p999_us)});
   g2.fields.push_back({"new threads/s " + fmt1("%.1f", f.creations_per_s) + " (created " +
                        std::to_string(f.creations_total) + ", exited " +
                        std::to_string(f.exits_total) + ")"});
