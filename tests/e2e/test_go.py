@@ -36,6 +36,20 @@ def selfreport_truth(proc):
     return truth
 
 
+def check_goroutine_latency(tc, exe, frames, need_samples=False):
+    """The runtime's scheduling-latency histogram was located from casgstatus's code at
+    the offset `inspect` gives, and read (and kept passing its checks) live."""
+    insp = json.loads(subprocess.run([SCHEDSCOPE, "inspect", "--json", exe], capture_output=True,
+                                     text=True, timeout=60).stdout)
+    loc = insp["sched_latency_histogram"]
+    tc.assertEqual(loc["source"], "code", loc)
+    lats = [f["sched_latency"].get("goroutine") or {} for f in frames]
+    tc.assertTrue(lats and all(g.get("available") for g in lats), lats[-1:])
+    tc.assertIn("sched+%d, code" % loc["sched_offset"], lats[-1]["source"])
+    if need_samples:
+        tc.assertGreater(sum(g.get("samples", 0) for g in lats), 0, lats)
+
+
 class GoAwareness(unittest.TestCase):
     def setUp(self):
         require_root(self)
@@ -76,6 +90,7 @@ class GoAwareness(unittest.TestCase):
         self.assertEqual(row["func"], "main.knownSpinner")
         for key in ("id", "status", "m", "tid", "goid", "func", "schedtick", "syscalltick", "runq"):
             self.assertIn(key, p)
+        check_goroutine_latency(self, exe, frames)
         return truth
 
     def test_every_testbin_release(self):
@@ -232,6 +247,7 @@ class GoAwareness(unittest.TestCase):
                 ours = self.check_against_schedtrace(
                     [exe, f"--serve=127.0.0.1:{port}", f"--servedir={site}"], cwd=site, poke=poke)
                 self.assertEqual(ours[0][1]["target"]["go_version"], go)
+                check_goroutine_latency(self, exe, [f for _, f in ours], need_samples=True)
 
     def test_go127_binary_nobody_here_wrote(self):
         cache = os.path.join(BUILD, "lefthook-go127")
@@ -273,6 +289,7 @@ class GoAwareness(unittest.TestCase):
         for row in last["threads"]:
             if row["tid"] in ms:
                 self.assertEqual(row["m"], ms[row["tid"]]["id"])
+        check_goroutine_latency(self, exe, frames)
 
 
 class Inspect(unittest.TestCase):
