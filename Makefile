@@ -42,14 +42,16 @@ $(BUILD)/workloads/healthy_cpu-pie-stripped: tools/workloads/healthy_cpu/*.go to
 	@mkdir -p $(BUILD)/workloads
 	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -buildmode=pie -ldflags='-s -w' -o $(abspath $@) ./healthy_cpu
 
-# schedlat again with Debian's second toolchain (go1.23, bookworm-backports), stripped:
-# the runtime's 1.20+ scheduling-latency histogram layout, live (tests/e2e/test_schedlat.py).
+# Some workloads again with Debian's second toolchain (go1.23, bookworm-backports),
+# stripped: the runtime's 1.20+ scheduling-latency histogram layout and the 1.21+
+# stop-the-world reasons, live (tests/e2e/test_schedlat.py, test_gc_netpoll.py).
 GO123 ?= /usr/lib/go-1.23/bin/go
-$(BUILD)/workloads/schedlat-go1.23-stripped: tools/workloads/schedlat/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
+GO123_WORKLOADS := schedlat stwloop
+$(BUILD)/workloads/%-go1.23-stripped: tools/workloads/%/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
 	@mkdir -p $(BUILD)/workloads
-	cd tools/workloads && $(GO123) build $(GOFLAGS_WL) -ldflags='-s -w' -o $(abspath $@) ./schedlat
+	cd tools/workloads && $(GO123) build $(GOFLAGS_WL) -ldflags='-s -w' -o $(abspath $@) ./$*
 
-workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(BUILD)/workloads/schedlat-go1.23-stripped
+workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(patsubst %,$(BUILD)/workloads/%-go1.23-stripped,$(GO123_WORKLOADS))
 
 # USDT e2e programs of other runtimes (issue 7): a Java class built with javac; the Python
 # program (tools/runtimes/usdt_python.py) runs from the source tree.

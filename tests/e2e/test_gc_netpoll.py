@@ -74,6 +74,36 @@ class GcNetpoll(unittest.TestCase):
         mmu = low[0]["gc"]["mmu"]
         self.assertTrue(mmu["10ms"] < 0.2 or mmu["100ms"] < 0.8, mmu)
 
+    def test_readmemstats_loop_raises_stw_stall_not_gc_stall(self):
+        """A ReadMemStats loop (go1.23: the pause reason is known) stops the world
+        thousands of times a second with no garbage: stw_stall names the reason and says it
+        is not the GC; every pause the program made is counted."""
+        wl, frames = self.run_top("stwloop-go1.23-stripped", ["-callers", "2", "-duration", "6s"], 20,
+                                  until=lambda f: f.get("final"))
+        done = [o for o in wl.rest(15) if o.get("done")]
+        self.assertTrue(done, "workload did not finish")
+        stalls = alerts_of(frames, "stw_stall")
+        self.assertTrue(stalls, "no stw_stall; gc: %s" % [f.get("gc") for f in frames[-3:]])
+        a = stalls[0]
+        self.assertEqual(a["func"], "read mem stats")
+        text = a["message"] + "\n" + "\n".join(a["evidence"])
+        for needle in ("stop-the-world pauses/s (read mem stats)", "not the GC", "runtime/metrics"):
+            self.assertIn(needle, text)
+        self.assertFalse(alerts_of(frames, "gc_stall"))
+        final = frames[-1]
+        self.assertTrue(final.get("final"), "no final frame")
+        # One stop-the-world per ReadMemStats call: the uprobes saw each of them.
+        self.assertLessEqual(abs(final["gc"]["stw_count"] - done[0]["stws"]), 3,
+                             (final["gc"]["stw_count"], done[0]["stws"]))
+        self.assertEqual(final["gc"]["stw_reasons"].get("read mem stats"), final["gc"]["stw_count"])
+
+    def test_no_stw_loop_is_no_stall(self):
+        wl, frames = self.run_top("stwloop-go1.23-stripped", ["-callers", "0", "-duration", "4s"], 15,
+                                  until=lambda f: f.get("final"))
+        self.assertGreaterEqual(len(frames), 3)
+        self.assertFalse(alerts_of(frames, "stw_stall"))
+        self.assertFalse(alerts_of(frames, "gc_stall"))
+
     def test_light_gc_load_is_no_stall(self):
         wl, frames = self.run_top("gcstress", ["-live-mb", "16", "-req-kb", "32", "-think",
                                                "5ms", "-workers", "2", "-duration", "10s"], 12)

@@ -225,10 +225,75 @@ TEST(GcStall, RaisedWithEvidence) {
 
 TEST(GcStall, LongPauseWithoutAssistsIsNoAlert) {
   detect::Detectors d;
-  auto f = gc_frame(0.0, 0.79);  // one 20 ms pause on an overloaded host
+  auto f = gc_frame(0.0, 0.79);  // a GC's two pauses stretched to 20 ms by an overloaded host
   f.gc.assist_share = 0.0005;
+  f.gc.stw_count = 2;
+  f.gc.stw_ms = 21;
+  f.gc.stw_max_ms = 20;
+  f.gc.stw_reasons = {{"GC sweep termination", 1}, {"GC mark termination", 1}};
   d.evaluate(f);
   EXPECT_TRUE(f.alerts.empty());
+  // Even a quarter of the time in a handful of long pauses: not a stop-the-world loop.
+  f.gc.stw_count = 5;
+  f.gc.stw_ms = 250;
+  d.evaluate(f);
+  EXPECT_TRUE(f.alerts.empty());
+}
+
+// A ReadMemStats loop: thousands of short pauses, no assist, no GC cycle.
+model::Frame stw_loop_frame() {
+  auto f = gc_frame(0.02, 0.45);
+  f.gc.assist_share = 0;
+  f.gc.cycles = 0;
+  f.gc.top_assists.clear();
+  f.gc.stw_count = 3000;
+  f.gc.stw_ms = 240;
+  f.gc.stw_max_ms = 3;
+  f.gc.stw_reasons = {{"read mem stats", 2990}, {"GOMAXPROCS", 10}};
+  return f;
+}
+
+TEST(StwStall, ReadMemStatsLoopNamedWithAdvice) {
+  detect::Detectors d;
+  auto f = stw_loop_frame();
+  d.evaluate(f);
+  ASSERT_EQ(f.alerts.size(), 1u);
+  const auto& a = f.alerts[0];
+  EXPECT_EQ(a.kind, "stw_stall");
+  EXPECT_EQ(a.severity, "critical");
+  EXPECT_EQ(a.func, "read mem stats");
+  std::string all = a.message;
+  for (const auto& e : a.evidence) all += "\n" + e;
+  for (const char* needle : {"24% of the time", "3000 stop-the-world pauses/s", "read mem stats 2990",
+                             "GOMAXPROCS 10", "mean 80 us", "runtime/metrics", "not the GC"})
+    EXPECT_NE(all.find(needle), std::string::npos) << needle << "\n" << all;
+}
+
+TEST(StwStall, ThresholdsAndTheGcCase) {
+  // Under the share, under the rate, MMU fine: nothing.
+  for (auto tweak : {+[](model::Frame& f) { f.gc.stw_ms = 50; },
+                     +[](model::Frame& f) { f.gc.stw_count = 10; },
+                     +[](model::Frame& f) { f.gc.mmu_10ms = 0.5, f.gc.mmu_100ms = 0.9; }}) {
+    detect::Detectors d;
+    auto f = stw_loop_frame();
+    tweak(f);
+    d.evaluate(f);
+    EXPECT_TRUE(f.alerts.empty()) << f.alerts.front().kind;
+  }
+  // With mark assists it is the GC's pacing: gc_stall, not stw_stall.
+  detect::Detectors d;
+  auto f = stw_loop_frame();
+  f.gc.assist_share = 0.3;
+  d.evaluate(f);
+  ASSERT_EQ(f.alerts.size(), 1u);
+  EXPECT_EQ(f.alerts[0].kind, "gc_stall");
+  // Before Go 1.21 there is no reason: generic advice.
+  detect::Detectors d2;
+  auto g = stw_loop_frame();
+  g.gc.stw_reasons = {{"stop the world", 3000}};
+  d2.evaluate(g);
+  ASSERT_EQ(g.alerts.size(), 1u);
+  EXPECT_NE(g.alerts[0].evidence.back().find("runtime.ReadMemStats, runtime.GC"), std::string::npos);
 }
 
 TEST(GcStall, HealthyGcIsNoAlert) {

@@ -53,6 +53,12 @@ void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
   app.add_option("--gc-assist", d.gc_assist_min,
                  "GC stall: only while mark assists take at least this share of GOMAXPROCS (0-1)")
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--stw-share", d.stw_share_min,
+                 "stop-the-world stall (no mark assist): pauses take this share of the time (0-1) ...")
+      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--stw-rate", d.stw_rate_min,
+                 "stop-the-world stall: ... in at least this many pauses per second")
+      ->group(g)->capture_default_str();
   app.add_option("--netpoll-io-wait", d.netpoll_min_io_wait,
                  "netpoller saturation: at least this many goroutines in IO wait")
       ->group(g)->capture_default_str();

@@ -49,6 +49,8 @@ const std::map<std::string, void (*)(detect::DetectOptions&, const detect::Detec
       {"--gc-mmu-10ms", [](auto& d, const auto& s) { d.gc_mmu_10ms_min = s.gc_mmu_10ms_min; }},
       {"--gc-mmu-100ms", [](auto& d, const auto& s) { d.gc_mmu_100ms_min = s.gc_mmu_100ms_min; }},
       {"--gc-assist", [](auto& d, const auto& s) { d.gc_assist_min = s.gc_assist_min; }},
+      {"--stw-share", [](auto& d, const auto& s) { d.stw_share_min = s.stw_share_min; }},
+      {"--stw-rate", [](auto& d, const auto& s) { d.stw_rate_min = s.stw_rate_min; }},
       {"--netpoll-io-wait", [](auto& d, const auto& s) { d.netpoll_min_io_wait = s.netpoll_min_io_wait; }},
       {"--netpoll-io-frac", [](auto& d, const auto& s) { d.netpoll_io_frac = s.netpoll_io_frac; }},
       {"--netpoll-cpu-max", [](auto& d, const auto& s) { d.netpoll_cpu_max = s.netpoll_cpu_max; }},

@@ -262,6 +262,7 @@ void Detectors::evaluate(model::Frame& f) {
   storm(f, now);
   pauses(f, now);
   gc_stall(f, now);
+  stw_stall(f, now);
   netpoll(f, now);
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
   f.notices.clear();

@@ -31,6 +31,11 @@ struct DetectOptions {
   double gc_mmu_10ms_min = 0.2;
   double gc_mmu_100ms_min = 0.8;
   double gc_assist_min = 0.02;
+  // stw_stall: with no mark assist (under gc_assist_min), the same MMU thresholds, while
+  // stop-the-world pauses take at least stw_share_min of the wall time in at least
+  // stw_rate_min pauses per second (a loop, not a few GC pauses stretched by the host)
+  double stw_share_min = 0.1;
+  double stw_rate_min = 20;
   // netpoll_saturation: at least this many goroutines parked in IO wait, and this share
   // of the live ones, while the Ps use under netpoll_cpu_max of GOMAXPROCS
   int netpoll_min_io_wait = 50;
@@ -61,6 +66,7 @@ class Detectors {
   void storm(model::Frame& f, std::map<std::string, Alert>& now);
   void pauses(model::Frame& f, std::map<std::string, Alert>& now);  // pauses.cpp
   void gc_stall(model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
+  void stw_stall(model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
   void netpoll(model::Frame& f, std::map<std::string, Alert>& now);   // gc_detectors.cpp
   DetectOptions opt_;
   std::map<int32_t, PTrack> ptrack_;

@@ -58,6 +58,75 @@ void Detectors::gc_stall(model::Frame& f, std::map<std::string, Alert>& now) {
   now["gc_stall"] = a;
 }
 
+// What to do about a stop-the-world loop, by the reason that dominates (Go 1.21+ names
+// it; older releases say only "stop the world").
+namespace {
+std::string stw_advice(const std::string& reason) {
+  if (reason == "read mem stats")
+    return "something calls runtime.ReadMemStats in a loop (a metrics exporter polling "
+           "MemStats?): read runtime/metrics instead, which does not stop the world, or poll "
+           "less often";
+  if (reason == "goroutine profile" || reason == "goroutine profile cleanup" ||
+      reason == "all goroutines stack trace")
+    return "goroutine profiles or runtime.Stack(all=true) in a loop (a pprof endpoint "
+           "scraped too often, a watchdog dumping stacks?): take them less often";
+  if (reason == "GOMAXPROCS") return "runtime.GOMAXPROCS(n) is called over and over: set it once";
+  if (reason == "start trace" || reason == "stop trace")
+    return "runtime/trace is started and stopped over and over: trace for longer, less often";
+  if (reason == "GC sweep termination" || reason == "GC mark termination")
+    return "GC cycles with no mark assist: runtime.GC() or debug.FreeOSMemory() called in a "
+           "loop, or a very low GOGC; let the pacer run the GC";
+  return "find the caller that stops the world in a loop: runtime.ReadMemStats, runtime.GC, "
+         "debug.FreeOSMemory, runtime.GOMAXPROCS, goroutine profiles, runtime.Stack(all=true)";
+}
+}  // namespace
+
+// A stop-the-world stall: the program is stopped over and over with no mark assist, so
+// it is not the GC's pacing but a caller (ReadMemStats, runtime.GC, GOMAXPROCS,
+// goroutine profiles) stopping the world in a loop. Many pauses are required, not a few
+// long ones: an overloaded host stretches a few GC pauses to tens of ms, which is not
+// this program's doing.
+void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
+  const gc::GcStats& g = f.gc;
+  if (f.final || !g.enabled || g.mmu_10ms < 0 || f.interval_s <= 0) return;
+  if (g.assist_share >= opt_.gc_assist_min) return;  // gc_stall's case
+  const bool low10 = g.mmu_10ms < opt_.gc_mmu_10ms_min;
+  const bool low100 = g.mmu_100ms >= 0 && g.mmu_100ms < opt_.gc_mmu_100ms_min;
+  const double share = g.stw_ms / (f.interval_s * 1000);
+  const double rate = double(g.stw_count) / f.interval_s;
+  if ((!low10 && !low100) || share < opt_.stw_share_min || rate < opt_.stw_rate_min) return;
+  std::vector<std::pair<std::string, uint64_t>> reasons(g.stw_reasons.begin(),
+                                                        g.stw_reasons.end());
+  std::sort(reasons.begin(), reasons.end(),
+            [](const auto& x, const auto& y) { return x.second > y.second; });
+  const std::string top = reasons.empty() ? "stop the world" : reasons.front().first;
+  Alert a;
+  a.kind = "stw_stall";
+  a.severity = (g.mmu_10ms < 0.05 || share >= 0.3) ? "critical" : "warning";
+  a.duration_ms = f.interval_s * 1000;
+  a.func = top;
+  a.message = strfmt(
+      "the world was stopped %.0f%% of the time: %.0f stop-the-world pauses/s (%s), MMU %.0f%% "
+      "at 10 ms, %.0f%% at 100 ms; no mark assist: not the GC's pacing",
+      share * 100, rate, top.c_str(), g.mmu_10ms * 100, std::max(0.0, g.mmu_100ms) * 100);
+  std::string rs = "pauses by reason:";
+  for (size_t i = 0; i < reasons.size() && i < 4; i++)
+    rs += strfmt(" %s %llu;", reasons[i].first.c_str(),
+                 static_cast<unsigned long long>(reasons[i].second));
+  rs.pop_back();
+  a.evidence.push_back(rs);
+  a.evidence.push_back(strfmt("stop-the-world: %llu pause(s), %.1f ms total, longest %.2f ms, "
+                              "mean %.0f us",
+                              static_cast<unsigned long long>(g.stw_count), g.stw_ms,
+                              g.stw_max_ms, g.stw_count ? 1000 * g.stw_ms / g.stw_count : 0.0));
+  a.evidence.push_back(strfmt("GC cycles: %llu this interval; mark assist %.0f%%, mark workers "
+                              "%.0f%% of GOMAXPROCS=%d",
+                              static_cast<unsigned long long>(g.cycles), g.assist_share * 100,
+                              g.worker_share * 100, g.gomaxprocs));
+  a.evidence.push_back(stw_advice(top));
+  now["stw_stall"] = a;
+}
+
 // Netpoller saturation: the Ps are idle and their run queues empty while many goroutines
 // sit parked on network I/O: the program waits for the network, not for the scheduler.
 void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {

@@ -76,7 +76,15 @@ nlohmann::json detect_to_json(const detect::DetectOptions& d) {
           {"thread_limit_frac", d.thread_limit_frac},
           {"history", d.history},
           {"pause_ms", d.pause_ms},
-          {"pause_share", d.pause_share}};
+          {"pause_share", d.pause_share},
+          {"gc_mmu_10ms_min", d.gc_mmu_10ms_min},
+          {"gc_mmu_100ms_min", d.gc_mmu_100ms_min},
+          {"gc_assist_min", d.gc_assist_min},
+          {"stw_share_min", d.stw_share_min},
+          {"stw_rate_min", d.stw_rate_min},
+          {"netpoll_min_io_wait", d.netpoll_min_io_wait},
+          {"netpoll_io_frac", d.netpoll_io_frac},
+          {"netpoll_cpu_max", d.netpoll_cpu_max}};
 }
 
 detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions d) {
@@ -91,6 +99,14 @@ detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOp
   get_num(j, "history", d.history);
   get_num(j, "pause_ms", d.pause_ms);
   get_num(j, "pause_share", d.pause_share);
+  get_num(j, "gc_mmu_10ms_min", d.gc_mmu_10ms_min);
+  get_num(j, "gc_mmu_100ms_min", d.gc_mmu_100ms_min);
+  get_num(j, "gc_assist_min", d.gc_assist_min);
+  get_num(j, "stw_share_min", d.stw_share_min);
+  get_num(j, "stw_rate_min", d.stw_rate_min);
+  get_num(j, "netpoll_min_io_wait", d.netpoll_min_io_wait);
+  get_num(j, "netpoll_io_frac", d.netpoll_io_frac);
+  get_num(j, "netpoll_cpu_max", d.netpoll_cpu_max);
   if (d.history > 100000) d.history = 100000;
   return d;
 }
