@@ -422,8 +422,27 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
     if (fr.gc.mmu_10ms >= 0) counter(fr.ts_ns, kCounterMmu, fr.gc.mmu_10ms);
     counter(fr.ts_ns, kCounterAssist, fr.gc.assist_share);
   };
+  // Goroutine scheduling latency: p99 of the goroutines scheduled in each interval.
+  constexpr uint64_t kCounterGoLatency = 24;
+  bool lat_described = false;
+  auto lat_frame = [&](const model::Frame& fr) {
+    if (!fr.go_latency.available || !fr.go_latency.lat.samples) return;
+    if (!lat_described) {
+      lat_described = true;
+      pp::TracePacket p;
+      auto* td = p.mutable_track_descriptor();
+      td->set_uuid(kCounterGoLatency);
+      td->set_parent_uuid(kProcessUuid);
+      td->set_name("goroutine scheduling latency p99 (us)");
+      td->mutable_counter()->set_unit(pp::CounterDescriptor::UNIT_COUNT);
+      out.write(p);
+      st.counter_tracks++;
+    }
+    counter(fr.ts_ns, kCounterGoLatency, fr.go_latency.lat.p99_us);
+  };
   while (auto fr = rp.next()) {
     gc_frame(*fr);
+    lat_frame(*fr);
     counter(fr->ts_ns, kCounterThreads, fr->threads_alive);
     counter(fr->ts_ns, kCounterSwitches, fr->switches_per_s);
     counter(fr->ts_ns, kCounterSyscalls, fr->syscalls_per_s);
