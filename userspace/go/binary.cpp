@@ -16,6 +16,7 @@
 #include "elf/elf_file.h"
 #include "go/buildinfo.h"
 #include "go/pclntab.h"
+#include "go/waitreasons.h"
 #include "go/x86.h"
 
 namespace schedscope::go {
@@ -587,6 +588,7 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
   info.tls_source = "default";
   info.globals.source = "none";
   info.cgo_source = "none";
+  info.wait_reasons_source = "none";
 
   std::string bi_err;
   std::optional<BuildInfo> bi = load_buildinfo(elf, &bi_err);
@@ -658,6 +660,11 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
         info.functions[name] = *f;
       }
     }
+  }
+  if (auto wr = find_wait_reasons(elf, pcln.get())) {
+    info.wait_reasons = std::move(wr->names);
+    info.wait_reasons_addr = wr->addr;
+    info.wait_reasons_source = wr->source;
   }
   info.symbolizer = std::move(pcln);
   return info;
