@@ -76,8 +76,8 @@ struct Synth {
   }
 };
 
-const std::vector<std::string> kNames = {"",          "GC assist marking", "IO wait",
-                                         "chan receive", "select",         "sleep"};
+const std::vector<std::string> kNames = {
+    "", "GC assist marking", "IO wait", "chan receive", "select", "sleep"};
 
 TEST(WaitReasons, FoundInPlainImage) {
   Synth s;
@@ -137,9 +137,9 @@ TEST(WaitReasons, EndsAtTheFirstImplausibleEntry) {
     EXPECT_TRUE(t);
     return t ? t->names.size() : 0;
   };
-  EXPECT_EQ(ends([](Synth& s) { s.header(s.str("x"), 0); }), 4u);              // length 0
+  EXPECT_EQ(ends([](Synth& s) { s.header(s.str("x"), 0); }), 4u);                    // length 0
   EXPECT_EQ(ends([](Synth& s) { s.header(s.str(std::string(80, 'a')), 80); }), 4u);  // > 64
-  EXPECT_EQ(ends([](Synth& s) { s.header(0x7000000, 5); }), 4u);               // unmapped
+  EXPECT_EQ(ends([](Synth& s) { s.header(0x7000000, 5); }), 4u);                     // unmapped
   EXPECT_EQ(ends([](Synth& s) { s.header(s.str(std::string("a\x01z", 3)), 3); }), 4u);
   // The end of the data range, and the cap.
   Synth s;
@@ -253,19 +253,30 @@ struct Expect {
 };
 
 // Go 1.17..1.20 (waitReasonStrings of 1.17-1.19 are the same 27 entries).
-const std::map<size_t, std::string> k119 = {
-    {3, "chan receive (nil chan)"}, {9, "select"}, {14, "chan receive"}, {15, "chan send"},
-    {18, "semacquire"}, {19, "sleep"}, {20, "sync.Cond.Wait"},
-    {21, "timer goroutine (idle)"}, {26, "debug call"}};
-const std::map<size_t, std::string> k123 = {
-    {9, "select"}, {14, "chan receive"}, {19, "sleep"}, {21, "sync.Mutex.Lock"},
-    {27, "GC worker (active)"}, {36, "coroutine"}, {37, "GC weak to strong wait"}};
+const std::map<size_t, std::string> k119 = {{3, "chan receive (nil chan)"},
+                                            {9, "select"},
+                                            {14, "chan receive"},
+                                            {15, "chan send"},
+                                            {18, "semacquire"},
+                                            {19, "sleep"},
+                                            {20, "sync.Cond.Wait"},
+                                            {21, "timer goroutine (idle)"},
+                                            {26, "debug call"}};
+const std::map<size_t, std::string> k123 = {{9, "select"},
+                                            {14, "chan receive"},
+                                            {19, "sleep"},
+                                            {21, "sync.Mutex.Lock"},
+                                            {27, "GC worker (active)"},
+                                            {36, "coroutine"},
+                                            {37, "GC weak to strong wait"}};
 const std::map<size_t, std::string> k125 = {
-    {9, "select"}, {14, "chan receive"}, {18, "GOMAXPROCS updater (idle)"}, {20, "sleep"},
-    {25, "sync.WaitGroup.Wait"}, {42, "chan receive (durable)"}, {46, "cleanup wait"}};
-const std::map<size_t, std::string> k126 = {
-    {14, "sleep"}, {18, "select"}, {19, "chan receive"}, {20, "chan send"},
-    {21, "sync.Cond.Wait"}, {25, "sync.WaitGroup.Wait"}, {46, "cleanup wait"}};
+    {9, "select"},       {14, "chan receive"},        {18, "GOMAXPROCS updater (idle)"},
+    {20, "sleep"},       {25, "sync.WaitGroup.Wait"}, {42, "chan receive (durable)"},
+    {46, "cleanup wait"}};
+const std::map<size_t, std::string> k126 = {{14, "sleep"},          {18, "select"},
+                                            {19, "chan receive"},   {20, "chan send"},
+                                            {21, "sync.Cond.Wait"}, {25, "sync.WaitGroup.Wait"},
+                                            {46, "cleanup wait"}};
 
 void check_binary(const Expect& e) {
   SCOPED_TRACE(e.path);
@@ -313,13 +324,19 @@ TEST(WaitReasonsReal, Workloads119) {
 }
 
 TEST(WaitReasonsReal, Testbins121To126Stripped) {
-  check_binary({testbin("selfreport-go1.21-stripped"), "go1.21", 32,
-                {{9, "select"}, {19, "sleep"}, {30, "GC mark termination"},
-                 {31, "stopping the world"}}});
-  check_binary({testbin("selfreport-go1.22-stripped"), "go1.22", 37,
+  check_binary(
+      {testbin("selfreport-go1.21-stripped"),
+       "go1.21",
+       32,
+       {{9, "select"}, {19, "sleep"}, {30, "GC mark termination"}, {31, "stopping the world"}}});
+  check_binary({testbin("selfreport-go1.22-stripped"),
+                "go1.22",
+                37,
                 {{9, "select"}, {19, "sleep"}, {36, "coroutine"}}});
   check_binary({testbin("selfreport-go1.23-stripped"), "go1.23", 38, k123});
-  check_binary({testbin("selfreport-go1.24-stripped"), "go1.24", 44,
+  check_binary({testbin("selfreport-go1.24-stripped"),
+                "go1.24",
+                44,
                 {{9, "select"}, {19, "sleep"}, {24, "sync.WaitGroup.Wait"}}});
   check_binary({testbin("selfreport-go1.25-stripped"), "go1.25", 47, k125});
   check_binary({testbin("selfreport-go1.26-stripped"), "go1.26", 47, k126});
@@ -344,9 +361,14 @@ TEST(WaitReasonsReal, ForeignBinariesWhenPresent) {
   check_binary({built("npm-esbuild-0.14.30/package/bin/esbuild"), "go1.18", 27, k119});
   // go1.20: another string array follows waitReasonStrings in esbuild's .data; the
   // length from runtime.waitReason.String ends the table.
-  check_binary({built("npm-esbuild-0.17.19/package/bin/esbuild"), "go1.20", 32,
-                {{9, "select"}, {19, "sleep"}, {21, "sync.Mutex.Lock"},
-                 {27, "GC worker (active)"}, {31, "stopping the world"}}});
+  check_binary({built("npm-esbuild-0.17.19/package/bin/esbuild"),
+                "go1.20",
+                32,
+                {{9, "select"},
+                 {19, "sleep"},
+                 {21, "sync.Mutex.Lock"},
+                 {27, "GC worker (active)"},
+                 {31, "stopping the world"}}});
   check_binary({built("lefthook-go127/package/bin/lefthook"), "go1.27", 47, k126});
 }
 

@@ -67,8 +67,8 @@ class Headers {
       return std::nullopt;
     }
     auto bytes = read_mapped(img_, h->first, h->second);
-    if (bytes.empty() || !std::all_of(bytes.begin(), bytes.end(),
-                                      [](uint8_t c) { return c >= 0x20 && c < 0x7f; })) {
+    if (bytes.empty() ||
+        !std::all_of(bytes.begin(), bytes.end(), [](uint8_t c) { return c >= 0x20 && c < 0x7f; })) {
       return std::nullopt;
     }
     return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -131,8 +131,8 @@ std::optional<WaitReasonImage::Bound> wait_reason_bound_from_code(std::span<cons
     }
     // The bounds check: cmp $imm8,%al (3c ib) or cmp $imm8,%r8 (80 /7 ib, register).
     const bool cmp_al = in.opcode == 0x3c && in.has_imm;
-    const bool cmp_r8 = in.opcode == 0x80 && in.has_modrm && in.mod == 3 && (in.reg & 7) == 7 &&
-                        in.has_imm;
+    const bool cmp_r8 =
+        in.opcode == 0x80 && in.has_modrm && in.mod == 3 && (in.reg & 7) == 7 && in.has_imm;
     if (!len && (cmp_al || cmp_r8)) {
       len = static_cast<size_t>(in.imm & 0xff);
       continue;

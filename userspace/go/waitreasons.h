@@ -50,7 +50,7 @@ struct WaitReasonTable {
                                    // length confirmed by runtime.waitReason.String)
 };
 
-inline constexpr size_t kMaxWaitReasons = 64;   // entries read at most
+inline constexpr size_t kMaxWaitReasons = 64;    // entries read at most
 inline constexpr size_t kMaxWaitReasonLen = 64;  // longest plausible name
 
 // runtime.waitReason.String (amd64) starts with the bounds check `cmp $len,%al` and indexes
