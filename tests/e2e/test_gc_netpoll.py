@@ -145,6 +145,42 @@ class GcNetpoll(unittest.TestCase):
         self.assertGreaterEqual(len(frames), 6)
         self.assertEqual(alerts_of(frames, "netpoll_saturation"), [])
 
+    def test_census_names_wait_reasons_from_the_binary(self):
+        # pingpong -idle parks N goroutines on a channel receive (main.idler); the names
+        # come from the binary's runtime.waitReasonStrings, not from a per-version table.
+        idle = 200
+        insp = subprocess.run([SCHEDSCOPE, "inspect", "--json", workload("pingpong")],
+                              capture_output=True, timeout=30)
+        self.assertEqual(insp.returncode, 0, insp.stderr)
+        wr = json.loads(insp.stdout)["wait_reasons"]
+        self.assertEqual(wr["source"], "data+code")
+        self.assertEqual(wr["names"][1:3], ["GC assist marking", "IO wait"])
+        wl, frames = self.run_top("pingpong", ["-idle", str(idle), "-pairs", "1",
+                                               "-duration", "5s"], 4,
+                                  until=lambda f: "census" in f and f["census"]["read"] > idle)
+        censuses = [f["census"] for f in frames if f.get("census")]
+        self.assertTrue(censuses, "no census")
+        by = censuses[-1]["waiting_by_reason"]
+        self.assertGreaterEqual(by.get("chan receive", 0), idle, by)
+        # The runtime's own parked goroutines, named too.
+        for name in ("force gc (idle)", "GC sweep wait", "finalizer wait"):
+            self.assertIn(name, by)
+        self.assertFalse([k for k in by if k.startswith("wait reason ")], by)
+        # A recording names them without the binary: the table is in its Go metadata.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "pp.sscope")
+            rec = subprocess.run([SCHEDSCOPE, "record", "-o", out, "-i", "1s", "--",
+                                  workload("pingpong"), "-idle", str(idle), "-pairs", "1",
+                                  "-duration", "3s"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            self.assertEqual(rec.returncode, 0)
+            rep = subprocess.run([SCHEDSCOPE, "report", "--json", out], capture_output=True,
+                                 timeout=60)
+            self.assertEqual(rep.returncode, 0, rep.stderr)
+            by = json.loads(rep.stdout)["final"]["census"]["waiting_by_reason"]
+            self.assertGreaterEqual(by.get("chan receive", 0), idle, by)
+            self.assertFalse([k for k in by if k.startswith("wait reason ")], by)
+
     def test_recording_reports_the_gc_stall(self):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "gc.sscope")

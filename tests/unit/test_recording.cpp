@@ -474,6 +474,47 @@ TEST(Recording, ReplayEqualsTheLiveFramesAndAlerts) {
   EXPECT_TRUE(named);
 }
 
+// The census carries wait reason numbers; the names travel in the Go metadata
+// ("go"."wait_reasons", or a later info record), so a replay elsewhere names them.
+TEST(Recording, ReplayNamesWaitReasonsFromTheGoMetadata) {
+  auto census = [] {
+    gc::Census c;
+    c.ts_ns = kT0 + kSec;
+    c.allglen = c.read = 12;
+    c.by_status[4] = 12;
+    c.waiting_by_reason[2] = 2;
+    c.waiting_by_reason[14] = 10;
+    return c;
+  };
+  auto replay_census = [&](const json& meta, const json& info) {
+    TempDir d;
+    std::string path = d.file("wr.sched");
+    auto w = record::RecordingWriter::create(path, meta, sync_opts());
+    EXPECT_TRUE(w.ok());
+    if (!info.is_null()) (*w)->info(info);
+    (*w)->census(census());
+    (*w)->frame({{"mode", "shown"}, {"ts_ns", kT0 + kSec}, {"elapsed_s", 1.0}});
+    EXPECT_TRUE((*w)->finish({{"duration_s", 1.0}}).ok());
+    auto r = record::Recording::open(path);
+    EXPECT_TRUE(r.ok());
+    auto frames = replay_frames(*r);
+    EXPECT_EQ(frames.size(), 1u);
+    return frames.empty() ? json() : frames[0]["census"]["waiting_by_reason"];
+  };
+  std::vector<std::string> names = {"", "GC assist marking", "IO wait"};
+  for (int i = 3; i < 27; i++) names.push_back(i == 14 ? "chan receive" : "r" + std::to_string(i));
+  json meta = meta_json();
+  meta["go"] = {{"version", "go1.19.8"}, {"wait_reasons", names}, {"wait_reasons_source", "data+code"}};
+  json wr = replay_census(meta, nullptr);
+  EXPECT_EQ(wr, json({{"IO wait", 2}, {"chan receive", 10}})) << wr;
+  // From an info record (the Go metadata written once the offsets resolved).
+  wr = replay_census(meta_json(), {{"go", meta["go"]}});
+  EXPECT_EQ(wr, json({{"IO wait", 2}, {"chan receive", 10}})) << wr;
+  // A recording without the table (older, or not found in the binary): the fallback.
+  wr = replay_census(meta_json(), nullptr);
+  EXPECT_EQ(wr, json({{"IO wait", 2}, {"wait reason 14", 10}})) << wr;
+}
+
 TEST(Recording, ReportSummarizesAndChecksAlerts) {
   TempDir d;
   std::string path = d.file("stuck.sched");

@@ -100,7 +100,22 @@ std::string inspect_text(const nlohmann::json& j) {
     if (it.value().is_object()) {
       out += it.key() + ":\n";
       std::string line = " ";
+      std::string numbered;  // wait_reasons.names: "1 GC assist marking, 2 IO wait, ..." wrapped
       for (auto f = it.value().begin(); f != it.value().end(); ++f) {
+        if (f.key() == "names" && f.value().is_array()) {
+          std::string l = " ";
+          for (size_t i = 1; i < f.value().size(); i++) {
+            std::string item = " " + std::to_string(i) + " " + scalar(f.value()[i]) +
+                               (i + 1 < f.value().size() ? "," : "");
+            if (l.size() + item.size() > 96) {
+              numbered += l + "\n";
+              l = " ";
+            }
+            l += item;
+          }
+          if (l.size() > 1) numbered += l + "\n";
+          continue;
+        }
         std::string item = " " + f.key() + "=" + (f.value().is_array() ? f.value().dump() : scalar(f.value()));
         if (line.size() + item.size() > 96) {
           out += line + "\n";
@@ -108,7 +123,7 @@ std::string inspect_text(const nlohmann::json& j) {
         }
         line += item;
       }
-      out += line + "\n";
+      out += line + "\n" + numbered;
     } else if (it.value().is_array()) {
       out += it.key() + ":\n";
       for (const auto& e : it.value()) out += "   " + scalar(e) + "\n";

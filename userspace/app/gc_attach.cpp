@@ -45,6 +45,8 @@ Expected<probe::GcProbeTargets> gc_probe_targets(const GoAttach& go, int pid,
 CensusReader::CensusReader(int pid, const GoAttach& go) : pid_(pid), go_(go) {
   std::string err;
   mem_ = go::open_process_memory(pid, &err);
+  if (!go.binary().wait_reasons.empty())
+    names_ = std::make_shared<const std::vector<std::string>>(go.binary().wait_reasons);
 }
 
 namespace {
@@ -65,6 +67,7 @@ Expected<gc::Census> CensusReader::read(double budget_ms) {
   if (!o.g_atomicstatus) return make_error("g.atomicstatus offset unknown");
   uint64_t t0 = probe::monotonic_ns();
   gc::Census c;
+  c.reason_names = names_;
   auto ptr = mem_->get<uint64_t>(bin.globals.allgs + bias);
   auto len = mem_->get<int64_t>(bin.globals.allgs + bias + 8);
   if (!ptr || !len) return make_error("cannot read runtime.allgs");

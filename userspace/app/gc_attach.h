@@ -28,6 +28,7 @@ class CensusReader {
   const GoAttach& go_;
   std::unique_ptr<go::MemReader> mem_;
   std::map<uint64_t, std::string> func_cache_;  // start PC -> function
+  gc::WaitReasonNames names_;  // the binary's runtime.waitReasonStrings, null when not found
 };
 
 }  // namespace schedscope::app

@@ -43,6 +43,12 @@ json go_meta(GoAttach& g) {
             {"tls_source", g.binary().tls_source},
             {"pie", g.binary().pie},
             {"stripped", g.binary().stripped}};
+  // The names of g.waitreason values, so that report/replay name the census's reasons
+  // without the binary (absent: "wait reason N" beyond 1 and 2).
+  if (!g.binary().wait_reasons.empty()) {
+    j["wait_reasons"] = g.binary().wait_reasons;
+    j["wait_reasons_source"] = g.binary().wait_reasons_source;
+  }
   if (g.ready()) {
     j["source"] = g.offsets().source;
     j["offsets"] = go::offsets_to_json(g.offsets());

@@ -170,7 +170,7 @@ void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {
             [](const auto& x, const auto& y) { return x.second > y.second; });
   std::string s = "waiting by reason:";
   for (size_t i = 0; i < reasons.size() && i < 4; i++)
-    s += strfmt(" %s %u;", gc::wait_reason_name(reasons[i].first).c_str(), reasons[i].second);
+    s += strfmt(" %s %u;", c.reason_name(reasons[i].first).c_str(), reasons[i].second);
   s.pop_back();
   a.evidence.push_back(s);
   if (!c.io_wait_funcs.empty()) {

@@ -100,6 +100,11 @@ std::string wait_reason_name(uint32_t reason) {
   }
 }
 
+std::string wait_reason_name(uint32_t reason, const WaitReasonNames& names) {
+  if (names && reason < names->size() && !(*names)[reason].empty()) return (*names)[reason];
+  return wait_reason_name(reason);
+}
+
 void Tracker::close_stw(uint64_t end_ns) {
   Stw s = cur_stw_;
   s.end_ns = end_ns;

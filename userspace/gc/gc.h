@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,13 @@ double mmu(const std::vector<BusySpan>& spans, uint64_t t0, uint64_t t1, uint64_
 // stwReason (1.21+) as the runtime prints it; "" when unknown.
 std::string stw_reason_name(uint64_t reason);
 // waitReason as the runtime prints it, for the values stable in 1.17-1.27 (0..2),
-// else "wait reason N".
+// else "wait reason N". The fallback when the binary's own table is unknown.
 std::string wait_reason_name(uint32_t reason);
+// The binary's runtime.waitReasonStrings (go::BinaryInfo::wait_reasons; index = value),
+// shared by every census of one target. Null or empty: unknown.
+using WaitReasonNames = std::shared_ptr<const std::vector<std::string>>;
+// names[reason] when the table has a non-empty name there, else wait_reason_name(reason).
+std::string wait_reason_name(uint32_t reason, const WaitReasonNames& names);
 inline constexpr uint32_t kWaitReasonGCAssistMarking = 1;
 inline constexpr uint32_t kWaitReasonIOWait = 2;
 
@@ -41,10 +47,16 @@ struct Census {
   uint32_t read = 0;              // Gs read within the time budget (== allglen when complete)
   uint32_t by_status[16] = {};    // g.atomicstatus (scan bit cleared), 10+ folded into 15
   std::map<uint32_t, uint32_t> waiting_by_reason;  // _Gwaiting Gs by g.waitreason
+  // The names of the reasons, from the binary live or the recording's Go metadata on
+  // replay (not part of the census record). Null: wait_reason_name()'s fallback.
+  WaitReasonNames reason_names;
   uint64_t rss_bytes = 0;         // /proc/PID/statm resident set, 0 unknown
   double read_ms = 0;             // what the census cost the observer
   // Start functions of the goroutines in IO wait, most first (at most 8).
   std::vector<std::pair<std::string, uint32_t>> io_wait_funcs;
+  [[nodiscard]] std::string reason_name(uint32_t reason) const {
+    return wait_reason_name(reason, reason_names);
+  }
   [[nodiscard]] uint32_t live() const {  // not _Gidle(0) / _Gdead(6)
     uint32_t n = 0;
     for (int s = 1; s < 16; s++)

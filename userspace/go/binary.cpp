@@ -17,6 +17,7 @@
 #include "go/buildinfo.h"
 #include "go/pclntab.h"
 #include "go/timehist.h"
+#include "go/waitreasons.h"
 #include "go/x86.h"
 
 namespace schedscope::go {
@@ -666,6 +667,7 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
   info.tls_source = "default";
   info.globals.source = "none";
   info.cgo_source = "none";
+  info.wait_reasons_source = "none";
 
   std::string bi_err;
   std::optional<BuildInfo> bi = load_buildinfo(elf, &bi_err);
@@ -743,6 +745,11 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
         info.functions[name] = *f;
       }
     }
+  }
+  if (auto wr = find_wait_reasons(elf, pcln.get())) {
+    info.wait_reasons = std::move(wr->names);
+    info.wait_reasons_addr = wr->addr;
+    info.wait_reasons_source = wr->source;
   }
   info.symbolizer = std::move(pcln);
   return info;

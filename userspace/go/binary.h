@@ -83,6 +83,11 @@ struct BinaryInfo {
   TimeToRun time_to_run;
   std::map<std::string, FuncInfo> functions;  // the probe points found (see kProbeFunctions)
   std::shared_ptr<const Symbolizer> symbolizer;  // null when no pclntab
+  // runtime.waitReasonStrings (go/waitreasons.h): the name of each g.waitreason value,
+  // index = value, [0] == "". Empty when not found (names fall back to gc::wait_reason_name).
+  std::vector<std::string> wait_reasons;
+  std::string wait_reasons_source;  // "data+code" | "data" | "none" (go/waitreasons.h)
+  uint64_t wait_reasons_addr = 0;   // link-time address of the array, 0 when not found
   std::vector<std::string> warnings;  // recoverable problems (e.g. corrupt build info)
 };
 

@@ -48,6 +48,16 @@ nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& ext
     fns[name] = hex_address(f.entry);
   }
   j["functions"] = std::move(fns);
+  if (info.is_go) {
+    json wr = {{"count", info.wait_reasons.size()},
+               {"source", info.wait_reasons_source},
+               {"addr", hex_address(info.wait_reasons_addr)},
+               {"names", info.wait_reasons}};
+    if (info.wait_reasons.empty())
+      wr["note"] = "runtime.waitReasonStrings not found: wait reasons other than 1 (GC assist "
+                   "marking) and 2 (IO wait) are shown as \"wait reason N\"";
+    j["wait_reasons"] = std::move(wr);
+  }
   j["warnings"] = info.warnings;
   if (extra.is_object()) {
     for (const auto& [k, v] : extra.items()) {

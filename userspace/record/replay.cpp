@@ -137,6 +137,21 @@ Replayer::Replayer(const Recording& rec, const detect::DetectOptions& detect)
       info_(rec.meta()) {
   auto sym = rec.meta().find("symbolizer");
   if (sym == rec.meta().end() || (sym->is_boolean() && sym->get<bool>())) model_.set_symbolizer(&syms_);
+  read_wait_reasons(rec.meta());
+}
+
+// meta (or an info record) {"go": {"wait_reasons": ["", "GC assist marking", ...]}}.
+void Replayer::read_wait_reasons(const nlohmann::json& meta) {
+  auto go = meta.find("go");
+  if (go == meta.end() || !go->is_object()) return;
+  auto wr = go->find("wait_reasons");
+  if (wr == go->end() || !wr->is_array() || wr->empty()) return;
+  auto names = std::make_shared<std::vector<std::string>>();
+  for (const auto& n : *wr) {
+    if (names->size() >= 256) break;  // g.waitreason is a uint8
+    names->push_back(n.is_string() ? n.get<std::string>() : std::string());
+  }
+  wait_reasons_ = std::move(names);
 }
 
 // The stacks the live observer walked from /proc/PID/mem after building the frame.
@@ -197,14 +212,17 @@ std::optional<model::Frame> Replayer::next() {
         model_.set_goroutine_baseline(item_.value);
         break;
       case kRecGoCensus:
+        item_.census.reason_names = wait_reasons_;
         model_.on_census(item_.census);
         break;
       case kRecGoSchedLatency:
         model_.on_sched_latency(item_.time_hist);
         break;
       case kRecInfo:
-        if (item_.json.is_object())
+        if (item_.json.is_object()) {
           for (auto& [k, v] : item_.json.items()) info_[k] = v;
+          read_wait_reasons(item_.json);
+        }
         break;
       case kRecFrame: {
         const auto& m = item_.json;

@@ -76,6 +76,9 @@ class Replayer {
   [[nodiscard]] uint64_t raw_records() const { return raw_records_; }
   [[nodiscard]] uint64_t frames_shown() const { return frames_shown_; }
   [[nodiscard]] const RecordedSymbols& symbols() const { return syms_; }
+  // The binary's wait reason names from the Go metadata ("go"."wait_reasons"); null when
+  // the recording has none (older recordings, or not found in the binary).
+  [[nodiscard]] const gc::WaitReasonNames& wait_reasons() const { return wait_reasons_; }
 
   // Called with every item as it is applied (before a frame marker builds its frame).
   std::function<void(const Item&)> on_item;
@@ -83,12 +86,14 @@ class Replayer {
  private:
   void compare(const model::Frame& f, const nlohmann::json& recorded, bool final);
   static void apply_stacks(model::Frame& f, const nlohmann::json& marker);
+  void read_wait_reasons(const nlohmann::json& meta);
   Recording::Iterator it_;
   Item item_;
   RecordedSymbols syms_;
   model::Model model_;
   detect::Detectors det_;
   nlohmann::json info_;
+  gc::WaitReasonNames wait_reasons_;
   std::optional<model::Frame> final_;
   std::vector<detect::Alert> live_alerts_;
   AlertCheck check_;

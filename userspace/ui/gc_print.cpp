@@ -1,6 +1,9 @@
 #include "ui/gc_print.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 namespace schedscope::ui {
 
@@ -52,7 +55,10 @@ json census_json(const gc::Census& c) {
   for (int i = 0; i < 16; i++)
     if (c.by_status[i]) st[names[i]] = c.by_status[i];
   json wr = json::object();
-  for (const auto& [r, n] : c.waiting_by_reason) wr[gc::wait_reason_name(r)] = n;
+  for (const auto& [r, n] : c.waiting_by_reason) {
+    std::string name = c.reason_name(r);
+    wr[name] = (wr.contains(name) ? wr[name].get<uint32_t>() : 0u) + n;
+  }
   auto io = c.waiting_by_reason.find(gc::kWaitReasonIOWait);
   return {{"allglen", c.allglen},
           {"read", c.read},
@@ -124,6 +130,18 @@ void print_gc_text(const model::Frame& f, FILE* out) {
     fprintf(out, "   goroutines: %u live, %u in IO wait, %u runnable  (allgs %u, read %u in %.1f ms)\n",
             c.live(), io == c.waiting_by_reason.end() ? 0u : io->second, c.by_status[1],
             c.allglen, c.read, c.read_ms);
+    if (!c.waiting_by_reason.empty()) {
+      std::vector<std::pair<uint32_t, uint32_t>> by(c.waiting_by_reason.begin(),
+                                                    c.waiting_by_reason.end());
+      std::stable_sort(by.begin(), by.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      std::string line = "   waiting:";
+      for (size_t i = 0; i < by.size() && i < 6; i++)
+        line += " " + c.reason_name(by[i].first) + " " + std::to_string(by[i].second) + ",";
+      if (by.size() > 6) line += " ...,";
+      line.pop_back();
+      fprintf(out, "%s\n", line.c_str());
+    }
   }
   if (f.go_latency.available) {
     const auto& l = f.go_latency.lat;
