@@ -2,9 +2,10 @@
 and compare what it reports with what the workloads know they did."""
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
+import threading
 import time
 import unittest
 
@@ -28,7 +29,10 @@ def require_root(tc):
 
 
 class Proc:
-    """A child process whose stdout lines are read without blocking."""
+    """A child process whose stdout lines are read without blocking. Background threads
+    drain its stdout and stderr as they arrive, so a test that waits on something else
+    never leaves the child blocked on a full pipe (a frame of `top --json` is several KiB;
+    64 KiB of them fill a pipe in a few seconds)."""
 
     def __init__(self, argv, stdin=False, env=None, stderr=subprocess.PIPE):
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr,
@@ -36,20 +40,42 @@ class Proc:
                                   env=env, bufsize=0)
         self.buf = b""
         self.lines = []
+        self._out = queue.Queue()
+        self._eof = False
+        self._err = []
+        self._err_thread = None
+        threading.Thread(target=self._pump, args=(self.p.stdout, self._out.put), daemon=True).start()
+        if self.p.stderr is not None:
+            self._err_thread = threading.Thread(target=self._pump, args=(self.p.stderr, self._err.append),
+                                                daemon=True)
+            self._err_thread.start()
+
+    @staticmethod
+    def _pump(f, put):
+        fd = f.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
+            put(chunk)
+            if not chunk:
+                break
 
     def read_lines(self, timeout):
         """Reads whatever arrives within timeout seconds; returns new complete lines."""
         end = time.time() + timeout
         new = []
-        while True:
+        while not self._eof:
             left = end - time.time()
             if left <= 0:
                 break
-            r, _, _ = select.select([self.p.stdout], [], [], left)
-            if not r:
+            try:
+                chunk = self._out.get(timeout=left)
+            except queue.Empty:
                 break
-            chunk = os.read(self.p.stdout.fileno(), 1 << 20)
             if not chunk:
+                self._eof = True
                 break
             self.buf += chunk
             while b"\n" in self.buf:
@@ -109,13 +135,18 @@ class Proc:
                 break
         return out
 
-    def stderr_text(self):
-        if self.p.stderr is None:
+    def stderr_so_far(self):
+        """Stderr received until now (never blocks)."""
+        return b"".join(list(self._err)).decode(errors="replace")
+
+    def stderr_text(self, timeout=10):
+        """All of stderr: once the process has exited, waits (up to timeout) for the
+        drain to reach EOF; while it runs, what arrived so far."""
+        if self._err_thread is None:
             return ""
-        try:
-            return self.p.stderr.read().decode(errors="replace")
-        except Exception:
-            return ""
+        if self.p.poll() is not None:
+            self._err_thread.join(timeout)
+        return self.stderr_so_far()
 
 
 def schedscope(*args, stdin=False):

@@ -59,17 +59,10 @@ def start_record(*args, timeout=15):
     """Starts `schedscope record ARGS` (no -q) and waits for its first progress line, i.e.
     until it is attached and has built a frame. Returns (proc, stderr read so far)."""
     rec = Proc([SCHEDSCOPE, "record", *args])
-    os.set_blocking(rec.p.stderr.fileno(), False)
-    err = b""
     deadline = time.time() + timeout
-    while time.time() < deadline and b"recording pid" not in err and rec.p.poll() is None:
-        try:
-            err += rec.p.stderr.read() or b""
-        except (BlockingIOError, TypeError):
-            pass
+    while time.time() < deadline and "recording pid" not in rec.stderr_so_far() and rec.p.poll() is None:
         time.sleep(0.05)
-    os.set_blocking(rec.p.stderr.fileno(), True)
-    return rec, err.decode(errors="replace")
+    return rec, rec.stderr_so_far()
 
 
 class Recording(unittest.TestCase):
