@@ -164,13 +164,10 @@ void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {
   a.evidence.push_back(strfmt("goroutines: %.0f live, %.0f in IO wait (%.0f%%)%s", live, io_est,
                            live > 0 ? 100.0 * io_est / live : 0.0,
                            scale > 1 ? " (estimated from a partial allgs pass)" : ""));
-  std::vector<std::pair<uint32_t, uint32_t>> reasons(c.waiting_by_reason.begin(),
-                                                     c.waiting_by_reason.end());
-  std::sort(reasons.begin(), reasons.end(),
-            [](const auto& x, const auto& y) { return x.second > y.second; });
+  const auto reasons = c.waiting_by_name();
   std::string s = "waiting by reason:";
   for (size_t i = 0; i < reasons.size() && i < 4; i++)
-    s += strfmt(" %s %u;", c.reason_name(reasons[i].first).c_str(), reasons[i].second);
+    s += strfmt(" %s %u;", reasons[i].first.c_str(), reasons[i].second);
   s.pop_back();
   a.evidence.push_back(s);
   if (!c.io_wait_funcs.empty()) {

@@ -105,6 +105,14 @@ std::string wait_reason_name(uint32_t reason, const WaitReasonNames& names) {
   return wait_reason_name(reason);
 }
 
+std::vector<std::pair<std::string, uint32_t>> Census::waiting_by_name() const {
+  std::vector<std::pair<std::string, uint32_t>> by;
+  for (const auto& [r, n] : waiting_by_reason) by.emplace_back(reason_name(r), n);
+  std::stable_sort(by.begin(), by.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return by;
+}
+
 void Tracker::close_stw(uint64_t end_ns) {
   Stw s = cur_stw_;
   s.end_ns = end_ns;

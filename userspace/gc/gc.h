@@ -57,6 +57,8 @@ struct Census {
   [[nodiscard]] std::string reason_name(uint32_t reason) const {
     return wait_reason_name(reason, reason_names);
   }
+  // The waiting goroutines by reason name, most first (ties in reason order).
+  [[nodiscard]] std::vector<std::pair<std::string, uint32_t>> waiting_by_name() const;
   [[nodiscard]] uint32_t live() const {  // not _Gidle(0) / _Gdead(6)
     uint32_t n = 0;
     for (int s = 1; s < 16; s++)

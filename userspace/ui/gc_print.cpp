@@ -131,13 +131,10 @@ void print_gc_text(const model::Frame& f, FILE* out) {
             c.live(), io == c.waiting_by_reason.end() ? 0u : io->second, c.by_status[1],
             c.allglen, c.read, c.read_ms);
     if (!c.waiting_by_reason.empty()) {
-      std::vector<std::pair<uint32_t, uint32_t>> by(c.waiting_by_reason.begin(),
-                                                    c.waiting_by_reason.end());
-      std::stable_sort(by.begin(), by.end(),
-                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      const auto by = c.waiting_by_name();
       std::string line = "   waiting:";
       for (size_t i = 0; i < by.size() && i < 6; i++)
-        line += " " + c.reason_name(by[i].first) + " " + std::to_string(by[i].second) + ",";
+        line += " " + by[i].first + " " + std::to_string(by[i].second) + ",";
       if (by.size() > 6) line += " ...,";
       line.pop_back();
       fprintf(out, "%s\n", line.c_str());
