@@ -92,10 +92,12 @@ class GcNetpoll(unittest.TestCase):
         self.assertFalse(alerts_of(frames, "gc_stall"))
         final = frames[-1]
         self.assertTrue(final.get("final"), "no final frame")
-        # One stop-the-world per ReadMemStats call: the uprobes saw each of them.
-        self.assertLessEqual(abs(final["gc"]["stw_count"] - done[0]["stws"]), 3,
-                             (final["gc"]["stw_count"], done[0]["stws"]))
-        self.assertEqual(final["gc"]["stw_reasons"].get("read mem stats"), final["gc"]["stw_count"])
+        # One stop-the-world per ReadMemStats call: the uprobes saw each of them, with its
+        # reason (a GC cycle, if the requests' bookkeeping triggers one, adds its own two).
+        seen = final["gc"]["stw_reasons"].get("read mem stats", 0)
+        self.assertLessEqual(abs(seen - done[0]["stws"]), 3, (final["gc"], done[0]["stws"]))
+        self.assertLessEqual(final["gc"]["stw_count"] - seen, 2 * final["gc"]["cycles_total"] + 3,
+                             final["gc"])
 
     def test_no_stw_loop_is_no_stall(self):
         wl, frames = self.run_top("stwloop-go1.23-stripped", ["-callers", "0", "-duration", "4s"], 15,
