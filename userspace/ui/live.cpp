@@ -1167,6 +1167,8 @@ void View::draw_help(int H, int W) {
       "  + / -           replay: faster / slower",
       "  Ctrl-L          redraw the screen",
       "",
+      "Header: run-queue latency = threads waiting for a CPU (kernel); goroutine latency =",
+      "    goroutines waiting for a P (the runtime's own histogram, Go 1.17+).",
       "Ps: P, STATUS, M, TID of the M, G (goid) and its start function @ current function,",
       "    FOR = time since the status or ticks last changed (>: since first seen),",
       "    SCHED/s and SYSC/s = schedtick / syscalltick per second, RUNQ = local run queue.",
