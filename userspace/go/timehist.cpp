@@ -10,7 +10,7 @@ namespace schedscope::go {
 namespace {
 constexpr uint64_t kOpen = std::numeric_limits<uint64_t>::max();
 // Layout 1 (1.17-1.19): 45 super-buckets x 16 sub-buckets, + underflow.
-constexpr size_t kV1Counts = 45 * 16;
+constexpr size_t kV1Counts = size_t{45} * 16;
 // Layout 2 (1.20+): buckets for bit lengths 9..47 plus one below, 4 sub-buckets each,
 // + underflow + overflow.
 constexpr unsigned kV2MinBits = 9, kV2MaxBits = 48, kV2SubBits = 2;
@@ -56,7 +56,7 @@ size_t time_hist_slot_of(int layout, int64_t ns) {
     if (ns < 0) return kV1Counts;
     const auto v = uint64_t(ns);
     if (v < 16) return size_t(v);
-    const unsigned super = unsigned(std::bit_width(v)) - 4;
+    const size_t super = size_t(std::bit_width(v)) - 4;
     if (super * 16 >= kV1Counts) return kV1Counts - 1;
     return super * 16 + size_t((v >> (super - 1)) % 16);
   }
