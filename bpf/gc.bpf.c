@@ -61,10 +61,57 @@ static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
 	return 0;
 }
 
+struct gc_stack_window {
+	__u64 start_ns;
+	__u32 used;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gc_stack_window);
+} gc_stack_windows SEC(".maps");
+
+/* At most SS_GC_STACK_BUDGET stacks per CPU per 100 ms: a stop-the-world loop runs
+ * thousands of times a second, and a sample names its caller as well as all would. */
+static __always_inline bool take_gc_stack(__u64 now)
+{
+	__u32 k = 0;
+	struct gc_stack_window *w = bpf_map_lookup_elem(&gc_stack_windows, &k);
+	if (!w)
+		return false;
+	if (now - w->start_ns >= 100000000ull) {
+		w->start_ns = now;
+		w->used = 0;
+	}
+	if (w->used >= SS_GC_STACK_BUDGET)
+		return false;
+	w->used++;
+	return true;
+}
+
 SEC("uprobe")
 int ss_gc_stw_stop(struct pt_regs *ctx)
 {
-	return gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
+	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+	if ((__u32)(pid_tgid >> 32) != targ_tgid || !take_gc_stack(now))
+		return 0;
+	struct ss_gc_stack *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	e->h.type = SS_EV_GC_STACK;
+	e->h.size = sizeof(*e);
+	e->h.ts = now;
+	e->tid = (__u32)pid_tgid;
+	e->reason = ctx->ax;
+	long n = bpf_get_stack(ctx, e->pcs, sizeof(e->pcs), BPF_F_USER_STACK);
+	e->nframes = n > 0 ? (__u32)(n / sizeof(__u64)) : 0;
+	submit(e);
+	return 0;
 }
 
 SEC("uprobe")

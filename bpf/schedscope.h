@@ -5,7 +5,8 @@
  * Rules: fixed-width types only (no int/long/bool/enum in records), every record
  * starts with a struct ss_hdr whose `type` is one of SS_EV_*, sizes and offsets are
  * pinned by static_asserts in userspace/probe/abi.cpp. Recordings carry these
- * records verbatim, so any change here bumps SS_ABI_VERSION.
+ * records verbatim, so any change to an existing struct bumps SS_ABI_VERSION (a new event
+ * type with a new struct does not: see docs/recording-format.md, Compatibility).
  */
 #ifndef SCHEDSCOPE_ABI_H
 #define SCHEDSCOPE_ABI_H
@@ -281,6 +282,7 @@ struct ss_usdt_probe {
  * that classifies what the target's M on that CPU is doing for the GC. */
 #define SS_EV_GC 10            /* struct ss_gc_event: STW stop/start, mark termination */
 #define SS_EV_GC_SAMPLE 11     /* struct ss_gc_sample: a sampler tick that found GC work */
+#define SS_EV_GC_STACK 12      /* struct ss_gc_stack: the user stack that stopped the world */
 
 #define SS_GC_STW_STOP 1       /* entry of runtime.stopTheWorldWithSema; arg = stwReason (1.21+) */
 #define SS_GC_STW_START 2      /* entry of runtime.startTheWorldWithSema */
@@ -299,6 +301,20 @@ struct ss_gc_event {
 	ss_u32 what;           /* SS_GC_* */
 	ss_u64 arg;            /* SS_GC_STW_STOP: RAX at entry (the stwReason on 1.21+) */
 	ss_u64 goid;           /* goid of m.curg, 0 when none/unknown */
+};
+
+/* The user stack at the entry of stopTheWorldWithSema, sampled (at most
+ * SS_GC_STACK_BUDGET per CPU per 100 ms). It runs on g0 under systemstack, which keeps
+ * the caller's frame pointer in BP, so the frame-pointer walk continues from the g0
+ * frames into the goroutine that asked to stop the world (ReadMemStats, runtime.GC, ...). */
+#define SS_GC_STACK_MAX 16
+#define SS_GC_STACK_BUDGET 8
+struct ss_gc_stack {
+	struct ss_hdr h;
+	ss_u32 tid;
+	ss_u32 nframes;
+	ss_u64 reason;         /* RAX at entry (the stwReason on 1.21+) */
+	ss_u64 pcs[SS_GC_STACK_MAX]; /* innermost first */
 };
 
 struct ss_gc_sample {

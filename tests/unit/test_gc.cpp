@@ -5,6 +5,7 @@
 
 #include "detect/detectors.h"
 #include "gc/gc.h"
+#include "model/model.h"
 #include "record/census_format.h"
 
 using namespace schedscope;
@@ -250,6 +251,7 @@ model::Frame stw_loop_frame() {
   f.gc.stw_ms = 240;
   f.gc.stw_max_ms = 3;
   f.gc.stw_reasons = {{"read mem stats", 2990}, {"GOMAXPROCS", 10}};
+  f.gc.stw_callers = {{"main.exporter.collect /src/exporter.go:42", 78}, {"main.main /src/main.go:9", 2}};
   return f;
 }
 
@@ -261,11 +263,12 @@ TEST(StwStall, ReadMemStatsLoopNamedWithAdvice) {
   const auto& a = f.alerts[0];
   EXPECT_EQ(a.kind, "stw_stall");
   EXPECT_EQ(a.severity, "critical");
-  EXPECT_EQ(a.func, "read mem stats");
+  EXPECT_EQ(a.func, "main.exporter.collect");  // the caller, from the sampled stacks
   std::string all = a.message;
   for (const auto& e : a.evidence) all += "\n" + e;
   for (const char* needle : {"24% of the time", "3000 stop-the-world pauses/s", "read mem stats 2990",
-                             "GOMAXPROCS 10", "mean 80 us", "runtime/metrics", "not the GC"})
+                             "GOMAXPROCS 10", "mean 80 us", "runtime/metrics", "not the GC",
+                             "stopped by (80 sampled stacks): main.exporter.collect /src/exporter.go:42 78; main.main"})
     EXPECT_NE(all.find(needle), std::string::npos) << needle << "\n" << all;
 }
 
@@ -291,8 +294,10 @@ TEST(StwStall, ThresholdsAndTheGcCase) {
   detect::Detectors d2;
   auto g = stw_loop_frame();
   g.gc.stw_reasons = {{"stop the world", 3000}};
+  g.gc.stw_callers.clear();  // and no stack: the reason stands in for the function
   d2.evaluate(g);
   ASSERT_EQ(g.alerts.size(), 1u);
+  EXPECT_EQ(g.alerts[0].func, "stop the world");
   EXPECT_NE(g.alerts[0].evidence.back().find("runtime.ReadMemStats, runtime.GC"), std::string::npos);
 }
 
@@ -371,3 +376,44 @@ TEST(NetpollSaturation, NotWhenBusyQueuedOrFew) {
 }
 
 }  // namespace
+
+// The model reduces a sampled stop-the-world stack to its first frame outside the
+// runtime, looked up at pc - 1 for return addresses (the line of the call).
+namespace {
+class StwSymbols : public model::Symbolize {
+ public:
+  std::string frame(uint64_t pc) const override {
+    if (pc == 0x4000) return "runtime.stopTheWorldWithSema /go/src/runtime/proc.go:1300";
+    if (pc == 0x4fff) return "runtime.ReadMemStats /go/src/runtime/mstats.go:360";
+    if (pc == 0x5fff) return "main.exporter.collect /src/exporter.go:42";
+    return "";
+  }
+  bool is_runtime(uint64_t pc) const override { return pc < 0x5000; }
+};
+}  // namespace
+
+TEST(StwStall, SampledStacksNameTheCaller) {
+  model::Model m(model::TargetInfo{});
+  StwSymbols sym;
+  m.set_symbolizer(&sym);
+  auto stack = [&](std::initializer_list<uint64_t> pcs) {
+    ss_gc_stack e{};
+    e.h.type = SS_EV_GC_STACK;
+    e.h.size = sizeof e;
+    e.h.ts = 1000;
+    e.nframes = uint32_t(pcs.size());
+    size_t i = 0;
+    for (uint64_t pc : pcs) e.pcs[i++] = pc;
+    m.on_record(&e.h, sizeof e);
+  };
+  for (int i = 0; i < 3; i++) stack({0x4000, 0x5000, 0x6000});  // ReadMemStats <- collect
+  stack({0x4000});                                               // nothing outside the runtime
+  auto f = m.frame();
+  EXPECT_EQ(f.gc.stw_callers["main.exporter.collect /src/exporter.go:42"], 3u);
+  EXPECT_EQ(f.gc.stw_callers["?"], 1u);
+  EXPECT_EQ(m.bad_records(), 0u);
+  // Per interval, and since attach in the final frame.
+  stack({0x4000, 0x5000, 0x6000});
+  EXPECT_EQ(m.frame().gc.stw_callers.size(), 1u);
+  EXPECT_EQ(m.frame(true).gc.stw_callers["main.exporter.collect /src/exporter.go:42"], 4u);
+}

@@ -104,6 +104,12 @@ void Recorder::hook(Observer& o) {
       uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
       std::vector<uint64_t> pcs(e->stack, e->stack + n);
       symbols(pcs, false);
+    } else if (sym_ && rec->type == SS_EV_GC_STACK && size >= sizeof(ss_gc_stack)) {
+      const auto* e = reinterpret_cast<const ss_gc_stack*>(rec);
+      uint32_t n = std::min<uint32_t>(e->nframes, SS_GC_STACK_MAX);
+      std::vector<uint64_t> pcs;
+      for (uint32_t i = 0; i < n; i++) pcs.push_back(i ? e->pcs[i] - 1 : e->pcs[i]);  // as the model
+      symbols(pcs, false);
     } else if (sym_ && rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
       const auto* e = reinterpret_cast<const ss_go_create*>(rec);
       if ((e->flags & SS_GOC_STARTPC) && e->startpc) symbols({e->startpc}, true);

@@ -123,6 +123,23 @@ void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
                               "%.0f%% of GOMAXPROCS=%d",
                               static_cast<unsigned long long>(g.cycles), g.assist_share * 100,
                               g.worker_share * 100, g.gomaxprocs));
+  if (!g.stw_callers.empty()) {
+    std::vector<std::pair<std::string, uint64_t>> callers(g.stw_callers.begin(),
+                                                          g.stw_callers.end());
+    std::stable_sort(callers.begin(), callers.end(),
+                     [](const auto& x, const auto& y) { return x.second > y.second; });
+    uint64_t sampled = 0;
+    for (const auto& c : callers) sampled += c.second;
+    std::string cs = strfmt("stopped by (%llu sampled stacks):",
+                            static_cast<unsigned long long>(sampled));
+    for (size_t i = 0; i < callers.size() && i < 3; i++)
+      cs += strfmt(" %s %llu;", callers[i].first.c_str(),
+                   static_cast<unsigned long long>(callers[i].second));
+    cs.pop_back();
+    a.evidence.push_back(cs);
+    const std::string& site = callers.front().first;
+    if (site != "?") a.func = site.substr(0, site.find(' '));
+  }
   a.evidence.push_back(stw_advice(top));
   now["stw_stall"] = a;
 }

@@ -224,6 +224,8 @@ GcStats Tracker::take(uint64_t t0, uint64_t t1, bool final) {
     g.stw_ms = stw_ms_total_;
     g.stw_max_ms = stw_max_total_;
     g.stw_reasons = reasons_total_;
+    g.stw_callers = callers_total_;
+    for (const auto& [site, n] : callers_iv_) g.stw_callers[site] += n;
     for (const auto& s : stws_) {
       double ms = double(s.end_ns - s.start_ns) / 1e6;
       g.stw_ms += ms;
@@ -313,6 +315,9 @@ GcStats Tracker::take(uint64_t t0, uint64_t t1, bool final) {
       stw_max_total_ = std::max(stw_max_total_, ms);
       reasons_total_[stw_label(s)]++;
     }
+    g.stw_callers = callers_iv_;
+    for (const auto& [site, n] : callers_iv_) callers_total_[site] += n;
+    callers_iv_.clear();
     worker_ms_total_ += g.worker_ms;
     assist_ms_total_ += g.assist_ms;
     idle_worker_ms_total_ += g.idle_worker_ms;

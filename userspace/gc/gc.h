@@ -87,6 +87,9 @@ struct GcStats {
   uint64_t stw_count = 0;
   double stw_ms = 0, stw_max_ms = 0;
   std::map<std::string, uint64_t> stw_reasons;
+  // Who stopped the world: the first non-runtime frame of the sampled stacks at
+  // stopTheWorldWithSema ("func file:line"), by count of samples.
+  std::map<std::string, uint64_t> stw_callers;
   double worker_ms = 0, assist_ms = 0;          // sampled GC CPU time this interval
   double idle_worker_ms = 0;  // idle-priority mark workers (on otherwise idle Ps: not lost)
   double worker_share = 0, assist_share = 0;    // of GOMAXPROCS x interval
@@ -106,6 +109,8 @@ class Tracker {
   // Returns true when the record was a GC record (consumed).
   bool on_record(const ss_hdr* rec, size_t size);
   void on_census(const Census& c);
+  // A sampled stop-the-world stack, reduced to its first frame outside the runtime.
+  void on_stw_caller(const std::string& site) { callers_iv_[site]++; }
   void set_gomaxprocs(int n) {
     if (n > 0) gomaxprocs_ = n;
   }
@@ -153,6 +158,7 @@ class Tracker {
   uint64_t stw_count_total_ = 0;
   double stw_ms_total_ = 0, stw_max_total_ = 0;
   std::map<std::string, uint64_t> reasons_total_;
+  std::map<std::string, uint64_t> callers_iv_, callers_total_;
   double worker_ms_total_ = 0, assist_ms_total_ = 0, idle_worker_ms_total_ = 0;
   double min_mmu_[3] = {-1, -1, -1};
   std::map<uint64_t, double> assists_total_;

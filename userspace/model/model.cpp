@@ -173,6 +173,20 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       if (size < sizeof(ss_go_exit)) break;
       on_go_exit(*reinterpret_cast<const ss_go_exit*>(rec));
       return;
+    case SS_EV_GC_STACK: {
+      if (size < sizeof(ss_gc_stack)) break;
+      ss_gc_stack e;
+      std::memcpy(&e, rec, sizeof e);
+      std::string site;
+      const uint32_t n = std::min<uint32_t>(e.nframes, SS_GC_STACK_MAX);
+      // Frames after the first are return addresses: pc - 1 is the line of the call.
+      for (uint32_t i = 0; i < n && sym_ && site.empty(); i++) {
+        const uint64_t pc = i ? e.pcs[i] - 1 : e.pcs[i];
+        if (!sym_->is_runtime(pc)) site = sym_->frame(pc);
+      }
+      gc_.on_stw_caller(site.empty() ? "?" : site);
+      return;
+    }
     default:
       if (gc_.on_record(rec, size)) return;
       break;

@@ -33,6 +33,8 @@ static_assert(sizeof(ss_gc_event) == 40);
 static_assert(offsetof(ss_gc_event, arg) == 24);
 static_assert(offsetof(ss_gc_event, goid) == 32);
 static_assert(sizeof(ss_gc_sample) == 40);
+static_assert(sizeof(ss_gc_stack) == 160);
+static_assert(offsetof(ss_gc_stack, pcs) == 32);
 static_assert(offsetof(ss_gc_sample, goid) == 24);
 static_assert(offsetof(ss_gc_sample, p_id) == 32);
 static_assert(sizeof(ss_gc_cfg) == 24);

@@ -189,6 +189,7 @@ const std::vector<AbiSize>& abi_sizes() {
       {"ss_go_exit", sizeof(ss_go_exit)},
       {"ss_gc_event", sizeof(ss_gc_event)},
       {"ss_gc_sample", sizeof(ss_gc_sample)},
+      {"ss_gc_stack", sizeof(ss_gc_stack)},
       {"ss_usdt_hit", sizeof(ss_usdt_hit)},
       {"ss_usdt_count", sizeof(ss_usdt_count)},
       {"ss_usdt_probe", sizeof(ss_usdt_probe)},

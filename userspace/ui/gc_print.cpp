@@ -16,6 +16,8 @@ json r3(double v) { return v < 0 ? json(nullptr) : json(std::round(v * 1000) / 1
 json gc_json(const gc::GcStats& g) {
   json reasons = json::object();
   for (const auto& [k, v] : g.stw_reasons) reasons[k] = v;
+  json callers = json::object();
+  for (const auto& [k, v] : g.stw_callers) callers[k] = v;
   json top = json::array();
   for (const auto& a : g.top_assists) top.push_back({{"goid", a.goid}, {"ms", r3(a.ms)}});
   json periods = json::array();
@@ -33,6 +35,7 @@ json gc_json(const gc::GcStats& g) {
           {"stw_ms", r3(g.stw_ms)},
           {"stw_max_ms", r3(g.stw_max_ms)},
           {"stw_reasons", reasons},
+          {"stw_callers", callers},
           {"worker_ms", r3(g.worker_ms)},
           {"assist_ms", r3(g.assist_ms)},
           {"idle_worker_ms", r3(g.idle_worker_ms)},
