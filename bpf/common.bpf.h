@@ -97,6 +97,33 @@ static __always_inline void submit(void *e)
 	bpf_ringbuf_submit(e, avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* A per-CPU budget: at most `budget` takes per 100 ms window (0: no limit). `windows`
+ * is a one-entry BPF_MAP_TYPE_PERCPU_ARRAY of struct budget_window. Used to sample user
+ * stack walks, the costly part of a record, when their sites repeat by the thousand. */
+struct budget_window {
+	__u64 start_ns;
+	__u32 used;
+	__u32 pad;
+};
+
+static __always_inline bool take_budget(void *windows, __u64 now, __u32 budget)
+{
+	if (!budget)
+		return true;
+	__u32 k = 0;
+	struct budget_window *w = bpf_map_lookup_elem(windows, &k);
+	if (!w)
+		return true;
+	if (now - w->start_ns >= 100000000ull) {
+		w->start_ns = now;
+		w->used = 0;
+	}
+	if (w->used >= budget)
+		return false;
+	w->used++;
+	return true;
+}
+
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;

@@ -61,36 +61,14 @@ static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
 	return 0;
 }
 
-struct gc_stack_window {
-	__u64 start_ns;
-	__u32 used;
-	__u32 pad;
-};
-
+/* At most SS_GC_STACK_BUDGET stacks per CPU per 100 ms: a stop-the-world loop runs
+ * thousands of times a second, and a sample names its caller as well as all would. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct gc_stack_window);
+	__type(value, struct budget_window);
 } gc_stack_windows SEC(".maps");
-
-/* At most SS_GC_STACK_BUDGET stacks per CPU per 100 ms: a stop-the-world loop runs
- * thousands of times a second, and a sample names its caller as well as all would. */
-static __always_inline bool take_gc_stack(__u64 now)
-{
-	__u32 k = 0;
-	struct gc_stack_window *w = bpf_map_lookup_elem(&gc_stack_windows, &k);
-	if (!w)
-		return false;
-	if (now - w->start_ns >= 100000000ull) {
-		w->start_ns = now;
-		w->used = 0;
-	}
-	if (w->used >= SS_GC_STACK_BUDGET)
-		return false;
-	w->used++;
-	return true;
-}
 
 SEC("uprobe")
 int ss_gc_stw_stop(struct pt_regs *ctx)
@@ -98,7 +76,7 @@ int ss_gc_stw_stop(struct pt_regs *ctx)
 	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid || !take_gc_stack(now))
+	if ((__u32)(pid_tgid >> 32) != targ_tgid || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
 	struct ss_gc_stack *e = reserve(sizeof(*e));
 	if (!e)

@@ -21,36 +21,12 @@ const volatile __u32 capture_stacks = 1;
  * every one of them, and the rest of the record (tid, parent, Go context) is always sent. */
 const volatile __u32 stack_budget = 32;
 
-struct stack_window {
-	__u64 start_ns;
-	__u32 used;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct stack_window);
+	__type(value, struct budget_window);
 } stack_windows SEC(".maps");
-
-static __always_inline bool take_stack(__u64 now)
-{
-	if (!stack_budget)
-		return true;
-	__u32 k = 0;
-	struct stack_window *w = bpf_map_lookup_elem(&stack_windows, &k);
-	if (!w)
-		return true;
-	if (now - w->start_ns >= 100000000ull) {
-		w->start_ns = now;
-		w->used = 0;
-	}
-	if (w->used >= stack_budget)
-		return false;
-	w->used++;
-	return true;
-}
 
 #define TASK_INTERRUPTIBLE_ 0x1
 #define TASK_UNINTERRUPTIBLE_ 0x2
@@ -295,7 +271,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->nframes = 0;
 	e->flags = 0;
 	if (capture_stacks) {
-		if (take_stack(now)) {
+		if (take_budget(&stack_windows, now, stack_budget)) {
 			long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
 			if (n > 0)
 				e->nframes = n / sizeof(__u64);

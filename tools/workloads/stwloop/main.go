@@ -48,10 +48,14 @@ func spin(d time.Duration) {
 func main() {
 	flag.Parse()
 	wl.Start("stwloop", wl.Obj{"callers": *callers, "workers": *workers})
+	var stop atomic.Bool
+	var callersDone sync.WaitGroup
 	for i := 0; i < *callers; i++ {
+		callersDone.Add(1)
 		go func() {
+			defer callersDone.Done()
 			var m runtime.MemStats
-			for {
+			for !stop.Load() {
 				runtime.ReadMemStats(&m)
 				stws.Add(1)
 			}
@@ -87,6 +91,9 @@ func main() {
 		wl.Say("tick", wl.Obj{"stws": s - lastStw, "requests": r - lastReq, "p50_ns": p50, "p99_ns": p99, "max_ns": max})
 		lastStw, lastReq = s, r
 	})
+	// The callers stop before the count is printed: it is then every pause there was.
+	stop.Store(true)
+	callersDone.Wait()
 	p50, p99, max := wl.Percentiles(all)
 	wl.Done(wl.Obj{"stws": stws.Load(), "requests": requests.Load(), "p50_ns": p50, "p99_ns": p99, "max_ns": max})
 }
