@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "detect/detectors.h"
+#include "util/most_first.h"
 #include "util/strfmt.h"
 
 namespace schedscope::detect {
@@ -95,10 +96,7 @@ void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
   const double share = g.stw_ms / (f.interval_s * 1000);
   const double rate = double(g.stw_count) / f.interval_s;
   if ((!low10 && !low100) || share < opt_.stw_share_min || rate < opt_.stw_rate_min) return;
-  std::vector<std::pair<std::string, uint64_t>> reasons(g.stw_reasons.begin(),
-                                                        g.stw_reasons.end());
-  std::sort(reasons.begin(), reasons.end(),
-            [](const auto& x, const auto& y) { return x.second > y.second; });
+  const auto reasons = most_first(g.stw_reasons);
   const std::string top = reasons.empty() ? "stop the world" : reasons.front().first;
   Alert a;
   a.kind = "stw_stall";
@@ -124,10 +122,7 @@ void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
                               static_cast<unsigned long long>(g.cycles), g.assist_share * 100,
                               g.worker_share * 100, g.gomaxprocs));
   if (!g.stw_callers.empty()) {
-    std::vector<std::pair<std::string, uint64_t>> callers(g.stw_callers.begin(),
-                                                          g.stw_callers.end());
-    std::stable_sort(callers.begin(), callers.end(),
-                     [](const auto& x, const auto& y) { return x.second > y.second; });
+    const auto callers = most_first(g.stw_callers);
     uint64_t sampled = 0;
     for (const auto& c : callers) sampled += c.second;
     std::string cs = strfmt("stopped by (%llu sampled stacks):",

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "util/most_first.h"
+
 namespace schedscope::gc {
 
 double mmu(const std::vector<BusySpan>& spans, uint64_t t0, uint64_t t1, uint64_t window_ns) {
@@ -108,8 +110,7 @@ std::string wait_reason_name(uint32_t reason, const WaitReasonNames& names) {
 std::vector<std::pair<std::string, uint32_t>> Census::waiting_by_name() const {
   std::vector<std::pair<std::string, uint32_t>> by;
   for (const auto& [r, n] : waiting_by_reason) by.emplace_back(reason_name(r), n);
-  std::stable_sort(by.begin(), by.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  sort_most_first(by);
   return by;
 }
 
