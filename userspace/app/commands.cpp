@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include <cerrno>
 #include <cstdlib>
 #include <CLI/CLI.hpp>
@@ -14,9 +16,11 @@
 
 #include "app/doctor.h"
 #include "app/live_source.h"
+#include "app/output_watch.h"
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
 #include "ui/print.h"
+#include "util/safe_file.h"
 
 namespace schedscope::app {
 
@@ -74,10 +78,10 @@ int cmd_doctor(bool json) { return print_doctor(run_doctor(), stdout, json); }
 
 namespace {
 
+// Flushing and write errors: OutputWatch::flush() after each frame.
 void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
   if (opt.json) {
     std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), out);
-    std::fflush(out);
   } else {
     ui::print_text(f, out);
   }
@@ -141,15 +145,31 @@ int cmd_top(const TopOptions& opt) {
   const bool live = !opt.batch && opt.output.empty() && isatty(STDOUT_FILENO) != 0 &&
                     isatty(STDIN_FILENO) != 0 && term && *term && strcmp(term, "dumb") != 0;
   FILE* out = stdout;
+  // -o FILE: created through OutputFile (util/safe_file.h) and renamed to its name at once,
+  // so it can be followed (tail -f) while it grows; never opened through a symlink.
+  std::unique_ptr<OutputFile> out_safe;
   std::unique_ptr<FILE, int (*)(FILE*)> out_file(nullptr, fclose);
   if (!opt.output.empty()) {
-    out_file.reset(std::fopen(opt.output.c_str(), "w"));
+    if (std::string why = output_path_problem(opt.output); !why.empty()) {
+      std::cerr << "schedscope top: " << why << "\n";
+      return kExitUsage;
+    }
+    auto of = OutputFile::create(opt.output);
+    Status pub = of ? (*of)->publish() : Status(of.error());
+    int dfd = pub ? ::dup((*of)->fd()) : -1;
+    if (pub && dfd >= 0) out_file.reset(fdopen(dfd, "w"));
     if (!out_file) {
-      std::cerr << "schedscope: cannot write " << opt.output << ": " << strerror(errno) << "\n";
+      std::string why = !pub ? pub.error().message : "cannot write " + opt.output + ": " + strerror(errno);
+      if (dfd >= 0 && !out_file) ::close(dfd);
+      if (of && !(*of)->published()) (*of)->discard();
+      std::cerr << "schedscope: " << why << "\n";
       return kExitError;
     }
+    for (const auto& n : (*of)->notices()) std::fprintf(stderr, "schedscope: %s\n", n.c_str());
+    out_safe = std::move(of.value());
     out = out_file.get();
   }
+  OutputWatch watch(out, opt.output.empty() ? "standard output" : opt.output);
   std::unique_ptr<FlightRecorder> fr;
   if (opt.flight.window_s > 0) {
     struct stat st {};
@@ -196,6 +216,7 @@ int cmd_top(const TopOptions& opt) {
     if (o.target_gone() || o.stopped()) break;  // the final object covers it
     det.evaluate(*f);
     emit(*f, opt, out);
+    if (!watch.flush()) break;
     if (fr)
       for (const auto& line : fr->after_frame(o, *f, det.all()))
         std::fprintf(stderr, "schedscope: %s\n", line.c_str());
@@ -205,9 +226,20 @@ int cmd_top(const TopOptions& opt) {
   }
   model::Frame fin = o.final_frame();
   fin.alerts = det.all();
-  emit(fin, opt, out);
+  if (!watch.failed()) {
+    emit(fin, opt, out);
+    (void)watch.flush();
+  }
   if (fr)
     for (const auto& line : fr->finish(o, fin.alerts)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+  if (out_safe && !watch.failed() && ::fsync(fileno(out)) != 0)
+    std::fprintf(stderr, "schedscope: cannot fsync %s: %s\n", opt.output.c_str(), strerror(errno));
+  // The reader of the output went away (| head): a quiet stop, BPF detached on return.
+  if (watch.gone()) return kExitPipe;
+  if (!watch.error().empty()) {
+    std::fprintf(stderr, "schedscope: %s\n", watch.error().c_str());
+    return kExitError;
+  }
   if (o.target_gone() && !opt.json)
     std::fprintf(stderr, "schedscope: target %d exited\n", t.pid);
   return kExitOk;

@@ -84,6 +84,7 @@ std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vect
     out.push_back("flight recorder: cannot write " + path + ": " + r.error().message);
     return out;
   }
+  for (const auto& n : r->notices) out.push_back("flight recorder: " + n);
   written_.push_back(r->path);
   char line[512];
   std::snprintf(line, sizeof line, "flight recorder: wrote %s (the last %.0fs before %s, %llu events)",
@@ -95,6 +96,8 @@ std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vect
   if (opt_.max_bytes > 0) {
     auto rot = record::rotate_recordings(opt_.dir, opt_.max_bytes, r->path);
     for (const auto& d : rot.deleted) out.push_back("flight recorder: deleted " + d + " (--max-bytes)");
+    for (const auto& k : rot.skipped)
+      if (told_.insert(k).second) out.push_back("flight recorder: --max-bytes leaves " + k + " alone");
     if (!rot.error.empty()) out.push_back("flight recorder: " + rot.error);
   }
   return out;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,7 @@ class FlightRecorder {
   std::vector<detect::Alert> triggers_;   // new alerts not yet in a dump
   uint64_t last_dump_ns_ = 0;
   std::vector<std::string> written_;
+  std::set<std::string> told_;  // rotation skips already reported
 };
 
 }  // namespace schedscope::app

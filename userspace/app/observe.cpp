@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 namespace schedscope::app {
 
@@ -97,8 +98,21 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   }
   std::unique_ptr<Observer> o(new Observer(opt));
   int pid = opt.pid;
+  if (!opt.user.empty() && opt.command.empty()) {
+    *exit_code = kExitUsage;
+    return make_error("-u/--user runs a launched command as that user: give the command after --");
+  }
   if (!opt.command.empty()) {
-    auto l = Launched::start(opt.command);
+    std::optional<RunAs> as;
+    if (!opt.user.empty()) {
+      auto ra = resolve_user(opt.user);
+      if (!ra) {
+        *exit_code = kExitUsage;
+        return ra.error();
+      }
+      as = std::move(ra.value());
+    }
+    auto l = Launched::start(opt.command, as ? &*as : nullptr);
     if (!l) return l.error();
     pid = l->pid();
     o->child_.emplace(std::move(l.value()));

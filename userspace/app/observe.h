@@ -22,6 +22,7 @@ namespace schedscope::app {
 struct ObserveOptions {
   int pid = 0;                      // attach to this process, or
   std::vector<std::string> command; // launch this one (observed from its first instruction)
+  std::string user;                 // -u/--user: run the launched command as this user
   bool all_syscalls = false;
   uint64_t ringbuf_bytes = 8u << 20;
   uint64_t offcpu_min_ns = 1'000'000;

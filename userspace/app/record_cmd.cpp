@@ -14,9 +14,11 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "app/commands.h"
+#include "app/output_watch.h"
 #include "app/recorder.h"
 #include "go/runtime_json.h"
 #include "record/perfetto.h"
@@ -27,6 +29,7 @@
 #include "record/writer.h"
 #include "ui/live.h"
 #include "ui/print.h"
+#include "util/safe_file.h"
 #include "util/units.h"
 
 namespace schedscope::app {
@@ -134,6 +137,7 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
     res.code = kExitError;
     return res;
   }
+  for (const auto& n : writer->notices()) progress.say("schedscope: " + n);
   const auto& t = o.target();
   if (opt.observe.verbose) {
     std::fprintf(stderr, "schedscope: recording pid %d (%s)%s%s to %s\n", t.pid, t.comm.c_str(),
@@ -232,6 +236,14 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
   return res;
 }
 
+// Rotation's lines for stderr: what it deleted, and (once per file) what it left alone.
+void report_rotation(const record::RotateResult& rot, Progress& progress, std::set<std::string>& told) {
+  for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
+  for (const auto& k : rot.skipped)
+    if (told.insert(k).second) progress.say("schedscope: --max-bytes leaves " + k + " alone");
+  if (!rot.error.empty()) progress.say("schedscope: " + rot.error);
+}
+
 // Sleeps until `until`, waking early on a stop signal.
 void sleep_until(std::chrono::steady_clock::time_point until) {
   while (!g_stop) {
@@ -294,8 +306,12 @@ int cmd_record(const RecordOptions& opt) {
   if (dir.empty() && opt.output.empty()) dir = ".";
   std::string check_dir = dir;
   if (!opt.output.empty()) {
-    auto slash = opt.output.rfind('/');
-    check_dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : opt.output.substr(0, slash));
+    // -o DIR, or a file in a missing directory, fails now rather than after the capture.
+    if (std::string why = output_path_problem(opt.output); !why.empty()) {
+      std::cerr << "schedscope record: " << why << "\n";
+      return kExitUsage;
+    }
+    check_dir = dir_of_path(opt.output);
   }
   struct stat st {};
   if (stat(check_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -308,12 +324,11 @@ int cmd_record(const RecordOptions& opt) {
   }
   install_stop_handlers();
   Progress progress(opt.quiet);
+  std::set<std::string> told;
   if (opt.every_s <= 0) {
     CaptureResult r = capture(opt, dir, 0, progress);
-    if (r.code == kExitOk && opt.max_bytes > 0 && opt.output.empty()) {
-      auto rot = record::rotate_recordings(dir, opt.max_bytes, r.path);
-      for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
-    }
+    if (r.code == kExitOk && opt.max_bytes > 0 && opt.output.empty())
+      report_rotation(record::rotate_recordings(dir, opt.max_bytes, r.path), progress, told);
     return r.code;
   }
   if (opt.duration_s >= opt.every_s)
@@ -324,8 +339,7 @@ int cmd_record(const RecordOptions& opt) {
     if (r.code != kExitOk) return r.code;
     if (opt.max_bytes > 0) {
       auto rot = record::rotate_recordings(dir, opt.max_bytes, r.path);
-      for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
-      if (!rot.error.empty()) progress.say("schedscope: " + rot.error);
+      report_rotation(rot, progress, told);
       if (rot.total_after > opt.max_bytes)
         progress.say("schedscope: warning: the newest recording alone exceeds --max-bytes");
     }
@@ -378,20 +392,28 @@ int cmd_replay(const AnalyzeOptions& opt) {
   }
   install_stop_handlers();
   src.set_speed(opt.speed_given ? opt.speed : 0);  // batch: as fast as it prints, unless asked
+  OutputWatch watch(stdout, "standard output");
   auto emit = [&](const model::Frame& f) {
     if (opt.json) {
       std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), stdout);
-      std::fflush(stdout);
     } else {
       ui::print_text(f, stdout);
     }
+    return watch.flush();
   };
   while (!g_stop) {
     auto f = src.next();
     if (!f) break;
-    emit(*f);
+    if (!emit(*f)) break;
   }
-  if (auto fin = src.final_frame()) emit(*fin);
+  if (watch.gone()) return kExitPipe;  // the reader went away (| head)
+  if (!watch.failed())
+    if (auto fin = src.final_frame()) (void)emit(*fin);
+  if (watch.gone()) return kExitPipe;
+  if (!watch.error().empty()) {
+    std::fprintf(stderr, "schedscope: %s\n", watch.error().c_str());
+    return kExitError;
+  }
   auto chk = src.check();
   if (!chk.ok())
     for (const auto& d : chk.diffs) std::fprintf(stderr, "schedscope: warning: alerts differ from live: %s\n", d.c_str());
@@ -414,7 +436,13 @@ int cmd_export(const AnalyzeOptions& opt) {
     if (out.size() > 6 && out.compare(out.size() - 6, 6, ".sched") == 0) out.resize(out.size() - 6);
     out += ".pftrace";
   }
-  auto st = record::export_perfetto(*rec, effective_thresholds(*rec, opt), out);
+  if (std::string why = output_path_problem(out); !why.empty()) {
+    std::cerr << "schedscope export: " << why << "\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> notices;
+  auto st = record::export_perfetto(*rec, effective_thresholds(*rec, opt), out, &notices);
+  for (const auto& n : notices) std::fprintf(stderr, "schedscope: %s\n", n.c_str());
   if (!st) {
     std::cerr << "schedscope: " << st.error().message << "\n";
     return kExitError;
@@ -456,6 +484,10 @@ void RecordingCli::add(CLI::App& app) {
   r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process");
   r->add_option("command", rec_.observe.command,
                 "or launch this command (after --), recorded from its first instruction");
+  r->add_option("-u,--user", rec_.observe.user,
+                "run the launched command as this user (name or uid: setgroups/setgid/setuid "
+                "before exec), not as root")
+      ->type_name("USER");
   r->add_option("-d,--duration", duration_, "record this long (default: until the target exits or Ctrl-C)")
       ->check(duration_check());
   r->add_option("-o,--output", rec_.output,
@@ -517,6 +549,15 @@ std::optional<int> RecordingCli::run() {
       std::cerr << "schedscope record: give either -p PID or a command after --\n";
       return kExitUsage;
     }
+    if (!rec_.observe.user.empty() && rec_.observe.command.empty()) {
+      std::cerr << "schedscope record: -u/--user runs a launched command as that user: give the command after --\n";
+      return kExitUsage;
+    }
+    if (!rec_.observe.user.empty())
+      if (auto ra = resolve_user(rec_.observe.user); !ra) {
+        std::cerr << "schedscope record: " << ra.error().message << "\n";
+        return kExitUsage;
+      }
     rec_.observe.interval_s = *parse_duration(interval_);
     if (rec_.observe.interval_s <= 0) {
       std::cerr << "schedscope record: the interval must be greater than 0\n";

@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
   topc->add_option("-p,--pid", top.observe.pid, "attach to this running process");
   topc->add_option("command", top.observe.command,
                    "or launch this command (after --), observed from its first instruction");
+  topc->add_option("-u,--user", top.observe.user,
+                   "run the launched command as this user (name or uid: setgroups/setgid/setuid "
+                   "before exec), not as root")
+      ->type_name("USER");
   topc->add_flag("-b,--batch", top.batch, "print text snapshots instead of the live view");
   topc->add_flag("--json", top.json, "print one JSON object per interval (implies --batch)");
   topc->add_option("-o,--output", top.output, "write the batch/JSON output to this file");
@@ -178,6 +182,15 @@ int main(int argc, char** argv) {
         std::cerr << "schedscope top: give either -p PID or a command after --\n";
         return app::kExitUsage;
       }
+      if (!top.observe.user.empty() && top.observe.command.empty()) {
+        std::cerr << "schedscope top: -u/--user runs a launched command as that user: give the command after --\n";
+        return app::kExitUsage;
+      }
+      if (!top.observe.user.empty())
+        if (auto ra = app::resolve_user(top.observe.user); !ra) {
+          std::cerr << "schedscope top: " << ra.error().message << "\n";
+          return app::kExitUsage;
+        }
       top.observe.interval_s = *parse_duration(interval);
       if (top.observe.interval_s <= 0) {
         std::cerr << "schedscope top: the interval must be greater than 0\n";

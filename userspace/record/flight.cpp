@@ -116,6 +116,7 @@ Expected<FlightBuffer::DumpResult> FlightBuffer::dump(const std::string& path, c
   if (!w) return w.error();
   RecordingWriter& out = **w;
   DumpResult r;
+  r.notices = out.notices();
   // State that the window's records may refer to but that was recorded before it.
   for (const auto& [tid, n] : names_) out.name(tid, n);
   std::vector<SymbolEntry> syms;

@@ -44,6 +44,7 @@ class FlightBuffer : public RecordSink {
     uint64_t frames = 0;   // shown frames written
     uint64_t records = 0;  // records written (all kinds)
     uint64_t events = 0;   // ring-buffer records written
+    std::vector<std::string> notices;  // stale temporaries removed from the directory
   };
   // Writes the window as a recording at `path` (temporary name, fsync, rename, mode
   // 0600): meta, the kept-aside state, the frames (the oldest as the baseline), then

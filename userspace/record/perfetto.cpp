@@ -15,6 +15,7 @@
 #include "probe/syscalls.h"
 #include "record/replay.h"
 #include "ui/print.h"
+#include "util/safe_file.h"
 
 namespace schedscope::record {
 
@@ -502,29 +503,34 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
 }
 
 Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
-                                      const std::string& out_path) {
-  std::string tmp = out_path + ".tmp-" + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error("cannot create " + tmp + ": " + strerror(errno));
-  FILE* f = fdopen(fd, "wb");
+                                      const std::string& out_path, std::vector<std::string>* notices) {
+  auto file = OutputFile::create(out_path);
+  if (!file) return file.error();
+  OutputFile& of = **file;
+  if (notices) *notices = of.notices();
+  int fd = ::dup(of.fd());  // the FILE owns this copy; `of` keeps its own (and the lock)
+  FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
   if (!f) {
-    ::close(fd);
-    return make_error("cannot open " + tmp + ": " + strerror(errno));
+    int saved = errno;
+    if (fd >= 0) ::close(fd);
+    of.discard();
+    return make_error("cannot open " + of.temp_path() + ": " + strerror(saved));
   }
   bool wrote = false;
   ExportStats st = export_perfetto(rec, detect, f, &wrote);
-  bool ok = wrote && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  bool ok = wrote && std::fflush(f) == 0;
   int saved = errno;
   std::fclose(f);
   if (!ok) {
-    ::unlink(tmp.c_str());
-    return make_error("cannot write " + tmp + ": " + strerror(saved));
+    of.discard();
+    return make_error("cannot write " + of.temp_path() + ": " + strerror(saved));
   }
-  if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    saved = errno;
-    ::unlink(tmp.c_str());
-    return make_error("cannot rename " + tmp + " to " + out_path + ": " + strerror(saved));
+  if (Status s = of.sync(); !s) {
+    of.discard();
+    return s.error();
   }
+  // The rename; when it fails the message names the temporary, which is kept.
+  if (Status c = of.publish(); !c) return c.error();
   return st;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "detect/detectors.h"
 #include "record/reader.h"
@@ -28,9 +29,12 @@ struct ExportStats {
   uint64_t pause_slices = 0, usdt_instants = 0;  // issue 7: stop-the-world tracks, USDT hits
 };
 
-// Writes the trace to `out_path` (temporary name, fsync, then renamed).
+// Writes the trace to `out_path` through an OutputFile (util/safe_file.h: unpredictable
+// temporary name, exclusive create, mode 0600, fsync, rename). *notices gets the stale
+// temporaries it removed from the directory, one line each.
 Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
-                                      const std::string& out_path);
+                                      const std::string& out_path,
+                                      std::vector<std::string>* notices = nullptr);
 // The same into an open stream (tests, fuzzing); the caller flushes and closes it.
 ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& detect, FILE* out,
                             bool* write_ok);

@@ -1,6 +1,7 @@
 #include "record/rotate.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,15 +77,45 @@ std::vector<RecordingFile> list_recordings(const std::string& dir) {
 
 RotateResult rotate_recordings(const std::string& dir, uint64_t max_bytes, const std::string& keep) {
   RotateResult r;
-  auto files = list_recordings(dir);
-  for (const auto& f : files) r.total_before += f.bytes;
+  struct Ours {
+    RecordingFile f;
+    dev_t dev;
+    ino_t ino;
+  };
+  std::vector<Ours> files;
+  const uid_t me = geteuid();
+  for (const auto& f : list_recordings(dir)) {
+    // Only regular files of our effective uid: in a shared directory (sticky /tmp, a
+    // group-writable --dir) a file someone else put there is not ours to delete.
+    int fd = ::open(f.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st {};
+    bool ok = fd >= 0 && ::fstat(fd, &st) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok || !S_ISREG(st.st_mode)) {
+      r.skipped.push_back(f.path + " (not a regular file)");
+      continue;
+    }
+    if (st.st_uid != me) {
+      r.skipped.push_back(f.path + " (owned by uid " + std::to_string(st.st_uid) + ", not by uid " +
+                          std::to_string(me) + ")");
+      continue;
+    }
+    files.push_back({f, st.st_dev, st.st_ino});
+  }
+  for (const auto& o : files) r.total_before += o.f.bytes;
   r.total_after = r.total_before;
   if (files.empty()) return r;
-  std::string newest = files.back().path;
-  for (const auto& f : files) {
+  std::string newest = files.back().f.path;
+  for (const auto& o : files) {
+    const auto& f = o.f;
     if (r.total_after <= max_bytes) break;
     bool is_keep = base_of(f.path) == base_of(keep.empty() ? newest : keep);
     if (is_keep) continue;
+    struct stat now {};
+    if (lstat(f.path.c_str(), &now) != 0 || now.st_dev != o.dev || now.st_ino != o.ino) {
+      r.skipped.push_back(f.path + " (replaced while rotating)");
+      continue;
+    }
     if (unlink(f.path.c_str()) != 0) {
       if (r.error.empty()) r.error = "cannot delete " + f.path + ": " + strerror(errno);
       continue;

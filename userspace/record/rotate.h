@@ -26,12 +26,14 @@ std::vector<RecordingFile> list_recordings(const std::string& dir);
 
 struct RotateResult {
   std::vector<std::string> deleted;
-  uint64_t total_before = 0, total_after = 0;
+  std::vector<std::string> skipped;  // "PATH (why)": recordings rotation leaves alone
+  uint64_t total_before = 0, total_after = 0;  // of the recordings it may delete
   std::string error;  // first unlink failure
 };
-// Deletes the oldest recordings of `dir` until their total is at most max_bytes. The
-// newest one (`keep`, if given, else the newest) is never deleted, even when it alone
-// exceeds the cap.
+// Deletes the oldest recordings of `dir` until their total is at most max_bytes. Only
+// regular files (never through a symlink) owned by our effective uid count and are
+// deleted; the others are listed in `skipped`. The newest one (`keep`, if given, else the
+// newest) is never deleted, even when it alone exceeds the cap.
 RotateResult rotate_recordings(const std::string& dir, uint64_t max_bytes, const std::string& keep = "");
 
 }  // namespace schedscope::record

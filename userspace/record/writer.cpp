@@ -7,30 +7,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 namespace schedscope::record {
-
-namespace {
-std::string dir_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-}  // namespace
 
 Expected<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string& path,
                                                                    const nlohmann::json& meta,
                                                                    const WriterOptions& opt) {
-  std::string tmp = path + ".tmp-" + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) {
-    ::unlink(tmp.c_str());  // a leftover of this very pid: stale
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  }
-  if (fd < 0) return make_error("cannot create " + tmp + ": " + strerror(errno));
-  (void)::fchmod(fd, 0600);
-  std::unique_ptr<RecordingWriter> w(new RecordingWriter(path, tmp, fd, opt));
+  auto file = OutputFile::create(path);
+  if (!file) return file.error();
+  std::unique_ptr<RecordingWriter> w(new RecordingWriter(std::move(file.value()), opt));
   uint8_t hdr[kFileHeaderSize];
   encode_file_header(FileHeader{}, hdr);
   std::string m = meta.dump();
@@ -51,7 +37,7 @@ RecordingWriter::~RecordingWriter() {
   if (closed_) return;
   stop_thread();
   (void)flush_now();
-  if (fd_ >= 0) ::close(fd_);
+  file_->close();  // the temporary stays, readable up to its last chunk
 }
 
 std::string RecordingWriter::error() const {
@@ -60,19 +46,13 @@ std::string RecordingWriter::error() const {
 }
 
 Status RecordingWriter::write_all(const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      std::string e = "cannot write " + tmp_ + ": " + strerror(errno);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (err_.empty()) err_ = e;
-      return make_error(e);
-    }
-    p += w;
-    n -= size_t(w);
-    bytes_ += uint64_t(w);
+  Status st = file_->write_all(p, n);
+  if (!st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (err_.empty()) err_ = st.error().message;
+    return st;
   }
+  bytes_ += uint64_t(n);
   return {};
 }
 
@@ -152,7 +132,7 @@ Status RecordingWriter::flush_now() {
     if (pending_.size() == 0) return {};
     std::swap(batch, pending_);
   }
-  if (fd_ < 0) return make_error("recording already closed");
+  if (file_->fd() < 0) return make_error("recording already closed");
   auto chunk = make_chunk(kChunkData, batch.data().data(), batch.size(), opt_.zstd_level);
   Status st = write_all(chunk.data(), chunk.size());
   if (st) chunks_++;
@@ -194,29 +174,22 @@ Expected<std::string> RecordingWriter::finish(const nlohmann::json& trailer) {
     st = write_all(chunk.data(), chunk.size());
     if (st) chunks_++;
   }
-  if (st && ::fsync(fd_) != 0) st = make_error("cannot fsync " + tmp_ + ": " + strerror(errno));
-  ::close(fd_);
-  fd_ = -1;
   closed_ = true;
-  if (!st) return st.error();
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-    return make_error("cannot rename " + tmp_ + " to " + path_ + ": " + strerror(errno));
-  int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
+  if (!st) {
+    file_->close();
+    return st.error();
   }
-  return path_;
+  // fsync, rename, fsync of the directory; a failed rename names the kept temporary.
+  if (Status c = file_->commit(); !c) return c.error();
+  return file_->path();
 }
 
 void RecordingWriter::abandon() {
   if (!closed_) {
     stop_thread();
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
     closed_ = true;
   }
-  ::unlink(tmp_.c_str());
+  file_->discard();
 }
 
 }  // namespace schedscope::record

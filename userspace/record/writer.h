@@ -1,7 +1,8 @@
 // Writes a recording (docs/recording-format.md): header and metadata first, then data
 // chunks of records flushed at least every flush_interval_s (or every chunk_bytes), so a
 // crash loses at most the last chunk; finish() adds the trailer, fsyncs and renames the
-// temporary file (same directory, mode 0600) to its final name.
+// temporary file to its final name (util/safe_file.h: unpredictable name in the same
+// directory, exclusive create, mode 0600, no symlink followed).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include "record/format.h"
 #include "record/sink.h"
 #include "util/expected.h"
+#include "util/safe_file.h"
 
 namespace schedscope::record {
 
@@ -30,7 +32,8 @@ struct WriterOptions {
 
 class RecordingWriter : public RecordSink {
  public:
-  // Creates "<path>.tmp-<pid>" next to `path` and writes the header and the metadata.
+  // Creates the temporary "<path>.tmp-<pid>-<random>" next to `path` (OutputFile) and
+  // writes the header and the metadata.
   static Expected<std::unique_ptr<RecordingWriter>> create(const std::string& path,
                                                            const nlohmann::json& meta,
                                                            const WriterOptions& opt = {});
@@ -61,8 +64,10 @@ class RecordingWriter : public RecordSink {
   // Stops and deletes the temporary file.
   void abandon();
 
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] const std::string& temp_path() const { return tmp_; }
+  [[nodiscard]] const std::string& path() const { return file_->path(); }
+  [[nodiscard]] const std::string& temp_path() const { return file_->temp_path(); }
+  // Stale temporaries the creation removed from the directory, one line each.
+  [[nodiscard]] const std::vector<std::string>& notices() const { return file_->notices(); }
   [[nodiscard]] uint64_t bytes_written() const { return bytes_.load(); }
   [[nodiscard]] uint64_t records() const { return records_.load(); }
   [[nodiscard]] uint64_t raw_records() const { return raw_records_.load(); }
@@ -71,8 +76,7 @@ class RecordingWriter : public RecordSink {
   [[nodiscard]] std::string error() const;
 
  private:
-  RecordingWriter(std::string path, std::string tmp, int fd, WriterOptions opt)
-      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd), opt_(opt) {}
+  RecordingWriter(std::unique_ptr<OutputFile> file, WriterOptions opt) : file_(std::move(file)), opt_(opt) {}
   void append(RecordKind kind, const void* payload, size_t len);
   void append(RecordKind kind, const ByteWriter& payload) {
     append(kind, payload.data().data(), payload.size());
@@ -82,8 +86,7 @@ class RecordingWriter : public RecordSink {
   void stop_thread();
   void loop();
 
-  std::string path_, tmp_;
-  int fd_ = -1;
+  std::unique_ptr<OutputFile> file_;
   WriterOptions opt_;
   mutable std::mutex mu_;  // pending_, stop_, err_
   std::mutex io_mu_;    // chunk writes, in order
