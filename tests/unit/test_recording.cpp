@@ -821,6 +821,40 @@ TEST(Recording, NamesAndRotation) {
   EXPECT_TRUE(record::is_recording_name(u.substr(u.rfind('/') + 1)));
 }
 
+// Rotation in a shared directory: only our own regular files count and are deleted.
+TEST(Recording, RotationDeletesOnlyOurOwnRecordings) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown a file to another user";
+  TempDir d;
+  std::vector<std::string> files;
+  for (int i = 0; i < 4; i++) {
+    std::string p = d.file(record::default_recording_name("h", 7, 1700000000 + i * 300));
+    write_session(p);
+    utimbuf t{time_t(1700000000 + i * 300), time_t(1700000000 + i * 300)};
+    utime(p.c_str(), &t);
+    files.push_back(p);
+  }
+  uint64_t one = slurp(files[0]).size();
+  // The oldest was planted by another user (uid 65534): rotation must leave it alone.
+  ASSERT_EQ(chown(files[0].c_str(), 65534, 65534), 0);
+  auto res = record::rotate_recordings(d.path, 2 * one, files[3]);
+  ASSERT_EQ(res.deleted.size(), 1u);
+  EXPECT_EQ(res.deleted[0], files[1]) << "our oldest goes, not theirs";
+  EXPECT_EQ(access(files[0].c_str(), F_OK), 0);
+  EXPECT_EQ(access(files[2].c_str(), F_OK), 0);
+  ASSERT_EQ(res.skipped.size(), 1u);
+  EXPECT_EQ(res.skipped[0], files[0] + " (owned by uid 65534, not by uid 0)");
+  EXPECT_EQ(res.total_before, 3 * one) << "only our recordings count toward the cap";
+  // A symlink with a recording's name, pointing at one of ours: neither counted nor followed.
+  std::string link = d.file(record::default_recording_name("h", 8, 1600000000));
+  ASSERT_EQ(symlink(files[2].c_str(), link.c_str()), 0);
+  res = record::rotate_recordings(d.path, 1, files[3]);
+  EXPECT_EQ(res.deleted, std::vector<std::string>{files[2]});
+  struct stat st {};
+  EXPECT_EQ(lstat(link.c_str(), &st), 0) << "the link itself is not ours to delete either";
+  EXPECT_EQ(access(files[0].c_str(), F_OK), 0);
+  EXPECT_EQ(access(files[3].c_str(), F_OK), 0);
+}
+
 // ---------------------------------------------------------------- Perfetto export
 
 TEST(Recording, PerfettoExportDecodesWithTracksSlicesAndCounters) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace schedscope {
@@ -164,11 +165,12 @@ Expected<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& path
   {
     // Once per directory and process: a long `record --every` does not rescan each time.
     static std::mutex mu;
-    static std::set<std::pair<dev_t, ino_t>> cleaned;
+    // Keyed by the path too: a directory deleted and made again may reuse the inode.
+    static std::set<std::tuple<dev_t, ino_t, std::string>> cleaned;
     struct stat ds {};
     if (::fstat(f->dirfd_, &ds) == 0) {
       std::lock_guard<std::mutex> lk(mu);
-      if (cleaned.insert({ds.st_dev, ds.st_ino}).second)
+      if (cleaned.insert({ds.st_dev, ds.st_ino, f->dir_}).second)
         f->notices_ = remove_stale_at(f->dirfd_, f->dir_);
     }
   }
