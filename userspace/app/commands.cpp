@@ -1,6 +1,7 @@
 #include "app/commands.h"
 #include "app/probes_cmd.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,7 +157,7 @@ int cmd_top(const TopOptions& opt) {
     }
     auto of = OutputFile::create(opt.output);
     Status pub = of ? (*of)->publish() : Status(of.error());
-    int dfd = pub ? ::dup((*of)->fd()) : -1;
+    int dfd = pub ? ::fcntl((*of)->fd(), F_DUPFD_CLOEXEC, 3) : -1;
     if (pub && dfd >= 0) out_file.reset(fdopen(dfd, "w"));
     if (!out_file) {
       std::string why = !pub ? pub.error().message : "cannot write " + opt.output + ": " + strerror(errno);

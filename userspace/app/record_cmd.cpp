@@ -425,11 +425,6 @@ int cmd_export(const AnalyzeOptions& opt) {
     std::cerr << "schedscope export: unknown format '" << opt.format << "' (supported: perfetto)\n";
     return kExitUsage;
   }
-  auto rec = open_recording(opt.path);
-  if (!rec) {
-    std::cerr << "schedscope: " << rec.error().message << "\n";
-    return kExitError;
-  }
   std::string out = opt.output;
   if (out.empty()) {
     out = opt.path;
@@ -439,6 +434,11 @@ int cmd_export(const AnalyzeOptions& opt) {
   if (std::string why = output_path_problem(out); !why.empty()) {
     std::cerr << "schedscope export: " << why << "\n";
     return kExitUsage;
+  }
+  auto rec = open_recording(opt.path);
+  if (!rec) {
+    std::cerr << "schedscope: " << rec.error().message << "\n";
+    return kExitError;
   }
   std::vector<std::string> notices;
   auto st = record::export_perfetto(*rec, effective_thresholds(*rec, opt), out, &notices);

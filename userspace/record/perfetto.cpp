@@ -508,7 +508,7 @@ Expected<ExportStats> export_perfetto(const Recording& rec, const detect::Detect
   if (!file) return file.error();
   OutputFile& of = **file;
   if (notices) *notices = of.notices();
-  int fd = ::dup(of.fd());  // the FILE owns this copy; `of` keeps its own (and the lock)
+  int fd = ::fcntl(of.fd(), F_DUPFD_CLOEXEC, 3);  // the FILE owns this copy; `of` keeps its own (and the lock)
   FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
   if (!f) {
     int saved = errno;

@@ -64,7 +64,7 @@ std::string random_chars(size_t n) {
 // messages).
 std::vector<std::string> remove_stale_at(int dirfd, const std::string& dir) {
   std::vector<std::string> out;
-  int lfd = ::dup(dirfd);
+  int lfd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
   if (lfd < 0) return out;
   ::lseek(lfd, 0, SEEK_SET);
   DIR* d = ::fdopendir(lfd);
