@@ -1,23 +1,22 @@
 #include "app/commands.h"
-#include "app/probes_cmd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <memory>
-
-#include <cerrno>
-#include <cstdlib>
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "app/doctor.h"
 #include "app/live_source.h"
 #include "app/output_watch.h"
+#include "app/probes_cmd.h"
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
 #include "ui/print.h"
@@ -160,7 +159,8 @@ int cmd_top(const TopOptions& opt) {
     int dfd = pub ? ::fcntl((*of)->fd(), F_DUPFD_CLOEXEC, 3) : -1;
     if (pub && dfd >= 0) out_file.reset(fdopen(dfd, "w"));
     if (!out_file) {
-      std::string why = !pub ? pub.error().message : "cannot write " + opt.output + ": " + strerror(errno);
+      std::string why =
+          !pub ? pub.error().message : "cannot write " + opt.output + ": " + strerror(errno);
       if (dfd >= 0 && !out_file) ::close(dfd);
       if (of && !(*of)->published()) (*of)->discard();
       std::cerr << "schedscope: " << why << "\n";

@@ -97,7 +97,8 @@ std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vect
     auto rot = record::rotate_recordings(opt_.dir, opt_.max_bytes, r->path);
     for (const auto& d : rot.deleted) out.push_back("flight recorder: deleted " + d + " (--max-bytes)");
     for (const auto& k : rot.skipped)
-      if (told_.insert(k).second) out.push_back("flight recorder: --max-bytes leaves " + k + " alone");
+      if (told_.insert(k).second)
+        out.push_back("flight recorder: --max-bytes leaves " + k + " alone");
     if (!rot.error.empty()) out.push_back("flight recorder: " + rot.error);
   }
   return out;

@@ -237,7 +237,8 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
 }
 
 // Rotation's lines for stderr: what it deleted, and (once per file) what it left alone.
-void report_rotation(const record::RotateResult& rot, Progress& progress, std::set<std::string>& told) {
+void report_rotation(const record::RotateResult& rot, Progress& progress,
+                     std::set<std::string>& told) {
   for (const auto& d : rot.deleted) progress.say("schedscope: deleted " + d + " (--max-bytes)");
   for (const auto& k : rot.skipped)
     if (told.insert(k).second) progress.say("schedscope: --max-bytes leaves " + k + " alone");
@@ -550,7 +551,8 @@ std::optional<int> RecordingCli::run() {
       return kExitUsage;
     }
     if (!rec_.observe.user.empty() && rec_.observe.command.empty()) {
-      std::cerr << "schedscope record: -u/--user runs a launched command as that user: give the command after --\n";
+      std::cerr << "schedscope record: -u/--user runs a launched command as that user: give the "
+                   "command after --\n";
       return kExitUsage;
     }
     if (!rec_.observe.user.empty())

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -101,7 +101,8 @@ Expected<RunAs> resolve_user(const std::string& spec) {
   } else {
     rc = getpwnam_r(spec.c_str(), &pw, buf.data(), buf.size(), &found);
     if (!found)
-      return make_error("-u/--user: no such user: " + spec + (rc != 0 ? std::string(" (") + strerror(rc) + ")" : ""));
+      return make_error("-u/--user: no such user: " + spec +
+                        (rc != 0 ? std::string(" (") + strerror(rc) + ")" : ""));
   }
   ra.uid = pw.pw_uid;
   ra.gid = pw.pw_gid;
@@ -129,7 +130,9 @@ void close_from(int from, int keep_a, int keep_b) {
     if (syscall(SYS_close_range, first, last, 0) == 0) return;
     // Kernels before 5.9: one by one, up to the descriptor limit.
     struct rlimit rl {};
-    unsigned cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? unsigned(rl.rlim_cur) : 65536u;
+    unsigned cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                       ? unsigned(rl.rlim_cur)
+                       : 65536u;
     for (unsigned fd = first; fd <= last && fd < cap; fd++) close(int(fd));
   };
   int keep[2] = {std::min(keep_a, keep_b), std::max(keep_a, keep_b)};
@@ -183,7 +186,8 @@ Expected<Launched> Launched::start(const std::vector<std::string>& argv, const R
     if (r != 1) _exit(126);  // the observer went away before releasing us
     close(gate[0]);
     if (user) {
-      if (setgroups(user->groups.size(), user->groups.data()) != 0) child_fail(err[1], kStageSetgroups, errno);
+      if (setgroups(user->groups.size(), user->groups.data()) != 0)
+        child_fail(err[1], kStageSetgroups, errno);
       if (setgid(user->gid) != 0) child_fail(err[1], kStageSetgid, errno);
       if (setuid(user->uid) != 0) child_fail(err[1], kStageSetuid, errno);
     }
@@ -236,9 +240,11 @@ Status Launched::release() {
     waitpid(pid_, &status_, 0);
     reaped_ = true;
     static const char* const kCall[] = {"execvp", "setgroups", "setgid", "setuid"};
-    if (msg[0] == kStageExec) return make_error("cannot execute '" + cmd_ + "': " + strerror(msg[1]));
+    if (msg[0] == kStageExec)
+      return make_error("cannot execute '" + cmd_ + "': " + strerror(msg[1]));
     if (msg[0] > 0 && msg[0] < 4)
-      return make_error("cannot run '" + cmd_ + "' as user " + user_ + " (" + kCall[msg[0]] + "): " + strerror(msg[1]));
+      return make_error("cannot run '" + cmd_ + "' as user " + user_ + " (" + kCall[msg[0]] +
+                        "): " + strerror(msg[1]));
     return make_error("cannot execute '" + cmd_ + "'");
   }
   return {};

@@ -49,7 +49,8 @@ class Launched {
   // signal dispositions and an empty signal mask, keeps only descriptors 0-2, and with
   // `user` drops to that user (setgroups, setgid, setuid) before exec. Errors (not
   // executable, cannot switch user) are reported by release().
-  static Expected<Launched> start(const std::vector<std::string>& argv, const RunAs* user = nullptr);
+  static Expected<Launched> start(const std::vector<std::string>& argv,
+                                  const RunAs* user = nullptr);
   Launched(Launched&& o) noexcept;
   Launched& operator=(Launched&&) = delete;
   Launched(const Launched&) = delete;

@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
         return app::kExitUsage;
       }
       if (!top.observe.user.empty() && top.observe.command.empty()) {
-        std::cerr << "schedscope top: -u/--user runs a launched command as that user: give the command after --\n";
+        std::cerr << "schedscope top: -u/--user runs a launched command as that user: give the "
+                     "command after --\n";
         return app::kExitUsage;
       }
       if (!top.observe.user.empty())

@@ -503,12 +503,14 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
 }
 
 Expected<ExportStats> export_perfetto(const Recording& rec, const detect::DetectOptions& detect,
-                                      const std::string& out_path, std::vector<std::string>* notices) {
+                                      const std::string& out_path,
+                                      std::vector<std::string>* notices) {
   auto file = OutputFile::create(out_path);
   if (!file) return file.error();
   OutputFile& of = **file;
   if (notices) *notices = of.notices();
-  int fd = ::fcntl(of.fd(), F_DUPFD_CLOEXEC, 3);  // the FILE owns this copy; `of` keeps its own (and the lock)
+  int fd = ::fcntl(of.fd(), F_DUPFD_CLOEXEC,
+                   3);  // the FILE owns this copy; `of` keeps its own (and the lock)
   FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
   if (!f) {
     int saved = errno;

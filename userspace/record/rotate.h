@@ -26,7 +26,7 @@ std::vector<RecordingFile> list_recordings(const std::string& dir);
 
 struct RotateResult {
   std::vector<std::string> deleted;
-  std::vector<std::string> skipped;  // "PATH (why)": recordings rotation leaves alone
+  std::vector<std::string> skipped;            // "PATH (why)": recordings rotation leaves alone
   uint64_t total_before = 0, total_after = 0;  // of the recordings it may delete
   std::string error;  // first unlink failure
 };

@@ -9,11 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "record/census_format.h"
 #include "record/format.h"
@@ -76,7 +75,8 @@ class RecordingWriter : public RecordSink {
   [[nodiscard]] std::string error() const;
 
  private:
-  RecordingWriter(std::unique_ptr<OutputFile> file, WriterOptions opt) : file_(std::move(file)), opt_(opt) {}
+  RecordingWriter(std::unique_ptr<OutputFile> file, WriterOptions opt)
+      : file_(std::move(file)), opt_(opt) {}
   void append(RecordKind kind, const void* payload, size_t len);
   void append(RecordKind kind, const ByteWriter& payload) {
     append(kind, payload.data().data(), payload.size());
