@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "app/observe.h"
+#include "app/output_watch.h"
 #include "app/target.h"
 #include "util/safe_file.h"
 
@@ -368,4 +370,47 @@ TEST(LaunchUser, FailedSwitchIsReportedByRelease) {
   EXPECT_NE(st.error().message.find("cannot run '/bin/true' as user 65534 (setgroups)"),
             std::string::npos)
       << st.error().message;
+}
+
+// ---------------------------------------------------------------- closed output
+
+TEST(OutputWatch, PipeReaderLeavingStopsWithoutAWrite) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  FILE* out = fdopen(p[1], "w");
+  ASSERT_NE(out, nullptr);
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  struct sigaction old {};
+  sigaction(SIGPIPE, &ign, &old);
+  app::g_stop = 0;
+  {
+    app::OutputWatch w(out, "standard output");
+    std::fputs("frame 1\n", out);
+    EXPECT_TRUE(w.flush());
+    EXPECT_FALSE(w.gone());
+    close(p[0]);  // the reader goes away (| head)
+    for (int i = 0; i < 100 && !w.gone(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(w.gone()) << "noticed between frames, without writing";
+    EXPECT_EQ(app::g_stop, 1);
+    EXPECT_FALSE(w.flush());
+    EXPECT_TRUE(w.error().empty()) << "a reader leaving is no error";
+  }
+  app::g_stop = 0;
+  std::fclose(out);
+  sigaction(SIGPIPE, &old, nullptr);
+}
+
+TEST(OutputWatch, WriteErrorsOtherThanEpipeAreErrors) {
+  FILE* out = std::fopen("/dev/full", "w");
+  if (!out) GTEST_SKIP() << "no /dev/full";
+  app::g_stop = 0;
+  app::OutputWatch w(out, "/dev/full");
+  std::fputs("frame\n", out);
+  EXPECT_FALSE(w.flush());
+  EXPECT_FALSE(w.gone());
+  EXPECT_EQ(w.error(), "cannot write /dev/full: No space left on device");
+  EXPECT_EQ(app::g_stop, 1);
+  app::g_stop = 0;
+  std::fclose(out);
 }

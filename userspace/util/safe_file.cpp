@@ -181,6 +181,15 @@ Expected<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& path
     int fd = ::openat(f->dirfd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                       0600);
     if (fd >= 0) {
+      // Another run cleaning this directory may have taken the fresh file for a stale one
+      // between the create and the lock: it then holds the lock and unlinks it. Once we
+      // hold the lock, a file still linked is ours for good.
+      struct stat st {};
+      if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &st) != 0 || st.st_nlink == 0) {
+        ::close(fd);
+        err = EEXIST;
+        continue;
+      }
       f->fd_ = fd;
       f->tmp_base_ = name;
       f->tmp_ = join(f->dir_, name);
@@ -193,7 +202,6 @@ Expected<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& path
     return make_error("cannot create a temporary file for " + path + " in " + f->dir_ + ": " +
                       strerror(err));
   (void)::fchmod(f->fd_, 0600);  // whatever the umask
-  (void)::flock(f->fd_, LOCK_EX | LOCK_NB);
   return f;
 }
 
