@@ -197,6 +197,7 @@ class Recording(unittest.TestCase):
         self.assertEqual(dec.returncode, 0, dec.stderr)
         text = dec.stdout
         names = set(re.findall(r'\bname: "([^"]*)"', text))
+        self.assertTrue(rep["ps"], "no P in the report")
         for p in rep["ps"]:
             self.assertIn(f"P{p['id']}", names)
         self.assertIn("threads", names)
