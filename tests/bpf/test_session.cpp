@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <vector>
@@ -248,7 +249,10 @@ TEST(BpfSession, DefaultModeDoesNotLoadSyscallTracepoints) {
   Child child([] {});
   auto s = open_for(child.pid, false);
   ASSERT_TRUE(s);
-  for (const auto& p : s->attached_programs()) {
+  const auto progs = s->attached_programs();
+  // The list is the real one (a list left empty would pass the loop below).
+  EXPECT_NE(std::find(progs.begin(), progs.end(), "ss_sched_switch"), progs.end());
+  for (const auto& p : progs) {
     EXPECT_NE(p, "ss_sys_enter");
     EXPECT_NE(p, "ss_sys_exit");
   }
@@ -258,19 +262,40 @@ TEST(BpfSession, DefaultModeDoesNotLoadSyscallTracepoints) {
 
 TEST(BpfSession, OtherProcessesAreFilteredOut) {
   REQUIRE_ROOT();
-  Child target([] { sleep_ms(50); });
-  Child other([] {
-    for (int i = 0; i < 20; i++) sleep_ms(2);
-  });
+  // Both children sleep (scheduler events), say so, and stay alive until the snapshot is
+  // taken: the target must be in it, the other process must not.
+  int said[2], hold[2];
+  ASSERT_EQ(pipe(said), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  auto body = [&] {
+    close(hold[1]);
+    for (int i = 0; i < 10; i++) sleep_ms(2);
+    char b = 1;
+    (void)!write(said[1], &b, 1);
+    (void)!read(hold[0], &b, 1);  // until the parent closes its end
+  };
+  Child target(body);
+  Child other(body);
+  close(said[1]);
+  close(hold[0]);
   auto s = open_for(target.pid, false);
   ASSERT_TRUE(s);
   target.release();
   other.release();
+  char b;
+  for (int n = 0; n < 2; n++) ASSERT_EQ(read(said[0], &b, 1), 1) << "a child did not run";
+  auto snap = s->snapshot();
+  close(hold[1]);
   target.wait();
   other.wait();
-  auto snap = s->snapshot();
   ASSERT_TRUE(snap.ok());
-  for (const auto& t : snap->threads) EXPECT_EQ(t.st.tgid, uint32_t(target.pid));
+  bool saw_target = false;
+  for (const auto& t : snap->threads) {
+    EXPECT_EQ(t.st.tgid, uint32_t(target.pid));
+    EXPECT_NE(t.tid, uint32_t(other.pid));
+    saw_target |= t.tid == uint32_t(target.pid);
+  }
+  EXPECT_TRUE(saw_target) << "the target's own thread is missing: a filter that drops everything";
 }
 
 TEST(BpfSession, DropsAreCountedWhenTheRingIsTooSmall) {

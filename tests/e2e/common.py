@@ -16,6 +16,11 @@ WORKLOADS = os.path.join(BUILD, "workloads")
 TESTBINS = os.path.abspath(os.path.join(SRC, "..", "shared", "testbins", "bin"))
 
 
+# schedscope's readiness line on stderr (top's batch form and record): everything it counts
+# is attached and its baseline taken (on a Go target: the Go layer was read once too).
+READY = "schedscope: attached to pid "
+
+
 def workload(name):
     path = os.path.join(WORKLOADS, name)
     if not os.path.exists(path):
@@ -138,6 +143,29 @@ class Proc:
     def stderr_so_far(self):
         """Stderr received until now (never blocks)."""
         return b"".join(list(self._err)).decode(errors="replace")
+
+    def wait_ready(self, timeout=30):
+        """Waits for schedscope's readiness line (READY) on stderr and returns it: from then
+        on, what the target does is counted. Raises AssertionError, with stderr, if
+        schedscope exits or the timeout passes first. Stands in for every "give it time to
+        attach" sleep: a loaded machine only makes it come later."""
+        if self._err_thread is None:
+            raise AssertionError("wait_ready needs stderr piped")
+        end = time.time() + timeout
+        while True:
+            err = self.stderr_so_far()
+            for line in err.splitlines():
+                if READY in line:
+                    return line[line.index(READY):]
+            if self.p.poll() is not None:
+                self._err_thread.join(2)
+                if READY in self.stderr_so_far():
+                    continue
+                raise AssertionError(f"schedscope exited ({self.p.returncode}) before it was "
+                                     f"attached: {self.stderr_so_far()}")
+            if time.time() >= end:
+                raise AssertionError(f"schedscope not attached after {timeout}s: {err}")
+            time.sleep(0.02)
 
     def stderr_text(self, timeout=10):
         """All of stderr: once the process has exited, waits (up to timeout) for the

@@ -41,9 +41,19 @@ class BenchSmoke(unittest.TestCase):
             with self.subTest(case=s["case"], observer=s["observer"]):
                 self.assertNotIn("error", s)
                 self.assertGreater(s.get("throughput", 0), 0)
-                # one round: the ratio is this run over the same round's unobserved run
-                self.assertGreater(s["ratio"], 0.05)
-                self.assertLess(s["ratio"], 3)
+                # One round: the ratio is this run over the same round's unobserved run, so
+                # the unobserved run's is 1 exactly. An observer's: docs/performance.md
+                # measured single rounds of the *unobserved* run spreading 0.76-1.31 on a
+                # quiet machine, so two runs differ by up to 1.31/0.76 = 1.72x from noise
+                # alone; the costliest configuration here (record on thread churn; top -S
+                # is no dearer) has a median ratio of 0.56-0.64 there. Hence (0.3, 1.8):
+                # 0.56 / 1.72 = 0.33 below, 1.72 above; a broken observer (the target
+                # stalled or not run) falls outside, noise does not.
+                if s["observer"] == "unobserved":
+                    self.assertEqual(s["ratio"], 1.0)
+                else:
+                    self.assertGreater(s["ratio"], 0.3)
+                    self.assertLess(s["ratio"], 1.8)
                 if s["observer"] != "unobserved":
                     self.assertIsNotNone(s.get("obs_rss_mb"))
                     self.assertGreater(s["obs_rss_mb"], 0)

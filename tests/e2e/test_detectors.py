@@ -95,8 +95,20 @@ class Detectors(unittest.TestCase):
         self.assertLessEqual(dt, ALERT_DEADLINE_S)
         self.assertEqual(a["syscall"], truth["syscall"])
         self.assertEqual(a["func"], truth["func"])
-        self.assertGreaterEqual(a["threads"], 50)
         self.assertIn(truth["syscall"], a["message"])
+        # The alert's thread count is the process's own at the alert's timestamp. The
+        # workload read its count every 2 ms (CLOCK_MONOTONIC, like schedscope's clock) and
+        # reports the runs of equal counts; its threads never exit, so the count only grows.
+        # Tolerance: "t" is rounded to 10 ms (+-5 ms), +1 ms for a read's own length.
+        done = wl.wait_for(lambda o: o.get("ev") == "done", 30)
+        self.assertIsNotNone(done, "the storm workload did not finish")
+        runs = done["thread_runs"]
+        t_lo, t_hi = a["t"] * 1e9 - 6e6, a["t"] * 1e9 + 6e6
+        self.assertLessEqual(runs[0][0], t_lo, "the alert came before the workload sampled")
+        lo = [r for r in runs if r[0] <= t_lo][-1][2]
+        hi = next((r[2] for r in runs if r[1] >= t_hi), runs[-1][2])
+        self.assertTrue(lo <= a["threads"] <= hi, (a["threads"], lo, hi, a["t"]))
+        self.assertGreaterEqual(a["threads"], 50)
         return a
 
     def test_storm_through_blocking_cgo_calls(self):

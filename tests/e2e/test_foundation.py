@@ -63,6 +63,10 @@ class Foundation(unittest.TestCase):
         # runtime start) or was created and died during it.
         created = {c["tid"] for c in final["creations"]}
         summary = truth["summary"]
+        # Each locked goroutine (the threads, the sleeper, the caller, the reader) got a
+        # thread of its own that did not exist before: the loop below has them to check.
+        self.assertEqual(len(summary["locked_tids"]), THREADS + 3, summary)
+        self.assertLessEqual(set(summary["locked_tids"]), set(summary["new_tids"]), summary)
         for tid in summary["new_tids"]:
             self.assertIn(tid, created, f"creation of {tid} not seen")
         for tid in created - set(summary["new_tids"]) - set(summary["tids_before"]):

@@ -266,11 +266,27 @@ class GoAwareness(unittest.TestCase):
         self.addCleanup(shutil.rmtree, repo, True)
         subprocess.run(["git", "init", "-q", repo], check=True)
         with open(os.path.join(repo, "lefthook.yml"), "w") as y:
-            y.write("hold:\n  commands:\n    stream:\n      run: yes schedscope | head -n 300000000\n")
+            # A stream that outlasts the test (lefthook relays it; killed with its group).
+            y.write("hold:\n  commands:\n    stream:\n      run: yes schedscope | head -n 300000000000\n")
         lh = subprocess.Popen([exe, "run", "hold"], cwd=repo, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
         self.addCleanup(lambda: (os.killpg(lh.pid, signal.SIGKILL), lh.wait()))
-        time.sleep(1.0)
+
+        def hook_children():
+            kids = []
+            for tid in os.listdir(f"/proc/{lh.pid}/task"):
+                try:
+                    with open(f"/proc/{lh.pid}/task/{tid}/children") as f:
+                        kids += f.read().split()
+                except OSError:
+                    pass
+            return kids
+
+        # lefthook is up (its runtime started) once it runs the hook's command.
+        end = time.time() + 20
+        while not hook_children() and lh.poll() is None and time.time() < end:
+            time.sleep(0.05)
+        self.assertTrue(hook_children(), "lefthook did not start its hook")
         top = top_json(lh.pid, "-i", "500ms", "-n", "4")
         frames = top.rest(30)
         self.assertTrue(frames)
@@ -280,15 +296,16 @@ class GoAwareness(unittest.TestCase):
         self.assertIn("calibrated", t["go_note"])
         # Every M of the P table is a thread of the process, and each thread row that names
         # an M names the same M the runtime does.
-        tids = {int(x) for x in os.listdir(f"/proc/{lh.pid}/task")} if lh.poll() is None else None
+        self.assertIsNone(lh.poll(), "lefthook exited while observed")
+        tids = {int(x) for x in os.listdir(f"/proc/{lh.pid}/task")}
         last = frames[-2] if len(frames) > 1 else frames[-1]
         ms = {m["tid"]: m for m in last["ms"] if m["tid"] > 0}
         self.assertTrue(ms)
-        if tids:
-            self.assertTrue(set(ms) <= tids | {0})
-        for row in last["threads"]:
-            if row["tid"] in ms:
-                self.assertEqual(row["m"], ms[row["tid"]]["id"])
+        self.assertTrue(set(ms) <= tids, (sorted(ms), sorted(tids)))
+        rows = [row for row in last["threads"] if row["tid"] in ms]
+        self.assertEqual({row["tid"] for row in rows}, set(ms), "an M's thread has no row")
+        for row in rows:
+            self.assertEqual(row["m"], ms[row["tid"]]["id"])
         check_goroutine_latency(self, exe, frames)
 
 

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import test_foundation as tf
-from common import SCHEDSCOPE, SRC, Proc, require_root, workload
+from common import READY, SCHEDSCOPE, SRC, Proc, require_root, workload
 
 MAGIC = b"\x89SCHED\r\n"
 
@@ -55,14 +55,23 @@ def thread_row(final, tid):
     return None
 
 
-def start_record(*args, timeout=15):
-    """Starts `schedscope record ARGS` (no -q) and waits for its first progress line, i.e.
-    until it is attached and has built a frame. Returns (proc, stderr read so far)."""
+def start_record(*args, timeout=30):
+    """Starts `schedscope record ARGS` and waits for its readiness line (attached, the
+    baseline taken, the Go layer read once). Returns (proc, stderr read so far)."""
     rec = Proc([SCHEDSCOPE, "record", *args])
-    deadline = time.time() + timeout
-    while time.time() < deadline and "recording pid" not in rec.stderr_so_far() and rec.p.poll() is None:
-        time.sleep(0.05)
+    rec.wait_ready(timeout)
     return rec, rec.stderr_so_far()
+
+
+def wait_stderr_count(proc, needle, n, timeout=30):
+    """Waits until needle occurs n times in proc's stderr; returns the stderr."""
+    end = time.time() + timeout
+    while proc.stderr_so_far().count(needle) < n and time.time() < end and proc.p.poll() is None:
+        time.sleep(0.05)
+    err = proc.stderr_so_far()
+    if err.count(needle) < n:
+        raise AssertionError(f"{n} x {needle!r} not on stderr after {timeout}s: {err}")
+    return err
 
 
 class Recording(unittest.TestCase):
@@ -126,7 +135,7 @@ class Recording(unittest.TestCase):
         self.assertIsNotNone(ready)
         rec, err = start_record("-p", str(ready["pid"]), "-i", "500ms", "-o", out)
         self.addCleanup(rec.stop)
-        self.assertIn("recording pid", err, "record did not start")
+        self.assertIn(READY, err)
         wl.send()
         lines = [ready] + [o for o in [wl.wait_for(lambda o: o.get("ev") == "done", 30)] if o]
         lines += [json.loads(l) for l in wl.lines if l.startswith("{")]
@@ -147,7 +156,7 @@ class Recording(unittest.TestCase):
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
         rec, err0 = start_record("-p", str(ready["pid"]), "-i", "500ms", "-o", out)
         self.addCleanup(rec.stop)
-        self.assertIn("recording pid", err0, "record did not start")
+        self.assertIn(READY, err0)
         wl.send()
         truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
         self.assertIsNotNone(truth)
@@ -188,6 +197,7 @@ class Recording(unittest.TestCase):
         self.assertEqual(dec.returncode, 0, dec.stderr)
         text = dec.stdout
         names = set(re.findall(r'\bname: "([^"]*)"', text))
+        self.assertTrue(rep["ps"], "no P in the report")
         for p in rep["ps"]:
             self.assertIn(f"P{p['id']}", names)
         self.assertIn("threads", names)
@@ -261,8 +271,10 @@ class Recording(unittest.TestCase):
         wl = Proc([workload("healthy_mixed"), "-forever"])
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: "pid" in o, 10)
-        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "200ms", "-q", "--dir", self.dir])
-        time.sleep(3)
+        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "200ms", "--dir", self.dir])
+        rec.wait_ready(30)
+        # Interrupted in the middle of a run: after some frames (a progress line each).
+        wait_stderr_count(rec, "recording pid ", 8)
         rec.p.send_signal(signal.SIGINT)
         self.assertEqual(rec.p.wait(20), 0, rec.stderr_text())
         files = [f for f in os.listdir(self.dir)]
@@ -317,7 +329,8 @@ class Recording(unittest.TestCase):
         cap = int(one * 2.5)
         rec = Proc([SCHEDSCOPE, "record", "-p", pid, "--every", "1s", "-d", "600ms", "-i", "200ms",
                     "--dir", self.dir, "--max-bytes", str(cap)])
-        time.sleep(6.5)
+        # Four captures written (the cap holds about two: some were deleted), however slow.
+        wait_stderr_count(rec, "schedscope: wrote ", 4, timeout=60)
         rec.p.send_signal(signal.SIGINT)
         self.assertEqual(rec.p.wait(20), 0)
         err = rec.stderr_text()

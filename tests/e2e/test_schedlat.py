@@ -45,9 +45,18 @@ class SchedLatency(unittest.TestCase):
         wl.send()
         final = wl.wait_for(lambda o: o.get("ev") == "final", 30)
         self.assertIsNotNone(final, "workload did not finish its load")
-        end = time.time() + 1.5  # at least two reads after the workload's own
-        while time.time() < end:
-            frames += [f for f in top.json_lines(0.5) if "target" in f]
+        # Two more frames (two more reads) after the workload's own read, however slow.
+        while True:  # the frames already sent
+            got = [f for f in top.json_lines(0.05) if "target" in f]
+            if not got:
+                break
+            frames += got
+        after = []
+        end = time.time() + 20
+        while len(after) < 2 and time.time() < end:
+            after += [f for f in top.json_lines(0.5) if "target" in f]
+        self.assertGreaterEqual(len(after), 2, "no frames after the workload's final read")
+        frames += after
         top.p.send_signal(signal.SIGINT)
         frames += frames_until_final(top, 20)
         self.assertTrue(frames[-1].get("final"), "no final frame")
@@ -109,13 +118,20 @@ class SchedLatency(unittest.TestCase):
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
         d = tempfile.mkdtemp()
         out = os.path.join(d, "lat.sched")
-        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-q", "-o", out])
+        # Without -q: a progress line per frame on stderr (not a terminal).
+        rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", "500ms", "-o", out])
         self.addCleanup(rec.stop, signal.SIGKILL)
-        time.sleep(2.5)  # attached and read once (record has no frame output to wait for)
+        rec.wait_ready(30)  # attached and the histogram read once: its baseline
         wl.send()
         final = wl.wait_for(lambda o: o.get("ev") == "final", 30)
         self.assertIsNotNone(final)
-        time.sleep(1.5)
+        # Two more frames (two more reads of the histogram) after the workload's own read.
+        frames_then = rec.stderr_so_far().count("recording pid ")
+        end = time.time() + 20
+        while rec.stderr_so_far().count("recording pid ") < frames_then + 2 and time.time() < end:
+            time.sleep(0.05)
+        self.assertGreaterEqual(rec.stderr_so_far().count("recording pid "), frames_then + 2,
+                                rec.stderr_so_far())
         rec.p.send_signal(signal.SIGINT)
         if rec.p.wait(20) != 0:
             self.fail("record failed: " + rec.stderr_text())

@@ -631,7 +631,7 @@ TEST(Pclntab, WrapperFuncIdPerVersion) {
                                           {"1.24", 22}, {"1.25", 23}, {"1.26", 23}};
   for (const auto& [v, id] : ids) {
     const auto p = testbin("selfreport-go" + v + "-stripped");
-    if (!exists(p)) continue;
+    ASSERT_TRUE(exists(p)) << "test binary missing: " << p;  // not a silent pass
     auto tv = pclntab_of(p);
     ASSERT_TRUE(tv);
     EXPECT_EQ(tv->wrapper_func_id(), std::optional<uint8_t>(id)) << v;
@@ -765,7 +765,7 @@ TEST(GoBinary, TestbinsStripped) {
                {"1.24", "go1.24.4"},  {"1.25", "go1.25.12"}, {"1.26", "go1.26.11"}};
   for (const auto& w : wants) {
     const auto path = testbin(std::string("selfreport-go") + w.minor + "-stripped");
-    if (!exists(path)) continue;
+    ASSERT_TRUE(exists(path)) << "test binary missing: " << path;  // not a silent pass
     SCOPED_TRACE(path);
     auto b = inspect_ok(path);
     EXPECT_TRUE(b.is_go);
@@ -961,13 +961,13 @@ TEST(GoBinary, FileLineMatchesDwarf) {
   EXPECT_EQ(loc->line, 38);
   // The same function in the stripped twin resolves identically.
   const auto s26 = testbin("selfreport-go1.26-stripped");
-  if (exists(s26)) {
-    auto s = inspect_ok(s26);
-    auto l2 = s.symbolizer->lookup(spinner->entry + 0x10);
-    ASSERT_TRUE(l2.has_value());
-    EXPECT_EQ(l2->func, "main.knownSpinner");
-    EXPECT_EQ(l2->line, 38);
-  }
+  ASSERT_TRUE(exists(s26)) << "test binary missing: " << s26;
+  auto s = inspect_ok(s26);
+  ASSERT_TRUE(s.symbolizer);
+  auto l2 = s.symbolizer->lookup(spinner->entry + 0x10);
+  ASSERT_TRUE(l2.has_value());
+  EXPECT_EQ(l2->func, "main.knownSpinner");
+  EXPECT_EQ(l2->line, 38);
 }
 
 TEST(GoBinary, FixtureStrippedMatchesSymbolsTwin) {
@@ -1148,7 +1148,7 @@ TEST(GoBinary, InspectIsFast) {
   std::vector<std::string> paths = {fixture("hello-symbols"), testbin("selfreport-go1.26-dwarf"),
                                     "/usr/lib/go-1.19/pkg/tool/linux_amd64/compile"};
   for (const auto& p : paths) {
-    if (!exists(p)) continue;
+    ASSERT_TRUE(exists(p)) << "binary missing: " << p;  // not a silent pass
     (void)sg::inspect_binary(p);  // warm the page cache
     const auto t0 = std::chrono::steady_clock::now();
     auto b = sg::inspect_binary(p);

@@ -929,13 +929,12 @@ TEST(OffsetsResolve, OffsetsForPrefersDwarfThenTable) {
   bin.go_version = "go1.27.0";
   EXPECT_FALSE(sg::offsets_for(bin).ok());
   const std::string dw = testbin("selfreport-go1.26-dwarf");
-  if (std::filesystem::exists(dw)) {
-    bin.path = dw;
-    bin.has_dwarf = true;
-    auto d = sg::offsets_for(bin);
-    ASSERT_TRUE(d.ok());
-    EXPECT_EQ(d->source, "dwarf");
-  }
+  ASSERT_TRUE(std::filesystem::exists(dw)) << "test binary missing: " << dw;
+  bin.path = dw;
+  bin.has_dwarf = true;
+  auto d = sg::offsets_for(bin);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->source, "dwarf");
 }
 
 // ------------------------------------------------------------------ own process

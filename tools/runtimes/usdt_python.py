@@ -5,7 +5,10 @@ Automatic collection is off; every collection after the trigger is seen through 
 the generation, duration and CLOCK_MONOTONIC span of each, the ground truth of
 python:gc__start/done. (Interpreter shutdown collects again, after "done".)
 Then it imports two modules not loaded yet and lists every module that brought in.
-Usage: /usr/bin/python3.11 usdt_python.py N"""
+With SLOW_MS, the first collection's garbage holds one object whose finalizer sleeps that
+long: finalizers run inside the collection (between python:gc__start and gc__done), so
+that collection is a pause of at least SLOW_MS however fast the machine is.
+Usage: /usr/bin/python3.11 usdt_python.py N [SLOW_MS]"""
 import gc
 import json
 import os
@@ -13,8 +16,19 @@ import sys
 import time
 
 
+class Slow:
+    """Cyclic garbage whose finalizer takes ms milliseconds (inside the collection)."""
+
+    def __init__(self, ms):
+        self.ms = ms
+
+    def __del__(self):
+        time.sleep(self.ms / 1e3)
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    slow_ms = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     print(json.dumps({"ev": "ready", "pid": os.getpid()}), flush=True)
     sys.stdin.readline()
     seen = []
@@ -39,6 +53,10 @@ def main():
             a = [i]
             a.append(a)
             junk.append(a)
+        if slow_ms and not forced:
+            slow = Slow(slow_ms)
+            slow.self = slow  # a cycle: only the collector frees it, running __del__
+            del slow
         del junk
         s = time.perf_counter_ns()
         gc.collect()
@@ -53,7 +71,7 @@ def main():
     __import__("colorsys")
     i1 = time.monotonic_ns()
     imported = sorted(set(sys.modules) - before)
-    print(json.dumps({"ev": "done", "forced": n, "forced_ms": forced, "collections": seen,
+    print(json.dumps({"ev": "done", "forced": n, "slow_ms": slow_ms, "forced_ms": forced, "collections": seen,
                       "imported": imported, "import_span": [i0, i1]}), flush=True)
     time.sleep(0.3)
 

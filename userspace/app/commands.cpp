@@ -187,6 +187,11 @@ int cmd_top(const TopOptions& opt) {
   int code = 0;
   auto obs = Observer::start(opt.observe, &code, [&](Observer& ob) {
     if (fr) fr->attach(ob);
+    // The batch form says on stderr when it counts everything (the live view shows it).
+    if (!live)
+      ob.on_ready = [](const std::string& line) {
+        std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+      };
   });
   if (!obs) {
     std::cerr << "schedscope: " << obs.error().message << "\n";

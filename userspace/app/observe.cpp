@@ -205,6 +205,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
     (void)o->model_.frame();
   }
   o->next_deadline_ = probe::monotonic_ns() + uint64_t(opt.interval_s * 1e9);
+  o->maybe_ready();
   *exit_code = kExitOk;
   return o;
 }
@@ -216,6 +217,20 @@ Observer::~Observer() {
 }
 
 int Observer::child_exit_status() const { return child_ ? child_->exit_status() : 0; }
+
+// Ready once nothing this observation counts is still to come: a Go target whose offsets
+// are still being resolved (the goroutine uprobes and the Go reads wait for them), or
+// whose Go layer was not read yet, is not.
+void Observer::maybe_ready() {
+  if (ready_ || target_gone_) return;
+  if (go_ && go_->is_go() && !go_pushed_) return;
+  if (go_ && go_->ready() && !go_read_) return;
+  ready_ = true;
+  size_t n = attached_programs().size();
+  if (on_ready)
+    on_ready("attached to pid " + std::to_string(model_.target().pid) + " (" + std::to_string(n) +
+             (n == 1 ? " BPF program)" : " BPF programs)"));
+}
 
 std::vector<std::string> Observer::attached_programs() const {
   return session_ ? session_->attached_programs() : std::vector<std::string>{};
@@ -371,6 +386,7 @@ Expected<model::Frame> Observer::next() {
       if (on_sched_latency) on_sched_latency(*h);
     }
     model_.set_sched_latency_note(go_->sched_latency_note());
+    go_read_ = true;
   }
   // Names of threads we have not named yet (live only; cheap: once per thread).
   for (const auto& e : snap->threads) {
@@ -398,6 +414,7 @@ Expected<model::Frame> Observer::next() {
       if (r.block_ip && r.syscall_ms >= kStackAfterMs && walked++ < 64)
         r.stack = go_->walk_stack(r.block_ip, r.block_bp);
   }
+  maybe_ready();
   return f;
 }
 

@@ -79,6 +79,14 @@ class Observer {
   std::function<void(const gc::Census&)> on_census;
   // Each read of the runtime's scheduling-latency histogram, for the recorder.
   std::function<void(const go::TimeHist&)> on_sched_latency;
+  // Called once with "attached to pid N (K BPF programs)" when everything this
+  // observation counts is in place: the BPF programs attached and the kernel baseline
+  // taken; on a Go target also the runtime offsets resolved (or given up on), the
+  // goroutine uprobes attached and the Go layer read once (the baseline of its deltas:
+  // the P table, the census, the scheduling-latency histogram). Set it from start()'s
+  // init: the line may be due before start() returns.
+  std::function<void(const std::string& line)> on_ready;
+  [[nodiscard]] bool ready() const { return ready_; }
 
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
@@ -90,6 +98,9 @@ class Observer {
   void inject(const ss_hdr* rec, size_t size);
   void attach_gc();
   void gc_offsets_ready();
+  void maybe_ready();
+  bool ready_ = false;
+  bool go_read_ = false;  // the Go layer was read once since its offsets resolved
   std::string gc_note_;
   std::unique_ptr<CensusReader> census_;
   ObserveOptions opt_;

@@ -122,6 +122,7 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
     rec = std::make_unique<Recorder>(*writer, o.go());
     rec->set_target(meta["target"]);
     rec->hook(o);
+    o.on_ready = [&progress](const std::string& line) { progress.say("schedscope: " + line); };
   };
   int code = 0;
   auto obs = Observer::start(opt.observe, &code, init);

@@ -172,8 +172,14 @@ func main() {
 	})
 	p50, p99, max := wl.Percentiles(all)
 	metrics.Read(samples)
+	var pausesTotal uint64
+	for _, c := range samples[1].Value.Float64Histogram().Counts {
+		pausesTotal += c
+	}
 	wl.Done(wl.Obj{"requests": requests.Load(), "p50_ns": p50, "p99_ns": p99, "max_ns": max,
 		"gc_cycles": lastGC - firstGC, "live_mb": *liveMB,
 		// every GC cycle since the process started (an observer attached at "ready" saw them all)
-		"gc_cycles_total": samples[0].Value.Uint64()})
+		"gc_cycles_total": samples[0].Value.Uint64(),
+		// every GC stop-the-world pause since the process started (/gc/pauses: two a cycle)
+		"gc_pauses_total": pausesTotal})
 }

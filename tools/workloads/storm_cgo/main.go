@@ -79,6 +79,8 @@ func main() {
 	})
 
 	stop := wl.Deadline()
+	sampled := make(chan struct{})
+	runs := wl.ThreadRuns(2*time.Millisecond, sampled)
 	maxThreads := 0
 	var last int64
 	report := func() {
@@ -106,5 +108,7 @@ func main() {
 	wg.Wait()
 	close(done)
 	report()
-	wl.Done(wl.Obj{"calls": calls.Load(), "workers": *workers, "max_threads": maxThreads, "threads": wl.Threads()})
+	close(sampled)
+	wl.Done(wl.Obj{"calls": calls.Load(), "workers": *workers, "max_threads": maxThreads, "threads": wl.Threads(),
+		"thread_runs": runs()})
 }

@@ -89,6 +89,8 @@ func main() {
 		"workers": *workers, "ramp_ns": ramp.Nanoseconds(), "block_ns": block.Nanoseconds(), "threads": wl.Threads()})
 
 	stop := wl.Deadline()
+	sampled := make(chan struct{})
+	runs := wl.ThreadRuns(2*time.Millisecond, sampled)
 	maxThreads := 0
 	var last int64
 	report := func() {
@@ -157,5 +159,7 @@ func main() {
 		os.Remove(p)
 	}
 	report()
-	wl.Done(wl.Obj{"calls": calls.Load(), "workers": *workers, "max_threads": maxThreads, "threads": wl.Threads()})
+	close(sampled)
+	wl.Done(wl.Obj{"calls": calls.Load(), "workers": *workers, "max_threads": maxThreads, "threads": wl.Threads(),
+		"thread_runs": runs()})
 }

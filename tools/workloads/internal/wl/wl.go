@@ -247,6 +247,41 @@ func Threads() int {
 	return -1
 }
 
+// ThreadRuns samples Threads() every period until stop is closed. The returned function
+// gives the runs of equal counts so far, each [first read's start, last read's end,
+// threads] in CLOCK_MONOTONIC ns: what the thread count was at any moment, to within a
+// period (the ground truth for an observer's count at its own timestamp).
+func ThreadRuns(period time.Duration, stop <-chan struct{}) func() [][3]int64 {
+	var mu sync.Mutex
+	var runs [][3]int64
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			t0 := MonoNs()
+			n := int64(Threads())
+			t1 := MonoNs()
+			mu.Lock()
+			if k := len(runs); k > 0 && runs[k-1][2] == n {
+				runs[k-1][1] = t1
+			} else {
+				runs = append(runs, [3]int64{t0, t1, n})
+			}
+			mu.Unlock()
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() [][3]int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][3]int64(nil), runs...)
+	}
+}
+
 // Tasks lists the tids in /proc/self/task, sorted.
 func Tasks() []int {
 	ents, err := os.ReadDir("/proc/self/task")
