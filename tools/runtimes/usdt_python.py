@@ -5,7 +5,7 @@ Automatic collection is off; every collection after the trigger is seen through 
 the generation, duration and CLOCK_MONOTONIC span of each, the ground truth of
 python:gc__start/done. (Interpreter shutdown collects again, after "done".)
 Then it imports two modules not loaded yet and lists every module that brought in.
-Usage: /usr/bin/python3.11 usdt_python.py N"""
+Usage: PYTHON usdt_python.py N   (a CPython with the python:* probes: tests/fixtures/usdt_python.py)"""
 import gc
 import json
 import os
