@@ -6,9 +6,11 @@ summary line with passed / failed / skipped counts and the reason of every skip
 Usage: run_e2e.py [SUMMARY_OUT] [unittest name ...]
   names as for `python3 -m unittest` (e.g. test_go.Inspect), default: discover test_*.py.
 A test counts once: failed when it or any of its subtests failed or errored, skipped when
-it or any of its subtests skipped (the reason names the subtest), else passed. A skip in
-setUpClass / setUpModule counts as one skipped entry of that class or module."""
+it or any of its subtests skipped (the reason names the subtest), else passed. When
+setUpClass / setUpModule skips or fails, every test of that class or module counts as
+skipped / failed with that reason."""
 import os
+import re
 import sys
 import time
 import unittest
@@ -30,6 +32,9 @@ class Collecting(unittest.TextTestResult):
     def _entry(self, test):
         parent = getattr(test, "test_case", None)  # a _SubTest's test
         tid = (parent or test).id()
+        m = HOLDER.match(tid)  # "setUpClass (mod.Class)": a class or module fixture
+        if m:
+            tid = f"{m.group(2)}.{m.group(1)}"
         if tid not in self.outcomes:
             self.outcomes[tid] = ["passed", []]
             self.order.append(tid)
@@ -68,8 +73,37 @@ class Collecting(unittest.TextTestResult):
             self._mark(test, "failed")
         super().addSubTest(test, subtest, err)
 
-    def results(self):
-        return [(tid, self.outcomes[tid][0], "; ".join(self.outcomes[tid][1])) for tid in self.order]
+    def results(self, all_ids):
+        """One entry per test of the suite; a test that never ran because its class or
+        module fixture skipped or failed takes that fixture's outcome."""
+        out, used = [], set()
+        for tid in all_ids:
+            e = self.outcomes.get(tid)
+            if e is None:
+                for holder in (tid.rsplit(".", 1)[0] + ".setUpClass", tid.split(".", 1)[0] + ".setUpModule"):
+                    if holder in self.outcomes:
+                        e = self.outcomes[holder]
+                        used.add(holder)
+                        break
+            if e is None:
+                out.append((tid, "failed", ""))  # never reported: count it, as a failure
+                continue
+            reason = "; ".join(e[1]) or ("no result reported" if e[0] != "passed" else "")
+            out.append((tid, e[0], reason))
+        known = set(all_ids)
+        for tid in self.order:  # fixtures of their own (tearDownClass errors, import errors)
+            if tid not in known and tid not in used:
+                out.append((tid, self.outcomes[tid][0], "; ".join(self.outcomes[tid][1])))
+        return out
+
+
+HOLDER = re.compile(r"^(setUpClass|tearDownClass|setUpModule|tearDownModule) \((.+)\)$")
+
+
+def test_ids(suite):
+    if isinstance(suite, unittest.TestSuite):
+        return [i for t in suite for i in test_ids(t)]
+    return [suite.id()]
 
 
 def main(argv):
@@ -81,11 +115,12 @@ def main(argv):
         suite = loader.loadTestsFromNames(names)
     else:
         suite = loader.discover(E2E, pattern="test_*.py", top_level_dir=E2E)
+    ids = test_ids(suite)
     runner = unittest.TextTestRunner(resultclass=Collecting, verbosity=2)
     t0 = time.time()
     result = runner.run(suite)
     print(f"(e2e: {time.time() - t0:.0f}s)")
-    return 0 if testsummary.summarize("e2e", result.results(), summary_file=summary) else 1
+    return 0 if testsummary.summarize("e2e", result.results(ids), summary_file=summary) else 1
 
 
 if __name__ == "__main__":
