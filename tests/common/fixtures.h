@@ -12,6 +12,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -65,7 +66,9 @@ inline bool present_or_skip(const std::string& path) {
 // The CPython with USDT probes, found by tests/fixtures/usdt_python.py (candidate
 // pythons' ELF notes); empty with *why set when there is none.
 inline std::string usdt_python(std::string* why) {
-  const std::string cmd = "python3 '" + source_path("tests/fixtures/usdt_python.py") + "' 2>&1";
+  // Debian's python3 runs the finder when there (a pyenv shim costs seconds per start).
+  const std::string py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+  const std::string cmd = py + " '" + source_path("tests/fixtures/usdt_python.py") + "' 2>&1";
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) {
     *why = "cannot run " + cmd;

@@ -31,9 +31,9 @@ class AptDir {
   }
   // {exit status, stdout + stderr} of the script on this directory.
   std::pair<int, std::string> backports_source(const std::string& codename = "bookworm") const {
-    const std::string cmd = "SCHEDSCOPE_APT_DIR='" + dir_.string() + "' SCHEDSCOPE_OS_CODENAME=" +
-                            codename + " bash '" + SCHEDSCOPE_SOURCE_DIR +
-                            "/scripts/install-deps.sh' --backports-source 2>&1";
+    const std::string cmd =
+        "SCHEDSCOPE_APT_DIR='" + dir_.string() + "' SCHEDSCOPE_OS_CODENAME=" + codename +
+        " bash '" + SCHEDSCOPE_SOURCE_DIR + "/scripts/install-deps.sh' --backports-source 2>&1";
     FILE* f = popen(cmd.c_str(), "r");
     std::string out;
     char buf[256];
@@ -47,8 +47,8 @@ class AptDir {
 };
 
 std::string stanza(const std::string& uri, const std::string& suite, const std::string& key) {
-  return "Types: deb\nURIs: " + uri + "\nSuites: " + suite + "\nComponents: main\nSigned-By: " +
-         key + "\n";
+  return "Types: deb\nURIs: " + uri + "\nSuites: " + suite +
+         "\nComponents: main\nSigned-By: " + key + "\n";
 }
 
 }  // namespace
@@ -65,7 +65,8 @@ TEST(InstallDepsBackports, Deb822MirrorAndKeyOfTheMainSuite) {
   d.write("sources.list.d/old.sources",
           "Types: deb\nURIs: http://disabled.example/debian\nSuites: bookworm-backports\n"
           "Enabled: no\n");
-  d.write("sources.list.d/x.list.disabled", "deb http://x.example/debian bookworm-backports main\n");
+  d.write("sources.list.d/x.list.disabled",
+          "deb http://x.example/debian bookworm-backports main\n");
   auto [rc, out] = d.backports_source();
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out, stanza("http://mirror.example.internal/debian", "bookworm-backports",
