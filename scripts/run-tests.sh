@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs the test tiers: unit (no root) · bpf (root, real kernel) · e2e (root, real Go workloads).
 # Usage: run-tests.sh BUILD_DIR [unit|bpf|e2e ...]   (default: all tiers)
-# Outside root the root tiers are skipped with a visible message; CI runs as root, where
-# nothing may be skipped.
+#
+# Each tier ends with one summary line (tests/testsummary.py):
+#   === unit: 178 tests: 178 passed, 0 failed, 0 skipped: PASS
+# followed by every skip with its reason; the lines of all tiers are repeated at the end.
+#
+# Strict mode (STRICT=1, or CI=true): a skip that tests/skip-allowlist.txt does not list is
+# a failure, and so is a root tier that cannot run because the runner is not root.
+# Otherwise the root tiers are skipped outside root with a visible line.
 set -uo pipefail
 build=${1:-build}
 shift || true
@@ -12,38 +18,63 @@ root=$([[ $(id -u) -eq 0 ]] && echo 1 || echo 0)
 fail=0
 export SCHEDSCOPE_BUILD=$(cd "$build" && pwd)
 export SCHEDSCOPE_SRC=$(cd "$(dirname "$0")/.." && pwd)
+if [[ ${CI:-} == true || ${STRICT:-0} != 0 ]]; then
+  export STRICT=1
+else
+  export STRICT=0
+fi
+results=$SCHEDSCOPE_BUILD/test-results
+mkdir -p "$results"
+summaries=()
 
-run() {
-  local name=$1
-  shift
+gtest_tier() {  # gtest_tier NAME BINARY
+  local name=$1 bin=$2 t0=$SECONDS rc
   echo "=== $name"
-  local t0=$SECONDS
-  if "$@"; then
-    echo "=== $name: PASS ($((SECONDS - t0))s)"
-  else
-    echo "=== $name: FAIL ($((SECONDS - t0))s)"
+  rm -f "$results/$name.xml" "$results/$name.summary"
+  "$bin" --gtest_brief=1 --gtest_output="xml:$results/$name.xml"
+  rc=$?
+  GTEST_EXIT=$rc python3 "$SCHEDSCOPE_SRC/tests/testsummary.py" gtest "$name" "$results/$name.xml" \
+    "$results/$name.summary" || fail=1
+  echo "    ($name: $((SECONDS - t0))s)"
+  summaries+=("$results/$name.summary")
+}
+
+not_root() {  # not_root NAME
+  local line
+  if ((STRICT)); then
+    line="=== $1: FAIL: needs root and the runner is not root (strict mode: sudo make test)"
     fail=1
+  else
+    line="=== $1: SKIPPED: needs root (sudo make test)"
   fi
+  echo "$line"
+  echo "$line" >"$results/$1.summary"
+  summaries+=("$results/$1.summary")
 }
 
 for tier in "${tiers[@]}"; do
   case $tier in
-    unit) run "unit tests" "$build/unit_tests" --gtest_brief=1 ;;
+    unit) gtest_tier unit "$build/unit_tests" ;;
     bpf)
-      if ((root)); then
-        run "bpf tests (root)" "$build/bpf_tests" --gtest_brief=1
-      else
-        echo "=== bpf tests: SKIPPED — they need root (sudo make test)"
-      fi
+      if ((root)); then gtest_tier bpf "$build/bpf_tests"; else not_root bpf; fi
       ;;
     e2e)
       if ((root)); then
-        run "e2e tests (root)" python3 -W ignore::ResourceWarning -m unittest discover -s "$SCHEDSCOPE_SRC/tests/e2e" -p 'test_*.py' -v
+        echo "=== e2e"
+        rm -f "$results/e2e.summary"
+        python3 -W ignore::ResourceWarning "$SCHEDSCOPE_SRC/tests/run_e2e.py" "$results/e2e.summary" || fail=1
+        summaries+=("$results/e2e.summary")
       else
-        echo "=== e2e tests: SKIPPED — they need root (sudo make test)"
+        not_root e2e
       fi
       ;;
     *) echo "unknown tier $tier" >&2; exit 2 ;;
   esac
+done
+
+echo
+echo "=== summary$( ((STRICT)) && echo " (strict: skips outside tests/skip-allowlist.txt fail)")"
+for s in "${summaries[@]}"; do
+  if [[ -s $s ]]; then cat "$s"; else echo "=== $(basename "$s" .summary): no summary (crashed?)"; fail=1; fi
 done
 exit $fail

@@ -1,6 +1,6 @@
-// Root tests of the Go runtime reader against live processes: the shared selfreport
-// binaries (go1.21–go1.26, stripped; go1.26 with DWARF), the offsets fixture built with
-// the local toolchain (go1.19 on Debian), and a go1.27 binary from npm (lefthook) that is
+// Root tests of the Go runtime reader against live processes: the selfreport fixtures
+// (tests/fixtures/testbins: go1.21–go1.26, stripped; go1.26 with DWARF), the offsets fixture built
+// with the local toolchain (go1.19 on Debian), and a go1.27 binary from npm (lefthook) that is
 // newer than the offset table and must be calibrated.
 //
 // They read /proc/PID/mem of their own children, so they need root (or ptrace rights).
@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/fixtures.h"
 #include "go/binary.h"
 #include "go/offsets.h"
 #include "go/runtime_json.h"
@@ -117,7 +118,7 @@ struct Expect {
   int minor = 0;
 };
 
-// The selfreport protocol (shared/testbins and tests/fixtures/offsets): pid/go/gomaxprocs,
+// The selfreport protocol (tests/fixtures/testbins and tests/fixtures/offsets): pid/go/gomaxprocs,
 // then the spinner's and the pipe reader's goids.
 void check_selfreport(const std::string& path, const Expect& ex) {
   Child child({path});
@@ -249,8 +250,8 @@ class RuntimeReaderLive : public ::testing::TestWithParam<Case> {};
 TEST_P(RuntimeReaderLive, ResolvesSamplesAndCalibrates) {
   REQUIRE_ROOT();
   const Case& c = GetParam();
-  const std::string path = std::string(SCHEDSCOPE_SOURCE_DIR) + "/../shared/testbins/bin/" + c.file;
-  if (!fs::exists(path)) GTEST_SKIP() << "missing " << path;
+  const std::string path = schedscope::test::testbin(c.file);
+  if (!schedscope::test::present_or_skip(path)) return;
   check_selfreport(path, {"go1." + std::to_string(c.minor), c.source, c.minor});
 }
 
@@ -320,19 +321,9 @@ TEST(RuntimeReaderLiveFixture, LocalToolchainCgoStrippedBinary) {
 // scheduler is busy (Ps running) while we calibrate.
 TEST(CalibrateLive, Go127LefthookFromNpm) {
   REQUIRE_ROOT();
-  const fs::path cache = fs::path(SCHEDSCOPE_BUILD_DIR) / "lefthook-go127";
-  const fs::path exe = cache / "package/bin/lefthook";
-  if (!fs::exists(exe)) {
-    fs::create_directories(cache);
-    const std::string cmd =
-        "cd '" + cache.string() +
-        "' && timeout 180 npm pack lefthook-linux-x64@2.2.2 --silent >/dev/null "
-        "2>&1 && tar xzf lefthook-linux-x64-2.2.2.tgz";
-    if (std::system(cmd.c_str()) != 0 || !fs::exists(exe)) {
-      GTEST_SKIP() << "npm registry unreachable (npm pack lefthook-linux-x64@2.2.2 failed); "
-                      "go1.27 calibration not tested";
-    }
-  }
+  // Downloaded by `make npm-bins` (tests/fixtures/npm/fetch.py); the skip says why not.
+  const fs::path exe = schedscope::test::npm_binary("lefthook-2.2.2/package/bin/lefthook");
+  if (!schedscope::test::present_or_skip(exe.string())) return;
   if (std::system("command -v git >/dev/null 2>&1") != 0) GTEST_SKIP() << "no git";
   char tmpl[] = "/tmp/schedscope-lefthook-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

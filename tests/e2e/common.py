@@ -5,6 +5,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -13,7 +14,10 @@ SRC = os.environ.get("SCHEDSCOPE_SRC") or os.path.abspath(os.path.join(os.path.d
 BUILD = os.environ.get("SCHEDSCOPE_BUILD") or os.path.join(SRC, "build")
 SCHEDSCOPE = os.path.join(BUILD, "schedscope")
 WORKLOADS = os.path.join(BUILD, "workloads")
-TESTBINS = os.path.abspath(os.path.join(SRC, "..", "shared", "testbins", "bin"))
+# Ground-truth binaries: the selfreport programs of go1.21–1.26 (tests/fixtures/README)
+# and the binaries downloaded from npm by `make npm-bins` (tests/fixtures/npm/fetch.py).
+TESTBINS = os.path.join(SRC, "tests", "fixtures", "testbins", "bin")
+NPM_CACHE = os.path.join(BUILD, "npm-cache")
 
 
 # schedscope's readiness line on stderr (top's batch form and record): everything it counts
@@ -26,6 +30,42 @@ def workload(name):
     if not os.path.exists(path):
         raise unittest.SkipTest(f"workload {name} not built (make workloads)")
     return path
+
+
+TESTBIN_MINORS = (21, 22, 23, 24, 25, 26)
+
+
+def testbins():
+    """The stripped selfreport fixtures, oldest first; skips naming any that is missing."""
+    bins = [os.path.join(TESTBINS, f"selfreport-go1.{m}-stripped") for m in TESTBIN_MINORS]
+    missing = [b for b in bins if not os.path.exists(b)]
+    if missing:
+        raise unittest.SkipTest(f"fixture missing from the checkout (tests/fixtures/README): {', '.join(missing)}")
+    return bins
+
+
+def npm_binary(rel):
+    """BUILD/npm-cache/<rel>, e.g. "lefthook-2.2.2/package/bin/lefthook"; when missing,
+    skips with the reason the download failed (recorded by fetch.py)."""
+    path = os.path.join(NPM_CACHE, rel)
+    if os.path.exists(path):
+        return path
+    key = rel.split("/", 1)[0]
+    try:
+        with open(os.path.join(NPM_CACHE, key + ".error")) as f:
+            why = "not downloaded: " + f.read().strip()
+    except OSError:
+        why = "not downloaded (make npm-bins)"
+    raise unittest.SkipTest(f"{path}: {why}")
+
+
+def usdt_python():
+    """(path, None) of a CPython with the python:* USDT probes, or (None, why)
+    (tests/fixtures/usdt_python.py scans the candidates' ELF notes)."""
+    r = subprocess.run([sys.executable, os.path.join(SRC, "tests", "fixtures", "usdt_python.py")],
+                       capture_output=True, text=True, timeout=60)
+    out = r.stdout.strip()
+    return (out, None) if r.returncode == 0 and out.startswith("/") else (None, out or r.stderr.strip())
 
 
 def require_root(tc):

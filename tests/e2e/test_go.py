@@ -1,7 +1,6 @@
 """Go awareness e2e (issue 3): every Go release we can run here (go1.19 from Debian, the
 stripped go1.21–1.26 testbins, a go1.27 binary from npm), checked against ground truth
 from the programs themselves and from GODEBUG=schedtrace printed at the same time."""
-import glob
 import json
 import os
 import re
@@ -15,15 +14,8 @@ import time
 import unittest
 import urllib.request
 
-from common import (BUILD, SCHEDSCOPE, TESTBINS, Proc, require_root, thread, top_json,
+from common import (SCHEDSCOPE, Proc, npm_binary, require_root, testbins, thread, top_json,
                     workload)
-
-
-def testbins():
-    bins = sorted(glob.glob(os.path.join(TESTBINS, "selfreport-go1.*-stripped")))
-    if not bins:
-        raise unittest.SkipTest(f"no testbins in {TESTBINS}")
-    return bins
 
 
 def selfreport_truth(proc):
@@ -214,18 +206,9 @@ class GoAwareness(unittest.TestCase):
         """Go releases we have no toolchain for, in real stripped binaries from npm: esbuild
         0.13.15 (go1.17.2), 0.14.30 (go1.18), 0.17.19 (go1.20.4), serving HTTP. The P table
         must agree with the runtime's own scheddetail."""
-        for version, pkg, go in (("0.13.15", "esbuild-linux-64", "go1.17.2"),
-                                 ("0.14.30", "esbuild-linux-64", "go1.18"),
-                                 ("0.17.19", "@esbuild/linux-x64", "go1.20.4")):
+        for version, go in (("0.13.15", "go1.17.2"), ("0.14.30", "go1.18"), ("0.17.19", "go1.20.4")):
             with self.subTest(go=go):
-                cache = os.path.join(BUILD, f"npm-esbuild-{version}")
-                exe = os.path.join(cache, "package", "bin", "esbuild")
-                if not os.path.exists(exe):
-                    os.makedirs(cache, exist_ok=True)
-                    r = subprocess.run(f"npm pack {pkg}@{version} --silent && tar xzf *.tgz", shell=True,
-                                       cwd=cache, capture_output=True, timeout=180)
-                    if r.returncode != 0:
-                        self.skipTest(f"npm registry unreachable: cannot fetch esbuild {version}")
+                exe = npm_binary(f"esbuild-{version}/package/bin/esbuild")  # make npm-bins
                 insp = json.loads(subprocess.run([SCHEDSCOPE, "inspect", exe, "--json"],
                                                  capture_output=True, text=True, timeout=60).stdout)
                 self.assertTrue(insp["stripped"])
@@ -250,14 +233,7 @@ class GoAwareness(unittest.TestCase):
                 check_goroutine_latency(self, exe, [f for _, f in ours], need_samples=True)
 
     def test_go127_binary_nobody_here_wrote(self):
-        cache = os.path.join(BUILD, "lefthook-go127")
-        exe = os.path.join(cache, "package", "bin", "lefthook")
-        if not os.path.exists(exe):
-            os.makedirs(cache, exist_ok=True)
-            r = subprocess.run("npm pack lefthook-linux-x64@2.2.2 --silent && tar xzf lefthook-linux-x64-2.2.2.tgz",
-                               shell=True, cwd=cache, capture_output=True, timeout=180)
-            if r.returncode != 0:
-                self.skipTest("npm registry unreachable: cannot fetch lefthook (go1.27)")
+        exe = npm_binary("lefthook-2.2.2/package/bin/lefthook")  # make npm-bins
         insp = json.loads(subprocess.run([SCHEDSCOPE, "inspect", exe, "--json"], capture_output=True,
                                          text=True, timeout=60).stdout)
         self.assertTrue(insp["stripped"])

@@ -1,6 +1,5 @@
 """--goroutines e2e (issue 3): entry uprobes at the RETs of runtime.newproc1 and at
 runtime.gdestroy/goexit0 count and attribute goroutines; the target must survive them."""
-import glob
 import json
 import os
 import signal
@@ -8,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from common import SCHEDSCOPE, TESTBINS, Proc, frames_until_final, require_root, top_json, workload
+from common import SCHEDSCOPE, Proc, frames_until_final, require_root, testbins, top_json, workload
 
 
 class Goroutines(unittest.TestCase):
@@ -96,10 +95,7 @@ class Goroutines(unittest.TestCase):
         self.assertGreater(max(f["goroutines"]["uprobe_hits_per_s"] for f in frames[:-1]), 0)
 
     def test_testbins_survive_uprobes(self):
-        bins = sorted(glob.glob(os.path.join(TESTBINS, "selfreport-go1.2*-stripped")))
-        if not bins:
-            self.skipTest(f"no testbins in {TESTBINS}")
-        for exe in bins:
+        for exe in testbins():
             with self.subTest(exe=os.path.basename(exe)):
                 sr = Proc([exe])
                 try:

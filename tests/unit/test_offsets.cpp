@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/fixtures.h"
 #include "go/offsets.h"
 #include "go/runtime_json.h"
 #include "go/runtime_reader.h"
@@ -24,9 +25,7 @@ namespace sg = schedscope::go;
 
 namespace {
 
-std::string testbin(const std::string& name) {
-  return std::string(SCHEDSCOPE_SOURCE_DIR) + "/../shared/testbins/bin/" + name;
-}
+using schedscope::test::testbin;
 
 // ------------------------------------------------------------------ table
 
@@ -170,7 +169,7 @@ void expect_same(const sg::Offsets& a, const sg::Offsets& b) {
 
 TEST(OffsetsDwarf, Go126DwarfEqualsTable) {
   const std::string path = testbin("selfreport-go1.26-dwarf");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing " << path;
+  if (!schedscope::test::present_or_skip(path)) return;
   auto d = sg::offsets_from_dwarf(path);
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->source, "dwarf");
@@ -179,7 +178,7 @@ TEST(OffsetsDwarf, Go126DwarfEqualsTable) {
 
 TEST(OffsetsDwarf, StrippedBinaryHasNoDwarf) {
   const std::string path = testbin("selfreport-go1.25-stripped");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing " << path;
+  if (!schedscope::test::present_or_skip(path)) return;
   EXPECT_FALSE(sg::offsets_from_dwarf(path).ok());
   EXPECT_FALSE(sg::offsets_from_dwarf("/nonexistent/binary").ok());
 }

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "../common/fixtures.h"
 #include "go/binary.h"
 #include "go/timehist.h"
 #include "model/model.h"
@@ -130,14 +131,10 @@ TEST(TimeHist, DeltaBetweenReadsAndUnderflow) {
 // ---- where the histogram is, on real binaries
 
 namespace {
-std::string testbin(const std::string& name) {
-  return std::string(SCHEDSCOPE_SOURCE_DIR) + "/../shared/testbins/bin/" + name;
-}
-std::string fixture(const std::string& name) {
-  return std::string(SCHEDSCOPE_SOURCE_DIR) + "/tests/fixtures/bin/" + name;
-}
+using schedscope::test::fixture;
+using schedscope::test::testbin;
 void expect_time_to_run(const std::string& path, uint32_t offset, int layout) {
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "not available: " << path;
+  if (!schedscope::test::present_or_skip(path)) return;
   auto r = sg::inspect_binary(path);
   ASSERT_TRUE(r.ok()) << path;
   const auto& t = r->time_to_run;

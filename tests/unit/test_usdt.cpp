@@ -1,6 +1,7 @@
 // USDT (issue 7): the .note.stapsdt parser on synthetic ELF images and on the real
-// libjvm.so / python3.11 of this machine, the argument-spec decoder, runtime detection,
-// and the tracker (probe table, counts, pauses, runtime thread names) fed with records.
+// libjvm.so / CPython (tests/fixtures/usdt_python.py) of this machine, the argument-spec
+// decoder, runtime detection, and the tracker (probe table, counts, pauses, runtime thread names)
+// fed with records.
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,10 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "../common/fixtures.h"
+#include "../common/stapsdt_elf.h"
 #include "app/usdt_attach.h"
 #include "usdt/notes.h"
 #include "usdt/tracker.h"
-#include "../common/stapsdt_elf.h"
 
 namespace su = schedscope::usdt;
 namespace se = schedscope::elf;
@@ -98,9 +100,11 @@ TEST(UsdtNotes, MalformedNotesAreErrorsNotCrashes) {
 
 TEST(UsdtNotes, RealLibjvmAndPython) {
   const char* jvm = "/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so";
-  const char* py = "/usr/bin/python3.11";
-  if (access(jvm, R_OK) != 0 || access(py, R_OK) != 0)
-    GTEST_SKIP() << "needs Debian's openjdk-17 and python3.11 (scripts/install-deps.sh)";
+  if (access(jvm, R_OK) != 0) GTEST_SKIP() << "needs Debian's openjdk-17 (scripts/install-deps.sh)";
+  std::string why;
+  const std::string py_path = schedscope::test::usdt_python(&why);
+  if (py_path.empty()) GTEST_SKIP() << why;
+  const char* py = py_path.c_str();
   auto j = su::probes_of_file(jvm);
   ASSERT_TRUE(j.error.empty()) << j.error;
   EXPECT_GT(j.probes.size(), 500u);

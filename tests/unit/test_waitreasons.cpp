@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/fixtures.h"
 #include "detect/detectors.h"
 #include "elf/elf_file.h"
 #include "gc/gc.h"
@@ -237,13 +238,10 @@ TEST(WaitReasons, BoundFromTheCodeOfWaitReasonString) {
 
 // ---------------------------------------------------------------- real binaries
 
-std::string testbin(const std::string& name) {
-  return std::string(SCHEDSCOPE_SOURCE_DIR) + "/../shared/testbins/bin/" + name;
-}
+using schedscope::test::fixture;
+using schedscope::test::npm_binary;
+using schedscope::test::testbin;
 std::string built(const std::string& rel) { return std::string(SCHEDSCOPE_BUILD_DIR) + "/" + rel; }
-std::string fixture(const std::string& name) {
-  return std::string(SCHEDSCOPE_SOURCE_DIR) + "/tests/fixtures/bin/" + name;
-}
 
 struct Expect {
   std::string path;
@@ -280,7 +278,7 @@ const std::map<size_t, std::string> k126 = {{14, "sleep"},          {18, "select
 
 void check_binary(const Expect& e) {
   SCOPED_TRACE(e.path);
-  if (!std::filesystem::exists(e.path)) GTEST_SKIP() << "test binary not available: " << e.path;
+  if (!schedscope::test::present_or_skip(e.path)) return;
   auto b = go::inspect_binary(e.path);
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(b->go_version.rfind(e.version_prefix, 0), 0u) << b->go_version;
@@ -344,7 +342,7 @@ TEST(WaitReasonsReal, Testbins121To126Stripped) {
 
 TEST(WaitReasonsReal, Go126MatchesItsDwarfTwinSymbol) {
   const std::string p = testbin("selfreport-go1.26-dwarf");
-  if (!std::filesystem::exists(p)) GTEST_SKIP() << "test binary not available: " << p;
+  if (!schedscope::test::present_or_skip(p)) return;
   auto elf = elf::ElfFile::open(p);
   ASSERT_TRUE(elf.ok());
   auto sym = (*elf)->symbol("runtime.waitReasonStrings");
@@ -355,13 +353,14 @@ TEST(WaitReasonsReal, Go126MatchesItsDwarfTwinSymbol) {
   EXPECT_EQ(b->wait_reasons.size() * 16, sym->size);
 }
 
-// Fetched by the e2e tests (tests/e2e/test_go.py); skipped when absent.
+// Downloaded by `make npm-bins` (tests/fixtures/npm/fetch.py) before the unit tier; when
+// the download failed the skip says why.
 TEST(WaitReasonsReal, ForeignBinariesWhenPresent) {
-  check_binary({built("npm-esbuild-0.13.15/package/bin/esbuild"), "go1.17", 27, k119});
-  check_binary({built("npm-esbuild-0.14.30/package/bin/esbuild"), "go1.18", 27, k119});
+  check_binary({npm_binary("esbuild-0.13.15/package/bin/esbuild"), "go1.17", 27, k119});
+  check_binary({npm_binary("esbuild-0.14.30/package/bin/esbuild"), "go1.18", 27, k119});
   // go1.20: another string array follows waitReasonStrings in esbuild's .data; the
   // length from runtime.waitReason.String ends the table.
-  check_binary({built("npm-esbuild-0.17.19/package/bin/esbuild"),
+  check_binary({npm_binary("esbuild-0.17.19/package/bin/esbuild"),
                 "go1.20",
                 32,
                 {{9, "select"},
@@ -369,7 +368,7 @@ TEST(WaitReasonsReal, ForeignBinariesWhenPresent) {
                  {21, "sync.Mutex.Lock"},
                  {27, "GC worker (active)"},
                  {31, "stopping the world"}}});
-  check_binary({built("lefthook-go127/package/bin/lefthook"), "go1.27", 47, k126});
+  check_binary({npm_binary("lefthook-2.2.2/package/bin/lefthook"), "go1.27", 47, k126});
 }
 
 TEST(WaitReasonsReal, InspectJsonAndNotFound) {

@@ -8,7 +8,7 @@ Then it imports two modules not loaded yet and lists every module that brought i
 With SLOW_MS, the first collection's garbage holds one object whose finalizer sleeps that
 long: finalizers run inside the collection (between python:gc__start and gc__done), so
 that collection is a pause of at least SLOW_MS however fast the machine is.
-Usage: /usr/bin/python3.11 usdt_python.py N [SLOW_MS]"""
+Usage: PYTHON usdt_python.py N [SLOW_MS]   (a CPython with the python:* probes: tests/fixtures/usdt_python.py)"""
 import gc
 import json
 import os
