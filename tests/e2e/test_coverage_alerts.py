@@ -7,8 +7,9 @@ and reports it:
   debug.SetMaxThreads and 85 threads locked and parked; the alert gives the limit the
   program set (read from the target's memory) and the thread count it saw;
 * safepoint_pause (a JVM, UsdtJava with 300 MiB live, serial GC): each System.gc() is a
-  full collection inside a safepoint that lasts over 100 ms; the alert's pause lies
-  within the System.gc() call the Java program timed."""
+  full collection inside a safepoint of tens to hundreds of ms, 100 ms apart: a long
+  pause or a large share of the wall time; each safepoint lies within the System.gc()
+  call the Java program timed."""
 import os
 import signal
 import time
@@ -105,24 +106,28 @@ class Alerts(unittest.TestCase):
         frames = frames_until_final(top, 30)
         self.assertTrue(frames and frames[-1].get("final"))
         fin = frames[-1]
-        longest_call = max(done["gc_ms"])
-        self.assertGreaterEqual(longest_call, 100, f"the JVM's full GCs were short: {done['gc_ms']}")
         sp = [a for a in fin["alerts"] if a["kind"] == "safepoint_pause"]
         self.assertTrue(sp, f"no safepoint_pause; alerts {[a['kind'] for a in fin['alerts']]}")
         a = max(sp, key=lambda a: a["duration_ms"])
         sps = [x for x in fin["usdt"]["pause_list"] if x["kind"] == "safepoint"]
         longest = max(x["ms"] for x in sps)
-        self.assertGreaterEqual(a["duration_ms"], 100)
         self.assertLessEqual(a["duration_ms"], longest + 0.5)
-        # Every long safepoint lies in the program's GC phase (its CLOCK_MONOTONIC span:
-        # building the live set and the System.gc() calls), and some System.gc() call
-        # holds one of at least 100 ms.
+        # Raised by its rule (defaults): one pause of 100 ms or more, else pauses taking
+        # 10% or more of an interval (full GCs of 300 MiB every ~100 ms of sleep).
+        if a["duration_ms"] >= 100:
+            self.assertIn("a pause of", a["message"])
+        else:
+            self.assertRegex(a["message"], r"stop the process \d+\.\d% of the wall time \(>= 10%\)")
+        # Each System.gc() call (the JVM's own CLOCK_MONOTONIC span) holds a safepoint no
+        # longer than the call; every long safepoint lies in the program's GC phase.
+        for (t0, t1), ms in zip(done["gc_spans"], done["gc_ms"]):
+            inside = [x for x in sps if t0 <= x["start_ns"] and x["end_ns"] <= t1]
+            self.assertTrue(inside, f"no safepoint inside System.gc() [{t0},{t1}]")
+            self.assertLessEqual(max(x["ms"] for x in inside), ms + 0.5)
         p0, p1 = done["gc_phase"]
         for x in sps:
-            if x["ms"] >= 100:
+            if x["ms"] >= 50:
                 self.assertTrue(p0 <= x["start_ns"] and x["end_ns"] <= p1, (x, done["gc_phase"]))
-        self.assertTrue(any(t0 <= x["start_ns"] and x["end_ns"] <= t1 and x["ms"] >= 100
-                            for x in sps for t0, t1 in done["gc_spans"]), (sps, done["gc_spans"]))
         self.assertIn("safepoints", a["message"])
 
 

@@ -141,7 +141,8 @@ func pinnedSpinner(ready *sync.WaitGroup, gate chan struct{}, out chan wl.Obj) {
 		"func": "main.pinnedSpinner", "tid": tid, "cpu": *cpu, "start_ns": int64(o.start_ns),
 		"end_ns": int64(o.end_ns), "wall_ns": int64(o.end_ns - o.start_ns), "oncpu_ns": int64(o.cpu_ns),
 		"gaps": int64(o.gaps), "gap_ns": int64(o.gap_ns), "gap_max_ns": int64(o.gap_max_ns),
-		"gap_p50_ns": pct(gaps, 0.5), "gap_p90_ns": pct(gaps, 0.9), "gap_min_ns": pct(gaps, 0),
+		"gap_p25_ns": pct(gaps, 0.25), "gap_p50_ns": pct(gaps, 0.5), "gap_p75_ns": pct(gaps, 0.75),
+		"gap_p90_ns": pct(gaps, 0.9), "gap_min_ns": pct(gaps, 0),
 		"gap_threshold_ns": gap.Nanoseconds(),
 	}
 }
