@@ -3,8 +3,8 @@
 * TERM=dumb on a real terminal (a pty): `top` prints the batch form, with no control
   sequence, and exits after -n; with TERM=xterm on the same pty it opens the live view
   (the alternate screen), so the difference is TERM.
-* `replay` keys in a tmux pane, on a recording of known length: space pauses (position
-  frozen), `.` steps one frame, Right/Left seek +5 s / -5 s, `+`/`-` double/halve the
+* `replay` keys in a tmux pane, on a recording of known length: space pauses (the view
+  and its position frozen, even for the frame the source was already waiting for), `.` steps one frame, Right/Left seek +5 s / -5 s, `+`/`-` double/halve the
   speed, q quits 0. The header's `replay POS/LENs xSPEED` is read after each key."""
 import os
 import pty
@@ -136,20 +136,23 @@ class ReplayKeys(unittest.TestCase):
         self.assertAlmostEqual(length, 16, delta=1.5)
         self.assertEqual(speed, "1")
 
-        # space: paused, the position stays.
+        # space, right after a frame was drawn (the source is then already waiting for
+        # the next one): paused, and that next frame is not shown; the header's position
+        # is the shown frame's.
+        e = lv.elapsed_of(self.tmux.screen())
+        self.assertIsNotNone(self.tmux.wait(lambda s: lv.elapsed_of(s) != e, 4))
         self.tmux.keys("Space")
         s = self.tmux.wait(lambda s: "PAUSED" in s, 4)
         self.assertIsNotNone(s, self.tmux.screen())
-        # (the source may already have read the frame after the one shown: the position
-        # settles one frame later at most)
-        time.sleep(1.5)
+        time.sleep(0.3)
         s = self.tmux.screen()
         p0, e0 = self.pos(s)[0], lv.elapsed_of(s)
-        time.sleep(2.5)
-        s = self.tmux.screen()
-        self.assertIn("PAUSED", s)
-        self.assertEqual(self.pos(s)[0], p0)
-        self.assertEqual(lv.elapsed_of(s), e0)
+        self.assertEqual(int(p0), int(e0.split(":")[-1]), s)
+        for _ in range(5):
+            time.sleep(0.5)
+            s = self.tmux.screen()
+            self.assertIn("PAUSED", s)
+            self.assertEqual((self.pos(s)[0], lv.elapsed_of(s)), (p0, e0), "the paused replay moved")
 
         # . : one frame (1 s intervals) while paused.
         self.tmux.keys(".")
