@@ -110,7 +110,7 @@ PKGS=(
   golang-go                                     # Go workloads (go1.19)
   tmux procps python3                           # UI and e2e tests, process tools
   ccache                                        # faster rebuilds (used when present)
-  openjdk-17-jdk-headless                       # USDT e2e: a JVM with hotspot probes, javac
+  openjdk-17-jdk-headless systemtap-sdt-dev     # USDT e2e: a JVM with hotspot probes, javac; sys/sdt.h
   wrk bpftrace linux-perf                       # make bench: load generator, alternatives
 )
 

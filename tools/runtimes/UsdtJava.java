@@ -5,7 +5,9 @@
 // Phases: a burst of named threads ("burst-worker-K", each sleeping briefly), forced
 // full GCs (System.gc(), each timed), and a contended monitor ("contender-K" threads
 // queueing on one lock held by the main thread).
-// Usage: java [-XX:+ExtendedDTraceProbes] -cp DIR UsdtJava BURST GCS CONTENDERS
+// An optional LIVE_MB keeps that many MiB of small arrays live through the GCs, so each full
+// GC has a heap to walk (long safepoints: the safepoint_pause alert).
+// Usage: java [-XX:+ExtendedDTraceProbes] -cp DIR UsdtJava BURST GCS CONTENDERS [LIVE_MB]
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.lang.management.GarbageCollectorMXBean;
@@ -30,6 +32,7 @@ public class UsdtJava {
     int burst = args.length > 0 ? Integer.parseInt(args[0]) : 20;
     int gcs = args.length > 1 ? Integer.parseInt(args[1]) : 3;
     int contenders = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+    int liveMb = args.length > 3 ? Integer.parseInt(args[3]) : 0;
     System.out.println("{\"ev\":\"ready\",\"pid\":" + ProcessHandle.current().pid() + "}");
     System.out.flush();
     new BufferedReader(new InputStreamReader(System.in)).readLine();
@@ -55,6 +58,7 @@ public class UsdtJava {
     StringBuilder gcMs = new StringBuilder(), gcSpans = new StringBuilder();
     List<int[]> live = new ArrayList<>();
     for (int i = 0; i < 20000; i++) live.add(new int[64]);
+    for (long i = 0; i < liveMb * 1024L; i++) live.add(new int[250]);  // ~1 KiB each
     for (int i = 0; i < gcs; i++) {
       for (int j = 0; j < 200000; j++) sink = new int[16];
       long t0 = System.nanoTime();

@@ -71,9 +71,18 @@ std::vector<Check> run_doctor() {
   out.push_back(
       {"BPF ring buffer", rb, true, rb ? "supported" : "not supported", "needs Linux 5.8+"});
 
+  // The kernel creates a uprobe perf event only for CAP_SYS_ADMIN (perf_uprobe_event_init;
+  // CAP_PERFMON is not enough): without it the GC probes, --goroutines and USDT stay off.
   bool uprobe = readable("/sys/bus/event_source/devices/uprobe/type");
-  out.push_back({"uprobes", uprobe, false, uprobe ? "uprobe PMU present" : "no uprobe PMU",
-                 "needed only for --goroutines and USDT: kernel with CONFIG_UPROBE_EVENTS=y"});
+  out.push_back(
+      {"uprobes", uprobe && sys_admin, false,
+       !uprobe     ? "no uprobe PMU"
+       : sys_admin ? "uprobe PMU present"
+                   : "uprobe PMU present, but creating uprobes needs CAP_SYS_ADMIN: the GC "
+                     "probes, --goroutines and USDT will be off",
+       !uprobe ? "needed for the GC probes, --goroutines and USDT: kernel with "
+                 "CONFIG_UPROBE_EVENTS=y"
+               : "run as root, or add CAP_SYS_ADMIN for the GC probes, --goroutines and USDT"});
 
   bool tracefs = readable("/sys/kernel/tracing/events");
   out.push_back({"tracefs", tracefs, false, tracefs ? "/sys/kernel/tracing" : "not mounted",

@@ -210,12 +210,14 @@ struct Shared {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<model::Frame> frames;
+  std::deque<double> positions;  // the source's position after each of frames (replay)
   bool final_ready = false;  // the source ended (final_frame taken, or an error)
   std::optional<model::Frame> final_frame;
   std::exception_ptr error;
   bool quit = false;
   bool hold = false;  // paused replay: no next() unless a step is asked
   int steps = 0;
+  uint64_t seeks = 0;  // bumped on each seek: a frame read before it is stale
 };
 
 class Worker {
@@ -253,19 +255,48 @@ class Worker {
  private:
   void run() {
     try {
+      // A frame that arrived after the replay was paused (next() was already waiting for
+      // it): kept until a step or the resume, so a paused view does not move.
+      std::optional<model::Frame> held;
+      uint64_t held_seeks = 0;
+      double held_pos = 0;
       for (;;) {
+        bool step = false;
+        uint64_t seeks = 0;
         {
           std::unique_lock<std::mutex> lk(sh_.mu);
           sh_.cv.wait(lk, [&] { return sh_.quit || !sh_.hold || sh_.steps > 0; });
           if (sh_.quit) return;
-          if (sh_.hold) sh_.steps--;
+          if (sh_.hold) {
+            sh_.steps--;
+            step = true;
+          }
+          if (held && held_seeks == sh_.seeks) {
+            sh_.frames.push_back(std::move(*held));
+            sh_.positions.push_back(held_pos);
+            held.reset();
+            continue;
+          }
+          held.reset();
+          seeks = sh_.seeks;
         }
         std::optional<model::Frame> f = src_.next();
+        const double pos = src_.position_s();
         std::lock_guard<std::mutex> lk(sh_.mu);
         if (sh_.quit) return;
         if (!f) break;
+        if (sh_.hold && !step) {
+          held = std::move(f);
+          held_seeks = seeks;
+          held_pos = pos;
+          continue;
+        }
         sh_.frames.push_back(std::move(*f));
-        while (sh_.frames.size() > 1000) sh_.frames.pop_front();  // the UI is stuck
+        sh_.positions.push_back(pos);
+        while (sh_.frames.size() > 1000) {  // the UI is stuck
+          sh_.frames.pop_front();
+          sh_.positions.pop_front();
+        }
       }
       std::optional<model::Frame> fin = src_.final_frame();
       std::lock_guard<std::mutex> lk(sh_.mu);
@@ -314,7 +345,9 @@ class View {
   View(FrameSource& src, const LiveOptions& opt, Shared& sh, bool colors)
       : src_(src), opt_(opt), sh_(sh), colors_(colors), live_(src.live()) {}
 
-  void on_frame(model::Frame f) {
+  // pos: where the source was after reading f (replay: the header's position).
+  void on_frame(model::Frame f, double pos) {
+    if (!live_) shown_pos_ = pos;
     ptrack_.update(f);
     if (f.interval_s > 0) interval_s_ = f.interval_s;
     hist_.update(f);
@@ -394,6 +427,7 @@ class View {
   PaneState pane_[kPanes];
   int alert_sel_ = 0;  // position in the sorted alert list
   double speed_ = 1;
+  double shown_pos_ = 0;  // replay: the position of the frame shown
   double interval_s_ = 1;  // of the last regular frame
   std::string flash_;
   std::chrono::steady_clock::time_point flash_until_{};
@@ -567,10 +601,12 @@ bool View::on_key(int ch) {
       if (!src_.can_seek()) {
         flash("seek: only when replaying a recording");
       } else {
-        double to = std::max(0.0, src_.position_s() + (ch == KEY_LEFT ? -5.0 : 5.0));
+        double to = std::max(0.0, shown_pos_ + (ch == KEY_LEFT ? -5.0 : 5.0));
         {
           std::lock_guard<std::mutex> lk(sh_.mu);
           sh_.frames.clear();
+          sh_.positions.clear();
+          sh_.seeks++;
         }
         src_.seek(to);
         ptrack_.reset();
@@ -651,7 +687,7 @@ int View::draw_header(int W, int max_lines) {
     g1.fields.push_back({"interval " + fmt1("%.1fs", f.interval_s)});
   g1.fields.push_back({"elapsed " + fmt_clock(f.elapsed_s)});
   if (src_.can_seek() || !live_)
-    g1.fields.push_back({"replay " + fmt1("%.1f", src_.position_s()) + "/" +
+    g1.fields.push_back({"replay " + fmt1("%.1f", shown_pos_) + "/" +
                          fmt1("%.1fs", src_.length_s()) + " x" + fmt1("%g", speed_)});
   if (paused_)
     g1.fields.push_back({live_ && missed_
@@ -1267,18 +1303,21 @@ int run_live(FrameSource& src, const LiveOptions& opt) {
   for (;;) {
     if (g_stop_sig) break;
     std::deque<model::Frame> got;
+    std::deque<double> got_pos;
     std::optional<model::Frame> fin;
     bool ended = false;
     {
       std::lock_guard<std::mutex> lk(sh.mu);
       got.swap(sh.frames);
+      got_pos.swap(sh.positions);
       if (sh.final_ready && !final_taken) {
         final_taken = ended = true;
         fin = std::move(sh.final_frame);
         err = sh.error;
       }
     }
-    for (auto& f : got) view.on_frame(std::move(f));
+    for (size_t i = 0; i < got.size(); i++)
+      view.on_frame(std::move(got[i]), i < got_pos.size() ? got_pos[i] : 0);
     dirty |= !got.empty();
     if (err) break;
     if (ended) {
