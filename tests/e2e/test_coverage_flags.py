@@ -14,9 +14,9 @@ import time
 import unittest
 
 from common import (SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, thread, top_json,
-                    workload)
+                    usdt_python, workload)
 
-PYTHON = "/usr/bin/python3.11"
+PYTHON, NO_PYTHON_WHY = usdt_python()  # a CPython with the python:* probes
 PYPROG = os.path.join(SRC, "tools", "runtimes", "usdt_python.py")
 SLEEPS, SLEEP_MS, READS, READ_DELAY_MS = 6, 50, 4, 100
 KNOWS = ["-threads", "2", "-sleeps", str(SLEEPS), "-sleep-len", f"{SLEEP_MS}ms", "-calls", "10",
@@ -92,8 +92,8 @@ class Flags(unittest.TestCase):
         self.assertTrue(off[-1]["target"]["go_enabled"])
 
     def test_no_runtime_probes_leaves_cpython_gc_unseen(self):
-        if not os.path.exists(PYTHON):
-            self.skipTest(f"{PYTHON} missing")
+        if PYTHON is None:
+            self.skipTest(NO_PYTHON_WHY)
         seen = {}
         for flags in ((), ("--no-runtime-probes",)):
             p, ready = self.start([PYTHON, PYPROG, "3"], stdin=True)

@@ -15,9 +15,9 @@ import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, Proc, require_root, workload
+from common import SCHEDSCOPE, Proc, require_root, usdt_python, workload
 
-PYTHON = "/usr/bin/python3.11"
+PYTHON, NO_PYTHON_WHY = usdt_python()  # a CPython with the python:* probes
 PYPROG = os.path.join(os.environ.get("SCHEDSCOPE_SRC") or os.path.join(os.path.dirname(__file__), "..", ".."),
                       "tools", "runtimes", "usdt_python.py")
 
@@ -109,8 +109,8 @@ class Thresholds(unittest.TestCase):
         self.silent("netpoll_saturation", "--netpoll-cpu-max", "0")
 
     def test_pause_ms_and_share(self):
-        if not os.path.exists(PYTHON):
-            self.skipTest(f"{PYTHON} missing (scripts/install-deps.sh)")
+        if PYTHON is None:
+            self.skipTest(NO_PYTHON_WHY)
         truth = record(self, self.path, [PYTHON, PYPROG, "3"], 3, until="done")
         done = [o for o in truth if o.get("ev") == "done"]
         self.assertTrue(done, truth)
