@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -360,16 +361,24 @@ TEST(LaunchUser, ChildGetsDefaultSignalsNoExtraFdsAndTheUser) {
 }
 
 TEST(LaunchUser, FailedSwitchIsReportedByRelease) {
-  if (geteuid() == 0) GTEST_SKIP() << "as root every switch succeeds";
-  auto user = app::resolve_user("65534");
-  ASSERT_TRUE(user.ok());
-  auto l = app::Launched::start({"/bin/true"}, &*user);
-  ASSERT_TRUE(l.ok());
-  Status st = l->release();
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("cannot run '/bin/true' as user 65534 (setgroups)"),
-            std::string::npos)
-      << st.error().message;
+  // Only an unprivileged caller fails to switch users; as root the check runs in a child
+  // that first drops to uid 65534 (exit codes name the step that went wrong).
+  auto body = [] {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+    auto user = app::resolve_user("65534");
+    if (!user.ok()) _exit(4);
+    auto l = app::Launched::start({"/bin/true"}, &*user);
+    if (!l.ok()) _exit(5);
+    Status st = l->release();
+    if (st.ok()) _exit(6);
+    if (st.error().message.find("cannot run '/bin/true' as user 65534 (setgroups)") ==
+        std::string::npos) {
+      std::fprintf(stderr, "%s\n", st.error().message.c_str());
+      _exit(7);
+    }
+    _exit(0);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
 }
 
 // ---------------------------------------------------------------- closed output
