@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "schedscope.skel.h"
+#include "util/units.h"
 
 namespace schedscope::probe {
 
@@ -27,12 +28,6 @@ int quiet_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   return vfprintf(stderr, fmt, args);
 }
 
-uint64_t round_pow2(uint64_t v) {
-  uint64_t p = 4096;
-  while (p < v) p <<= 1;
-  return p;
-}
-
 std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
 
 }  // namespace
@@ -47,6 +42,9 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
     return true;
   }();
   (void)once;
+  // The kernel wants a power of two multiple of the page size; max_entries is 32 bits.
+  if (auto e = check_ringbuf_size(std::to_string(cfg.ringbuf_bytes)); !e.empty())
+    return make_error("ring buffer size " + e);
   std::unique_ptr<Session> s(new Session(cfg));
   s->ncpus_ = libbpf_num_possible_cpus();
   if (s->ncpus_ <= 0) s->ncpus_ = 1;
@@ -57,7 +55,6 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   skel->rodata->offcpu_min_ns = cfg.offcpu_min_ns;
   skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
   skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
-  s->cfg_.ringbuf_bytes = round_pow2(cfg.ringbuf_bytes);
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
   bpf_program__set_autoload(skel->progs.ss_sys_enter, cfg.all_syscalls);
   bpf_program__set_autoload(skel->progs.ss_sys_exit, cfg.all_syscalls);
