@@ -22,9 +22,10 @@ uint64_t monotonic_ns() {
 
 namespace {
 
+// libbpf's own lines only with SCHEDSCOPE_LIBBPF_DEBUG=1: every failure is reported by
+// the caller as one line of its own (no privileges, no BTF, a bad uprobe target).
 int quiet_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  if (getenv("SCHEDSCOPE_LIBBPF_DEBUG") == nullptr && level == LIBBPF_INFO) return 0;
+  if (level == LIBBPF_DEBUG || getenv("SCHEDSCOPE_LIBBPF_DEBUG") == nullptr) return 0;
   return vfprintf(stderr, fmt, args);
 }
 
