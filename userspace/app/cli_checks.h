@@ -26,7 +26,7 @@ inline constexpr DurationRange kEveryRange{1, 8760 * kHour};         // record -
 inline constexpr DurationRange kFlightWindowRange{1, 24 * kHour};    // --flight-recorder
 inline constexpr DurationRange kThresholdRange{1e-6, 1 * kHour};     // --offcpu-min, --slow-syscall
 inline constexpr SizeRange kMaxBytesRange{1024, kMaxSizeBytes};      // --max-bytes
-inline constexpr SizeRange kFlightMemoryRange{1ull << 20, 1ull << 40};  // --flight-memory
+inline constexpr SizeRange kFlightMemoryRange{1ull << 20, 64ull << 30};  // --flight-memory
 
 CLI::Validator duration_flag(DurationRange r);
 CLI::Validator size_flag(SizeRange r);
