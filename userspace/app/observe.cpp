@@ -106,6 +106,8 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
     *exit_code = kExitUsage;
     return make_error("--ringbuf-size " + e);
   }
+  // PIDs are taken as this process's /proc shows them (a container's own, or the host's).
+  if (auto ns = probe::observer_pid_namespace(); !ns) return ns.error();
   std::unique_ptr<Observer> o(new Observer(opt));
   int pid = opt.pid;
   if (!opt.command.empty()) {
