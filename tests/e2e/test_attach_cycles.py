@@ -112,7 +112,8 @@ class AttachCycles(unittest.TestCase):
         self.assertGreaterEqual(len(new), 2, f"no progress reports ({what})")
         for t in new:
             for k in WORK:
-                self.assertGreater(t[k], 0, f"{k} stopped advancing ({what}): {t}")
+                self.assertGreater(t[k], 0, f"{k} stopped advancing ({what}): {t}; "
+                                   f"{k} per report: {[x[k] for x in new]}")
 
     def test_100_attach_detach_cycles(self):
         t0 = time.time()
