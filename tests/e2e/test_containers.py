@@ -61,7 +61,10 @@ class Containers(unittest.TestCase):
         # Its threads, by their in-namespace ids and names (the host process with this
         # number, if any, is someone else: a kernel thread or a host daemon).
         seen = {t["tid"]: t["name"] for t in fin["threads"] if t["state"] != "exited"}
-        self.assertEqual(set(seen), set(tasks), f"threads seen {seen}, /proc has {tasks}")
+        # (/proc is listed after schedscope exits: the runtime may have started one thread since)
+        self.assertIn(pid, seen)
+        self.assertLessEqual(set(seen), set(tasks), f"threads seen {seen}, /proc has {tasks}")
+        self.assertLessEqual(len(tasks) - len(seen), 1, f"threads seen {seen}, /proc has {tasks}")
         for tid, name in seen.items():
             self.assertEqual(name, tasks[tid])
         # Events flowed: context switches counted per thread, Go's Ms read at switch-out.
@@ -88,7 +91,9 @@ class Containers(unittest.TestCase):
         self.assertEqual(fin["target"]["pid"], host_pid)
         tasks = set(int(t) for t in os.listdir(f"/proc/{host_pid}/task"))
         seen = {t["tid"] for t in fin["threads"] if t["state"] != "exited"}
-        self.assertEqual(seen, tasks)
+        self.assertIn(host_pid, seen)
+        self.assertLessEqual(seen, tasks)
+        self.assertLessEqual(len(tasks - seen), 1)
         self.assertGreater(sum(t["switches"] for t in fin["threads"]), 50)
 
     def test_proc_of_another_namespace_is_refused(self):
