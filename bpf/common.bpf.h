@@ -16,6 +16,14 @@ extern const volatile __u32 targ_tgid;        /* the observed process */
 extern const volatile __u64 offcpu_min_ns;    /* ship SS_EV_OFFCPU for intervals at least this long */
 extern const volatile __u64 slow_syscall_ns;  /* (-S) ship SS_EV_SYSCALL_SLOW at least this long */
 extern const volatile __u32 capture_stacks;   /* capture user stacks at thread creation */
+/* The observer's PID namespace: 0 for the initial one (the ids BPF sees are the observer's),
+ * else its inode; targ_tgid and every tid sent to userspace are then ids in that namespace,
+ * as the observer's /proc shows them. */
+extern const volatile __u32 ns_ino;
+/* (ns_ino set) the depth of that namespace + 1, found at the first task seen in it (a
+ * process cannot ask for the parents of its own PID namespace, so userspace cannot tell). */
+extern __u32 ns_depth1;
+extern __u32 targ_root_tgid;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -37,6 +45,95 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps") __weak;
+
+/* ---- ids as the observer sees them (PID namespaces) ---- */
+
+/* Entry `level` of pid->numbers[]: the number and namespace inode (0 on a read error). */
+static __always_inline __u32 upid_at(struct pid *pid, __u32 level, __u32 *ino)
+{
+	struct upid up = {};
+	__u64 addr = (__u64)pid + bpf_core_field_offset(struct pid, numbers) +
+		     (__u64)level * bpf_core_type_size(struct upid);
+	*ino = 0;
+	if (bpf_probe_read_kernel(&up, sizeof(up), (void *)addr))
+		return 0;
+	*ino = BPF_CORE_READ(up.ns, ns.inum);
+	return (__u32)up.nr;
+}
+
+#define SS_MAX_PIDNS_LEVEL 32 /* the kernel's MAX_PID_NS_LEVEL */
+
+/* The number of `pid` in the observer's namespace (0: not visible there). */
+static __always_inline __u32 pid_nr_in_ns(struct pid *pid)
+{
+	if (!pid)
+		return 0;
+	__u32 level = BPF_CORE_READ(pid, level);
+	__u32 ino = 0, nr;
+	__u32 d = ns_depth1;
+	if (d) {
+		if (level < d - 1)
+			return 0;
+		nr = upid_at(pid, (d - 1) & (SS_MAX_PIDNS_LEVEL - 1), &ino);
+		return ino == ns_ino ? nr : 0;
+	}
+	/* Not found yet: look for the observer's namespace among the levels of this pid. */
+	for (__u32 i = 1; i < SS_MAX_PIDNS_LEVEL; i++) {
+		if (i > level)
+			break;
+		nr = upid_at(pid, i, &ino);
+		if (ino == ns_ino) {
+			ns_depth1 = i + 1;
+			return nr;
+		}
+	}
+	return 0;
+}
+
+/* Thread id of t in the observer's namespace. */
+static __always_inline __u32 task_vpid(struct task_struct *t)
+{
+	if (!ns_ino)
+		return BPF_CORE_READ(t, pid);
+	return pid_nr_in_ns(BPF_CORE_READ(t, thread_pid));
+}
+
+/* Is t a thread of the observed process? */
+static __always_inline bool is_target(struct task_struct *t)
+{
+	__u32 tg = BPF_CORE_READ(t, tgid);
+	if (!ns_ino)
+		return tg == targ_tgid;
+	if (targ_root_tgid)
+		return tg == targ_root_tgid;
+	if (pid_nr_in_ns(BPF_CORE_READ(t, group_leader, thread_pid)) != targ_tgid)
+		return false;
+	targ_root_tgid = tg;
+	return true;
+}
+
+/* bpf_get_current_pid_tgid() in the observer's namespace when the current task is a thread
+ * of the observed process (tgid << 32 | tid), else 0. */
+static __always_inline __u64 target_current(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ns_ino)
+		return (__u32)(id >> 32) == targ_tgid ? id : 0;
+	if (targ_root_tgid && (__u32)(id >> 32) != targ_root_tgid)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	if (!is_target(t))
+		return 0;
+	return ((__u64)targ_tgid << 32) | task_vpid(t);
+}
+
+/* The current task's thread id in the observer's namespace (any task). */
+static __always_inline __u32 current_vpid(void)
+{
+	if (!ns_ino)
+		return (__u32)bpf_get_current_pid_tgid();
+	return task_vpid((struct task_struct *)bpf_get_current_task());
+}
 
 /* Syscall nr -> time blocked off-CPU in that syscall (default mode). */
 struct {

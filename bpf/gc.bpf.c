@@ -42,8 +42,8 @@ static __always_inline __u64 curg_goid(struct ss_go_offsets *o, __u64 g0)
 
 static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	__u32 zero = 0;
 	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
@@ -74,9 +74,9 @@ SEC("uprobe")
 int ss_gc_stw_stop(struct pt_regs *ctx)
 {
 	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = target_current();
 	__u64 now = bpf_ktime_get_ns();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
+	if (!pid_tgid || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
 	struct ss_gc_stack *e = reserve(sizeof(*e));
 	if (!e)
@@ -107,8 +107,8 @@ int ss_gc_markterm(struct pt_regs *ctx)
 SEC("perf_event")
 int ss_gc_sampler(struct bpf_perf_event_data *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	__u32 zero = 0;
 	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);

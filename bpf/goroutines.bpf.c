@@ -32,8 +32,8 @@ static __always_inline void count_hit(__u32 slot)
 SEC("uprobe")
 int ss_go_newproc1_ret(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	count_hit(SS_GOHIT_CREATE);
 	__u32 zero = 0;
@@ -71,8 +71,8 @@ int ss_go_newproc1_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int ss_go_exit(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	count_hit(SS_GOHIT_EXIT);
 	__u32 zero = 0;

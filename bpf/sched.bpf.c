@@ -13,6 +13,9 @@
 #include "common.bpf.h"
 
 const volatile __u32 targ_tgid = 0;
+const volatile __u32 ns_ino = 0;
+__u32 ns_depth1 = 0;
+__u32 targ_root_tgid = 0;
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
@@ -92,7 +95,7 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, __u64 now)
 {
-	__u32 tid = BPF_CORE_READ(prev, pid);
+	__u32 tid = task_vpid(prev);
 	struct ss_thread_state *st = get_state(tid, targ_tgid, prev);
 	if (!st)
 		return;
@@ -130,7 +133,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, _
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
-	__u32 tid = BPF_CORE_READ(next, pid);
+	__u32 tid = task_vpid(next);
 	struct ss_thread_state *st = get_state(tid, targ_tgid, next);
 	if (!st)
 		return;
@@ -202,23 +205,23 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u32 ptgid = BPF_CORE_READ(prev, tgid);
-	__u32 ntgid = BPF_CORE_READ(next, tgid);
-	if (ptgid != targ_tgid && ntgid != targ_tgid)
+	bool pt = is_target(prev);
+	bool nt = is_target(next);
+	if (!pt && !nt)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	if (ptgid == targ_tgid)
+	if (pt)
 		switch_out(prev, preempt, now);
-	if (ntgid == targ_tgid)
+	if (nt)
 		switch_in(next, now);
 	return 0;
 }
 
 static __always_inline void on_wakeup(struct task_struct *p)
 {
-	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+	if (!is_target(p))
 		return;
-	__u32 tid = BPF_CORE_READ(p, pid);
+	__u32 tid = task_vpid(p);
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns)
 		st->wakeup_ns = bpf_ktime_get_ns();
@@ -241,11 +244,11 @@ int BPF_PROG(ss_sched_wakeup_new, struct task_struct *p)
 SEC("tp_btf/task_newtask")
 int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 {
-	if (BPF_CORE_READ(task, tgid) != targ_tgid)
+	if (!is_target(task))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tid = BPF_CORE_READ(task, pid);
-	__u32 parent = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = task_vpid(task);
+	__u32 parent = current_vpid();
 	if (tid == parent) /* the process itself (launch mode fork); not a new thread of it */
 		return 0;
 
@@ -287,10 +290,10 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 {
-	if (BPF_CORE_READ(p, tgid) != targ_tgid)
+	if (!is_target(p))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tid = BPF_CORE_READ(p, pid);
+	__u32 tid = task_vpid(p);
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	struct ss_thread_exit *e = reserve(sizeof(*e));
 	if (e) {
@@ -298,7 +301,7 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 		e->h.size = sizeof(*e);
 		e->h.ts = now;
 		e->tid = tid;
-		e->is_leader = tid == BPF_CORE_READ(p, tgid);
+		e->is_leader = tid == targ_tgid;
 		if (st) {
 			if (st->state == SS_TS_ONCPU && st->last_switch_ns)
 				st->oncpu_ns += now - st->last_switch_ns;

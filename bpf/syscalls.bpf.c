@@ -17,8 +17,8 @@ struct {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
@@ -32,8 +32,8 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);

@@ -31,8 +31,8 @@ struct {
 SEC("usdt")
 int ss_usdt(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) != targ_tgid)
+	__u64 pid_tgid = target_current();
+	if (!pid_tgid)
 		return 0;
 	__u32 idx = (__u32)bpf_usdt_cookie(ctx);
 	if (idx >= SS_USDT_MAX_PROBES)

@@ -12,6 +12,9 @@
 #include <fstream>
 #include <optional>
 
+#include "app/cli_checks.h"
+#include "util/units.h"
+
 namespace schedscope::app {
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -92,10 +95,20 @@ void install_stop_handlers() {
 Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, int* exit_code,
                                                     const std::function<void(Observer&)>& init) {
   *exit_code = kExitError;
-  if (!(opt.interval_s > 0) || !std::isfinite(opt.interval_s)) {
+  // Below a few ms the interval step rounds towards 0 ns and next() would never advance.
+  if (!std::isfinite(opt.interval_s) || opt.interval_s < kIntervalRange.min_s * (1 - 1e-9) ||
+      opt.interval_s > kIntervalRange.max_s * (1 + 1e-9)) {
     *exit_code = kExitUsage;
-    return make_error("the interval must be greater than 0");
+    return make_error("the interval must be " + format_duration(kIntervalRange.min_s) + " to " +
+                      format_duration(kIntervalRange.max_s));
   }
+  // The library checks what the CLI validators check (callers other than the CLI).
+  if (auto e = check_ringbuf_size(std::to_string(opt.ringbuf_bytes)); !e.empty()) {
+    *exit_code = kExitUsage;
+    return make_error("--ringbuf-size " + e);
+  }
+  // PIDs are taken as this process's /proc shows them (a container's own, or the host's).
+  if (auto ns = probe::observer_pid_namespace(); !ns) return ns.error();
   std::unique_ptr<Observer> o(new Observer(opt));
   int pid = opt.pid;
   if (!opt.user.empty() && opt.command.empty()) {

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "app/cli_checks.h"
 #include "app/commands.h"
 #include "app/output_watch.h"
 #include "app/recorder.h"
@@ -462,54 +463,46 @@ int cmd_export(const AnalyzeOptions& opt) {
 }
 
 // ---------------------------------------------------------------- CLI
-namespace {
-CLI::Validator duration_check() {
-  return CLI::Validator(
-      [](std::string& s) {
-        return parse_duration(s) ? std::string() : "not a duration (e.g. 500ms, 2s, 5m): " + s;
-      },
-      "DURATION");
-}
-CLI::Validator size_check() {
-  return CLI::Validator(
-      [](std::string& s) { return parse_size(s) ? std::string() : "not a size (e.g. 8M, 500M, 2G): " + s; },
-      "SIZE");
-}
-}  // namespace
-
 void RecordingCli::add(CLI::App& app) {
   record_ = app.add_subcommand(
       "record",
       "record a process for later analysis (report, replay, export): -d 10s -o FILE, or a "
       "sampled loop: --every 5m -d 2s --dir DIR --max-bytes 500M");
   auto* r = record_;
-  r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process");
+  r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process")->check(pid_flag());
   r->add_option("command", rec_.observe.command,
                 "or launch this command (after --), recorded from its first instruction");
   r->add_option("-u,--user", rec_.observe.user,
                 "run the launched command as this user (name or uid: setgroups/setgid/setuid "
                 "before exec), not as root")
       ->type_name("USER");
-  r->add_option("-d,--duration", duration_, "record this long (default: until the target exits or Ctrl-C)")
-      ->check(duration_check());
+  r->add_option("-d,--duration", duration_,
+                "record this long (default: until the target exits or Ctrl-C; 10ms to 8760h)")
+      ->check(duration_flag(kDurationRange));
   r->add_option("-o,--output", rec_.output,
                 "the recording file (default: schedscope-HOST-PID-TIME.sched in --dir or here)");
   r->add_option("--dir", rec_.dir, "write recordings with default names into this directory");
   r->add_option("--every", every_,
                 "sampled production loop: a capture of --duration every PERIOD, each its own file, "
-                "until Ctrl-C")
-      ->check(duration_check());
+                "until Ctrl-C (1s to 8760h)")
+      ->check(duration_flag(kEveryRange));
   r->add_option("--max-bytes", max_bytes_,
                 "after each capture delete the oldest recordings in --dir to stay under this size")
-      ->check(size_check());
-  r->add_option("-i,--interval", interval_, "snapshot interval (default 1s)")->check(duration_check());
+      ->check(size_flag(kMaxBytesRange));
+  r->add_option("-i,--interval", interval_, "snapshot interval (default 1s; 10ms to 1h)")
+      ->check(duration_flag(kIntervalRange));
   r->add_flag("-S,--all-syscalls", rec_.observe.all_syscalls,
               "trace every syscall (raw_syscalls): exact counts; costs syscall-heavy targets");
-  r->add_option("--ringbuf-size", ringbuf_, "BPF ring buffer size (default 8M)")->check(size_check());
-  r->add_option("--offcpu-min", offcpu_min_, "record off-CPU intervals at least this long (default 1ms)")
-      ->check(duration_check());
-  r->add_option("--slow-syscall", slow_sc_, "with -S, record calls at least this long (default 1ms)")
-      ->check(duration_check());
+  r->add_option(
+       "--ringbuf-size", ringbuf_,
+       "BPF ring buffer size: a power of two multiple of the page size, 4K to 1G (default 8M)")
+      ->check(ringbuf_flag());
+  r->add_option("--offcpu-min", offcpu_min_,
+                "record off-CPU intervals at least this long (default 1ms; 1us to 1h)")
+      ->check(duration_flag(kThresholdRange));
+  r->add_option("--slow-syscall", slow_sc_,
+                "with -S, record calls at least this long (default 1ms; 1us to 1h)")
+      ->check(duration_flag(kThresholdRange));
   r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
   r->add_flag("--goroutines", rec_.observe.goroutines,
               "count goroutines created/exited by start function (uprobes: costly, see top --help)");
@@ -562,17 +555,9 @@ std::optional<int> RecordingCli::run() {
         return kExitUsage;
       }
     rec_.observe.interval_s = *parse_duration(interval_);
-    if (rec_.observe.interval_s <= 0) {
-      std::cerr << "schedscope record: the interval must be greater than 0\n";
-      return kExitUsage;
-    }
     if (!duration_.empty()) rec_.duration_s = *parse_duration(duration_);
     if (!every_.empty()) {
       rec_.every_s = *parse_duration(every_);
-      if (rec_.every_s <= 0) {
-        std::cerr << "schedscope record: --every must be greater than 0\n";
-        return kExitUsage;
-      }
     }
     if (!max_bytes_.empty()) rec_.max_bytes = *parse_size(max_bytes_);
     rec_.observe.ringbuf_bytes = *parse_size(ringbuf_);

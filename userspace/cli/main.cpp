@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/cli_checks.h"
 #include "app/commands.h"
 #include "app/probes_cmd.h"
 #include "app/record_cmd.h"
@@ -13,28 +14,6 @@
 #include "util/units.h"
 
 using namespace schedscope;
-
-namespace {
-
-// CLI11 validators for our human units.
-struct DurationValidator : CLI::Validator {
-  DurationValidator() {
-    name_ = "DURATION";
-    func_ = [](const std::string& s) {
-      return parse_duration(s) ? std::string() : "not a duration (e.g. 500ms, 2s, 1m): " + s;
-    };
-  }
-};
-struct SizeValidator : CLI::Validator {
-  SizeValidator() {
-    name_ = "SIZE";
-    func_ = [](const std::string& s) {
-      return parse_size(s) ? std::string() : "not a size (e.g. 8M, 512K): " + s;
-    };
-  }
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -56,8 +35,6 @@ int main(int argc, char** argv) {
       "schedscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "schedscope 0.1.0");
-  DurationValidator duration;
-  SizeValidator size;
 
   // ---- doctor
   bool doctor_json = false;
@@ -71,7 +48,8 @@ int main(int argc, char** argv) {
   auto* topc = app.add_subcommand(
       "top",
       "observe a process: live view on a terminal, or a snapshot every interval (--batch/--json)");
-  topc->add_option("-p,--pid", top.observe.pid, "attach to this running process");
+  topc->add_option("-p,--pid", top.observe.pid, "attach to this running process")
+      ->check(app::pid_flag());
   topc->add_option("command", top.observe.command,
                    "or launch this command (after --), observed from its first instruction");
   topc->add_option("-u,--user", top.observe.user,
@@ -81,21 +59,28 @@ int main(int argc, char** argv) {
   topc->add_flag("-b,--batch", top.batch, "print text snapshots instead of the live view");
   topc->add_flag("--json", top.json, "print one JSON object per interval (implies --batch)");
   topc->add_option("-o,--output", top.output, "write the batch/JSON output to this file");
-  topc->add_option("-i,--interval", interval, "refresh interval (default 1s)")->check(duration);
-  topc->add_option("-n,--count", top.count,
-                   "stop after this many intervals (0: until the target exits)");
-  topc->add_option("-d,--duration", duration_s, "stop after this long")->check(duration);
+  topc->add_option("-i,--interval", interval, "refresh interval (default 1s; 10ms to 1h)")
+      ->check(app::duration_flag(app::kIntervalRange));
+  topc->add_option(
+          "-n,--count", top.count,
+          "stop after this many intervals (0, the default: until the target exits or Ctrl-C)")
+      ->check(app::count_flag());
+  topc->add_option("-d,--duration", duration_s, "stop after this long (10ms to 8760h)")
+      ->check(app::duration_flag(app::kDurationRange));
   topc->add_flag("-S,--all-syscalls", top.observe.all_syscalls,
                  "trace every syscall (raw_syscalls): exact counts and latencies; costs the target "
                  "a syscall-heavy 20-25% on some machines. Default: only syscalls a thread blocks "
                  "in, read from its registers at switch-out, nearly free");
-  topc->add_option("--ringbuf-size", ringbuf, "BPF ring buffer size (default 8M)")->check(size);
+  topc->add_option("--ringbuf-size", ringbuf,
+                   "BPF ring buffer size: a power of two multiple of the page size, 4K to 1G "
+                   "(default 8M)")
+      ->check(app::ringbuf_flag());
   topc->add_option("--offcpu-min", offcpu_min,
-                   "record off-CPU intervals at least this long as events (default 1ms)")
-      ->check(duration);
+                   "record off-CPU intervals at least this long as events (default 1ms; 1us to 1h)")
+      ->check(app::duration_flag(app::kThresholdRange));
   topc->add_option("--slow-syscall", slow_sc,
-                   "with -S, record calls at least this long as events (default 1ms)")
-      ->check(duration);
+                   "with -S, record calls at least this long as events (default 1ms; 1us to 1h)")
+      ->check(app::duration_flag(app::kThresholdRange));
   bool no_go = false;
   topc->add_flag("--no-go", no_go, "skip Go awareness (kernel-level observation only)");
   topc->add_flag("--goroutines", top.observe.goroutines,
@@ -110,16 +95,21 @@ int main(int argc, char** argv) {
   auto* fg = "Flight recorder";
   topc->add_option("--flight-recorder", flight_window,
                    "keep the last WINDOW (e.g. 30s) of events in memory and write them as a "
-                   "recording (see report/replay/export) when an alert fires")
-      ->group(fg)->check(duration);
+                   "recording (see report/replay/export) when an alert fires (1s to 24h)")
+      ->group(fg)
+      ->check(app::duration_flag(app::kFlightWindowRange));
   topc->add_option("--dir", top.flight.dir, "where --flight-recorder writes its recordings (default .)")
       ->group(fg);
-  topc->add_option("--max-bytes", flight_max_bytes,
-                   "after each flight recording delete the oldest recordings in --dir to stay under this")
-      ->group(fg)->check(size);
-  topc->add_option("--flight-memory", flight_memory,
-                   "cap of the window kept in memory; the oldest seconds go first (default 256M)")
-      ->group(fg)->check(size);
+  topc->add_option(
+          "--max-bytes", flight_max_bytes,
+          "after each flight recording delete the oldest recordings in --dir to stay under this")
+      ->group(fg)
+      ->check(app::size_flag(app::kMaxBytesRange));
+  topc->add_option(
+          "--flight-memory", flight_memory,
+          "cap of the window kept in memory; the oldest seconds go first (default 256M; 1M to 64G)")
+      ->group(fg)
+      ->check(app::size_flag(app::kFlightMemoryRange));
   app::add_detector_flags(*topc, top.detect);
   topc->add_option("--usdt", top.observe.usdt,
                    "count hits of this USDT probe per thread (PROVIDER:NAME, repeatable; list them "
@@ -135,7 +125,7 @@ int main(int argc, char** argv) {
       "probes", "list the USDT probes (.note.stapsdt) of a process's executable and mapped "
                 "libraries, or of one ELF file: arguments, semaphores, files");
   probesc->add_option("binary", probes_opt.path, "an executable or library");
-  probesc->add_option("-p,--pid", probes_opt.pid, "a running process");
+  probesc->add_option("-p,--pid", probes_opt.pid, "a running process")->check(app::pid_flag());
   probesc->add_option("-f,--filter", probes_opt.filter, "only probes whose PROVIDER:NAME contains this");
   probesc->add_flag("--json", probes_opt.json, "machine-readable output");
 
@@ -146,7 +136,8 @@ int main(int argc, char** argv) {
       "describe a Go binary: version, build info, TLS slot of g, runtime offsets and "
       "their source, runtime globals, probe points");
   inspc->add_option("binary", insp.path, "path of the binary");
-  inspc->add_option("-p,--pid", insp.pid, "inspect a running process (adds live validation)");
+  inspc->add_option("-p,--pid", insp.pid, "inspect a running process (adds live validation)")
+      ->check(app::pid_flag());
   inspc->add_flag("--json", insp.json, "machine-readable output");
 
   // ---- record, report, replay, export (app/record_cmd.h)
@@ -156,8 +147,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : app::kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line: CLI11's message names the flag and the reason.
+    std::cerr << "schedscope: " << e.what() << " (see --help)\n";
+    return app::kExitUsage;
   }
 
   try {
@@ -193,10 +186,6 @@ int main(int argc, char** argv) {
           return app::kExitUsage;
         }
       top.observe.interval_s = *parse_duration(interval);
-      if (top.observe.interval_s <= 0) {
-        std::cerr << "schedscope top: the interval must be greater than 0\n";
-        return app::kExitUsage;
-      }
       if (!duration_s.empty()) top.duration_s = *parse_duration(duration_s);
       top.observe.ringbuf_bytes = *parse_size(ringbuf);
       top.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min) * 1e9);
@@ -206,10 +195,6 @@ int main(int argc, char** argv) {
       if (top.json) top.batch = true;
       if (!flight_window.empty()) {
         top.flight.window_s = *parse_duration(flight_window);
-        if (top.flight.window_s <= 0) {
-          std::cerr << "schedscope top: --flight-recorder needs a window greater than 0 (e.g. 30s)\n";
-          return app::kExitUsage;
-        }
         if (!flight_max_bytes.empty()) top.flight.max_bytes = *parse_size(flight_max_bytes);
         top.flight.memory_bytes = *parse_size(flight_memory);
       } else if (topc->count("--dir") || !flight_max_bytes.empty()) {

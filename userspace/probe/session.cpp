@@ -2,7 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstring>
 
 #include "schedscope.skel.h"
+#include "util/units.h"
 
 namespace schedscope::probe {
 
@@ -21,21 +24,35 @@ uint64_t monotonic_ns() {
 
 namespace {
 
+// libbpf's own lines only with SCHEDSCOPE_LIBBPF_DEBUG=1: every failure is reported by
+// the caller as one line of its own (no privileges, no BTF, a bad uprobe target).
 int quiet_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  if (getenv("SCHEDSCOPE_LIBBPF_DEBUG") == nullptr && level == LIBBPF_INFO) return 0;
+  if (level == LIBBPF_DEBUG || getenv("SCHEDSCOPE_LIBBPF_DEBUG") == nullptr) return 0;
   return vfprintf(stderr, fmt, args);
-}
-
-uint64_t round_pow2(uint64_t v) {
-  uint64_t p = 4096;
-  while (p < v) p <<= 1;
-  return p;
 }
 
 std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
 
 }  // namespace
+
+Expected<PidNamespace> observer_pid_namespace() {
+  // Inode of the initial PID namespace (PROC_PID_INIT_INO): a fixed value in every kernel.
+  constexpr uint32_t kInitPidNsIno = 0xEFFFFFFCu;
+  // /proc/self resolves in /proc's namespace: it names our own pid only when /proc is ours.
+  char self[32] = {};
+  ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+  if (n <= 0 || std::to_string(getpid()) != std::string(self, size_t(n)))
+    return make_error(
+        "/proc belongs to another PID namespace than schedscope's (a container without its own "
+        "/proc?): mount one for this namespace (unshare --pid --fork --mount-proc) or run "
+        "schedscope outside the namespace");
+  struct stat own {};
+  if (stat("/proc/self/ns/pid", &own) != 0)
+    return make_error(std::string("cannot read the PID namespace from /proc: ") + strerror(errno));
+  PidNamespace ns;
+  if (own.st_ino != kInitPidNsIno) ns.ino = uint32_t(own.st_ino);
+  return ns;
+}
 
 Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   static bool once = [] {
@@ -47,6 +64,9 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
     return true;
   }();
   (void)once;
+  // The kernel wants a power of two multiple of the page size; max_entries is 32 bits.
+  if (auto e = check_ringbuf_size(std::to_string(cfg.ringbuf_bytes)); !e.empty())
+    return make_error("ring buffer size " + e);
   std::unique_ptr<Session> s(new Session(cfg));
   s->ncpus_ = libbpf_num_possible_cpus();
   if (s->ncpus_ <= 0) s->ncpus_ = 1;
@@ -54,10 +74,12 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   if (!s->skel_) return make_error("cannot open BPF object: " + errstr(errno));
   auto* skel = s->skel_;
   skel->rodata->targ_tgid = cfg.tgid;
+  auto ns = observer_pid_namespace();
+  if (!ns) return ns.error();
+  skel->rodata->ns_ino = ns->ino;
   skel->rodata->offcpu_min_ns = cfg.offcpu_min_ns;
   skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
   skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
-  s->cfg_.ringbuf_bytes = round_pow2(cfg.ringbuf_bytes);
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
   bpf_program__set_autoload(skel->progs.ss_sys_enter, cfg.all_syscalls);
   bpf_program__set_autoload(skel->progs.ss_sys_exit, cfg.all_syscalls);
@@ -227,9 +249,9 @@ std::vector<std::string> Session::attached_programs() const {
   return out;
 }
 
-Expected<size_t> Session::attach_usdt(int pid, const std::string& path,
-                                     const std::string& provider, const std::string& name,
-                                     uint32_t probe, const ss_usdt_cfg& cfg) {
+Expected<size_t> Session::attach_usdt(int pid, const std::string& path, const std::string& provider,
+                                      const std::string& name, uint32_t probe,
+                                      const ss_usdt_cfg& cfg) {
   if (probe >= SS_USDT_MAX_PROBES)
     return make_error("too many USDT probes (at most " + std::to_string(SS_USDT_MAX_PROBES) + ")");
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.usdt_cfg), &probe, &cfg, BPF_ANY) != 0)

@@ -17,8 +17,17 @@ struct bpf_link;
 
 namespace schedscope::probe {
 
+// The PID namespace whose ids the observer works in (the one its /proc shows): tgid and
+// every tid the BPF side reports are ids in it. ino 0 stands for the initial namespace.
+struct PidNamespace {
+  uint32_t ino = 0;
+};
+// The namespace of this process's /proc, or an error when it differs from the namespace
+// this process lives in (pidfd_open and uprobes take ids of the latter).
+Expected<PidNamespace> observer_pid_namespace();
+
 struct SessionConfig {
-  uint32_t tgid = 0;
+  uint32_t tgid = 0;                  // in the observer's PID namespace (observer_pid_namespace())
   bool all_syscalls = false;          // -S: raw_syscalls enter/exit
   uint64_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint64_t offcpu_min_ns = 1'000'000;
@@ -39,9 +48,9 @@ struct GoUprobeTargets {
 // the GC sampler is configured (gc.bpf.c).
 struct GcProbeTargets {
   std::string path;
-  uint64_t stw_stop = 0;   // runtime.stopTheWorldWithSema entry
-  uint64_t stw_start = 0;  // runtime.startTheWorldWithSema entry
-  uint64_t markterm = 0;   // runtime.gcMarkTermination entry
+  uint64_t stw_stop = 0;                  // runtime.stopTheWorldWithSema entry
+  uint64_t stw_start = 0;                 // runtime.startTheWorldWithSema entry
+  uint64_t markterm = 0;                  // runtime.gcMarkTermination entry
   uint64_t sample_period_ns = 1'000'000;  // GC sampler: cpu-clock period per CPU (0: off)
   ss_gc_cfg cfg{};
 };
@@ -123,7 +132,7 @@ class Session {
   std::vector<struct bpf_link*> go_links_;
   std::vector<struct bpf_link*> usdt_links_;
   std::vector<struct bpf_link*> gc_links_;  // GC uprobes and sampler links
-  std::vector<int> gc_perf_fds_;  // owned (closed) by their links
+  std::vector<int> gc_perf_fds_;            // owned (closed) by their links
   size_t gc_uprobes_ = 0;
   static int on_record(void* ctx, void* data, size_t size);
 };
