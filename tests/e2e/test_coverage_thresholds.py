@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
 from common import SCHEDSCOPE, Proc, require_root, usdt_python, workload
@@ -32,10 +31,7 @@ def record(tc, out, argv, seconds, until=None, interval="500ms"):
     rec = Proc([SCHEDSCOPE, "record", "-p", str(ready["pid"]), "-i", interval, "-d", f"{seconds}s",
                 "-o", out])
     tc.addCleanup(rec.stop)
-    end = time.time() + 20
-    while "recording pid" not in rec.stderr_so_far() and time.time() < end and rec.p.poll() is None:
-        time.sleep(0.1)
-    tc.assertIn("recording pid", rec.stderr_so_far(), "record did not attach")
+    rec.wait_ready()  # attached, baseline taken, Go layer read: the workload may start
     wl.send()
     tc.assertEqual(rec.p.wait(seconds + 30), 0, rec.stderr_text())
     if until:
@@ -64,7 +60,8 @@ class Thresholds(unittest.TestCase):
         self.assertNotIn(kind, kinds(self, self.path, *flags), f"{kind} should not fire with {flags}")
 
     def test_stuck_ms(self):
-        record(self, self.path, [workload("stuckp_raw"), "-wait-stdin", "-hold", "8s"], 4)
+        # 6 s of an 8 s hold: even a slow start leaves well over 1.5 s of it in the window
+        record(self, self.path, [workload("stuckp_raw"), "-wait-stdin", "-hold", "8s"], 6)
         self.fires("stuck_p")
         self.fires("stuck_p", "--stuck-ms", "1500")
         self.silent("stuck_p", "--stuck-ms", "60000")  # the hold never lasts a minute

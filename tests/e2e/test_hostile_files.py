@@ -201,7 +201,7 @@ class HostileFiles(unittest.TestCase):
         os.chown(theirs, 65534, 65534)
         os.utime(theirs, (1546300800, 1546300800))  # the oldest of all
         os.utime(ours, (1577836800, 1577836800))
-        r = run("record", "-p", pid, "-i", "200ms", "-d", "600ms", "--dir", self.dir, "--max-bytes", "1")
+        r = run("record", "-p", pid, "-i", "200ms", "-d", "600ms", "--dir", self.dir, "--max-bytes", "1K")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.exists(theirs), "another user's file was deleted")
         self.assertFalse(os.path.exists(ours), r.stderr)
