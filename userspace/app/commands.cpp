@@ -17,6 +17,7 @@
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
 #include "ui/print.h"
+#include "util/json_out.h"
 
 namespace schedscope::app {
 
@@ -76,7 +77,7 @@ namespace {
 
 void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
   if (opt.json) {
-    std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), out);
+    std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out);
     std::fflush(out);
   } else {
     ui::print_text(f, out);
@@ -86,7 +87,7 @@ void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
 std::string scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
-  return v.dump();
+  return dump_json(v);
 }
 
 // Human form of the inspect JSON: scalars first, then each object as an indented block.
@@ -116,7 +117,7 @@ std::string inspect_text(const nlohmann::json& j) {
           if (l.size() > 1) numbered += l + "\n";
           continue;
         }
-        std::string item = " " + f.key() + "=" + (f.value().is_array() ? f.value().dump() : scalar(f.value()));
+        std::string item = " " + f.key() + "=" + (f.value().is_array() ? dump_json(f.value()) : scalar(f.value()));
         if (line.size() + item.size() > 96) {
           out += line + "\n";
           line = " ";
@@ -230,7 +231,7 @@ int cmd_inspect(const InspectOptions& opt) {
   }
   auto bin = go::inspect_binary(path);
   if (!bin) {
-    std::cerr << "schedscope: " << path << ": " << bin.error().message << "\n";
+    std::cerr << "schedscope: " << bin.error().message << "\n";  // names the path
     return kExitError;
   }
   nlohmann::json j = go::inspect_to_json(*bin);
@@ -263,7 +264,7 @@ int cmd_inspect(const InspectOptions& opt) {
     j["usdt"] = rt["usdt"];
   }
   if (opt.json) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j, 2) << "\n";
     return kExitOk;
   }
   std::cout << inspect_text(j);

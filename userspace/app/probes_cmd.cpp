@@ -6,6 +6,7 @@
 #include "app/target.h"
 #include "elf/elf_file.h"
 #include "usdt/notes.h"
+#include "util/json_out.h"
 
 namespace schedscope::app {
 
@@ -54,7 +55,7 @@ int cmd_probes(const ProbesOptions& opt) {
   if (opt.json) {
     nlohmann::json j = {{"files", usdt::files_to_json(files)}, {"probes", total}};
     if (opt.pid) j["pid"] = opt.pid;
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j, 2) << "\n";
     return kExitOk;
   }
   if (total == 0) {

@@ -28,6 +28,7 @@
 #include "ui/live.h"
 #include "ui/print.h"
 #include "util/units.h"
+#include "util/json_out.h"
 
 namespace schedscope::app {
 
@@ -355,7 +356,7 @@ int cmd_report(const AnalyzeOptions& opt) {
   }
   json r = record::build_report(*rec, effective_thresholds(*rec, opt));
   if (opt.json) {
-    std::cout << r.dump(2) << "\n";
+    std::cout << dump_json(r, 2) << "\n";
   } else {
     record::print_report(r, stdout);
   }
@@ -380,7 +381,7 @@ int cmd_replay(const AnalyzeOptions& opt) {
   src.set_speed(opt.speed_given ? opt.speed : 0);  // batch: as fast as it prints, unless asked
   auto emit = [&](const model::Frame& f) {
     if (opt.json) {
-      std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), stdout);
+      std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
       std::fflush(stdout);
     } else {
       ui::print_text(f, stdout);

@@ -1,4 +1,5 @@
 #include "record/writer.h"
+#include "util/json_out.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -33,7 +34,7 @@ Expected<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::st
   std::unique_ptr<RecordingWriter> w(new RecordingWriter(path, tmp, fd, opt));
   uint8_t hdr[kFileHeaderSize];
   encode_file_header(FileHeader{}, hdr);
-  std::string m = meta.dump();
+  std::string m = dump_json(meta);
   auto chunk = make_chunk(kChunkMeta, reinterpret_cast<const uint8_t*>(m.data()), m.size(),
                           opt.zstd_level);
   Status st = w->write_all(hdr, sizeof hdr);
@@ -121,12 +122,12 @@ void RecordingWriter::symbols(const std::vector<SymbolEntry>& syms) {
 }
 
 void RecordingWriter::frame(const nlohmann::json& marker) {
-  std::string s = marker.dump();
+  std::string s = dump_json(marker);
   append(kRecFrame, s.data(), s.size());
 }
 
 void RecordingWriter::info(const nlohmann::json& info) {
-  std::string s = info.dump();
+  std::string s = dump_json(info);
   append(kRecInfo, s.data(), s.size());
 }
 
@@ -187,7 +188,7 @@ Expected<std::string> RecordingWriter::finish(const nlohmann::json& trailer) {
   stop_thread();
   Status st = flush_now();
   if (st) {
-    std::string t = trailer.dump();
+    std::string t = dump_json(trailer);
     auto chunk = make_chunk(kChunkEnd, reinterpret_cast<const uint8_t*>(t.data()), t.size(),
                             opt_.zstd_level);
     std::lock_guard<std::mutex> io(io_mu_);
