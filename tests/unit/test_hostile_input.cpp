@@ -164,3 +164,97 @@ TEST(InputFile, NonRegularFilesAreOneLineErrorsNotHangs) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->size(), 6u);
 }
+
+// ------------------------------------------------------------------ target-derived sizes
+
+#include "go/offsets.h"
+#include "go/reader_detail.h"
+
+namespace {
+
+// Memory that answers every read (counting the bytes asked for): a huge read would be
+// a huge allocation first.
+class AnyMemory : public sg::MemReader {
+ public:
+  size_t asked = 0;
+  bool read(uint64_t, void* buf, size_t len) override {
+    asked += len;
+    std::memset(buf, 0, len);
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST(TargetSizes, OffsetsAreBoundedWhereTheyEnter) {
+  auto t = sg::offsets_from_table(21);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(sg::check_offset_bounds(*t).ok());
+  sg::Offsets o = *t;
+  o.p_m = 0xfffffff0u;  // e.g. from damaged DWARF: a P "4 GiB" long
+  auto b = sg::check_offset_bounds(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message,
+            "implausible offset p_m=4294967280 (runtime structs are smaller than 64 KiB)");
+  o = *t;
+  o.g_waitreason = 0xffffffffu;  // g_waitreason + 1 wrapped to 0 in 32 bits
+  EXPECT_FALSE(sg::check_offset_bounds(o).ok());
+  o = *t;
+  o.g_waitreason = sg::kMaxGoStructOffset;
+  EXPECT_TRUE(sg::check_offset_bounds(o).ok());
+
+  // validate() refuses them before reading the target.
+  AnyMemory mem;
+  sg::BinaryInfo bin;
+  bin.globals.allp = 0x1000;
+  bin.globals.allm = 0x2000;
+  o.p_m = 0xfffffff0u;
+  auto v = sg::validate(mem, bin, o, 0, 1, [] { return std::vector<int>{1}; });
+  EXPECT_FALSE(v.ok);
+  ASSERT_EQ(v.checks.size(), 1u);
+  EXPECT_EQ(v.checks[0],
+            "FAIL: implausible offset p_m=4294967280 (runtime structs are smaller than 64 KiB)");
+  EXPECT_EQ(mem.asked, 0u);
+}
+
+TEST(TargetSizes, StructReadsAreBounded) {
+  AnyMemory mem;
+  sg::detail::Block b;
+  EXPECT_FALSE(sg::detail::read_block(mem, 0x10000, size_t{4} << 30, b));  // 4 GiB: refused
+  EXPECT_EQ(mem.asked, 0u);
+  EXPECT_TRUE(b.b.empty());
+  EXPECT_TRUE(sg::detail::read_block(mem, 0x10000, sg::kMaxGoStructOffset, b));
+  EXPECT_EQ(b.b.size(), sg::kMaxGoStructOffset);
+}
+
+// ------------------------------------------------------------------ terminal text
+
+#include "util/printable.h"
+
+TEST(Printable, ControlBytesAndInvalidUtf8AreEscaped) {
+  EXPECT_EQ(ss::printable("worker-1"), "worker-1");
+  EXPECT_EQ(ss::printable("\x1b[2Jx"), "\\x1b[2Jx");
+  EXPECT_EQ(ss::printable("a\rb\nc\td\x7f"), "a\\x0db\\x0ac\\x09d\\x7f");
+  EXPECT_EQ(ss::printable("a\nb\tc", true), "a\nb\tc");
+  EXPECT_EQ(ss::printable("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(ss::printable("\xff\xfe"), "\\xff\\xfe");
+  EXPECT_EQ(ss::printable("\xc2\x9b"
+                          "31m"),
+            "\\xc2\\x9b31m");                                   // C1 CSI
+  EXPECT_EQ(ss::printable("\xc0\xaf"), "\\xc0\\xaf");           // overlong '/'
+  EXPECT_EQ(ss::printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // surrogate
+  EXPECT_EQ(ss::printable("\xe2\x82"), "\\xe2\\x82");           // truncated
+  EXPECT_EQ(ss::printable(std::string("a\0b", 3)), "a\\x00b");
+}
+
+TEST(Printable, WritePrintableFiltersARenderedBlock) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* out = open_memstream(&buf, &len);
+  ss::write_printable(
+      out, [](FILE* m) { std::fprintf(m, "THREAD %s\nnext\n", "evil\x1b]0;pwned\x07"); });
+  std::fclose(out);
+  EXPECT_EQ(std::string(buf, len), "THREAD evil\\x1b]0;pwned\\x07\nnext\n");
+  std::free(buf);
+}

@@ -1,23 +1,24 @@
 #include "app/commands.h"
-#include "app/probes_cmd.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "app/doctor.h"
 #include "app/live_source.h"
+#include "app/probes_cmd.h"
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
 #include "ui/print.h"
 #include "util/json_out.h"
+#include "util/printable.h"
 
 namespace schedscope::app {
 
@@ -80,7 +81,7 @@ void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
     std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out);
     std::fflush(out);
   } else {
-    ui::print_text(f, out);
+    write_printable(out, [&](FILE* m) { ui::print_text(f, m); });
   }
 }
 
@@ -117,7 +118,8 @@ std::string inspect_text(const nlohmann::json& j) {
           if (l.size() > 1) numbered += l + "\n";
           continue;
         }
-        std::string item = " " + f.key() + "=" + (f.value().is_array() ? dump_json(f.value()) : scalar(f.value()));
+        std::string item =
+            " " + f.key() + "=" + (f.value().is_array() ? dump_json(f.value()) : scalar(f.value()));
         if (line.size() + item.size() > 96) {
           out += line + "\n";
           line = " ";
@@ -175,7 +177,8 @@ int cmd_top(const TopOptions& opt) {
   Observer& o = **obs;
   const auto& t = o.target();
   if (opt.observe.verbose || !opt.json) {
-    std::fprintf(stderr, "schedscope: observing pid %d (%s)%s%s\n", t.pid, t.comm.c_str(),
+    std::fprintf(stderr, "schedscope: observing pid %d (%s)%s%s\n", t.pid,
+                 printable(t.comm).c_str(),
                  t.go_version.empty() ? "" : (", " + t.go_version).c_str(),
                  t.go_note.empty() ? "" : ("; " + t.go_note).c_str());
     if (opt.observe.verbose && o.go())
@@ -267,7 +270,7 @@ int cmd_inspect(const InspectOptions& opt) {
     std::cout << dump_json(j, 2) << "\n";
     return kExitOk;
   }
-  std::cout << inspect_text(j);
+  std::cout << printable(inspect_text(j), /*keep_newlines=*/true);
   return kExitOk;
 }
 

@@ -27,8 +27,9 @@
 #include "record/writer.h"
 #include "ui/live.h"
 #include "ui/print.h"
-#include "util/units.h"
 #include "util/json_out.h"
+#include "util/printable.h"
+#include "util/units.h"
 
 namespace schedscope::app {
 
@@ -358,7 +359,7 @@ int cmd_report(const AnalyzeOptions& opt) {
   if (opt.json) {
     std::cout << dump_json(r, 2) << "\n";
   } else {
-    record::print_report(r, stdout);
+    write_printable(stdout, [&](FILE* m) { record::print_report(r, m); });
   }
   return kExitOk;
 }
@@ -384,7 +385,7 @@ int cmd_replay(const AnalyzeOptions& opt) {
       std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
       std::fflush(stdout);
     } else {
-      ui::print_text(f, stdout);
+      write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
     }
   };
   while (!g_stop) {

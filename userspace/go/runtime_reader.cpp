@@ -684,6 +684,9 @@ Validation to_validation(const std::vector<Check>& cs) {
 
 Validation validate(MemReader& mem, const BinaryInfo& bin, const Offsets& off, uint64_t load_bias,
                     int pid, const TidSource& tids) {
+  if (Status b = check_offset_bounds(off); !b) {
+    return Validation{false, {"FAIL: " + b.error().message}};
+  }
   if (bin.globals.allp == 0 || bin.globals.allm == 0) {
     return Validation{false, {"FAIL: runtime.allp/allm addresses unknown: cannot validate"}};
   }

@@ -1,6 +1,4 @@
 #include "record/reader.h"
-#include "util/input_file.h"
-#include "util/json_out.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,6 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "util/input_file.h"
+#include "util/json_out.h"
 
 namespace schedscope::record {
 
@@ -113,9 +114,11 @@ Expected<Recording> Recording::parse_blob(std::shared_ptr<const uint8_t> data, s
       auto raw = open_chunk_payload(h, payload, &why);
       if (!raw) return make_error(name + ": damaged recording: metadata unreadable (" + why + ")");
       auto parsed = parse_json_bounded(raw->data(), raw->size(), &why);
-      if (!parsed) return make_error(name + ": damaged recording: metadata unreadable (" + why + ")");
+      if (!parsed)
+        return make_error(name + ": damaged recording: metadata unreadable (" + why + ")");
       nlohmann::json j = std::move(*parsed);
-      if (!j.is_object()) return make_error(name + ": damaged recording: metadata is not a JSON object");
+      if (!j.is_object())
+        return make_error(name + ": damaged recording: metadata is not a JSON object");
       // The struct sizes the records were written with (a guard against an ABI change
       // that did not bump SS_ABI_VERSION).
       if (auto abi_it = j.find("abi"); abi_it != j.end() && abi_it->is_object()) {
@@ -140,7 +143,8 @@ Expected<Recording> Recording::parse_blob(std::shared_ptr<const uint8_t> data, s
       auto raw = open_chunk_payload(h, payload, &why);
       nlohmann::json j;
       if (raw) {
-        if (auto parsed = parse_json_bounded(raw->data(), raw->size(), &why)) j = std::move(*parsed);
+        if (auto parsed = parse_json_bounded(raw->data(), raw->size(), &why))
+          j = std::move(*parsed);
       }
       if (!raw || !j.is_object()) {
         stop("damaged trailer" + (why.empty() ? "" : " (" + why + ")"));
@@ -227,7 +231,8 @@ bool Recording::Iterator::next(Item* it) {
       case kRecFrame:
       case kRecInfo: {
         auto parsed = parse_json_bounded(body, len);
-        if (!parsed || !parsed->is_object()) return damaged(kind == kRecFrame ? "frame marker" : "info");
+        if (!parsed || !parsed->is_object())
+          return damaged(kind == kRecFrame ? "frame marker" : "info");
         it->json = std::move(*parsed);
         return true;
       }

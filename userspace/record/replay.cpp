@@ -1,8 +1,9 @@
 #include "record/replay.h"
-#include "util/json_out.h"
 
 #include <cmath>
 #include <thread>
+
+#include "util/json_out.h"
 
 namespace schedscope::record {
 

@@ -1,5 +1,4 @@
 #include "record/writer.h"
-#include "util/json_out.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+
+#include "util/json_out.h"
 
 namespace schedscope::record {
 
