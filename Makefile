@@ -93,7 +93,7 @@ bench-smoke: build workloads
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSCHEDSCOPE_FUZZ=ON -DSCHEDSCOPE_WERROR=OFF >/dev/null
-	@cmake --build $(BUILD)-fuzz -j$(JOBS)
+	@cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzzers
 	@bash scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 install: build

@@ -283,14 +283,16 @@ class HostileInputs(unittest.TestCase):
             self.assertGreater(os.path.getsize(rec), 0)
             p, _ = self.run_ss("report", "--json", rec)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
-            self.assertIn("bad\ufffd\ufffd\x1b[31m", p.stdout.decode("utf-8"))
-            json.loads(p.stdout)
+            rep = json.loads(p.stdout)
+            self.assertIn("bad\ufffd\ufffd\x1b[31m", {th.get("name") for th in rep["threads"]})
+            self.assertEqual(rep["target"]["comm"], "bad\ufffd\ufffd\x1b[31m")
             p, _ = self.run_ss("report", rec)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             self.assertNotIn(b"\x1b", p.stdout)
         finally:
             t.send_signal(signal.SIGKILL)
             t.wait()
+            t.stdout.close()
 
 
 if __name__ == "__main__":
