@@ -98,10 +98,12 @@ bench: build workloads
 bench-smoke: build workloads
 	@bash scripts/bench.sh $(BUILD) --smoke
 
+# every libFuzzer target FUZZ_SECONDS each (default 60); FUZZ_TARGETS="fuzz_x ..." for some
+FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSCHEDSCOPE_FUZZ=ON -DSCHEDSCOPE_WERROR=OFF >/dev/null
-	@cmake --build $(BUILD)-fuzz -j$(JOBS)
-	@bash scripts/run-fuzz.sh $(BUILD)-fuzz
+	@cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzzers
+	@bash scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 install: build
 	install -D -m 0755 $(BUILD)/schedscope $(DESTDIR)$(PREFIX)/bin/schedscope

@@ -21,6 +21,8 @@
 #include "go/runtime_json.h"
 #include "ui/print.h"
 #include "util/safe_file.h"
+#include "util/json_out.h"
+#include "util/printable.h"
 
 namespace schedscope::app {
 
@@ -81,16 +83,16 @@ namespace {
 // Flushing and write errors: OutputWatch::flush() after each frame.
 void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
   if (opt.json) {
-    std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), out);
+    std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out);
   } else {
-    ui::print_text(f, out);
+    write_printable(out, [&](FILE* m) { ui::print_text(f, m); });
   }
 }
 
 std::string scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
-  return v.dump();
+  return dump_json(v);
 }
 
 // Human form of the inspect JSON: scalars first, then each object as an indented block.
@@ -120,7 +122,8 @@ std::string inspect_text(const nlohmann::json& j) {
           if (l.size() > 1) numbered += l + "\n";
           continue;
         }
-        std::string item = " " + f.key() + "=" + (f.value().is_array() ? f.value().dump() : scalar(f.value()));
+        std::string item =
+            " " + f.key() + "=" + (f.value().is_array() ? dump_json(f.value()) : scalar(f.value()));
         if (line.size() + item.size() > 96) {
           out += line + "\n";
           line = " ";
@@ -200,7 +203,8 @@ int cmd_top(const TopOptions& opt) {
   Observer& o = **obs;
   const auto& t = o.target();
   if (opt.observe.verbose || !opt.json) {
-    std::fprintf(stderr, "schedscope: observing pid %d (%s)%s%s\n", t.pid, t.comm.c_str(),
+    std::fprintf(stderr, "schedscope: observing pid %d (%s)%s%s\n", t.pid,
+                 printable(t.comm).c_str(),
                  t.go_version.empty() ? "" : (", " + t.go_version).c_str(),
                  t.go_note.empty() ? "" : ("; " + t.go_note).c_str());
     if (opt.observe.verbose && o.go())
@@ -268,7 +272,7 @@ int cmd_inspect(const InspectOptions& opt) {
   }
   auto bin = go::inspect_binary(path);
   if (!bin) {
-    std::cerr << "schedscope: " << path << ": " << bin.error().message << "\n";
+    std::cerr << "schedscope: " << bin.error().message << "\n";  // names the path
     return kExitError;
   }
   nlohmann::json j = go::inspect_to_json(*bin);
@@ -301,10 +305,10 @@ int cmd_inspect(const InspectOptions& opt) {
     j["usdt"] = rt["usdt"];
   }
   if (opt.json) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j, 2) << "\n";
     return kExitOk;
   }
-  std::cout << inspect_text(j);
+  std::cout << printable(inspect_text(j), /*keep_newlines=*/true);
   return kExitOk;
 }
 

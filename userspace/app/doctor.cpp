@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "probe/session.h"
+#include "util/json_out.h"
 
 namespace schedscope::app {
 namespace {
@@ -131,7 +132,7 @@ int print_doctor(const std::vector<Check>& checks, FILE* out, bool json) {
                    {"required", c.required},
                    {"detail", c.detail},
                    {"fix", c.ok ? "" : c.fix}});
-    fprintf(out, "%s\n", nlohmann::json{{"checks", j}, {"ok", rc == 0}}.dump().c_str());
+    fprintf(out, "%s\n", dump_json(nlohmann::json{{"checks", j}, {"ok", rc == 0}}).c_str());
     return rc;
   }
   for (const auto& c : checks) {

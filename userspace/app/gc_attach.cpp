@@ -75,15 +75,17 @@ Expected<gc::Census> CensusReader::read(double budget_ms) {
   if (bin.globals.allglen) n = mem_->get<int64_t>(bin.globals.allglen + bias).value_or(n);
   if (n < 0 || n > (1 << 24)) return make_error("implausible allglen " + std::to_string(n));
   c.allglen = uint32_t(n);
-  // The g fields we need: atomicstatus (u32) and waitreason (u8), within one small read.
-  uint32_t lo = o.g_atomicstatus, hi = o.g_atomicstatus + 4;
+  // The g fields we need: atomicstatus (u32) and waitreason (u8), within one small read
+  // (bounded offsets, 64-bit arithmetic: at most kMaxGoStructOffset + 8 bytes).
+  if (Status b = go::check_offset_bounds(o); !b) return b.error();
+  uint64_t lo = o.g_atomicstatus, hi = uint64_t{o.g_atomicstatus} + 4;
   if (o.g_waitreason) {
-    lo = std::min(lo, o.g_waitreason);
-    hi = std::max(hi, o.g_waitreason + 1);
+    lo = std::min<uint64_t>(lo, o.g_waitreason);
+    hi = std::max<uint64_t>(hi, uint64_t{o.g_waitreason} + 1);
   }
   if (o.g_startpc) {  // the start function of the Gs in IO wait (where they park)
-    lo = std::min(lo, o.g_startpc);
-    hi = std::max(hi, o.g_startpc + 8);
+    lo = std::min<uint64_t>(lo, o.g_startpc);
+    hi = std::max<uint64_t>(hi, uint64_t{o.g_startpc} + 8);
   }
   std::map<uint64_t, uint32_t> io_pcs;
   std::vector<uint8_t> buf(hi - lo);

@@ -6,6 +6,8 @@
 #include "app/target.h"
 #include "elf/elf_file.h"
 #include "usdt/notes.h"
+#include "util/json_out.h"
+#include "util/printable.h"
 
 namespace schedscope::app {
 
@@ -54,7 +56,7 @@ int cmd_probes(const ProbesOptions& opt) {
   if (opt.json) {
     nlohmann::json j = {{"files", usdt::files_to_json(files)}, {"probes", total}};
     if (opt.pid) j["pid"] = opt.pid;
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j, 2) << "\n";
     return kExitOk;
   }
   if (total == 0) {
@@ -65,10 +67,10 @@ int cmd_probes(const ProbesOptions& opt) {
   }
   for (const auto& f : files) {
     if (f.probes.empty()) continue;
-    std::cout << f.path << (f.is_exe && opt.pid ? "  (executable)" : "") << "  " << f.probes.size()
-              << " probe(s)\n";
+    std::cout << printable(f.path) << (f.is_exe && opt.pid ? "  (executable)" : "") << "  "
+              << f.probes.size() << " probe(s)\n";
     for (const auto& p : f.probes) {
-      std::cout << "  " << p.full_name() << "  pc " << hex(p.pc) << " (file offset "
+      std::cout << "  " << printable(p.full_name()) << "  pc " << hex(p.pc) << " (file offset "
                 << hex(p.file_offset) << ")";
       if (p.semaphore)
         std::cout << "  semaphore " << hex(p.semaphore) << " (file offset " << hex(p.semaphore_offset)
@@ -81,8 +83,8 @@ int cmd_probes(const ProbesOptions& opt) {
         continue;
       }
       for (size_t i = 0; i < p.args.size(); i++)
-        std::cout << "      arg" << i << "  " << p.args[i].spec << "  " << p.args[i].describe()
-                  << "\n";
+        std::cout << "      arg" << i << "  " << printable(p.args[i].spec) << "  "
+                  << printable(p.args[i].describe()) << "\n";
     }
   }
   std::cout << total << " probe(s); attach with `schedscope top|record --usdt PROVIDER:NAME`\n";

@@ -31,6 +31,8 @@
 #include "ui/live.h"
 #include "ui/print.h"
 #include "util/safe_file.h"
+#include "util/json_out.h"
+#include "util/printable.h"
 #include "util/units.h"
 
 namespace schedscope::app {
@@ -372,9 +374,9 @@ int cmd_report(const AnalyzeOptions& opt) {
   }
   json r = record::build_report(*rec, effective_thresholds(*rec, opt));
   if (opt.json) {
-    std::cout << r.dump(2) << "\n";
+    std::cout << dump_json(r, 2) << "\n";
   } else {
-    record::print_report(r, stdout);
+    write_printable(stdout, [&](FILE* m) { record::print_report(r, m); });
   }
   return kExitOk;
 }
@@ -398,9 +400,9 @@ int cmd_replay(const AnalyzeOptions& opt) {
   OutputWatch watch(stdout, "standard output");
   auto emit = [&](const model::Frame& f) {
     if (opt.json) {
-      std::fputs((ui::frame_to_json(f).dump() + "\n").c_str(), stdout);
+      std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
     } else {
-      ui::print_text(f, stdout);
+      write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
     }
     return watch.flush();
   };

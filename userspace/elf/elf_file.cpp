@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "elf/bytes.h"
+#include "util/input_file.h"
 
 namespace schedscope::elf {
 namespace {
@@ -30,32 +31,20 @@ ElfFile::~ElfFile() {
 }
 
 Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return make_error(errno_message("cannot open", path));
+  auto in = open_input_file(path);
+  if (!in) {
+    return in.error();
   }
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    auto err = make_error(errno_message("cannot stat", path));
-    ::close(fd);
-    return err;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return make_error(path + ": not a regular file");
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
+  if (in->size() == 0) {
     return make_error(path + ": empty file, not an ELF executable");
   }
-  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  void* m = mmap(nullptr, static_cast<size_t>(in->size()), PROT_READ, MAP_PRIVATE, in->fd(), 0);
   if (m == MAP_FAILED) {
     return make_error(errno_message("cannot map", path));
   }
   std::unique_ptr<ElfFile> f(new ElfFile());
   f->data_ = static_cast<const uint8_t*>(m);
-  f->size_ = static_cast<size_t>(st.st_size);
+  f->size_ = static_cast<size_t>(in->size());
   f->mapped_ = true;
   if (Status s = f->parse(); !s) {
     return make_error(path + ": " + s.error().message);

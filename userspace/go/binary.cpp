@@ -116,18 +116,45 @@ std::optional<BuildInfo> load_buildinfo(const ElfFile& elf, std::string* err) {
 
 // ---------------------------------------------------------------- pclntab
 
-// Cheap header plausibility check before a full parse (magic scan of segments).
-bool pclntab_header_plausible(std::span<const uint8_t> d) {
-  auto magic = elf::read_u32(d, 0);
-  if (!magic || d.size() < 16) {
-    return false;
+// Section headers missing: the pclntab is found by its magic in the non-executable
+// segments. Linear in the segment size whatever the bytes are: candidates are found with
+// memchr on the magic's first byte at 8-byte aligned offsets, each gets an O(1) check
+// (Pclntab::plausible), and the full parses of candidates that pass it and still fail
+// share a budget of one function-table entry per 8 segment bytes (a real table has fewer
+// entries than that). A crafted segment full of almost-valid headers ends the scan with
+// "no pclntab", quickly.
+std::optional<PclnLocation> scan_segment_for_pclntab(std::span<const uint8_t> seg, uint64_t vaddr) {
+  uint64_t budget = seg.size() / 8 + 1024;
+  const uint8_t* base = seg.data();
+  size_t off = 0;
+  while (off + 16 <= seg.size()) {
+    // Every pclntab magic (0xfffffff?, little-endian) starts with a byte >= 0xf0; the
+    // magic's last three bytes are 0xff.
+    const void* hit = std::memchr(base + off, 0xff, seg.size() - off);
+    if (hit == nullptr) {
+      break;
+    }
+    size_t at = static_cast<size_t>(static_cast<const uint8_t*>(hit) - base);
+    // The magic's byte 1 is the first 0xff; align its start (at - 1) to 8.
+    size_t cand = at == 0 ? 0 : ((at - 1) & ~size_t{7});
+    if (cand < off) {
+      cand = off;
+    }
+    if (cand + 16 > seg.size()) {
+      break;
+    }
+    auto c = seg.subspan(cand);
+    if (const uint64_t cost = Pclntab::plausible(c); cost != 0) {
+      if (cost <= budget) {
+        if (Pclntab::parse(c)) {
+          return PclnLocation{c, vaddr + cand};
+        }
+        budget -= cost;
+      }
+    }
+    off = cand + 8;
   }
-  if (*magic != 0xfffffffb && *magic != 0xfffffffa && *magic != 0xfffffff0 &&
-      *magic != 0xfffffff1) {
-    return false;
-  }
-  return d[4] == 0 && d[5] == 0 && (d[6] == 1 || d[6] == 2 || d[6] == 4) &&
-         (d[7] == 4 || d[7] == 8);
+  return std::nullopt;
 }
 
 std::optional<PclnLocation> locate_pclntab(const ElfFile& elf) {
@@ -139,17 +166,12 @@ std::optional<PclnLocation> locate_pclntab(const ElfFile& elf) {
       }
     }
   }
-  // Section headers missing: scan the non-executable segments for the header.
   for (const auto& p : elf.segments()) {
     if (p.type != PT_LOAD || (p.flags & PF_X) != 0) {
       continue;
     }
-    auto seg = elf.segment_data(p);
-    for (size_t off = 0; off + 16 <= seg.size(); off += 8) {
-      auto cand = seg.subspan(off);
-      if (pclntab_header_plausible(cand) && Pclntab::parse(cand)) {
-        return PclnLocation{cand, p.vaddr + off};
-      }
+    if (auto loc = scan_segment_for_pclntab(elf.segment_data(p), p.vaddr)) {
+      return loc;
     }
   }
   return std::nullopt;

@@ -43,7 +43,8 @@ struct Snap {
   uint64_t goidgen = 0;
   bool have_sched = false;
   Block sched;
-  std::vector<uint64_t> pptrs;
+  size_t allp_len = 0;          // len(allp)
+  std::vector<uint64_t> pptrs;  // its first kMaxCalibratePs entries
   std::vector<Block> ps;
   // P unchanged (status and schedtick) from before the M reads to after them: a P/M
   // pair read from such a P is consistent.
@@ -218,7 +219,8 @@ int Calibrator::take_snapshot() {
     uint64_t ap = mem_.get<uint64_t>(gl.allp + bias_).value_or(0);
     int64_t an = mem_.get<int64_t>(gl.allp + bias_ + 8).value_or(0);
     if (an > 0 && an <= kMaxPs) {
-      s.pptrs.resize(static_cast<size_t>(an));
+      s.allp_len = static_cast<size_t>(an);
+      s.pptrs.resize(std::min(static_cast<size_t>(an), kMaxCalibratePs));
       if (!mem_.read(ap, s.pptrs.data(), s.pptrs.size() * 8)) s.pptrs.clear();
     }
     for (uint64_t p : s.pptrs) {
@@ -938,7 +940,7 @@ void Calibrator::find_sched() {
     int64_t max_id = -1;
     for (auto& s : snaps_) {
       const int32_t nm = static_cast<int32_t>(s.ms.size()) + 8;
-      const int32_t np = static_cast<int32_t>(s.ps.size());
+      const int32_t np = static_cast<int32_t>(s.allp_len);
       auto i32 = [&](int32_t d) { return s.sched.at<int32_t>(off + d); };
       if (o_.m_id) {
         for (auto& m : s.mb) max_id = std::max(max_id, m.at<int64_t>(o_.m_id));
@@ -1000,6 +1002,8 @@ Expected<Offsets> Calibrator::run() {
   find_p_runq();
   find_sched();
   o_.source = "calibrated";
+  if (Status b = check_offset_bounds(o_); !b)
+    return make_error("calibration: " + b.error().message);
   return o_;
 }
 

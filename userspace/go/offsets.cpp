@@ -13,6 +13,8 @@
 #include <memory>
 #include <sstream>
 
+#include "util/input_file.h"
+
 namespace schedscope::go {
 
 namespace {
@@ -293,6 +295,17 @@ std::optional<uint64_t> path_offset(Dwarf_Die* st, const std::string& path) {
 
 const std::vector<OffsetField>& offset_fields() { return kFields; }
 
+Status check_offset_bounds(const Offsets& o) {
+  for (const auto& f : kFields) {
+    if (o.*f.member > kMaxGoStructOffset) {
+      return make_error("implausible offset " + std::string(f.name) + "=" +
+                        std::to_string(o.*f.member) + " (runtime structs are smaller than " +
+                        std::to_string(kMaxGoStructOffset / 1024) + " KiB)");
+    }
+  }
+  return {};
+}
+
 Expected<Offsets> offsets_from_table(int minor) {
   if (minor < kTableMinMinor || minor > kTableMaxMinor) {
     return make_error("no offset table for go1." + std::to_string(minor) + " (table covers go1." +
@@ -309,8 +322,10 @@ Expected<Offsets> offsets_from_table(int minor) {
 }
 
 Expected<Offsets> offsets_from_dwarf(const std::string& path) {
-  FdGuard fd{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) return make_error("open " + path + ": " + std::strerror(errno));
+  auto in = open_input_file(path);
+  if (!in) return in.error();
+  FdGuard fd{dup(in->fd())};
+  if (fd.fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
   // Declared after fd: destroyed (dwarf_end) before the fd is closed.
   std::unique_ptr<Dwarf, DwarfCloser> dw(dwarf_begin(fd.fd, DWARF_C_READ));
   if (!dw) {
@@ -358,18 +373,20 @@ Expected<Offsets> offsets_from_dwarf(const std::string& path) {
         Dwarf_Attribute a;
         if (dwarf_attr(&it->second, DW_AT_byte_size, &a) != nullptr &&
             dwarf_formudata(&a, &sz) == 0) {
-          o.*f.member = static_cast<uint32_t>(sz);
+          o.*f.member = static_cast<uint32_t>(std::min<Dwarf_Word>(sz, kMaxGoStructOffset + 1));
         }
         break;
       }
       if (auto v = path_offset(&it->second, alt)) {
-        o.*f.member = static_cast<uint32_t>(*v);
+        o.*f.member = static_cast<uint32_t>(std::min<uint64_t>(*v, kMaxGoStructOffset + 1));
         break;
       }
     }
   }
   o.source = "dwarf";
   if (o.g_goid == 0 || o.m_curg == 0) return make_error(path + ": DWARF lacks g.goid/m.curg");
+  if (Status b = check_offset_bounds(o); !b)
+    return make_error(path + ": DWARF: " + b.error().message);
   return o;
 }
 

@@ -10,6 +10,12 @@
 
 namespace schedscope::go {
 
+// The one upper bound on every target-derived field offset and struct size (DWARF,
+// calibration): a field of runtime.g/m/p/schedt is never this far into its struct (the
+// largest, runtime.p, is about 10 KiB). Reads of the target's structs are sized from these
+// offsets, so the bound also bounds every allocation made for them.
+inline constexpr uint32_t kMaxGoStructOffset = 64 * 1024;
+
 struct Offsets {
   std::string source;  // "dwarf" | "table:go1.N" | "calibrated" | "none"
   // runtime.g
@@ -52,6 +58,9 @@ struct OffsetField {
 };
 // Every offset field of Offsets, in declaration order.
 const std::vector<OffsetField>& offset_fields();
+// Every field and size within kMaxGoStructOffset; else an error naming the first field
+// out of range. Applied by offsets_from_dwarf(), calibrate() and validate().
+Status check_offset_bounds(const Offsets& o);
 
 // The Go minor versions the built-in table covers (go-runtime.md §2).
 inline constexpr int kTableMinMinor = 17;

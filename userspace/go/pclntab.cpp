@@ -40,7 +40,16 @@ Expected<std::shared_ptr<Pclntab>> Pclntab::parse(std::span<const uint8_t> data,
   return t;
 }
 
-Status Pclntab::init(uint64_t text_start) {
+uint64_t Pclntab::plausible(std::span<const uint8_t> data) {
+  Pclntab t;
+  t.view_ = data;
+  if (!t.init(0, /*header_only=*/true)) {
+    return 0;
+  }
+  return t.nfunc_;
+}
+
+Status Pclntab::init(uint64_t text_start, bool header_only) {
   const std::span<const uint8_t> d = view_;
   if (d.size() < 16) {
     return make_error("pclntab: truncated header");
@@ -124,6 +133,21 @@ Status Pclntab::init(uint64_t text_start) {
     if (off > d.size()) {
       return make_error("pclntab: table offset out of bounds (truncated?)");
     }
+  }
+  if (header_only) {
+    // O(1) instead of O(nfunc): a handful of entries spread over the table must be in
+    // order (a magic scan validates every candidate this way before a full parse).
+    constexpr uint64_t kSamples = 16;
+    uint64_t prev = 0;
+    for (uint64_t k = 0; k <= kSamples; ++k) {
+      const uint64_t i = nfunc_ * k / kSamples;
+      auto e = read_word(d, functab_off_ + 2 * i * functab_field_, functab_field_);
+      if (!e || *e < prev) {
+        return make_error("pclntab: function table is not sorted");
+      }
+      prev = *e;
+    }
+    return {};
   }
   // The function table must be sorted for the binary search; checking it once here also
   // makes every entry_at() below infallible.

@@ -42,6 +42,12 @@ class Pclntab final : public Symbolizer {
   static Expected<std::shared_ptr<Pclntab>> parse(std::span<const uint8_t> data,
                                                   uint64_t text_start = 0);
 
+  // O(1) plausibility of a table starting at data[0]: the header, the bounds of every
+  // table and 17 function-table entries spread over it in order. Returns the function
+  // count it declares (the cost of a full parse()), 0 when not plausible. parse() can
+  // still refuse what passes (it checks every entry); a magic scan calls this first.
+  static uint64_t plausible(std::span<const uint8_t> data);
+
   // Symbolizer.
   [[nodiscard]] std::optional<SourceLoc> lookup(uint64_t pc) const override;
   [[nodiscard]] std::optional<FuncInfo> find_function(const std::string& name) const override;
@@ -82,7 +88,7 @@ class Pclntab final : public Symbolizer {
 
  private:
   Pclntab() = default;
-  Status init(uint64_t text_start);
+  Status init(uint64_t text_start, bool header_only = false);
   [[nodiscard]] std::optional<uint64_t> entry_at(size_t i) const;     // functab[i].entry
   [[nodiscard]] std::optional<uint64_t> func_offset(size_t i) const;  // _func offset in view_
   [[nodiscard]] std::optional<int32_t> pcvalue(uint64_t table_off, uint64_t entry,

@@ -20,6 +20,10 @@ inline constexpr uint32_t kPidle = 0, kPrunning = 1, kPsyscall = 2;
 inline constexpr uint32_t kGrunning = 2, kGsyscall = 3, kGscan = 0x1000;
 inline constexpr size_t kMaxMs = 20000;     // allm walk cap (the runtime's default limit is 10000)
 inline constexpr int64_t kMaxPs = 1 << 16;  // sanity bound on len(allp)
+// Calibration snapshots copy kPBlock bytes of each P, 12 times a round: they read at most
+// this many Ps (the first ones of allp), so that a huge GOMAXPROCS (or a hostile len(allp))
+// costs at most 12 MiB.
+inline constexpr size_t kMaxCalibratePs = 256;
 inline constexpr size_t kMBlock = 1024;     // bytes of an m read at once
 inline constexpr size_t kPBlock = 4096;     // bytes of a p read at once
 inline constexpr size_t kGBlock = 512;      // bytes of a g read at once
@@ -53,8 +57,14 @@ struct Block {
   [[nodiscard]] uint32_t u32(uint64_t off) const { return at<uint32_t>(off); }
 };
 
+// len is computed from offsets: more than a struct can be is refused (the offsets were
+// checked by check_offset_bounds(); this keeps a bad one from allocating gigabytes).
 inline bool read_block(MemReader& mem, uint64_t addr, size_t len, Block& out) {
   out.addr = addr;
+  if (len > kMaxGoStructOffset + 64) {
+    out.b.clear();
+    return false;
+  }
   out.b.assign(len, 0);
   if (!plausible_ptr(addr)) return false;
   if (mem.read(addr, out.b.data(), len)) return true;

@@ -26,6 +26,7 @@
 
 #include "go/reader_detail.h"
 #include "go/x86.h"
+#include "util/input_file.h"
 
 namespace schedscope::go {
 
@@ -83,8 +84,9 @@ struct ElfCloser {
 
 // Lowest PT_LOAD p_vaddr of an ELF file, page-aligned down.
 Expected<uint64_t> lowest_load_vaddr(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error("open " + path + ": " + std::strerror(errno));
+  auto in = open_input_file(path);
+  if (!in) return in.error();
+  const int fd = in->fd();
   elf_version(EV_CURRENT);
   uint64_t lowest = UINT64_MAX;
   {
@@ -99,7 +101,6 @@ Expected<uint64_t> lowest_load_vaddr(const std::string& path) {
       }
     }
   }
-  close(fd);
   if (lowest == UINT64_MAX) return make_error(path + ": no PT_LOAD segment");
   return lowest & ~uint64_t{0xfff};
 }
@@ -683,6 +684,9 @@ Validation to_validation(const std::vector<Check>& cs) {
 
 Validation validate(MemReader& mem, const BinaryInfo& bin, const Offsets& off, uint64_t load_bias,
                     int pid, const TidSource& tids) {
+  if (Status b = check_offset_bounds(off); !b) {
+    return Validation{false, {"FAIL: " + b.error().message}};
+  }
   if (bin.globals.allp == 0 || bin.globals.allm == 0) {
     return Validation{false, {"FAIL: runtime.allp/allm addresses unknown: cannot validate"}};
   }

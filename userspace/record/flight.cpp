@@ -4,6 +4,7 @@
 
 #include "record/census_format.h"
 #include "record/writer.h"
+#include "util/json_out.h"
 
 namespace schedscope::record {
 
@@ -47,7 +48,7 @@ void FlightBuffer::symbols(const std::vector<SymbolEntry>& syms) {
 void FlightBuffer::info(const nlohmann::json& j) {
   if (j.is_object())
     for (auto& [k, v] : j.items()) info_[k] = v;
-  std::string s = j.dump();
+  std::string s = dump_json(j);
   add(kRecInfo, s.data(), s.size());
 }
 

@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/input_file.h"
+#include "util/json_out.h"
+
 namespace schedscope::record {
 
 namespace {
@@ -17,29 +20,19 @@ std::string at(uint64_t off) { return "at offset " + std::to_string(off); }
 }  // namespace
 
 bool has_recording_magic(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  auto in = open_input_file(path);
+  if (!in) return false;
   char buf[sizeof kFileMagic];
-  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  ::close(fd);
+  ssize_t n = ::pread(in->fd(), buf, sizeof buf, 0);
   return n == ssize_t(sizeof buf) && std::memcmp(buf, kFileMagic, sizeof buf) == 0;
 }
 
 Expected<Recording> Recording::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error("cannot open " + path + ": " + strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return make_error(path + ": not a regular file");
-  }
-  size_t size = size_t(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return make_error(path + ": empty file, not a schedscope recording");
-  }
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  auto in = open_input_file(path);
+  if (!in) return in.error();
+  size_t size = size_t(in->size());
+  if (size == 0) return make_error(path + ": empty file, not a schedscope recording");
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, in->fd(), 0);
   if (p == MAP_FAILED) return make_error("cannot map " + path + ": " + strerror(errno));
   std::shared_ptr<const uint8_t> data(static_cast<const uint8_t*>(p),
                                       [size](const uint8_t* q) { ::munmap(const_cast<uint8_t*>(q), size); });
@@ -120,8 +113,11 @@ Expected<Recording> Recording::parse_blob(std::shared_ptr<const uint8_t> data, s
       std::string why;
       auto raw = open_chunk_payload(h, payload, &why);
       if (!raw) return make_error(name + ": damaged recording: metadata unreadable (" + why + ")");
-      auto j = nlohmann::json::parse(raw->begin(), raw->end(), nullptr, false);
-      if (j.is_discarded() || !j.is_object())
+      auto parsed = parse_json_bounded(raw->data(), raw->size(), &why);
+      if (!parsed)
+        return make_error(name + ": damaged recording: metadata unreadable (" + why + ")");
+      nlohmann::json j = std::move(*parsed);
+      if (!j.is_object())
         return make_error(name + ": damaged recording: metadata is not a JSON object");
       // The struct sizes the records were written with (a guard against an ABI change
       // that did not bump SS_ABI_VERSION).
@@ -146,8 +142,11 @@ Expected<Recording> Recording::parse_blob(std::shared_ptr<const uint8_t> data, s
       std::string why;
       auto raw = open_chunk_payload(h, payload, &why);
       nlohmann::json j;
-      if (raw) j = nlohmann::json::parse(raw->begin(), raw->end(), nullptr, false);
-      if (!raw || j.is_discarded() || !j.is_object()) {
+      if (raw) {
+        if (auto parsed = parse_json_bounded(raw->data(), raw->size(), &why))
+          j = std::move(*parsed);
+      }
+      if (!raw || !j.is_object()) {
         stop("damaged trailer" + (why.empty() ? "" : " (" + why + ")"));
         break;
       }
@@ -231,9 +230,10 @@ bool Recording::Iterator::next(Item* it) {
         return true;
       case kRecFrame:
       case kRecInfo: {
-        it->json = nlohmann::json::parse(body, body + len, nullptr, false);
-        if (it->json.is_discarded() || !it->json.is_object())
+        auto parsed = parse_json_bounded(body, len);
+        if (!parsed || !parsed->is_object())
           return damaged(kind == kRecFrame ? "frame marker" : "info");
+        it->json = std::move(*parsed);
         return true;
       }
       default:

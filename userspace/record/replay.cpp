@@ -3,6 +3,8 @@
 #include <cmath>
 #include <thread>
 
+#include "util/json_out.h"
+
 namespace schedscope::record {
 
 namespace {
@@ -29,7 +31,7 @@ void get_bool(const nlohmann::json& j, const char* k, bool& v) {
 
 std::string alerts_key(const nlohmann::json& j) {
   // Normalized through Alert so that number types parsed back from text compare equal.
-  return alerts_to_json(alerts_from_json(j)).dump();
+  return dump_json(alerts_to_json(alerts_from_json(j)));
 }
 
 }  // namespace
@@ -170,7 +172,7 @@ void Replayer::apply_stacks(model::Frame& f, const nlohmann::json& marker) {
 void Replayer::compare(const model::Frame& f, const nlohmann::json& recorded, bool final) {
   nlohmann::json rec_alerts = recorded.value("alerts", nlohmann::json::array());
   std::string want = alerts_key(rec_alerts);
-  std::string got = alerts_to_json(f.alerts).dump();
+  std::string got = dump_json(alerts_to_json(f.alerts));
   if (final) {
     check_.final_recorded = true;
     check_.final_match = want == got;

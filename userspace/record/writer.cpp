@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "util/json_out.h"
+
 namespace schedscope::record {
 
 Expected<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string& path,
@@ -19,7 +21,7 @@ Expected<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::st
   std::unique_ptr<RecordingWriter> w(new RecordingWriter(std::move(file.value()), opt));
   uint8_t hdr[kFileHeaderSize];
   encode_file_header(FileHeader{}, hdr);
-  std::string m = meta.dump();
+  std::string m = dump_json(meta);
   auto chunk = make_chunk(kChunkMeta, reinterpret_cast<const uint8_t*>(m.data()), m.size(),
                           opt.zstd_level);
   Status st = w->write_all(hdr, sizeof hdr);
@@ -101,12 +103,12 @@ void RecordingWriter::symbols(const std::vector<SymbolEntry>& syms) {
 }
 
 void RecordingWriter::frame(const nlohmann::json& marker) {
-  std::string s = marker.dump();
+  std::string s = dump_json(marker);
   append(kRecFrame, s.data(), s.size());
 }
 
 void RecordingWriter::info(const nlohmann::json& info) {
-  std::string s = info.dump();
+  std::string s = dump_json(info);
   append(kRecInfo, s.data(), s.size());
 }
 
@@ -167,7 +169,7 @@ Expected<std::string> RecordingWriter::finish(const nlohmann::json& trailer) {
   stop_thread();
   Status st = flush_now();
   if (st) {
-    std::string t = trailer.dump();
+    std::string t = dump_json(trailer);
     auto chunk = make_chunk(kChunkEnd, reinterpret_cast<const uint8_t*>(t.data()), t.size(),
                             opt_.zstd_level);
     std::lock_guard<std::mutex> io(io_mu_);

@@ -24,6 +24,7 @@
 
 #include "go/runtime_reader.h"
 #include "ui/live_state.h"
+#include "util/printable.h"
 
 // Last: curses defines macros (OK, ERR, TRUE) and, without this, function-like macros
 // named like std members (erase, clear, move, timeout).
@@ -439,7 +440,8 @@ void View::put(int y, int x, int maxw, const std::string& s, attr_t attr) const 
   if (maxw <= 0 || y < 0 || y >= LINES || x >= COLS) return;
   maxw = std::min(maxw, COLS - x);
   if (attr) attron(int(attr));
-  mvaddnstr(y, x, s.c_str(), std::min<int>(maxw, int(s.size())));
+  const std::string p = printable(s);  // names and paths come from the target
+  mvaddnstr(y, x, p.c_str(), std::min<int>(maxw, int(p.size())));
   if (attr) attroff(int(attr));
 }
 
