@@ -18,7 +18,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build workloads runtimes npm-bins test test-unit test-bpf test-e2e demo bench bench-smoke install clean fuzz format tidy
+.PHONY: all deps build workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-smoke install clean fuzz fuzz-build format tidy
 
 all: build
 
@@ -58,7 +58,7 @@ $(BUILD)/workloads/%-go1.23-stripped: tools/workloads/%/*.go tools/workloads/go.
 
 workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(patsubst %,$(BUILD)/workloads/%-go1.23-stripped,$(GO123_WORKLOADS))
 
-# USDT e2e programs of other runtimes (issue 7): a Java class built with javac; the Python
+# USDT e2e programs of other runtimes: a Java class built with javac; the Python
 # program (tools/runtimes/usdt_python.py) runs from the source tree.
 JAVAC ?= javac
 $(BUILD)/runtimes/UsdtJava.class: tools/runtimes/UsdtJava.java
@@ -76,7 +76,7 @@ npm-bins: deps
 
 # Every tier ends with a summary line (passed, failed, skipped and why); CI=true or
 # STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh).
-test: build workloads runtimes npm-bins
+test: build workloads runtimes npm-bins fuzz-build
 	@bash scripts/run-tests.sh $(BUILD)
 
 test-unit: build npm-bins
@@ -88,6 +88,9 @@ test-bpf: build npm-bins
 test-e2e: build workloads runtimes npm-bins
 	@bash scripts/run-tests.sh $(BUILD) e2e
 
+test-fuzz: fuzz-build
+	@bash scripts/run-tests.sh $(BUILD) fuzz
+
 demo: build workloads
 	@bash scripts/demo.sh $(BUILD)
 
@@ -98,11 +101,15 @@ bench: build workloads
 bench-smoke: build workloads
 	@bash scripts/bench.sh $(BUILD) --smoke
 
-# every libFuzzer target FUZZ_SECONDS each (default 60); FUZZ_TARGETS="fuzz_x ..." for some
+# The libFuzzer targets (clang, ASan) in $(BUILD)-fuzz. `make fuzz` runs every target
+# FUZZ_SECONDS each (default 60); FUZZ_TARGETS="fuzz_x ..." for some. `make test` runs
+# each for a few seconds (its fuzz tier).
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz-build: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSCHEDSCOPE_FUZZ=ON -DSCHEDSCOPE_WERROR=OFF >/dev/null
 	@cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzzers
+
+fuzz: fuzz-build
 	@bash scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 install: build

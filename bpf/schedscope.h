@@ -208,7 +208,7 @@ struct ss_go_exit {
 	ss_u64 goid;
 };
 
-/* ---- USDT (issue 7): event types 20..29.
+/* ---- USDT: event types 20..29.
  * Probes attached with libbpf's USDT support; the BPF cookie of each attachment is the
  * probe's index in userspace's probe table (< SS_USDT_MAX_PROBES). */
 #define SS_EV_USDT 20          /* struct ss_usdt_hit: one hit of a probe whose cfg has SS_USDT_EMIT */
@@ -276,7 +276,7 @@ struct ss_usdt_probe {
 	char file[128];        /* the ELF it is in (truncated at the start if longer) */
 };
 
-/* ---- GC and netpoller observation (issue 8; event types 10..19 reserved here) ----
+/* ---- GC and netpoller observation (event types 10..19 reserved here) ----
  *
  * Entry uprobes on rare runtime functions (gc.bpf.c) and a per-CPU perf_event sampler
  * that classifies what the target's M on that CPU is doing for the GC. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* usdt.bpf.c — USDT probes of the target (issue 7): `--usdt PROVIDER:NAME` and the probes
+/* usdt.bpf.c — USDT probes of the target: `--usdt PROVIDER:NAME` and the probes
  * of the runtime adapters (HotSpot, CPython).
  *
  * One program, attached by userspace once per probe with bpf_program__attach_usdt(); the

@@ -101,6 +101,7 @@ fi
 
 PKGS=(
   clang llvm make cmake g++ pkg-config          # compilers and build
+  libclang-rt-dev                               # libFuzzer and ASan runtimes (make fuzz, the fuzz tier)
   libbpf-dev bpftool                            # BPF loading and skeletons
   libelf-dev libdw-dev zlib1g-dev               # ELF / DWARF
   libcli11-dev nlohmann-json3-dev               # CLI and JSON

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test tiers: unit (no root) · bpf (root, real kernel) · e2e (root, real Go workloads).
-# Usage: run-tests.sh BUILD_DIR [unit|bpf|e2e ...]   (default: all tiers)
+# Usage: run-tests.sh BUILD_DIR [unit|bpf|e2e|fuzz ...]   (default: all tiers)
+# fuzz: every libFuzzer target of BUILD_DIR-fuzz (make fuzz-build) for FUZZ_SMOKE_SECONDS
+# (default 5) each: a smoke run that any crash fails; `make fuzz` is the long run.
 #
 # Each tier ends with one summary line (tests/testsummary.py):
 #   === unit: 178 tests: 178 passed, 0 failed, 0 skipped: PASS
@@ -13,7 +15,7 @@ set -uo pipefail
 build=${1:-build}
 shift || true
 tiers=("$@")
-((${#tiers[@]})) || tiers=(unit bpf e2e)
+((${#tiers[@]})) || tiers=(unit bpf e2e fuzz)
 root=$([[ $(id -u) -eq 0 ]] && echo 1 || echo 0)
 fail=0
 export SCHEDSCOPE_BUILD=$(cd "$build" && pwd)
@@ -52,6 +54,34 @@ not_root() {  # not_root NAME
   summaries+=("$results/$1.summary")
 }
 
+fuzz_tier() {  # every fuzz target a few seconds; its summary line like the others'
+  local dir=${build}-fuzz secs=${FUZZ_SMOKE_SECONDS:-5} t0=$SECONDS n failed line
+  echo "=== fuzz"
+  n=$(find "$dir" -maxdepth 1 -name 'fuzz_*' -type f -perm -u+x 2>/dev/null | wc -l)
+  if ((n == 0)); then
+    if ((STRICT)); then
+      line="=== fuzz: FAIL: no fuzz targets in $dir (make fuzz-build)"
+      fail=1
+    else
+      line="=== fuzz: SKIPPED: no fuzz targets in $dir (make fuzz-build)"
+    fi
+  else
+    bash "$SCHEDSCOPE_SRC/scripts/run-fuzz.sh" "$dir" "$secs" | tee "$results/fuzz.log"
+    failed=$(grep -c ': FAILED (crash input' "$results/fuzz.log")
+    line="=== fuzz: $n targets x ${secs}s: $((n - failed)) passed, $failed failed, 0 skipped"
+    if ((failed)); then
+      line+=": FAIL"
+      fail=1
+    else
+      line+=": PASS"
+    fi
+  fi
+  echo "$line"
+  echo "    (fuzz: $((SECONDS - t0))s)"
+  echo "$line" >"$results/fuzz.summary"
+  summaries+=("$results/fuzz.summary")
+}
+
 for tier in "${tiers[@]}"; do
   case $tier in
     unit) gtest_tier unit "$build/unit_tests" ;;
@@ -68,6 +98,7 @@ for tier in "${tiers[@]}"; do
         not_root e2e
       fi
       ;;
+    fuzz) fuzz_tier ;;
     *) echo "unknown tier $tier" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-"""Detectors e2e (issue 4): each stuck/storm workload raises the right alert, with the
+"""Detectors e2e: each stuck/storm workload raises the right alert, with the
 right P, tid, G function and syscall, within 5 s of the condition starting; a long cgo
 call whose P sysmon hands off shows as a blocked M, not a stuck P; healthy workloads
 raise nothing in 30 s."""

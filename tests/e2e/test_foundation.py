@@ -1,4 +1,4 @@
-"""Foundation e2e (issue 2): the kernel-side observer against `knows`, a Go workload
+"""Foundation e2e: the kernel-side observer against `knows`, a Go workload
 that reports exactly what it did (threads created, sleeps, syscalls, blocking reads)."""
 import json
 import os

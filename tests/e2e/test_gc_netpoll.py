@@ -1,4 +1,4 @@
-"""GC stalls and netpoller saturation e2e (issue 8): gcstress raises gc_stall with its
+"""GC stalls and netpoller saturation e2e: gcstress raises gc_stall with its
 evidence (GC cycles counted against the runtime's own /gc/cycles/total, assists, MMU),
 netpoll_slow raises netpoll_saturation with the goroutine counts behind it, and the
 healthy controls (a light GC load, a CPU-bound server with the same connections) raise

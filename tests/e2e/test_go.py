@@ -1,4 +1,4 @@
-"""Go awareness e2e (issue 3): every Go release we can run here (go1.19 from Debian, the
+"""Go awareness e2e: every Go release we can run here (go1.19 from Debian, the
 stripped go1.21–1.26 testbins, a go1.27 binary from npm), checked against ground truth
 from the programs themselves and from GODEBUG=schedtrace printed at the same time."""
 import json

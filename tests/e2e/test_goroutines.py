@@ -1,4 +1,4 @@
-"""--goroutines e2e (issue 3): entry uprobes at the RETs of runtime.newproc1 and at
+"""--goroutines e2e: entry uprobes at the RETs of runtime.newproc1 and at
 runtime.gdestroy/goexit0 count and attribute goroutines; the target must survive them."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Live view e2e (issue 4): `schedscope top` on a terminal, driven inside tmux against
+"""Live view e2e: `schedscope top` on a terminal, driven inside tmux against
 real workloads. The screen is read with capture-pane; the terminal state after exit is
 checked with tmux (alternate screen off) and `stty -g` (modes as before)."""
 import os

@@ -1,4 +1,4 @@
-"""Recording e2e (issue 5): `record` a real Go workload, then `report` must give the
+"""Recording e2e: `record` a real Go workload, then `report` must give the
 workload's ground truth (the same assertions the foundation tests make on live output),
 the alerts raised on the recording must equal the ones raised live while recording,
 SIGINT finalizes the file, --every/--max-bytes rotates, damaged files read up to their last

@@ -1,4 +1,4 @@
-"""Goroutine scheduling latency e2e (issue 8): schedscope reads the runtime's own
+"""Goroutine scheduling latency e2e: schedscope reads the runtime's own
 runnable -> running histogram (sched.timeToRun) from outside, and the numbers equal what
 the program reads from inside through runtime/metrics /sched/latencies:seconds, bucket by
 bucket, on both histogram layouts: tools/workloads/schedlat built by Debian's go1.19

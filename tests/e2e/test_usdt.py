@@ -1,4 +1,4 @@
-"""USDT e2e (issue 7): `probes` lists the notes of a live JVM and of CPython (one whose ELF
+"""USDT e2e: `probes` lists the notes of a live JVM and of CPython (one whose ELF
 has the python:* probes, found by tests/fixtures/usdt_python.py); `top`
 on a JVM names Java threads from hotspot:thread__start, reports GC pauses inside
 safepoints and counts a --usdt probe per thread; `top` on CPython reports every

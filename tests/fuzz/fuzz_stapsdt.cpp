@@ -1,4 +1,4 @@
-// libFuzzer target: the USDT note parser (issue 7). Input: the bytes of a .note.stapsdt
+// libFuzzer target: the USDT note parser. Input: the bytes of a .note.stapsdt
 // section, wrapped into a minimal ELF64 (one PT_LOAD, .note.stapsdt, .stapsdt.base) so the
 // whole path runs: note headers, descriptors, strings, prelink adjustment, file offsets,
 // and the argument-spec decoder on each probe's argument string. Built by `make fuzz`.

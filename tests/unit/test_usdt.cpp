@@ -1,4 +1,4 @@
-// USDT (issue 7): the .note.stapsdt parser on synthetic ELF images and on the real
+// USDT: the .note.stapsdt parser on synthetic ELF images and on the real
 // libjvm.so / CPython (tests/fixtures/usdt_python.py) of this machine, the argument-spec
 // decoder, runtime detection, and the tracker (probe table, counts, pauses, runtime thread names)
 // fed with records.

@@ -1,4 +1,4 @@
-// A small Java program for schedscope's USDT e2e tests (issue 7). It prints JSON lines
+// A small Java program for schedscope's USDT e2e tests. It prints JSON lines
 // about itself (the ground truth):
 //   {"ev":"ready","pid":N}            then waits for a line on stdin
 //   {"ev":"done", ...}                after the phases below, then exits

@@ -1,4 +1,4 @@
-"""A small Python program for schedscope's USDT e2e tests (issue 7). Prints JSON lines:
+"""A small Python program for schedscope's USDT e2e tests. Prints JSON lines:
   {"ev":"ready","pid":N}      then waits for a line on stdin
   {"ev":"done", ...}          after N forced collections, then exits
 Automatic collection is off; every collection after the trigger is seen through gc.callbacks:

@@ -300,7 +300,7 @@ int cmd_inspect(const InspectOptions& opt) {
     }
   }
   {
-    auto rt = runtime_json(bin->is_go, opt.pid, path);  // issue 7
+    auto rt = runtime_json(bin->is_go, opt.pid, path);
     j["runtime"] = rt["runtime"];
     j["usdt"] = rt["usdt"];
   }

@@ -189,7 +189,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
   if (init) init(*o);
-  // USDT (issue 7): after init so the recorder sees the probe table.
+  // USDT: after init so the recorder sees the probe table.
   {
     std::vector<UsdtWanted> generic;
     for (const auto& spec : opt.usdt) {

@@ -31,7 +31,7 @@ struct ObserveOptions {
   bool go = true;                   // Go awareness (inspect, offsets, P table)
   bool goroutines = false;          // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
   bool verbose = false;
-  // USDT (issue 7)
+  // USDT
   std::vector<std::string> usdt;    // --usdt PROVIDER:NAME, counted per thread
   bool usdt_args = false;           // ship every hit of those with its arguments (record)
   bool runtime_probes = true;       // attach the detected runtime's adapter (HotSpot, CPython)

@@ -1,5 +1,5 @@
 // `schedscope probes`: the USDT probes of a process (its executable and every mapped
-// library) or of one ELF file, with their argument specs and semaphores (issue 7).
+// library) or of one ELF file, with their argument specs and semaphores.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-// USDT attachment for one observed process (issue 7): the generic --usdt PROVIDER:NAME
+// USDT attachment for one observed process: the generic --usdt PROVIDER:NAME
 // probes and the runtime adapters' probes (HotSpot, CPython), found in the .note.stapsdt
 // of the executable and of every mapped library, attached through the Session, and
 // re-scanned every interval so libraries loaded later (a JVM's libjvm.so) are covered.

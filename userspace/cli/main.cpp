@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                  "do not attach the runtime adapter's USDT probes (HotSpot: thread names, safepoints, "
                  "GC; CPython: GC)");
 
-  // ---- probes (issue 7)
+  // ---- probes
   app::ProbesOptions probes_opt;
   auto* probesc = app.add_subcommand(
       "probes", "list the USDT probes (.note.stapsdt) of a process's executable and mapped "

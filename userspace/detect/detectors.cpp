@@ -172,7 +172,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     for (const auto& m : f.go->ms) m_by_tid[m.tid] = &m;
   int blocked = 0;
   std::map<std::string, int> by_syscall, by_func;
-  std::vector<uint32_t> blocked_tids;  // issue 7: named by the runtime adapter
+  std::vector<uint32_t> blocked_tids;  // named by the runtime adapter
   for (const auto& r : f.threads) {
     if (r.state == "exited" || !blocked_in_kernel(r) || r.syscall == "futex") continue;
     std::string func = r.go_func;

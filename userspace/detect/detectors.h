@@ -1,6 +1,6 @@
 // Detectors over the model's frames: stuck P, blocked M, syscall storm, thread limit.
 // The same code runs live (top) and on recordings (report, replay).
-// Definitions: ../shared/DESIGN.md "Definitions the detectors use" and README.md "Alerts".
+// Definitions: README.md "Alerts" (each alert's rule, thresholds and advice).
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -22,7 +22,7 @@ struct DetectOptions {
   double storm_blocked_frac = 0.5;  // ... most of them blocked in syscalls
   double thread_limit_frac = 0.8;   // warn at this share of the runtime's thread limit
   size_t history = 200;             // alerts kept after they clear
-  // Pauses a runtime adapter reports over USDT (issue 7): safepoint_pause / gc_pause.
+  // Pauses a runtime adapter reports over USDT: safepoint_pause / gc_pause.
   double pause_ms = 100;     // a single stop-the-world pause at least this long ...
   double pause_share = 0.1;  // ... or this share of the interval's wall time in pauses
   // gc_stall: while mark assists took at least gc_assist_min of GOMAXPROCS (the program

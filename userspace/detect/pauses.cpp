@@ -1,4 +1,4 @@
-// The pause detector (issue 7): stop-the-world periods a runtime adapter reported through
+// The pause detector: stop-the-world periods a runtime adapter reported through
 // USDT (HotSpot safepoints and GC pauses, CPython collections) that are long, or so
 // frequent that the process spends a large share of its wall time stopped.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// GC and netpoller observation (issue 8): the GC timeline built from the gc.bpf.c
+// GC and netpoller observation: the GC timeline built from the gc.bpf.c
 // records (stop-the-world pauses, mark terminations, sampled mark-worker and
 // mark-assist ticks), minimum mutator utilisation over it, and the goroutine census
 // (allgs counted by status and wait reason) the netpoller detector reads.

@@ -1,4 +1,4 @@
-// Live calibration of runtime struct offsets with no version knowledge (go-runtime.md §0:
+// Live calibration of runtime struct offsets with no version knowledge (docs/go-runtime.md §0:
 // "Its layout must come from calibration against the invariants").
 //
 // Only the fields documented stable across every measured release are assumed:

@@ -1,4 +1,4 @@
-// Runtime struct offsets: the per-version table (go-runtime.md §2, amd64, DWARF-measured
+// Runtime struct offsets: the per-version table (docs/go-runtime.md §2, amd64, DWARF-measured
 // on go1.17.13 … go1.26.11) and the DWARF reader (libdw).
 #include "go/offsets.h"
 
@@ -116,7 +116,7 @@ const std::vector<OffsetField> kFields = {
 #undef FZ
 
 // ------------------------------------------------------------------ table
-// One row per field, one column per minor 17..26, copied from go-runtime.md §2.
+// One row per field, one column per minor 17..26, copied from docs/go-runtime.md §2.
 // 0 = the field does not exist in that version ("—" in the document).
 using Row = std::array<uint32_t, 10>;
 struct TableRow {

@@ -98,7 +98,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     bad_records_++;
     return;
   }
-  if (rec->type >= SS_EV_USDT && rec->type < SS_EV_USDT + 10) {  // issue 7: 20..29
+  if (rec->type >= SS_EV_USDT && rec->type < SS_EV_USDT + 10) {  // 20..29
     usdt_.on_record(rec, size);
     return;
   }
@@ -583,7 +583,7 @@ Frame Model::frame(bool final) {
       f.threads.push_back(std::move(r));
     }
   }
-  // USDT (issue 7): probe counts, pauses, and the names the runtime gave its threads.
+  // USDT: probe counts, pauses, and the names the runtime gave its threads.
   if (!usdt_.probes().empty()) {
     std::map<uint32_t, std::string> os_names(names_.begin(), names_.end());
     f.usdt = usdt_.frame(snap_ns_, f.interval_s, final, os_names);

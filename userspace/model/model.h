@@ -176,7 +176,7 @@ struct Frame {
   std::vector<detect::Alert> alerts;     // filled by the detectors (active + cleared now)
   std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
-  usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses (issue 7)
+  usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses
   gc::GcStats gc;                        // GC cycles, STW, worker/assist share, MMU
   std::optional<gc::Census> census;      // goroutines by status / wait reason (last read)
   double rq_p999_us = 0;                 // kernel run-queue latency p99.9 (this interval)
@@ -229,7 +229,7 @@ class Model {
   // of the live estimate, which then moves with the created/exited records after it.
   void set_goroutine_baseline(uint64_t live);
 
-  // USDT probes (issue 7): the probe table, counts, runtime thread names and pauses.
+  // USDT probes: the probe table, counts, runtime thread names and pauses.
   [[nodiscard]] const usdt::Tracker& usdt() const { return usdt_; }
   // GC observation (gc/gc.h): the tracker the GC records feed, and the goroutine census.
   gc::Tracker& gc_tracker() { return gc_; }
@@ -293,7 +293,7 @@ class Model {
   uint64_t go_base_created_ = 0, go_base_exited_ = 0;
   uint64_t go_hits_ = 0, go_hits_prev_ = 0;
 
-  usdt::Tracker usdt_;  // issue 7
+  usdt::Tracker usdt_;
   gc::Tracker gc_;
 };
 

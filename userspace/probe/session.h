@@ -112,7 +112,7 @@ class Session {
   Status set_gc_cfg(const ss_gc_cfg& cfg);
   [[nodiscard]] size_t gc_sampler_cpus() const { return gc_perf_fds_.size(); }
 
-  // USDT (issue 7): attaches the ss_usdt program to every location of provider:name in
+  // USDT: attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
   // cookie and `cfg` as its usdt_cfg entry. Returns the number of links made.
   Expected<size_t> attach_usdt(int pid, const std::string& path, const std::string& provider,

@@ -374,7 +374,7 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
       default:
         break;
     }
-    // issue 7: a --usdt hit (generic probe) with its arguments, on its thread's track.
+    // a --usdt hit (generic probe) with its arguments, on its thread's track.
     if (it.kind == kRecRaw && it.raw()->type == SS_EV_USDT && it.raw_size >= sizeof(ss_usdt_hit)) {
       const auto& e = *reinterpret_cast<const ss_usdt_hit*>(it.raw());
       const auto& probes = rp.model().usdt().probes();
@@ -390,7 +390,7 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
       st.usdt_instants++;
     }
   };
-  // GC tracks (issue 8), described at the first frame with GC data: stop-the-world pauses
+  // GC tracks, described at the first frame with GC data: stop-the-world pauses
   // and mark phases as slices, MMU at 10 ms and the assist share as counters.
   constexpr uint64_t kGcStwUuid = 20, kGcMarkUuid = 21, kCounterMmu = 22, kCounterAssist = 23;
   bool gc_described = false;
@@ -452,7 +452,7 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
   uint64_t close_at = std::max(last_ts, fin.ts_ns);
   for (auto& [pid, o] : open)
     if (o.goid) end(std::max(close_at, o.since + 1), p_uuid(pid));
-  // issue 7: stop-the-world periods reported by a runtime adapter, one track per kind.
+  // stop-the-world periods reported by a runtime adapter, one track per kind.
   {
     std::map<std::string, uint64_t> pause_track;
     uint64_t next_uuid = 3;

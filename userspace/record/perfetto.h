@@ -26,7 +26,7 @@ struct ExportStats {
   uint64_t g_slices = 0, offcpu_slices = 0, syscall_slices = 0;
   uint64_t counter_values = 0, instants = 0, alerts = 0;
   uint64_t bytes = 0;
-  uint64_t pause_slices = 0, usdt_instants = 0;  // issue 7: stop-the-world tracks, USDT hits
+  uint64_t pause_slices = 0, usdt_instants = 0;  // stop-the-world tracks, USDT hits
 };
 
 // Writes the trace to `out_path` through an OutputFile (util/safe_file.h: unpredictable

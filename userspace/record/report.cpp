@@ -320,7 +320,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
                        {"diffs", chk.diffs}};
   r["totals"] = ui::frame_to_json(fin)["totals"];
   r["final"] = ui::frame_to_json(fin);
-  if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);  // issue 7
+  if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);
   // ---- scheduling latency over the recording: kernel run queue and goroutines
   r["sched_latency"] = r["final"]["sched_latency"];
   if (r["sched_latency"].contains("goroutine")) r["sched_latency"]["goroutine"]["intervals"] = lat_intervals;
@@ -437,7 +437,7 @@ void print_report(const json& r, FILE* out) {
             s_of(s, "site").c_str());
   }
 
-  if (r.contains("usdt")) {  // issue 7
+  if (r.contains("usdt")) {
     const json& u = r["usdt"];
     fprintf(out, "\nUSDT  runtime %s\n", s_of(u, "runtime").empty() ? "-" : s_of(u, "runtime").c_str());
     for (const auto& p : u["pauses"])

@@ -728,7 +728,7 @@ int View::draw_header(int W, int max_lines) {
     g2.fields.push_back({"drops " + std::to_string(f.drops)});
   groups.push_back(std::move(g2));
 
-  // USDT (issue 7): the runtime adapter's pauses and threads, --usdt probe rates.
+  // USDT: the runtime adapter's pauses and threads, --usdt probe rates.
   if (!f.usdt.empty()) {
     const auto& u = f.usdt;
     Group gu{1, {}};
@@ -751,7 +751,7 @@ int View::draw_header(int W, int max_lines) {
     if (!gu.fields.empty()) groups.push_back(std::move(gu));
   }
 
-  // GC and goroutine census (issue 8).
+  // GC and goroutine census.
   if (f.gc.enabled || f.census) {
     Group gg{1, {}};
     const auto& g = f.gc;

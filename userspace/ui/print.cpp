@@ -169,7 +169,7 @@ json frame_to_json(const model::Frame& f) {
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
   if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
-  if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);  // issue 7
+  if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
     json ps = json::array();
     for (const auto& p : f.go->ps) {

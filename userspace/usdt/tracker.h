@@ -1,4 +1,4 @@
-// The USDT side of the model (issue 7): the probe table, hit counts per thread, the
+// The USDT side of the model: the probe table, hit counts per thread, the
 // runtime adapters' thread names and stop-the-world periods. Fed only by ring-buffer
 // records (SS_EV_USDT*, live or from a recording), so replay rebuilds exactly what the
 // live view showed.
