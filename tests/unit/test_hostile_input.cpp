@@ -13,6 +13,7 @@
 #include "elf/elf_file.h"
 #include "go/binary.h"
 #include "util/input_file.h"
+#include "util/stop.h"
 
 namespace sg = schedscope::go;
 namespace se = schedscope::elf;
@@ -95,6 +96,21 @@ TEST(PclntabScan, LatticeIsAcceptedWhenSorted) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->is_go);
   EXPECT_EQ(r->pclntab_addr, 0x400000u);
+}
+
+TEST(PclntabScan, StopRequestEndsTheScan) {
+  // Ctrl-C during the scan of a large binary without section headers: the scan polls
+  // the stop request (util/stop.h) and gives up instead of finishing the segment.
+  auto img = crafted_pclntab_lattice(64 << 20, 1);
+  schedscope::g_stop = 1;
+  bool is_go = true;
+  double s = seconds_to_inspect(img, &is_go);
+  schedscope::g_stop = 0;
+  EXPECT_FALSE(is_go);
+  const double full = seconds_to_inspect(img, &is_go);
+  std::printf("  64 MiB: %.3f s stopped, %.3f s in full\n", s, full);
+  // The rest of inspect (ELF parsing, the build info search) takes about a quarter here.
+  EXPECT_LT(s, full / 2) << "the stop request did not end the scan";
 }
 
 // ------------------------------------------------------------------ non-regular files

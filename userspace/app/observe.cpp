@@ -17,8 +17,6 @@
 
 namespace schedscope::app {
 
-volatile std::sig_atomic_t g_stop = 0;
-
 constexpr double kStackAfterMs = 500;  // walk the stack of threads blocked at least this long
 
 namespace {
@@ -57,7 +55,8 @@ void seed_threads(probe::Session& s, int pid) {
     std::string stat;
     std::getline(statf, stat);
     char state = 'S';
-    if (auto rp = stat.rfind(')'); rp != std::string::npos && rp + 2 < stat.size()) state = stat[rp + 2];
+    if (auto rp = stat.rfind(')'); rp != std::string::npos && rp + 2 < stat.size())
+      state = stat[rp + 2];
     st.state = state == 'R' ? SS_TS_ONCPU : SS_TS_OFFCPU;
     st.off_reason = state == 'D' ? SS_OFF_DISK : (state == 'S' ? SS_OFF_SLEEP : SS_OFF_OTHER);
     if (st.state == SS_TS_OFFCPU) {
@@ -169,7 +168,8 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   t.all_syscalls = opt.all_syscalls;
   t.goroutines = opt.goroutines;
   if (opt.goroutines)
-    t.goroutines_note = opt.go ? "waiting for the Go runtime offsets" : "needs Go awareness (--no-go given)";
+    t.goroutines_note =
+        opt.go ? "waiting for the Go runtime offsets" : "needs Go awareness (--no-go given)";
   int code = 0;
   if (auto pi = probe_pid(pid, &code)) {
     t.comm = pi->comm;
@@ -289,8 +289,11 @@ void Observer::attach_goroutines() {
     t.goroutines_note = "not attached: " + st.error().message;
   } else {
     t.goroutines_attached = true;
-    t.goroutines_note = std::to_string(targets->create_offsets.size()) +
-                        " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " + std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy" : "runtime.goexit0");
+    t.goroutines_note =
+        std::to_string(targets->create_offsets.size()) +
+        " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " +
+        std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
+                                                                      : "runtime.goexit0");
     if (auto n = go_->live_goroutines()) {
       model_.set_goroutine_baseline(*n);
       goroutine_baseline_ = *n;

@@ -16,32 +16,33 @@
 #include "app/usdt_attach.h"
 #include "model/model.h"
 #include "probe/session.h"
+#include "util/stop.h"
 
 namespace schedscope::app {
 
 struct ObserveOptions {
-  int pid = 0;                      // attach to this process, or
-  std::vector<std::string> command; // launch this one (observed from its first instruction)
-  std::string user;                 // -u/--user: run the launched command as this user
+  int pid = 0;                       // attach to this process, or
+  std::vector<std::string> command;  // launch this one (observed from its first instruction)
+  std::string user;                  // -u/--user: run the launched command as this user
   bool all_syscalls = false;
   uint64_t ringbuf_bytes = 8u << 20;
   uint64_t offcpu_min_ns = 1'000'000;
   uint64_t slow_syscall_ns = 1'000'000;
   double interval_s = 1.0;
-  bool go = true;                   // Go awareness (inspect, offsets, P table)
-  bool goroutines = false;          // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
+  bool go = true;           // Go awareness (inspect, offsets, P table)
+  bool goroutines = false;  // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
   bool verbose = false;
   // USDT
-  std::vector<std::string> usdt;    // --usdt PROVIDER:NAME, counted per thread
-  bool usdt_args = false;           // ship every hit of those with its arguments (record)
-  bool runtime_probes = true;       // attach the detected runtime's adapter (HotSpot, CPython)
-  bool gc = true;                   // GC uprobes + sampler + goroutine census (Go targets)
+  std::vector<std::string> usdt;  // --usdt PROVIDER:NAME, counted per thread
+  bool usdt_args = false;         // ship every hit of those with its arguments (record)
+  bool runtime_probes = true;     // attach the detected runtime's adapter (HotSpot, CPython)
+  bool gc = true;                 // GC uprobes + sampler + goroutine census (Go targets)
   uint64_t gc_sample_period_ns = 1'000'000;  // GC sampler period per CPU (1 kHz)
-  double census_budget_ms = 20;     // time budget of one allgs pass
+  double census_budget_ms = 20;              // time budget of one allgs pass
 };
 
-// Set by signal handlers; the observer stops at the next poll.
-extern volatile std::sig_atomic_t g_stop;
+// Set by signal handlers (util/stop.h); the observer stops at the next poll.
+using schedscope::g_stop;
 void install_stop_handlers();
 
 class Observer {

@@ -19,6 +19,7 @@
 #include "go/timehist.h"
 #include "go/waitreasons.h"
 #include "go/x86.h"
+#include "util/stop.h"
 
 namespace schedscope::go {
 
@@ -122,12 +123,15 @@ std::optional<BuildInfo> load_buildinfo(const ElfFile& elf, std::string* err) {
 // (Pclntab::plausible), and the full parses of candidates that pass it and still fail
 // share a budget of one function-table entry per 8 segment bytes (a real table has fewer
 // entries than that). A crafted segment full of almost-valid headers ends the scan with
-// "no pclntab", quickly.
+// "no pclntab", quickly. A stop request (Ctrl-C, util/stop.h) ends it at once.
 std::optional<PclnLocation> scan_segment_for_pclntab(std::span<const uint8_t> seg, uint64_t vaddr) {
   uint64_t budget = seg.size() / 8 + 1024;
   const uint8_t* base = seg.data();
   size_t off = 0;
-  while (off + 16 <= seg.size()) {
+  for (uint64_t n = 0; off + 16 <= seg.size(); n++) {
+    if ((n & 0xfff) == 0 && g_stop) {
+      return std::nullopt;
+    }
     // Every pclntab magic (0xfffffff?, little-endian) starts with a byte >= 0xf0; the
     // magic's last three bytes are 0xff.
     const void* hit = std::memchr(base + off, 0xff, seg.size() - off);
