@@ -168,10 +168,16 @@ Expected<Launched> Launched::start(const std::vector<std::string>& argv, const R
     // The command gets what a shell would give it, not the observer's state: default
     // signal dispositions (SIGPIPE is ignored here), an empty mask, no inherited
     // descriptors beyond 0-2 (the -o file, BPF objects, the terminal's raw mode fd).
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, nullptr);
+    // The raw system call: glibc's sigaction() refuses the two real-time signals it
+    // reserves (32, 33), and an ignored disposition of those survives exec too.
+    struct {
+      void (*handler)(int);
+      unsigned long flags;
+      void (*restorer)();
+      uint64_t mask;
+    } dfl{SIG_DFL, 0, nullptr, 0};
+    for (int sig = 1; sig < NSIG; sig++)
+      (void)syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask));
     sigset_t none;
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, nullptr);
