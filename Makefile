@@ -79,7 +79,7 @@ npm-bins: deps
 test: build workloads runtimes npm-bins fuzz-build
 	@bash scripts/run-tests.sh $(BUILD)
 
-test-unit: build npm-bins
+test-unit: build workloads npm-bins
 	@bash scripts/run-tests.sh $(BUILD) unit
 
 test-bpf: build npm-bins
