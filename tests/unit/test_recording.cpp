@@ -776,6 +776,21 @@ TEST(Recording, SourceSeeksAndPlaysTheSameFrames) {
 
 // ---------------------------------------------------------------- rotation
 
+
+// N recordings with default names, 5 minutes apart in name and mtime, oldest first.
+template <typename Dir>
+std::vector<std::string> dated_recordings(const Dir& d, int n) {
+  std::vector<std::string> files;
+  for (int i = 0; i < n; i++) {
+    std::string p = d.file(record::default_recording_name("h", 7, 1700000000 + i * 300));
+    write_session(p);
+    utimbuf t{time_t(1700000000 + i * 300), time_t(1700000000 + i * 300)};
+    utime(p.c_str(), &t);
+    files.push_back(p);
+  }
+  return files;
+}
+
 TEST(Recording, NamesAndRotation) {
   std::string n = record::default_recording_name("web-1.prod", 4242, 1700000000);
   EXPECT_EQ(n, "schedscope-web-1.prod-4242-20231114T221320Z.sched");
@@ -785,14 +800,7 @@ TEST(Recording, NamesAndRotation) {
   EXPECT_FALSE(record::is_recording_name("schedscope-x.sched.tmp-12"));
 
   TempDir d;
-  std::vector<std::string> files;
-  for (int i = 0; i < 5; i++) {
-    std::string p = d.file(record::default_recording_name("h", 7, 1700000000 + i * 300));
-    write_session(p);
-    utimbuf t{time_t(1700000000 + i * 300), time_t(1700000000 + i * 300)};
-    utime(p.c_str(), &t);
-    files.push_back(p);
-  }
+  std::vector<std::string> files = dated_recordings(d, 5);
   uint64_t one = slurp(files[0]).size();
   // Not recordings: a matching name without the magic, an unrelated file, a temp file.
   spit(d.file("schedscope-fake-1-20200101T000000Z.sched"), std::vector<uint8_t>(5000, 'x'));
@@ -825,14 +833,7 @@ TEST(Recording, NamesAndRotation) {
 TEST(Recording, RotationDeletesOnlyOurOwnRecordings) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to chown a file to another user";
   TempDir d;
-  std::vector<std::string> files;
-  for (int i = 0; i < 4; i++) {
-    std::string p = d.file(record::default_recording_name("h", 7, 1700000000 + i * 300));
-    write_session(p);
-    utimbuf t{time_t(1700000000 + i * 300), time_t(1700000000 + i * 300)};
-    utime(p.c_str(), &t);
-    files.push_back(p);
-  }
+  std::vector<std::string> files = dated_recordings(d, 4);
   uint64_t one = slurp(files[0]).size();
   // The oldest was planted by another user (uid 65534): rotation must leave it alone.
   ASSERT_EQ(chown(files[0].c_str(), 65534, 65534), 0);
