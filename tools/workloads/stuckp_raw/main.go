@@ -58,19 +58,24 @@ func rawBlocker() {
 		"start_ns": start, "hold_ns": hold.Nanoseconds(),
 	}
 	// The P this goroutine holds when the raw read starts. Building the line
-	// allocates (a GC assist can park us and resume us on another P), so read
-	// the P again after it; then print with a raw write, which keeps the P (a
-	// normal write goes through entersyscall/exitsyscall and may come back on
-	// another P). Print here, not from main: with -procs 1 main cannot run
-	// again until the hold ends.
+	// allocates (a GC assist can park us and resume us on another P), so build
+	// it first, then pin the goroutine to its P and keep it pinned through the
+	// raw read: unpinned, an asynchronous preemption (sysmon preempts a
+	// goroutine running for 10 ms, which a loaded machine reaches) between
+	// the print and the read would move it to another P and make the printed P
+	// wrong. Print with a raw write, which keeps the P (a normal write goes
+	// through entersyscall/exitsyscall and may come back on another P). Print
+	// here, not from main: with -procs 1 main cannot run again until the hold
+	// ends.
 	var line []byte
 	for {
 		p := wl.ProcID()
 		info["p"] = p
 		line = wl.Line("stuck", info)
-		if wl.ProcID() == p {
+		if wl.PinP() == p {
 			break
 		}
+		wl.UnpinP()
 	}
 	wl.WriteRaw(line)
 	stuck.Store(&info)
@@ -80,6 +85,7 @@ func rawBlocker() {
 			break
 		}
 	}
+	wl.UnpinP()
 	end := wl.MonoNs()
 	syscall.Close(fd)
 	wl.Say("stuck_end", wl.Obj{"goid": info["goid"], "tid": info["tid"], "start_ns": start, "end_ns": end, "dur_ns": end - start})

@@ -225,6 +225,15 @@ func MonoNsSyscall() int64 {
 	return ts.Nano()
 }
 
+// PinP pins the calling goroutine to its P (the runtime's procPin: the M's
+// lock count goes up, so neither sysmon nor a signal can preempt it and move
+// it to another P) and returns that P's id. Allocation and anything that can
+// block must wait until UnpinP.
+func PinP() int { return procPin() }
+
+// UnpinP ends PinP.
+func UnpinP() { procUnpin() }
+
 // ProcID is the id of the P the calling goroutine runs on right now.
 func ProcID() int {
 	id := procPin()
