@@ -285,6 +285,29 @@ class HostileFiles(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "141", r.stderr)
         self.assertLess(time.time() - t0, 10)
 
+    def test_offline_commands_report_a_lost_reader_and_a_full_disk(self):
+        # report / replay to standard output: a reader gone before the first write ends the
+        # command as SIGPIPE ends a writer (a shell shows 141), a failed write (a full disk)
+        # exits 1 with the reason; never a silent 0 with the output lost.
+        out = self.path("rec.sched")
+        self.record_once(self.healthy(), out)
+        for cmd in (["replay", "--json", out], ["report", "--json", out], ["report", out]):
+            with self.subTest(cmd=" ".join(cmd[:2])):
+                rd, wr = os.pipe()
+                os.close(rd)  # the reader is gone before schedscope writes
+                try:
+                    gone = subprocess.run([SCHEDSCOPE, *cmd], stdout=wr, stderr=subprocess.PIPE,
+                                          text=True, timeout=60)
+                finally:
+                    os.close(wr)
+                self.assertIn(gone.returncode, (-signal.SIGPIPE, 141), gone.stderr)
+                self.assertEqual(gone.stderr, "")
+                with open("/dev/full", "wb") as full_dev:
+                    full = subprocess.run([SCHEDSCOPE, *cmd], stdout=full_dev,
+                                          stderr=subprocess.PIPE, text=True, timeout=60)
+                self.assertEqual(full.returncode, 1, full.stderr)
+                self.assertIn("cannot write standard output", full.stderr)
+
     # ------------------------------------------------------------------ launch mode
     def launched_env(self, mode, *extra):
         d = self.path("child")

@@ -37,4 +37,11 @@ class OutputWatch {
   std::thread thread_;
 };
 
+// The last word on standard output, for every command: flushes it and turns a write that
+// failed anywhere during the command (stdio keeps the error) into the exit code. A reader
+// that went away (`schedscope report f.sched | head`) gives kExitPipe, quietly, as a shell
+// reports a writer killed by SIGPIPE; any other failure (a full disk behind `>`) says so
+// on stderr and gives kExitError. A command that already failed keeps its own code.
+int finish_stdout(int rc);
+
 }  // namespace schedscope::app

@@ -8,6 +8,7 @@
 
 #include "app/cli_checks.h"
 #include "app/commands.h"
+#include "app/output_watch.h"
 #include "app/probes_cmd.h"
 #include "app/record_cmd.h"
 #include "app/target.h"
@@ -15,7 +16,11 @@
 
 using namespace schedscope;
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv);
+
+int main(int argc, char** argv) { return app::finish_stdout(run(argc, argv)); }
+
+static int run(int argc, char** argv) {
   CLI::App app{
       "schedscope — see the Go scheduler of a running process from the outside: which G runs\n"
       "on which P and M, who is off-CPU and why, which syscalls block, who spawns threads.\n"
