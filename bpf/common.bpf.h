@@ -26,6 +26,19 @@ extern __u32 ns_depth1;
 /* (ns_ino set) entries of `targets_ns` not yet found in `targets`: while there are some,
  * a task that is no known target has its tgid translated and looked up there. */
 extern __u32 targets_unresolved;
+/* A one-hash Bloom filter of the kernel tgids in `targets` (bit tgid % SS_TARGET_BITS),
+ * checked before the hash lookup: most tasks the scheduler tracepoints see are no
+ * target, and a bit test costs them nothing next to a hash lookup. Bits are set (atomic
+ * OR) by userspace when it adds a target, here when a target is resolved, and never
+ * cleared: a stale bit only costs a lookup. Defined in sched.bpf.c. */
+#define SS_TARGET_BITS 65536
+extern __u64 target_bits[SS_TARGET_BITS / 64];
+
+static __always_inline bool maybe_target(__u32 tg)
+{
+	__u32 i = tg & (SS_TARGET_BITS - 1);
+	return target_bits[i >> 6] & (1ull << (i & 63));
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -130,8 +143,11 @@ static __noinline struct ss_target *resolve_target(struct task_struct *t, __u32 
 	if (!v)
 		return NULL;
 	struct ss_target copy = *v;
-	if (bpf_map_update_elem(&targets, &tg, &copy, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&targets, &tg, &copy, BPF_NOEXIST) == 0) {
+		__u32 i = tg & (SS_TARGET_BITS - 1);
+		__sync_fetch_and_or(&target_bits[i >> 6], 1ull << (i & 63));
 		__sync_fetch_and_add(&targets_unresolved, -1);
+	}
 	return bpf_map_lookup_elem(&targets, &tg);
 }
 
@@ -139,7 +155,7 @@ static __noinline struct ss_target *resolve_target(struct task_struct *t, __u32 
 static __always_inline struct ss_target *target_of(struct task_struct *t)
 {
 	__u32 tg = BPF_CORE_READ(t, tgid);
-	struct ss_target *tt = bpf_map_lookup_elem(&targets, &tg);
+	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
 	if (tt || !ns_ino || !targets_unresolved)
 		return tt;
 	return resolve_target(t, tg);
@@ -151,7 +167,7 @@ static __always_inline struct ss_target *current_target(__u32 *tid)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tg = (__u32)(id >> 32);
-	struct ss_target *tt = bpf_map_lookup_elem(&targets, &tg);
+	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
 	if (!ns_ino) {
 		*tid = (__u32)id;
 		return tt;

@@ -15,6 +15,7 @@
 const volatile __u32 ns_ino = 0;
 __u32 ns_depth1 = 0;
 __u32 targets_unresolved = 0;
+__u64 target_bits[SS_TARGET_BITS / 64] = {};
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;

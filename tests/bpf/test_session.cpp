@@ -1,5 +1,7 @@
 // BPF tier: the real programs on the real kernel against a forked child that does
 // exactly what the test tells it (root only; skips with a visible message otherwise).
+#include <bpf/bpf.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -10,6 +12,8 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "probe/session.h"
@@ -423,4 +427,56 @@ TEST(BpfSession, TwoTargetsAtOnceEachWithItsOwnExactCounts) {
   for (const auto& e : col.offcpu) EXPECT_FALSE(is_c(e.tid));
   for (const auto& e : col.slow) EXPECT_FALSE(is_c(e.tid));
   EXPECT_FALSE(s.snapshot(c).ok()) << "no snapshot of a process that is no target";
+}
+
+namespace {
+
+// Names of the BPF programs this process holds open (its fds), from the kernel.
+std::set<std::string> programs_loaded_here() {
+  std::set<std::string> out;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string fd = e->d_name;
+    if (fd[0] < '0' || fd[0] > '9') continue;
+    char target[64] = {};
+    if (readlink(("/proc/self/fd/" + fd).c_str(), target, sizeof target - 1) <= 0) continue;
+    if (std::string(target) != "anon_inode:bpf-prog") continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(std::stoi(fd), &info, &len) == 0) out.insert(info.name);
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
+  REQUIRE_ROOT();
+  const std::vector<std::string> gc = {"ss_gc_stw_stop", "ss_gc_stw_start", "ss_gc_markterm",
+                                       "ss_gc_sampler"};
+  Child child([] {});
+  for (bool asked : {false, true}) {
+    SCOPED_TRACE(asked ? "GC asked" : "GC not asked");
+    probe::SessionConfig cfg;
+    cfg.tgid = uint32_t(child.pid);
+    cfg.ringbuf_bytes = 1 << 16;
+    cfg.gc = asked;
+    auto s = probe::Session::open(cfg);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE((*s)->attach().ok());
+    const auto loaded = programs_loaded_here();
+    // The list is the kernel's (a list left empty would pass the checks below).
+    EXPECT_TRUE(loaded.count("ss_sched_switch"));
+    for (const auto& p : gc) EXPECT_EQ(loaded.count(p), asked ? 1u : 0u) << p;
+    // Loaded is not attached: nothing attached them (no Go target here).
+    const auto progs = (*s)->attached_programs();
+    EXPECT_NE(std::find(progs.begin(), progs.end(), "ss_sched_switch"), progs.end());
+    for (const auto& p : gc) EXPECT_EQ(std::find(progs.begin(), progs.end(), p), progs.end()) << p;
+    EXPECT_EQ((*s)->gc_uprobe_count(), 0u);
+    EXPECT_EQ((*s)->gc_sampler_cpus(), 0u);
+  }
+  child.release();
+  child.wait();
 }

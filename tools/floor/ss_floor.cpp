@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     floor_bpf__destroy(skel);
     return 1;
   }
+  skel->bss->target_bits[(key % 65536) / 64] |= __u64(1) << (key % 64);
   if (int err = floor_bpf__attach(skel)) {
     std::fprintf(stderr, "ss-floor: attach failed: %s\n", std::strerror(-err));
     floor_bpf__destroy(skel);

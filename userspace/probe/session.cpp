@@ -159,6 +159,10 @@ void Session::clear_slot(uint32_t slot) {
   bpf_map_update_elem(bpf_map__fd(skel_->maps.gc_cfg), &slot, &gc, BPF_ANY);
 }
 
+// bpf/common.bpf.h: SS_TARGET_BITS, the bits of target_bits.
+constexpr uint32_t kTargetBits = 65536;
+static_assert(sizeof(static_cast<schedscope_bpf*>(nullptr)->bss->target_bits) * 8 == kTargetBits);
+
 Expected<uint32_t> Session::add_target(uint32_t tgid) {
   if (!tgid) return make_error("no process id");
   if (targets_.count(tgid)) return make_error("process " + std::to_string(tgid) + " is a target already");
@@ -181,7 +185,12 @@ Expected<uint32_t> Session::add_target(uint32_t tgid) {
   if (bpf_map_update_elem(bpf_map__fd(m), &tgid, &v, BPF_NOEXIST) != 0)
     return make_error("cannot add process " + std::to_string(tgid) + " to the targets map: " +
                       errstr(errno));
-  if (ns_ino_) __atomic_fetch_add(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
+  if (ns_ino_) {
+    __atomic_fetch_add(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
+  } else {  // the filter's Bloom bit (common.bpf.h: maybe_target); in a namespace BPF sets it
+    const uint32_t i = tgid % kTargetBits;
+    __atomic_fetch_or(&skel_->bss->target_bits[i / 64], uint64_t(1) << (i % 64), __ATOMIC_SEQ_CST);
+  }
   targets_[tgid] = slot;
   return slot;
 }
