@@ -23,23 +23,25 @@ struct {
 	__type(value, __u64);
 } go_hits SEC(".maps") __weak;
 
-static __always_inline void count_hit(const struct ss_target *tt, __u32 which)
+/* A hit of a target's thread: counted in `go_hits` (slot `which`); the target's Go offsets
+ * when its context reads are on (else NULL: nothing more to do), with *tid its thread. */
+static __always_inline struct ss_go_offsets *target_hit(__u32 which, __u32 *tid)
 {
+	struct ss_target *tt = current_target(tid);
+	if (!tt)
+		return NULL;
 	__u32 k = tt->slot * SS_GOHIT_SLOTS + which;
 	__u64 *h = bpf_map_lookup_elem(&go_hits, &k);
 	if (h)
 		*h += 1;
+	return go_offsets(tt);
 }
 
 SEC("uprobe")
 int ss_go_newproc1_ret(struct pt_regs *ctx)
 {
 	__u32 tid = 0;
-	struct ss_target *tt = current_target(&tid);
-	if (!tt)
-		return 0;
-	count_hit(tt, SS_GOHIT_CREATE);
-	struct ss_go_offsets *o = go_offsets(tt);
+	struct ss_go_offsets *o = target_hit(SS_GOHIT_CREATE, &tid);
 	if (!o)
 		return 0;
 	__u64 newg = ctx->ax;
@@ -71,11 +73,7 @@ SEC("uprobe")
 int ss_go_exit(struct pt_regs *ctx)
 {
 	__u32 tid = 0;
-	struct ss_target *tt = current_target(&tid);
-	if (!tt)
-		return 0;
-	count_hit(tt, SS_GOHIT_EXIT);
-	struct ss_go_offsets *o = go_offsets(tt);
+	struct ss_go_offsets *o = target_hit(SS_GOHIT_EXIT, &tid);
 	if (!o)
 		return 0;
 	__u64 gp = ctx->ax;
