@@ -200,7 +200,7 @@ struct {
 	__type(value, struct ss_sc_stat);
 } sc_block SEC(".maps") __weak;
 
-/* Run-queue latency histogram of the whole process, per CPU. */
+/* Run-queue latency histogram of each target (all its threads), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SS_HIST_BUCKETS);
