@@ -11,26 +11,59 @@
 
 #include "schedscope.h"
 
-/* Configuration, set by userspace before load (rodata). Defined in sched.bpf.c. */
-extern const volatile __u32 targ_tgid;        /* the observed process */
+/* Configuration, set by userspace before load (rodata). Defined in sched.bpf.c. Options
+ * of the session, the same for every target. */
 extern const volatile __u64 offcpu_min_ns;    /* ship SS_EV_OFFCPU for intervals at least this long */
 extern const volatile __u64 slow_syscall_ns;  /* (-S) ship SS_EV_SYSCALL_SLOW at least this long */
 extern const volatile __u32 capture_stacks;   /* capture user stacks at thread creation */
 /* The observer's PID namespace: 0 for the initial one (the ids BPF sees are the observer's),
- * else its inode; targ_tgid and every tid sent to userspace are then ids in that namespace,
- * as the observer's /proc shows them. */
+ * else its inode; target tgids and every tid sent to userspace are then ids in that
+ * namespace, as the observer's /proc shows them. */
 extern const volatile __u32 ns_ino;
 /* (ns_ino set) the depth of that namespace + 1, found at the first task seen in it (a
  * process cannot ask for the parents of its own PID namespace, so userspace cannot tell). */
 extern __u32 ns_depth1;
-extern __u32 targ_root_tgid;
+/* (ns_ino set) entries of `targets_ns` not yet found in `targets`: while there are some,
+ * a task that is no known target has its tgid translated and looked up there. */
+extern __u32 targets_unresolved;
+/* A one-hash Bloom filter of the kernel tgids in `targets` (bit tgid % SS_TARGET_BITS),
+ * checked before the hash lookup: most tasks the scheduler tracepoints see are no
+ * target, and a bit test costs them nothing next to a hash lookup. Bits are set (atomic
+ * OR) by userspace when it adds a target, here when a target is resolved, and never
+ * cleared: a stale bit only costs a lookup. Defined in sched.bpf.c. */
+#define SS_TARGET_BITS 65536
+extern __u64 target_bits[SS_TARGET_BITS / 64];
+
+static __always_inline bool maybe_target(__u32 tg)
+{
+	__u32 i = tg & (SS_TARGET_BITS - 1);
+	return target_bits[i >> 6] & (1ull << (i & 63));
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22); /* resized by userspace before load */
 } events SEC(".maps") __weak;
 
-/* tid -> per-thread state, see struct ss_thread_state. */
+/* The observed processes: tgid as the kernel sees it -> the target. Written by userspace
+ * (initial PID namespace), or here from `targets_ns` (the observer in a child namespace
+ * only knows the tgids of its own). max_entries: the session's target capacity. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* resized by userspace before load */
+	__type(key, __u32);
+	__type(value, struct ss_target);
+} targets SEC(".maps") __weak;
+
+/* (ns_ino set) tgid in the observer's namespace -> the target, as userspace added it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* resized by userspace before load */
+	__type(key, __u32);
+	__type(value, struct ss_target);
+} targets_ns SEC(".maps") __weak;
+
+/* tid -> per-thread state, see struct ss_thread_state (tids are unique across targets). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SS_MAX_THREADS);
@@ -38,7 +71,7 @@ struct {
 	__type(value, struct ss_thread_state);
 } threads SEC(".maps") __weak;
 
-/* Ring-buffer reservations that failed, per CPU. */
+/* Ring-buffer reservations that failed, per CPU (the ring is the session's). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -98,33 +131,53 @@ static __always_inline __u32 task_vpid(struct task_struct *t)
 	return pid_nr_in_ns(BPF_CORE_READ(t, thread_pid));
 }
 
-/* Is t a thread of the observed process? */
-static __always_inline bool is_target(struct task_struct *t)
+/* (ns_ino set) t, whose kernel tgid `tg` is in no entry of `targets`, may be a target
+ * added by its tgid in the observer's namespace: translate, look it up in `targets_ns`
+ * and, found, enter it in `targets` so that its next events take the fast path. */
+static __noinline struct ss_target *resolve_target(struct task_struct *t, __u32 tg)
 {
-	__u32 tg = BPF_CORE_READ(t, tgid);
-	if (!ns_ino)
-		return tg == targ_tgid;
-	if (targ_root_tgid)
-		return tg == targ_root_tgid;
-	if (pid_nr_in_ns(BPF_CORE_READ(t, group_leader, thread_pid)) != targ_tgid)
-		return false;
-	targ_root_tgid = tg;
-	return true;
+	__u32 vtgid = pid_nr_in_ns(BPF_CORE_READ(t, group_leader, thread_pid));
+	if (!vtgid)
+		return NULL;
+	struct ss_target *v = bpf_map_lookup_elem(&targets_ns, &vtgid);
+	if (!v)
+		return NULL;
+	struct ss_target copy = *v;
+	if (bpf_map_update_elem(&targets, &tg, &copy, BPF_NOEXIST) == 0) {
+		__u32 i = tg & (SS_TARGET_BITS - 1);
+		__sync_fetch_and_or(&target_bits[i >> 6], 1ull << (i & 63));
+		__sync_fetch_and_add(&targets_unresolved, -1);
+	}
+	return bpf_map_lookup_elem(&targets, &tg);
 }
 
-/* bpf_get_current_pid_tgid() in the observer's namespace when the current task is a thread
- * of the observed process (tgid << 32 | tid), else 0. */
-static __always_inline __u64 target_current(void)
+/* The target t is a thread of, or NULL: the filter every program starts with. */
+static __always_inline struct ss_target *target_of(struct task_struct *t)
+{
+	__u32 tg = BPF_CORE_READ(t, tgid);
+	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
+	if (tt || !ns_ino || !targets_unresolved)
+		return tt;
+	return resolve_target(t, tg);
+}
+
+/* The target of the current task, or NULL; *tid gets the current thread's id in the
+ * observer's namespace when it is a target's. */
+static __always_inline struct ss_target *current_target(__u32 *tid)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!ns_ino)
-		return (__u32)(id >> 32) == targ_tgid ? id : 0;
-	if (targ_root_tgid && (__u32)(id >> 32) != targ_root_tgid)
-		return 0;
+	__u32 tg = (__u32)(id >> 32);
+	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
+	if (!ns_ino) {
+		*tid = (__u32)id;
+		return tt;
+	}
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	if (!is_target(t))
-		return 0;
-	return ((__u64)targ_tgid << 32) | task_vpid(t);
+	if (!tt && targets_unresolved)
+		tt = resolve_target(t, tg);
+	if (tt)
+		*tid = task_vpid(t);
+	return tt;
 }
 
 /* The current task's thread id in the observer's namespace (any task). */
@@ -135,6 +188,10 @@ static __always_inline __u32 current_vpid(void)
 	return task_vpid((struct task_struct *)bpf_get_current_task());
 }
 
+/* ---- per-target aggregates: key target slot * (entries of one target) + entry.
+ * max_entries (one target's entries here) is multiplied by the session's target capacity
+ * by userspace before load. */
+
 /* Syscall nr -> time blocked off-CPU in that syscall (default mode). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -143,7 +200,7 @@ struct {
 	__type(value, struct ss_sc_stat);
 } sc_block SEC(".maps") __weak;
 
-/* Run-queue latency histogram of the whole process, per CPU. */
+/* Run-queue latency histogram of each target (all its threads), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SS_HIST_BUCKETS);
@@ -151,7 +208,8 @@ struct {
 	__type(value, __u64);
 } rq_hist SEC(".maps") __weak;
 
-/* Go runtime offsets (one entry), written by userspace whenever calibration completes. */
+/* Go runtime offsets of each target (key: its slot), written by userspace whenever
+ * calibration completes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -167,6 +225,16 @@ struct {
 	__type(value, struct ss_thread_state);
 } scratch_state SEC(".maps") __weak;
 
+/* The Go offsets of a target, or NULL when its Go context reads are off. */
+static __always_inline struct ss_go_offsets *go_offsets(const struct ss_target *tt)
+{
+	__u32 slot = tt->slot;
+	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &slot);
+	return o && o->enabled ? o : NULL;
+}
+
+/* ---- ring-buffer records ---- */
+
 static __always_inline void count_drop(void)
 {
 	__u32 zero = 0;
@@ -175,12 +243,19 @@ static __always_inline void count_drop(void)
 		*d += 1;
 }
 
-static __always_inline void *reserve(__u64 size)
+/* Reserves a record of `size` bytes (a constant: sizeof the record's struct) and fills
+ * its header; NULL, and the drop counted, when the ring is full. */
+static __always_inline void *reserve_event(__u32 type, __u32 size, __u64 ts)
 {
-	void *p = bpf_ringbuf_reserve(&events, size, 0);
-	if (!p)
+	struct ss_hdr *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
 		count_drop();
-	return p;
+		return NULL;
+	}
+	h->type = type;
+	h->size = size;
+	h->ts = ts;
+	return h;
 }
 
 /* Batched consumption: no consumer wakeup per event (on a VM the wakeup's self-IPI is a
@@ -247,12 +322,54 @@ static __always_inline void sc_stat_add(struct ss_sc_stat *s, __u64 dur)
 		s->hist[b]++;
 }
 
+/* ---- the Go runtime's g and m, read from user memory ---- */
+
+/* The g in the TLS of `task` (current, or just switched out on this CPU): the G it runs,
+ * g0 or gsignal; 0 when unreadable. */
+static __always_inline __u64 go_tls_g(const struct ss_go_offsets *o, struct task_struct *task)
+{
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase), g = 0;
+	if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)))
+		return 0;
+	return g;
+}
+
+/* The M of a g and the user G that M runs (m.curg): from any g of the M, its g0 (R14 in
+ * runtime code on the system stack), gsignal or the user G itself. False when g.m is
+ * unreadable; *curg is 0 when the M runs no user G or m.curg is unreadable. */
+static __always_inline bool go_current_g(const struct ss_go_offsets *o, __u64 g, __u64 *m,
+					 __u64 *curg)
+{
+	*m = 0;
+	*curg = 0;
+	if (!g || bpf_probe_read_user(m, sizeof(*m), (void *)(g + o->g_m)) || !*m)
+		return false;
+	if (bpf_probe_read_user(curg, sizeof(*curg), (void *)(*m + o->m_curg)))
+		*curg = 0;
+	return true;
+}
+
+/* *goid = gp.goid; non-zero when unreadable. */
+static __always_inline long go_goid(const struct ss_go_offsets *o, __u64 gp, __u64 *goid)
+{
+	return bpf_probe_read_user(goid, sizeof(*goid), (void *)(gp + o->g_goid));
+}
+
+/* The goid of the user G the M of g runs, 0 when none or unreadable. */
+static __always_inline __u64 go_current_goid(const struct ss_go_offsets *o, __u64 g)
+{
+	__u64 m, curg, goid = 0;
+	if (go_current_g(o, g, &m, &curg) && curg && go_goid(o, curg, &goid))
+		goid = 0;
+	return goid;
+}
+
 /* Reads the Go context of `task` (which must be current or just switched out on this
  * CPU) from its TLS g. Leaves `out` zeroed (flags 0) when disabled or unreadable. */
-static __always_inline void read_goctx(struct task_struct *task, __u32 tid, struct ss_goctx *out)
+static __always_inline void read_goctx(const struct ss_target *tt, struct task_struct *task,
+				       __u32 tid, struct ss_goctx *out)
 {
-	__u32 zero = 0;
-	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
+	struct ss_go_offsets *o = go_offsets(tt);
 
 	out->goid = 0;
 	out->g_addr = 0;
@@ -260,16 +377,11 @@ static __always_inline void read_goctx(struct task_struct *task, __u32 tid, stru
 	out->m_id = -1;
 	out->p_id = -1;
 	out->flags = 0;
-	if (!o || !o->enabled)
+	if (!o)
 		return;
 
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-	if (!fsbase)
-		return;
-	__u64 g = 0, m = 0, curg = 0, procid = 0, p = 0;
-	if (bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)) || !g)
-		return;
-	if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m)
+	__u64 g = go_tls_g(o, task), m = 0, curg = 0, procid = 0, p = 0;
+	if (!go_current_g(o, g, &m, &curg))
 		return;
 	out->g_addr = g;
 	out->m_addr = m;
@@ -278,8 +390,8 @@ static __always_inline void read_goctx(struct task_struct *task, __u32 tid, stru
 	    (__u32)procid == tid)
 		out->flags |= SS_GO_TID_OK;
 	bpf_probe_read_user(&out->m_id, sizeof(out->m_id), (void *)(m + o->m_id));
-	if (!bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg)) && curg) {
-		bpf_probe_read_user(&out->goid, sizeof(out->goid), (void *)(curg + o->g_goid));
+	if (curg) {
+		go_goid(o, curg, &out->goid);
 		if (curg != g)
 			out->flags |= SS_GO_ONG0;
 	} else {

@@ -22,41 +22,28 @@
  *                    interrupt that happens anyway. */
 #include "common.bpf.h"
 
+/* The sampler's offsets of each target (key: its slot). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 1); /* resized by userspace before load */
 	__type(key, __u32);
 	__type(value, struct ss_gc_cfg);
 } gc_cfg SEC(".maps") __weak;
 
-static __always_inline __u64 curg_goid(struct ss_go_offsets *o, __u64 g0)
-{
-	__u64 m = 0, curg = 0, goid = 0;
-	if (!g0 || bpf_probe_read_user(&m, sizeof(m), (void *)(g0 + o->g_m)) || !m)
-		return 0;
-	if (bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg)) || !curg)
-		return 0;
-	bpf_probe_read_user(&goid, sizeof(goid), (void *)(curg + o->g_goid));
-	return goid;
-}
-
 static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
+	if (!tt)
 		return 0;
-	__u32 zero = 0;
-	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
-	struct ss_gc_event *e = reserve(sizeof(*e));
+	struct ss_go_offsets *o = go_offsets(tt);
+	struct ss_gc_event *e = reserve_event(SS_EV_GC, sizeof(*e), bpf_ktime_get_ns());
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_GC;
-	e->h.size = sizeof(*e);
-	e->h.ts = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->what = what;
 	e->arg = arg;
-	e->goid = (o && o->enabled) ? curg_goid(o, ctx->r14) : 0;
+	e->goid = o ? go_current_goid(o, ctx->r14) : 0;
 	submit(e);
 	return 0;
 }
@@ -74,17 +61,15 @@ SEC("uprobe")
 int ss_gc_stw_stop(struct pt_regs *ctx)
 {
 	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
-	__u64 pid_tgid = target_current();
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
 	__u64 now = bpf_ktime_get_ns();
-	if (!pid_tgid || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
+	if (!tt || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
-	struct ss_gc_stack *e = reserve(sizeof(*e));
+	struct ss_gc_stack *e = reserve_event(SS_EV_GC_STACK, sizeof(*e), now);
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_GC_STACK;
-	e->h.size = sizeof(*e);
-	e->h.ts = now;
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->reason = ctx->ax;
 	long n = bpf_get_stack(ctx, e->pcs, sizeof(e->pcs), BPF_F_USER_STACK);
 	e->nframes = n > 0 ? (__u32)(n / sizeof(__u64)) : 0;
@@ -107,24 +92,19 @@ int ss_gc_markterm(struct pt_regs *ctx)
 SEC("perf_event")
 int ss_gc_sampler(struct bpf_perf_event_data *ctx)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
+	if (!tt)
 		return 0;
-	__u32 zero = 0;
-	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
-	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &zero);
-	if (!o || !o->enabled || !c || !c->enabled)
+	__u32 slot = tt->slot;
+	struct ss_go_offsets *o = go_offsets(tt);
+	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
+	if (!o || !c || !c->enabled)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-	if (!fsbase)
+	__u64 g = go_tls_g(o, task), m = 0, curg = 0, p = 0;
+	if (!go_current_g(o, g, &m, &curg))
 		return 0;
-	__u64 g = 0, m = 0, curg = 0, p = 0;
-	if (bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)) || !g)
-		return 0;
-	if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m)
-		return 0;
-	bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg));
 	bpf_probe_read_user(&p, sizeof(p), (void *)(m + o->m_p));
 	__u32 kind = 0;
 	if (p && c->p_gcmarkworkermode) {
@@ -145,17 +125,14 @@ int ss_gc_sampler(struct bpf_perf_event_data *ctx)
 	}
 	if (!kind)
 		return 0;
-	struct ss_gc_sample *e = reserve(sizeof(*e));
+	struct ss_gc_sample *e = reserve_event(SS_EV_GC_SAMPLE, sizeof(*e), bpf_ktime_get_ns());
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_GC_SAMPLE;
-	e->h.size = sizeof(*e);
-	e->h.ts = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->kind = kind;
 	e->goid = 0;
 	if (curg)
-		bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(curg + o->g_goid));
+		go_goid(o, curg, &e->goid);
 	e->p_id = -1;
 	if (p)
 		bpf_probe_read_user(&e->p_id, sizeof(e->p_id), (void *)(p + o->p_id));

@@ -14,7 +14,8 @@
  * Hits of the target are counted per CPU in `go_hits` so userspace can show the cost. */
 #include "common.bpf.h"
 
-/* Per-CPU uprobe hits of the target, by SS_GOHIT_* slot. */
+/* Per-CPU uprobe hits of the targets: key target slot * SS_GOHIT_SLOTS + SS_GOHIT_*
+ * (sized by userspace). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SS_GOHIT_SLOTS);
@@ -22,48 +23,48 @@ struct {
 	__type(value, __u64);
 } go_hits SEC(".maps") __weak;
 
-static __always_inline void count_hit(__u32 slot)
+/* A hit of a target's thread: counted in `go_hits` (slot `which`); the target's Go offsets
+ * when its context reads are on (else NULL: nothing more to do), with *tid its thread. */
+static __always_inline struct ss_go_offsets *target_hit(__u32 which, __u32 *tid)
 {
-	__u64 *h = bpf_map_lookup_elem(&go_hits, &slot);
+	struct ss_target *tt = current_target(tid);
+	if (!tt)
+		return NULL;
+	__u32 k = tt->slot * SS_GOHIT_SLOTS + which;
+	__u64 *h = bpf_map_lookup_elem(&go_hits, &k);
 	if (h)
 		*h += 1;
+	return go_offsets(tt);
 }
 
 SEC("uprobe")
 int ss_go_newproc1_ret(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
-		return 0;
-	count_hit(SS_GOHIT_CREATE);
-	__u32 zero = 0;
-	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
-	if (!o || !o->enabled)
+	__u32 tid = 0;
+	struct ss_go_offsets *o = target_hit(SS_GOHIT_CREATE, &tid);
+	if (!o)
 		return 0;
 	__u64 newg = ctx->ax;
 	__u64 g0 = ctx->r14;
 	if (!newg)
 		return 0;
-	struct ss_go_create *e = reserve(sizeof(*e));
+	struct ss_go_create *e = reserve_event(SS_EV_GO_CREATE, sizeof(*e), bpf_ktime_get_ns());
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_GO_CREATE;
-	e->h.size = sizeof(*e);
-	e->h.ts = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->flags = 0;
 	e->goid = 0;
 	e->startpc = 0;
 	e->creator_goid = 0;
-	bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(newg + o->g_goid));
+	go_goid(o, newg, &e->goid);
 	if (o->g_startpc &&
 	    !bpf_probe_read_user(&e->startpc, sizeof(e->startpc), (void *)(newg + o->g_startpc)))
 		e->flags |= SS_GOC_STARTPC;
-	__u64 m = 0, curg = 0;
-	if (g0 && !bpf_probe_read_user(&m, sizeof(m), (void *)(g0 + o->g_m)) && m &&
-	    !bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + o->m_curg)) && curg &&
-	    !bpf_probe_read_user(&e->creator_goid, sizeof(e->creator_goid), (void *)(curg + o->g_goid)))
+	__u64 m, curg;
+	if (go_current_g(o, g0, &m, &curg) && curg && !go_goid(o, curg, &e->creator_goid))
 		e->flags |= SS_GOC_CREATOR;
+	else
+		e->creator_goid = 0;
 	submit(e);
 	return 0;
 }
@@ -71,27 +72,20 @@ int ss_go_newproc1_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int ss_go_exit(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
-		return 0;
-	count_hit(SS_GOHIT_EXIT);
-	__u32 zero = 0;
-	struct ss_go_offsets *o = bpf_map_lookup_elem(&go_cfg, &zero);
-	if (!o || !o->enabled)
+	__u32 tid = 0;
+	struct ss_go_offsets *o = target_hit(SS_GOHIT_EXIT, &tid);
+	if (!o)
 		return 0;
 	__u64 gp = ctx->ax;
 	if (!gp)
 		return 0;
-	struct ss_go_exit *e = reserve(sizeof(*e));
+	struct ss_go_exit *e = reserve_event(SS_EV_GO_EXIT, sizeof(*e), bpf_ktime_get_ns());
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_GO_EXIT;
-	e->h.size = sizeof(*e);
-	e->h.ts = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->pad = 0;
 	e->goid = 0;
-	bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(gp + o->g_goid));
+	go_goid(o, gp, &e->goid);
 	submit(e);
 	return 0;
 }

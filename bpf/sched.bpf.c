@@ -7,15 +7,15 @@
  *  task_newtask      thread creation with the creating thread, its Go context and user stack
  *  sched_process_exit thread exit with its final totals
  *
- * Every program filters on targ_tgid first. State lives in maps that userspace reads
- * once per interval; the ring buffer only carries creations, exits and long off-CPU
- * intervals. */
+ * Every program filters on the set of targets first (target_of, common.bpf.h). State
+ * lives in maps that userspace reads once per interval; the ring buffer only carries
+ * creations, exits and long off-CPU intervals. */
 #include "common.bpf.h"
 
-const volatile __u32 targ_tgid = 0;
 const volatile __u32 ns_ino = 0;
 __u32 ns_depth1 = 0;
-__u32 targ_root_tgid = 0;
+__u32 targets_unresolved = 0;
+__u64 target_bits[SS_TARGET_BITS / 64] = {};
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
@@ -93,10 +93,11 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 	st->block_args[2] = BPF_CORE_READ(regs, dx);
 }
 
-static __always_inline void switch_out(struct task_struct *prev, bool preempt, __u64 now)
+static __always_inline void switch_out(const struct ss_target *tt, struct task_struct *prev,
+				       bool preempt, __u64 now)
 {
 	__u32 tid = task_vpid(prev);
-	struct ss_thread_state *st = get_state(tid, targ_tgid, prev);
+	struct ss_thread_state *st = get_state(tid, tt->tgid, prev);
 	if (!st)
 		return;
 	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
@@ -128,13 +129,14 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, _
 	} else if (reason != SS_OFF_PREEMPTED || st->last_block_nr < 0) {
 		st->block_since_ns = 0;
 	}
-	read_goctx(prev, tid, &st->go);
+	read_goctx(tt, prev, tid, &st->go);
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u64 now)
+static __always_inline void switch_in(const struct ss_target *tt, struct task_struct *next,
+				      __u64 now)
 {
 	__u32 tid = task_vpid(next);
-	struct ss_thread_state *st = get_state(tid, targ_tgid, next);
+	struct ss_thread_state *st = get_state(tid, tt->tgid, next);
 	if (!st)
 		return;
 	if (st->state == SS_TS_OFFCPU && st->last_switch_ns) {
@@ -150,23 +152,21 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 			__u32 b = log2_bucket(rq);
 			if (b < SS_HIST_BUCKETS)
 				st->rq_hist[b]++;
-			__u64 *g = bpf_map_lookup_elem(&rq_hist, &b);
+			__u32 hk = tt->slot * SS_HIST_BUCKETS + b;
+			__u64 *g = bpf_map_lookup_elem(&rq_hist, &hk);
 			if (g)
 				*g += 1;
 		}
 		__s32 nr = st->block_nr;
 		if (nr >= 0 && nr < SS_MAX_SYSCALLS) {
-			__u32 k = nr;
+			__u32 k = tt->slot * SS_MAX_SYSCALLS + nr;
 			struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_block, &k);
 			if (sc)
 				sc_stat_add(sc, dur);
 		}
 		if (dur >= offcpu_min_ns) {
-			struct ss_offcpu *e = reserve(sizeof(*e));
+			struct ss_offcpu *e = reserve_event(SS_EV_OFFCPU, sizeof(*e), now);
 			if (e) {
-				e->h.type = SS_EV_OFFCPU;
-				e->h.size = sizeof(*e);
-				e->h.ts = now;
 				e->start_ns = st->last_switch_ns;
 				e->rq_ns = rq;
 				e->tid = tid;
@@ -205,21 +205,25 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	bool pt = is_target(prev);
-	bool nt = is_target(next);
-	if (!pt && !nt)
-		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	if (pt)
-		switch_out(prev, preempt, now);
-	if (nt)
-		switch_in(next, now);
+	struct ss_target *pt = target_of(prev);
+	struct ss_target *nt = target_of(next);
+	/* (no `!pt && !nt` test: clang would OR the two pointers, which the verifier refuses) */
+	__u64 now = 0;
+	if (pt) {
+		now = bpf_ktime_get_ns();
+		switch_out(pt, prev, preempt, now);
+	}
+	if (nt) {
+		if (!now)
+			now = bpf_ktime_get_ns();
+		switch_in(nt, next, now);
+	}
 	return 0;
 }
 
 static __always_inline void on_wakeup(struct task_struct *p)
 {
-	if (!is_target(p))
+	if (!target_of(p))
 		return;
 	__u32 tid = task_vpid(p);
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
@@ -244,7 +248,8 @@ int BPF_PROG(ss_sched_wakeup_new, struct task_struct *p)
 SEC("tp_btf/task_newtask")
 int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 {
-	if (!is_target(task))
+	struct ss_target *tt = target_of(task);
+	if (!tt)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = task_vpid(task);
@@ -252,7 +257,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	if (tid == parent) /* the process itself (launch mode fork); not a new thread of it */
 		return 0;
 
-	struct ss_thread_state *st = get_state(tid, targ_tgid, task);
+	struct ss_thread_state *st = get_state(tid, tt->tgid, task);
 	if (st) {
 		st->created_by = parent;
 		st->state = SS_TS_OFFCPU;
@@ -260,17 +265,14 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 		st->last_switch_ns = now;
 	}
 
-	struct ss_thread_new *e = reserve(sizeof(*e));
+	struct ss_thread_new *e = reserve_event(SS_EV_THREAD_NEW, sizeof(*e), now);
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_THREAD_NEW;
-	e->h.size = sizeof(*e);
-	e->h.ts = now;
 	e->tid = tid;
 	e->parent_tid = parent;
 	e->clone_flags = clone_flags;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	read_goctx(cur, parent, &e->go);
+	read_goctx(tt, cur, parent, &e->go);
 	e->nframes = 0;
 	e->flags = 0;
 	if (capture_stacks) {
@@ -290,18 +292,17 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 {
-	if (!is_target(p))
+	struct ss_target *tt = target_of(p);
+	if (!tt)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = task_vpid(p);
+	__u32 tgid = tt->tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	struct ss_thread_exit *e = reserve(sizeof(*e));
+	struct ss_thread_exit *e = reserve_event(SS_EV_THREAD_EXIT, sizeof(*e), now);
 	if (e) {
-		e->h.type = SS_EV_THREAD_EXIT;
-		e->h.size = sizeof(*e);
-		e->h.ts = now;
 		e->tid = tid;
-		e->is_leader = tid == targ_tgid;
+		e->is_leader = tid == tgid;
 		if (st) {
 			if (st->state == SS_TS_ONCPU && st->last_switch_ns)
 				st->oncpu_ns += now - st->last_switch_ns;

@@ -45,7 +45,8 @@ typedef __s64 ss_s64;
 #define SS_EV_GO_CREATE 5      /* struct ss_go_create: (--goroutines) newproc1 returned a new G */
 #define SS_EV_GO_EXIT 6        /* struct ss_go_exit: (--goroutines) gdestroy/goexit0 entry */
 
-/* Slots of the per-CPU `go_hits` array (--goroutines uprobe hits of the target). */
+/* Slots of the per-CPU `go_hits` array (--goroutines uprobe hits), per target: key
+ * target slot * SS_GOHIT_SLOTS + slot. */
 #define SS_GOHIT_CREATE 0
 #define SS_GOHIT_EXIT 1
 #define SS_GOHIT_SLOTS 2
@@ -79,6 +80,15 @@ struct ss_goctx {
 #define SS_GO_OLDP 0x4       /* P came from m.oldp (P detached for a syscall) */
 #define SS_GO_ONG0 0x8       /* TLS g is not m.curg (scheduler, g0 or signal context) */
 #define SS_GO_INCGO 0x10     /* m.incgo */
+
+/* The set of observed processes (the kernel-side filter). Value of the `targets` hash
+ * map, whose key is the tgid as the kernel sees it (initial PID namespace), and of
+ * `targets_ns`, whose key is the tgid in the observer's PID namespace (see
+ * docs/kernel-side.md). Not part of any record. */
+struct ss_target {
+	ss_u32 slot;      /* the target's entries in the per-target maps (< their capacity) */
+	ss_u32 tgid;      /* tgid in the observer's PID namespace, as userspace names it */
+};
 
 struct ss_hdr {
 	ss_u32 type;      /* SS_EV_* */
@@ -119,7 +129,8 @@ struct ss_thread_state {
 };
 
 /* Per-syscall aggregate, in the per-CPU arrays `sc_block` (default mode: off-CPU
- * intervals spent blocked in the syscall) and `sc_all` (-S: every call). */
+ * intervals spent blocked in the syscall) and `sc_all` (-S: every call), per target:
+ * key target slot * SS_MAX_SYSCALLS + syscall nr. */
 struct ss_sc_stat {
 	ss_u64 count;
 	ss_u64 total_ns;
@@ -167,8 +178,8 @@ struct ss_syscall_slow {
 	struct ss_goctx go;    /* Go context at sys_exit */
 };
 
-/* Go runtime offsets, written by userspace into the `go_cfg` array map (one entry)
- * before or after load (calibration may fill them later). enabled == 0 turns the
+/* Go runtime offsets, written by userspace into the `go_cfg` array map (key: the
+ * target's slot) before or after load (calibration may fill them later). enabled == 0 turns the
  * Go context reads off. */
 struct ss_go_offsets {
 	ss_u32 enabled;
@@ -326,7 +337,8 @@ struct ss_gc_sample {
 	ss_u32 cpu;
 };
 
-/* Offsets the GC sampler needs beyond ss_go_offsets; one entry in the `gc_cfg` map. */
+/* Offsets the GC sampler needs beyond ss_go_offsets; in the `gc_cfg` array map (key: the
+ * target's slot). */
 struct ss_gc_cfg {
 	ss_u32 enabled;
 	ss_u32 g_atomicstatus;

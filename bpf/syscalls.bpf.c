@@ -6,7 +6,8 @@
  * enabling raw_syscalls puts every syscall of the machine on the tracing slow path. */
 #include "common.bpf.h"
 
-/* Syscall nr -> every completed call (count, latency histogram). */
+/* Syscall nr -> every completed call (count, latency histogram), per target (key: slot *
+ * SS_MAX_SYSCALLS + nr; sized by userspace). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SS_MAX_SYSCALLS);
@@ -17,10 +18,9 @@ struct {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
+	__u32 tid = 0;
+	if (!current_target(&tid))
 		return 0;
-	__u32 tid = (__u32)pid_tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st)
 		return 0; /* created by the first sched_switch of the thread */
@@ -32,10 +32,10 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
+	if (!tt)
 		return 0;
-	__u32 tid = (__u32)pid_tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st || !st->sc_enter_ns)
 		return 0;
@@ -48,23 +48,20 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	st->sc_count++;
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return 0;
-	__u32 k = nr;
+	__u32 k = tt->slot * SS_MAX_SYSCALLS + nr;
 	struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_all, &k);
 	if (sc)
 		sc_stat_add(sc, dur);
 	if (dur < slow_syscall_ns)
 		return 0;
-	struct ss_syscall_slow *e = reserve(sizeof(*e));
+	struct ss_syscall_slow *e = reserve_event(SS_EV_SYSCALL_SLOW, sizeof(*e), now);
 	if (!e)
 		return 0;
-	e->h.type = SS_EV_SYSCALL_SLOW;
-	e->h.size = sizeof(*e);
-	e->h.ts = now;
 	e->start_ns = start;
 	e->tid = tid;
 	e->nr = nr;
 	e->ret = ret;
-	read_goctx(bpf_get_current_task_btf(), tid, &e->go);
+	read_goctx(tt, bpf_get_current_task_btf(), tid, &e->go);
 	submit(e);
 	return 0;
 }

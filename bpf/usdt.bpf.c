@@ -31,13 +31,13 @@ struct {
 SEC("usdt")
 int ss_usdt(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = target_current();
-	if (!pid_tgid)
+	__u32 tid = 0;
+	if (!current_target(&tid))
 		return 0;
 	__u32 idx = (__u32)bpf_usdt_cookie(ctx);
 	if (idx >= SS_USDT_MAX_PROBES)
 		return 0;
-	struct ss_usdt_key key = { .tid = (__u32)pid_tgid, .probe = idx };
+	struct ss_usdt_key key = { .tid = tid, .probe = idx };
 	__u64 *cnt = bpf_map_lookup_elem(&usdt_counts, &key);
 	if (cnt) {
 		__sync_fetch_and_add(cnt, 1);
@@ -52,15 +52,10 @@ int ss_usdt(struct pt_regs *ctx)
 	struct ss_usdt_cfg *cfg = bpf_map_lookup_elem(&usdt_cfg, &idx);
 	if (!cfg || !(cfg->flags & SS_USDT_EMIT))
 		return 0;
-	struct ss_usdt_hit *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop();
+	struct ss_usdt_hit *e = reserve_event(SS_EV_USDT, sizeof(*e), bpf_ktime_get_ns());
+	if (!e)
 		return 0;
-	}
-	e->h.type = SS_EV_USDT;
-	e->h.size = sizeof(*e);
-	e->h.ts = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = tid;
 	e->probe = idx;
 	int n = bpf_usdt_arg_cnt(ctx);
 	e->nargs = n < 0 ? 0 : (__u32)n;

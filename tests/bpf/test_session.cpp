@@ -1,5 +1,7 @@
 // BPF tier: the real programs on the real kernel against a forked child that does
 // exactly what the test tells it (root only; skips with a visible message otherwise).
+#include <bpf/bpf.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -10,6 +12,8 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "probe/session.h"
@@ -314,4 +318,165 @@ TEST(BpfSession, DropsAreCountedWhenTheRingIsTooSmall) {
   uint64_t sum = 0;
   for (auto d : snap->drops_per_cpu) sum += d;
   EXPECT_EQ(sum, snap->drops);
+}
+
+// One session, two targets: each process's counts are its own, exactly, and a third
+// process the session does not watch leaves no trace. Each child reports what it did
+// (the tids of the threads it made) through a pipe.
+TEST(BpfSession, TwoTargetsAtOnceEachWithItsOwnExactCounts) {
+  REQUIRE_ROOT();
+  struct Plan {
+    int calls;    // getppid() calls of the main thread
+    int sleeps;   // 2 ms nanosleeps of the main thread
+    int threads;  // threads made, each sleeping 20 ms once in nanosleep
+  };
+  const Plan plans[3] = {{300, 4, 3}, {700, 6, 5}, {500, 5, 4}};  // A, B watched; C not
+  int tids_pipe[3][2];
+  std::vector<std::unique_ptr<Child>> kids;
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(pipe(tids_pipe[i]), 0);
+    const Plan p = plans[i];
+    const int fd = tids_pipe[i][1];
+    kids.push_back(std::make_unique<Child>([p, fd] {
+      for (int c = 0; c < p.calls; c++) syscall(SYS_getppid);
+      for (int s = 0; s < p.sleeps; s++) sleep_ms(2);
+      std::vector<pthread_t> th(size_t(p.threads));
+      for (auto& t : th)
+        pthread_create(
+            &t, nullptr,
+            [](void* arg) -> void* {
+              pid_t tid = pid_t(syscall(SYS_gettid));
+              (void)!write(int(reinterpret_cast<intptr_t>(arg)), &tid, sizeof tid);
+              sleep_ms(20);
+              return nullptr;
+            },
+            reinterpret_cast<void*>(intptr_t(fd)));
+      for (auto& t : th) pthread_join(t, nullptr);
+    }));
+    close(tids_pipe[i][1]);
+  }
+  const uint32_t a = uint32_t(kids[0]->pid), b = uint32_t(kids[1]->pid), c = uint32_t(kids[2]->pid);
+
+  probe::SessionConfig cfg;
+  cfg.tgid = a;
+  cfg.max_targets = 2;
+  cfg.all_syscalls = true;
+  cfg.ringbuf_bytes = 1 << 20;
+  auto opened = probe::Session::open(cfg);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& s = **opened;
+  auto slot_b = s.add_target(b);
+  ASSERT_TRUE(slot_b.ok()) << slot_b.error().message;
+  EXPECT_EQ(*slot_b, 1u);
+  EXPECT_FALSE(s.add_target(c).ok()) << "a third target in a session of two";
+  EXPECT_FALSE(s.add_target(b).ok()) << "a target added twice";
+  ASSERT_TRUE(s.attach().ok());
+
+  std::vector<uint32_t> truth[3];
+  for (int i = 0; i < 3; i++) {
+    kids[size_t(i)]->release();
+    pid_t tid;
+    while (read(tids_pipe[i][0], &tid, sizeof tid) == sizeof tid) truth[i].push_back(uint32_t(tid));
+    close(tids_pipe[i][0]);
+    kids[size_t(i)]->wait();
+    ASSERT_EQ(truth[i].size(), size_t(plans[i].threads));
+    std::sort(truth[i].begin(), truth[i].end());
+  }
+  Collected col;
+  drain(s, col);
+
+  const int getppid = *probe::syscall_number("getppid");
+  const int nanosleep = *probe::syscall_number("nanosleep");
+  const uint32_t pids[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    SCOPED_TRACE(i == 0 ? "target A" : "target B");
+    auto snap = s.snapshot(pids[i]);
+    ASSERT_TRUE(snap.ok()) << snap.error().message;
+    std::map<int, uint64_t> all, blocked;
+    for (const auto& x : snap->sc_all) all[x.nr] = x.stat.count;
+    for (const auto& x : snap->sc_block) blocked[x.nr] = x.stat.count;
+    EXPECT_EQ(all[getppid], uint64_t(plans[i].calls));
+    EXPECT_EQ(all[nanosleep], uint64_t(plans[i].sleeps + plans[i].threads));
+    EXPECT_EQ(blocked[nanosleep], uint64_t(plans[i].sleeps + plans[i].threads));
+    // Its threads, and only its threads, in its snapshot (exited ones stay until forgotten).
+    std::vector<uint32_t> tids;
+    for (const auto& t : snap->threads) {
+      EXPECT_EQ(t.st.tgid, pids[i]);
+      if (t.tid != pids[i]) tids.push_back(t.tid);
+    }
+    std::sort(tids.begin(), tids.end());
+    EXPECT_EQ(tids, truth[i]);
+    // Its creations (made by its main thread) and its exits (with the target's tgid).
+    std::vector<uint32_t> created;
+    for (const auto& e : col.created)
+      if (e.parent_tid == pids[i]) created.push_back(e.tid);
+    std::sort(created.begin(), created.end());
+    EXPECT_EQ(created, truth[i]);
+    size_t exits = 0;
+    for (const auto& e : col.exited) exits += e.final.tgid == pids[i];
+    EXPECT_EQ(exits, size_t(plans[i].threads + 1));
+  }
+  // Every record is of A or B: C's main thread and threads never show.
+  EXPECT_EQ(col.created.size(), size_t(plans[0].threads + plans[1].threads));
+  EXPECT_EQ(col.exited.size(), size_t(plans[0].threads + plans[1].threads + 2));
+  auto is_c = [&](uint32_t tid) {
+    return tid == c || std::binary_search(truth[2].begin(), truth[2].end(), tid);
+  };
+  for (const auto& e : col.created) EXPECT_FALSE(is_c(e.tid) || is_c(e.parent_tid));
+  for (const auto& e : col.exited) EXPECT_FALSE(is_c(e.tid));
+  for (const auto& e : col.offcpu) EXPECT_FALSE(is_c(e.tid));
+  for (const auto& e : col.slow) EXPECT_FALSE(is_c(e.tid));
+  EXPECT_FALSE(s.snapshot(c).ok()) << "no snapshot of a process that is no target";
+}
+
+namespace {
+
+// Names of the BPF programs this process holds open (its fds), from the kernel.
+std::set<std::string> programs_loaded_here() {
+  std::set<std::string> out;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string fd = e->d_name;
+    if (fd[0] < '0' || fd[0] > '9') continue;
+    char target[64] = {};
+    if (readlink(("/proc/self/fd/" + fd).c_str(), target, sizeof target - 1) <= 0) continue;
+    if (std::string(target) != "anon_inode:bpf-prog") continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(std::stoi(fd), &info, &len) == 0) out.insert(info.name);
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
+  REQUIRE_ROOT();
+  const std::vector<std::string> gc = {"ss_gc_stw_stop", "ss_gc_stw_start", "ss_gc_markterm",
+                                       "ss_gc_sampler"};
+  Child child([] {});
+  for (bool asked : {false, true}) {
+    SCOPED_TRACE(asked ? "GC asked" : "GC not asked");
+    probe::SessionConfig cfg;
+    cfg.tgid = uint32_t(child.pid);
+    cfg.ringbuf_bytes = 1 << 16;
+    cfg.gc = asked;
+    auto s = probe::Session::open(cfg);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE((*s)->attach().ok());
+    const auto loaded = programs_loaded_here();
+    // The list is the kernel's (a list left empty would pass the checks below).
+    EXPECT_TRUE(loaded.count("ss_sched_switch"));
+    for (const auto& p : gc) EXPECT_EQ(loaded.count(p), asked ? 1u : 0u) << p;
+    // Loaded is not attached: nothing attached them (no Go target here).
+    const auto progs = (*s)->attached_programs();
+    EXPECT_NE(std::find(progs.begin(), progs.end(), "ss_sched_switch"), progs.end());
+    for (const auto& p : gc) EXPECT_EQ(std::find(progs.begin(), progs.end(), p), progs.end()) << p;
+    EXPECT_EQ((*s)->gc_uprobe_count(), 0u);
+    EXPECT_EQ((*s)->gc_sampler_cpus(), 0u);
+  }
+  child.release();
+  child.wait();
 }

@@ -58,7 +58,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ss-floor: open failed\n");
     return 1;
   }
-  skel->rodata->targ_tgid = static_cast<__u32>(pid);
   bpf_program__set_autoload(skel->progs.floor_sys_enter, syscalls);
   bpf_program__set_autoload(skel->progs.floor_sys_exit, syscalls);
   if (int err = floor_bpf__load(skel)) {
@@ -66,6 +65,14 @@ int main(int argc, char** argv) {
     floor_bpf__destroy(skel);
     return 1;
   }
+  __u32 key = static_cast<__u32>(pid);
+  __u64 one = 1;
+  if (bpf_map__update_elem(skel->maps.targets, &key, sizeof key, &one, sizeof one, BPF_ANY) != 0) {
+    std::fprintf(stderr, "ss-floor: cannot add the target: %s\n", std::strerror(errno));
+    floor_bpf__destroy(skel);
+    return 1;
+  }
+  skel->bss->target_bits[(key % 65536) / 64] |= __u64(1) << (key % 64);
   if (int err = floor_bpf__attach(skel)) {
     std::fprintf(stderr, "ss-floor: attach failed: %s\n", std::strerror(-err));
     floor_bpf__destroy(skel);

@@ -96,6 +96,7 @@ std::vector<Check> run_doctor() {
     probe::SessionConfig cfg;
     cfg.tgid = uint32_t(getpid());
     cfg.ringbuf_bytes = 1 << 16;
+    cfg.gc = true;  // every program the observation may load goes through the verifier
     auto s = probe::Session::open(cfg);
     if (!s) {
       live.detail = s.error().message;

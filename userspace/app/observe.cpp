@@ -144,6 +144,8 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   cfg.offcpu_min_ns = opt.offcpu_min_ns;
   cfg.slow_syscall_ns = opt.slow_syscall_ns;
   cfg.goroutines = opt.goroutines && opt.go;
+  cfg.gc = opt.gc && opt.go;  // the GC programs are loaded only when GC observation is asked
+  cfg.usdt = !opt.usdt.empty() || opt.runtime_probes;
   auto s = probe::Session::open(cfg);
   if (!s) {
     *exit_code = kExitNoPrivilege;

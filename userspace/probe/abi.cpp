@@ -38,3 +38,4 @@ static_assert(offsetof(ss_gc_stack, pcs) == 32);
 static_assert(offsetof(ss_gc_sample, goid) == 24);
 static_assert(offsetof(ss_gc_sample, p_id) == 32);
 static_assert(sizeof(ss_gc_cfg) == 24);
+static_assert(sizeof(ss_target) == 8);

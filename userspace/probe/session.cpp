@@ -67,85 +67,161 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   // The kernel wants a power of two multiple of the page size; max_entries is 32 bits.
   if (auto e = check_ringbuf_size(std::to_string(cfg.ringbuf_bytes)); !e.empty())
     return make_error("ring buffer size " + e);
+  if (cfg.max_targets < 1 || cfg.max_targets > kMaxTargets)
+    return make_error("a session observes 1 to " + std::to_string(kMaxTargets) + " processes");
   std::unique_ptr<Session> s(new Session(cfg));
   s->ncpus_ = libbpf_num_possible_cpus();
   if (s->ncpus_ <= 0) s->ncpus_ = 1;
   s->skel_ = schedscope_bpf__open();
   if (!s->skel_) return make_error("cannot open BPF object: " + errstr(errno));
   auto* skel = s->skel_;
-  skel->rodata->targ_tgid = cfg.tgid;
   auto ns = observer_pid_namespace();
   if (!ns) return ns.error();
+  s->ns_ino_ = ns->ino;
   skel->rodata->ns_ino = ns->ino;
   skel->rodata->offcpu_min_ns = cfg.offcpu_min_ns;
   skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
   skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
-  bpf_program__set_autoload(skel->progs.ss_sys_enter, cfg.all_syscalls);
-  bpf_program__set_autoload(skel->progs.ss_sys_exit, cfg.all_syscalls);
-  // Attached by hand (attach_go_uprobes), never by the skeleton.
-  bpf_program__set_autoload(skel->progs.ss_go_newproc1_ret, cfg.goroutines);
-  bpf_program__set_autoload(skel->progs.ss_go_exit, cfg.goroutines);
-  bpf_program__set_autoattach(skel->progs.ss_go_newproc1_ret, false);
-  bpf_program__set_autoattach(skel->progs.ss_go_exit, false);
-  bpf_program__set_autoattach(skel->progs.ss_usdt, false);  // attach_usdt()
-  // GC uprobes and sampler: attached by hand (attach_gc, gc_session.cpp).
-  for (auto* p : {skel->progs.ss_gc_stw_stop, skel->progs.ss_gc_stw_start,
-                  skel->progs.ss_gc_markterm, skel->progs.ss_gc_sampler})
-    bpf_program__set_autoattach(p, false);
+  // The target set and the per-target maps: one target's entries times the capacity.
+  const uint32_t n = cfg.max_targets;
+  bpf_map__set_max_entries(skel->maps.targets, n);
+  bpf_map__set_max_entries(skel->maps.targets_ns, n);
+  bpf_map__set_max_entries(skel->maps.go_cfg, n);
+  bpf_map__set_max_entries(skel->maps.gc_cfg, n);
+  bpf_map__set_max_entries(skel->maps.sc_block, n * SS_MAX_SYSCALLS);
+  bpf_map__set_max_entries(skel->maps.sc_all, n * SS_MAX_SYSCALLS);
+  bpf_map__set_max_entries(skel->maps.rq_hist, n * SS_HIST_BUCKETS);
+  bpf_map__set_max_entries(skel->maps.go_hits, n * SS_GOHIT_SLOTS);
+  s->slot_used_.assign(n, false);
+
+  auto add = [&](auto a) {
+    auto* raw = a.get();
+    s->attachers_.push_back(std::move(a));
+    return raw;
+  };
+  add(std::make_unique<SchedAttacher>(*skel));
+  add(std::make_unique<SyscallAttacher>(*skel, cfg.all_syscalls));
+  s->goroutines_ = add(std::make_unique<GoroutineAttacher>(*skel, cfg.goroutines));
+  s->gc_ = add(std::make_unique<GcAttacher>(*skel, cfg.gc, s->ncpus_));
+  s->usdt_ = add(std::make_unique<UsdtProbeAttacher>(*skel, cfg.usdt));
+  for (auto& a : s->attachers_) a->configure();
   if (int err = schedscope_bpf__load(skel); err) {
     std::string hint;
     if (err == -EPERM || errno == EPERM)
       hint = " (need root, or CAP_BPF + CAP_PERFMON; run `schedscope doctor`)";
     return make_error("cannot load BPF programs: " + errstr(err) + hint);
   }
+  if (cfg.tgid)
+    if (auto slot = s->add_target(cfg.tgid); !slot) return slot.error();
   return s;
 }
 
 Session::~Session() {
-  for (auto* l : go_links_) bpf_link__destroy(l);
-  for (auto* l : usdt_links_) bpf_link__destroy(l);
-  for (auto* l : gc_links_) bpf_link__destroy(l);
-  // (the perf event fds are owned and closed by their links)
+  attachers_.clear();  // detach every feature first
   if (rb_) ring_buffer__free(rb_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }
 
 Status Session::attach() {
-  if (int err = schedscope_bpf__attach(skel_); err)
-    return make_error("cannot attach BPF programs: " + errstr(err));
+  for (auto& a : attachers_)
+    if (Status st = a->attach(); !st) return make_error("cannot attach BPF programs: " + st.error().message);
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Session::on_record, this, nullptr);
   if (!rb_) return make_error("cannot create ring buffer consumer: " + errstr(errno));
   return {};
 }
 
-Status Session::attach_go_uprobes(int pid, const GoUprobeTargets& t) {
-  if (!cfg_.goroutines) return make_error("goroutine uprobes were not loaded (--goroutines)");
-  if (!go_links_.empty()) return {};
-  if (t.create_offsets.empty() || t.exit_offset == 0)
-    return make_error("no probe offsets for runtime.newproc1 / gdestroy");
-  auto one = [&](bpf_program* prog, uint64_t off) -> Status {
-    LIBBPF_OPTS(bpf_uprobe_opts, o);
-    o.retprobe = false;
-    bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, t.path.c_str(), size_t(off), &o);
-    if (!l) {
-      int err = errno;
-      char buf[64];
-      snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(off));
-      return make_error(std::string("cannot attach uprobe ") + bpf_program__name(prog) + " at " +
-                        t.path + "+" + buf + ": " + errstr(err));
+Expected<uint32_t> Session::slot_of(uint32_t tgid) const {
+  auto it = targets_.find(tgid);
+  if (it == targets_.end()) return make_error("process " + std::to_string(tgid) + " is no target");
+  return it->second;
+}
+
+// Zeroes a slot's entries in the per-target maps (a slot reused by another process).
+void Session::clear_slot(uint32_t slot) {
+  auto zero_percpu = [&](bpf_map* m, uint32_t per_target, size_t value_size) {
+    std::vector<uint8_t> z(value_size * size_t(ncpus_), 0);
+    int fd = bpf_map__fd(m);
+    for (uint32_t i = 0; i < per_target; i++) {
+      uint32_t k = slot * per_target + i;
+      bpf_map_update_elem(fd, &k, z.data(), BPF_ANY);
     }
-    go_links_.push_back(l);
-    return {};
   };
-  Status st = one(skel_->progs.ss_go_exit, t.exit_offset);
-  for (size_t i = 0; st && i < t.create_offsets.size(); i++)
-    st = one(skel_->progs.ss_go_newproc1_ret, t.create_offsets[i]);
-  if (!st) {
-    for (auto* l : go_links_) bpf_link__destroy(l);
-    go_links_.clear();
+  // Per-CPU values are rounded up to 8 bytes per CPU.
+  auto round8 = [](size_t n) { return (n + 7) & ~size_t(7); };
+  zero_percpu(skel_->maps.sc_block, SS_MAX_SYSCALLS, round8(sizeof(ss_sc_stat)));
+  zero_percpu(skel_->maps.sc_all, SS_MAX_SYSCALLS, round8(sizeof(ss_sc_stat)));
+  zero_percpu(skel_->maps.rq_hist, SS_HIST_BUCKETS, sizeof(uint64_t));
+  zero_percpu(skel_->maps.go_hits, SS_GOHIT_SLOTS, sizeof(uint64_t));
+  ss_go_offsets go{};
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &slot, &go, BPF_ANY);
+  ss_gc_cfg gc{};
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.gc_cfg), &slot, &gc, BPF_ANY);
+}
+
+// bpf/common.bpf.h: SS_TARGET_BITS, the bits of target_bits.
+constexpr uint32_t kTargetBits = 65536;
+static_assert(sizeof(static_cast<schedscope_bpf*>(nullptr)->bss->target_bits) * 8 == kTargetBits);
+
+Expected<uint32_t> Session::add_target(uint32_t tgid) {
+  if (!tgid) return make_error("no process id");
+  if (targets_.count(tgid)) return make_error("process " + std::to_string(tgid) + " is a target already");
+  uint32_t slot = 0;
+  while (slot < cfg_.max_targets) {
+    bool taken = false;
+    for (const auto& [t, sl] : targets_) taken |= sl == slot;
+    if (!taken) break;
+    slot++;
   }
-  return st;
+  if (slot >= cfg_.max_targets)
+    return make_error("the session observes " + std::to_string(cfg_.max_targets) +
+                      " process(es) already");
+  if (slot_used_[slot]) clear_slot(slot);
+  slot_used_[slot] = true;
+  ss_target v{slot, tgid};
+  // In the initial PID namespace the kernel's tgid is ours; in a child namespace the BPF
+  // side finds the kernel's tgid itself, at the target's first event (resolve_target).
+  bpf_map* m = ns_ino_ ? skel_->maps.targets_ns : skel_->maps.targets;
+  if (bpf_map_update_elem(bpf_map__fd(m), &tgid, &v, BPF_NOEXIST) != 0)
+    return make_error("cannot add process " + std::to_string(tgid) + " to the targets map: " +
+                      errstr(errno));
+  if (ns_ino_) {
+    __atomic_fetch_add(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
+  } else {  // the filter's Bloom bit (common.bpf.h: maybe_target); in a namespace BPF sets it
+    const uint32_t i = tgid % kTargetBits;
+    __atomic_fetch_or(&skel_->bss->target_bits[i / 64], uint64_t(1) << (i % 64), __ATOMIC_SEQ_CST);
+  }
+  targets_[tgid] = slot;
+  return slot;
+}
+
+Status Session::remove_target(uint32_t tgid) {
+  auto slot = slot_of(tgid);
+  if (!slot) return slot.error();
+  if (ns_ino_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.targets_ns), &tgid);
+  // Every kernel tgid entered for it (the one key in the initial namespace).
+  int fd = bpf_map__fd(skel_->maps.targets);
+  std::vector<uint32_t> keys;
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    ss_target v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0 && v.tgid == tgid) keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (uint32_t k : keys) bpf_map_delete_elem(fd, &k);
+  if (ns_ino_ && keys.empty())  // never seen by the BPF side: no longer looked for
+    __atomic_fetch_sub(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
+  for (auto& a : attachers_) a->detach_pid(int(tgid));
+  targets_.erase(tgid);
+  return {};
+}
+
+std::vector<uint32_t> Session::targets() const {
+  std::vector<uint32_t> out;
+  for (const auto& [t, slot] : targets_) out.push_back(t);
+  return out;
 }
 
 int Session::on_record(void* ctx, void* data, size_t size) {
@@ -171,9 +247,11 @@ Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
 
 namespace {
 
-void read_sc_array(int fd, int ncpus, std::vector<SyscallAgg>& out) {
+// The syscalls of the target in `slot`: keys slot * SS_MAX_SYSCALLS + nr.
+void read_sc_array(int fd, int ncpus, uint32_t slot, std::vector<SyscallAgg>& out) {
   std::vector<ss_sc_stat> per(ncpus);
-  for (uint32_t k = 0; k < SS_MAX_SYSCALLS; k++) {
+  for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
+    uint32_t k = slot * SS_MAX_SYSCALLS + nr;
     if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
     ss_sc_stat sum{};
     for (const auto& p : per) {
@@ -182,13 +260,15 @@ void read_sc_array(int fd, int ncpus, std::vector<SyscallAgg>& out) {
       sum.max_ns = std::max(sum.max_ns, p.max_ns);
       for (int b = 0; b < SS_HIST_BUCKETS; b++) sum.hist[b] += p.hist[b];
     }
-    if (sum.count) out.push_back({int(k), sum});
+    if (sum.count) out.push_back({int(nr), sum});
   }
 }
 
 }  // namespace
 
-Expected<KernelSnapshot> Session::snapshot() {
+Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
+  auto slot = slot_of(tgid);
+  if (!slot) return slot.error();
   KernelSnapshot snap;
   snap.ts_ns = monotonic_ns();
   int tfd = bpf_map__fd(skel_->maps.threads);
@@ -196,16 +276,17 @@ Expected<KernelSnapshot> Session::snapshot() {
   uint32_t* prev = nullptr;
   while (bpf_map_get_next_key(tfd, prev, &next) == 0) {
     ThreadEntry e{next, {}};
-    if (bpf_map_lookup_elem(tfd, &next, &e.st) == 0) snap.threads.push_back(e);
+    if (bpf_map_lookup_elem(tfd, &next, &e.st) == 0 && e.st.tgid == tgid) snap.threads.push_back(e);
     key = next;
     prev = &key;
   }
-  read_sc_array(bpf_map__fd(skel_->maps.sc_block), ncpus_, snap.sc_block);
-  if (cfg_.all_syscalls) read_sc_array(bpf_map__fd(skel_->maps.sc_all), ncpus_, snap.sc_all);
+  read_sc_array(bpf_map__fd(skel_->maps.sc_block), ncpus_, *slot, snap.sc_block);
+  if (cfg_.all_syscalls) read_sc_array(bpf_map__fd(skel_->maps.sc_all), ncpus_, *slot, snap.sc_all);
   std::vector<uint64_t> per(ncpus_);
   int hfd = bpf_map__fd(skel_->maps.rq_hist);
   for (uint32_t b = 0; b < SS_HIST_BUCKETS; b++) {
-    if (bpf_map_lookup_elem(hfd, &b, per.data()) != 0) continue;
+    uint32_t k = *slot * SS_HIST_BUCKETS + b;
+    if (bpf_map_lookup_elem(hfd, &k, per.data()) != 0) continue;
     for (auto v : per) snap.rq_hist[b] += v;
   }
   uint32_t zero = 0;
@@ -214,19 +295,21 @@ Expected<KernelSnapshot> Session::snapshot() {
     for (auto v : snap.drops_per_cpu) snap.drops += v;
   if (cfg_.goroutines) {
     int gfd = bpf_map__fd(skel_->maps.go_hits);
-    for (uint32_t k = 0; k < SS_GOHIT_SLOTS; k++) {
+    for (uint32_t w = 0; w < SS_GOHIT_SLOTS; w++) {
+      uint32_t k = *slot * SS_GOHIT_SLOTS + w;
       if (bpf_map_lookup_elem(gfd, &k, per.data()) != 0) continue;
       uint64_t sum = 0;
       for (auto v : per) sum += v;
-      (k == SS_GOHIT_CREATE ? snap.go_create_hits : snap.go_exit_hits) = sum;
+      (w == SS_GOHIT_CREATE ? snap.go_create_hits : snap.go_exit_hits) = sum;
     }
   }
   return snap;
 }
 
-Status Session::set_go_offsets(const ss_go_offsets& off) {
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &zero, &off, BPF_ANY) != 0)
+Status Session::set_go_offsets(uint32_t tgid, const ss_go_offsets& off) {
+  auto slot = slot_of(tgid);
+  if (!slot) return slot.error();
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &*slot, &off, BPF_ANY) != 0)
     return make_error("cannot write Go offsets map: " + errstr(errno));
   return {};
 }
@@ -243,35 +326,30 @@ std::vector<std::string> Session::attached_programs() const {
   std::vector<std::string> out;
   bpf_program* p = nullptr;
   bpf_object__for_each_program(p, skel_->obj) {
-    if (p == skel_->progs.ss_usdt && usdt_links_.empty()) continue;  // nothing attached
-    if (bpf_program__autoload(p)) out.emplace_back(bpf_program__name(p));
+    for (const auto& a : attachers_)
+      if (a->attached(p)) {
+        out.emplace_back(bpf_program__name(p));
+        break;
+      }
   }
   return out;
 }
 
-Expected<size_t> Session::attach_usdt(int pid, const std::string& path, const std::string& provider,
-                                      const std::string& name, uint32_t probe,
-                                      const ss_usdt_cfg& cfg) {
-  if (probe >= SS_USDT_MAX_PROBES)
-    return make_error("too many USDT probes (at most " + std::to_string(SS_USDT_MAX_PROBES) + ")");
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.usdt_cfg), &probe, &cfg, BPF_ANY) != 0)
-    return make_error("cannot write usdt_cfg: " + errstr(errno));
-  LIBBPF_OPTS(bpf_usdt_opts, o);
-  o.usdt_cookie = probe;
-  bpf_link* l = bpf_program__attach_usdt(skel_->progs.ss_usdt, pid, path.c_str(), provider.c_str(),
-                                         name.c_str(), &o);
-  if (!l) {
-    int err = errno;
-    return make_error("cannot attach USDT " + provider + ":" + name + " in " + path + ": " +
-                      errstr(err));
-  }
-  usdt_links_.push_back(l);
-  return size_t(1);
+Status Session::attach_gc(int pid, const GcProbeTargets& t) {
+  auto slot = slot_of(uint32_t(pid));
+  if (!slot) return slot.error();
+  return gc_->attach_gc(pid, *slot, t);
+}
+
+Status Session::set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg) {
+  auto slot = slot_of(tgid);
+  if (!slot) return slot.error();
+  return gc_->set_cfg(*slot, cfg);
 }
 
 std::vector<ss_usdt_count> Session::usdt_counts() const {
   std::vector<ss_usdt_count> out;
-  if (usdt_links_.empty()) return out;
+  if (!usdt_->any()) return out;
   int fd = bpf_map__fd(skel_->maps.usdt_counts);
   ss_usdt_key key{}, next{};
   ss_usdt_key* prev = nullptr;
@@ -293,7 +371,7 @@ std::vector<ss_usdt_count> Session::usdt_counts() const {
 }
 
 void Session::forget_usdt_thread(uint32_t tid, uint32_t nprobes) {
-  if (usdt_links_.empty()) return;
+  if (!usdt_->any()) return;
   int fd = bpf_map__fd(skel_->maps.usdt_counts);
   for (uint32_t p = 0; p < nprobes; p++) {
     ss_usdt_key k{tid, p};

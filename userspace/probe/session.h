@@ -1,19 +1,22 @@
-// The BPF session: open -> configure (rodata, ring size, autoload) -> load -> attach,
-// ring-buffer consumption, and the per-interval reads of the in-kernel aggregates.
+// The BPF session: open -> configure (rodata, ring size, map capacities, each feature's
+// autoload) -> load -> add targets -> attach, ring-buffer consumption, and the
+// per-interval reads of the in-kernel aggregates of each target. The features' programs
+// and links belong to per-feature attachers (probe/attacher.h) the session composes.
 // RAII: destroying the Session detaches and frees everything.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "probe/attacher.h"
 #include "schedscope.h"
 #include "util/expected.h"
 
 struct schedscope_bpf;
 struct ring_buffer;
-struct bpf_link;
 
 namespace schedscope::probe {
 
@@ -26,33 +29,25 @@ struct PidNamespace {
 // this process lives in (pidfd_open and uprobes take ids of the latter).
 Expected<PidNamespace> observer_pid_namespace();
 
+// The most processes one session can observe (SessionConfig::max_targets): each target
+// takes SS_MAX_SYSCALLS syscall aggregates per CPU in two maps.
+constexpr uint32_t kMaxTargets = 64;
+
 struct SessionConfig {
-  uint32_t tgid = 0;                  // in the observer's PID namespace (observer_pid_namespace())
+  // The first target (0: none yet, add_target() adds them), in the observer's PID
+  // namespace (observer_pid_namespace()). The calls without a tgid are about it.
+  uint32_t tgid = 0;
+  // How many processes the session can observe at once: the capacity of the kernel's
+  // target set and of every per-target map.
+  uint32_t max_targets = 1;
   bool all_syscalls = false;          // -S: raw_syscalls enter/exit
   uint64_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint64_t offcpu_min_ns = 1'000'000;
   uint64_t slow_syscall_ns = 1'000'000;
   bool capture_stacks = true;
   bool goroutines = false;  // --goroutines: load the newproc1/gdestroy uprobe programs
-};
-
-// Where the --goroutines uprobes go: file offsets inside `path` (an ELF the kernel can
-// resolve: /proc/PID/exe works).
-struct GoUprobeTargets {
-  std::string path;
-  std::vector<uint64_t> create_offsets;  // every RET of runtime.newproc1
-  uint64_t exit_offset = 0;              // entry of runtime.gdestroy / runtime.goexit0
-};
-
-// Where the GC uprobes go (file offsets inside `path`; 0 = function not found) and how
-// the GC sampler is configured (gc.bpf.c).
-struct GcProbeTargets {
-  std::string path;
-  uint64_t stw_stop = 0;                  // runtime.stopTheWorldWithSema entry
-  uint64_t stw_start = 0;                 // runtime.startTheWorldWithSema entry
-  uint64_t markterm = 0;                  // runtime.gcMarkTermination entry
-  uint64_t sample_period_ns = 1'000'000;  // GC sampler: cpu-clock period per CPU (0: off)
-  ss_gc_cfg cfg{};
+  bool gc = false;          // load the GC uprobe and sampler programs (gc.bpf.c)
+  bool usdt = true;         // load the USDT program (--usdt, runtime adapters)
 };
 
 struct ThreadEntry {
@@ -88,35 +83,55 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // Adds a process to the kernel's target set (its tgid in the observer's PID namespace);
+  // returns its slot in the per-target maps, whose entries start from zero. Error when
+  // the session is full or the process is a target already.
+  Expected<uint32_t> add_target(uint32_t tgid);
+  // Takes a process out of the set and detaches what was attached for it.
+  Status remove_target(uint32_t tgid);
+  [[nodiscard]] std::vector<uint32_t> targets() const;
+
+  // Attaches the programs that attach by themselves (the scheduler tracepoints, -S).
   Status attach();
   // Consume ring-buffer records for at most timeout_ms (0: don't wait). Returns count.
+  // Records of every target: their tid tells whose (the thread's tgid in snapshot()).
   Expected<int> poll(int timeout_ms, const EventFn& fn);
-  Expected<KernelSnapshot> snapshot();
-  // Go offsets for the in-kernel context reads (may be set any time after open()).
-  Status set_go_offsets(const ss_go_offsets& off);
+  // The aggregates of one target (its threads, syscalls, run-queue histogram, goroutine
+  // uprobe hits) and the session's drops.
+  Expected<KernelSnapshot> snapshot() { return snapshot(cfg_.tgid); }
+  Expected<KernelSnapshot> snapshot(uint32_t tgid);
+  // Go offsets of a target for the in-kernel context reads (any time after open()).
+  Status set_go_offsets(const ss_go_offsets& off) { return set_go_offsets(cfg_.tgid, off); }
+  Status set_go_offsets(uint32_t tgid, const ss_go_offsets& off);
   // Seeds the state of a thread that existed before attach (no-op if BPF already has it).
   void seed_thread(uint32_t tid, const ss_thread_state& st);
   // Remove a thread's state once its exit has been consumed.
   void forget_thread(uint32_t tid);
   [[nodiscard]] const SessionConfig& config() const { return cfg_; }
+  // The programs attached now, in the object's order.
   [[nodiscard]] std::vector<std::string> attached_programs() const;
   // (--goroutines) attaches the uprobe programs to `pid` at the given offsets. All or
-  // nothing: on error every link made so far is destroyed.
-  Status attach_go_uprobes(int pid, const GoUprobeTargets& t);
-  [[nodiscard]] size_t go_uprobe_count() const { return go_links_.size(); }
+  // nothing: on error no link stays.
+  Status attach_go_uprobes(int pid, const GoUprobeTargets& t) {
+    return goroutines_->attach_uprobes(pid, t);
+  }
+  [[nodiscard]] size_t go_uprobe_count() const { return goroutines_->uprobe_count(); }
   // GC observation (gc.bpf.c): uprobes at the given offsets and the per-CPU sampler.
   // Attaches what it can; the error names what failed (the rest stays attached).
   Status attach_gc(int pid, const GcProbeTargets& t);
-  [[nodiscard]] size_t gc_uprobe_count() const { return gc_uprobes_; }
+  [[nodiscard]] size_t gc_uprobe_count() const { return gc_->uprobe_count(); }
   // The GC sampler's offsets (they may come after attach_gc, once calibration is done).
-  Status set_gc_cfg(const ss_gc_cfg& cfg);
-  [[nodiscard]] size_t gc_sampler_cpus() const { return gc_perf_fds_.size(); }
+  Status set_gc_cfg(const ss_gc_cfg& cfg) { return set_gc_cfg(cfg_.tgid, cfg); }
+  Status set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg);
+  [[nodiscard]] size_t gc_sampler_cpus() const { return gc_->sampler_cpus(); }
 
   // USDT: attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
   // cookie and `cfg` as its usdt_cfg entry. Returns the number of links made.
   Expected<size_t> attach_usdt(int pid, const std::string& path, const std::string& provider,
-                               const std::string& name, uint32_t probe, const ss_usdt_cfg& cfg);
+                               const std::string& name, uint32_t probe, const ss_usdt_cfg& cfg) {
+    return usdt_->attach_usdt(pid, path, provider, name, probe, cfg);
+  }
   // Hit counts per (thread, probe) since attach.
   [[nodiscard]] std::vector<ss_usdt_count> usdt_counts() const;
   // Forgets the counts of an exited thread.
@@ -124,16 +139,21 @@ class Session {
 
  private:
   explicit Session(SessionConfig cfg) : cfg_(cfg) {}
+  Expected<uint32_t> slot_of(uint32_t tgid) const;
+  void clear_slot(uint32_t slot);
   SessionConfig cfg_;
   schedscope_bpf* skel_ = nullptr;
   ::ring_buffer* rb_ = nullptr;
   const EventFn* cur_fn_ = nullptr;
   int ncpus_ = 1;
-  std::vector<struct bpf_link*> go_links_;
-  std::vector<struct bpf_link*> usdt_links_;
-  std::vector<struct bpf_link*> gc_links_;  // GC uprobes and sampler links
-  std::vector<int> gc_perf_fds_;            // owned (closed) by their links
-  size_t gc_uprobes_ = 0;
+  uint32_t ns_ino_ = 0;                   // the observer's PID namespace (0: the initial one)
+  std::map<uint32_t, uint32_t> targets_;  // tgid -> slot
+  std::vector<bool> slot_used_;           // slots that held a target before
+  // The features; destroyed (detached) before the BPF object.
+  std::vector<std::unique_ptr<Attacher>> attachers_;
+  GoroutineAttacher* goroutines_ = nullptr;
+  GcAttacher* gc_ = nullptr;
+  UsdtProbeAttacher* usdt_ = nullptr;
   static int on_record(void* ctx, void* data, size_t size);
 };
 

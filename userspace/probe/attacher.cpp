@@ -1,0 +1,240 @@
+#include "probe/attacher.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "schedscope.skel.h"
+
+namespace schedscope::probe {
+
+void LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+namespace {
+
+std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// An entry uprobe of `prog` at file offset `off` of `path`, in process `pid`.
+Expected<Link> uprobe(bpf_program* prog, int pid, const std::string& path, uint64_t off) {
+  LIBBPF_OPTS(bpf_uprobe_opts, o);
+  o.retprobe = false;
+  bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), size_t(off), &o);
+  if (!l) return make_error(errstr(errno));
+  return Link(l);
+}
+
+template <typename Links>
+bool holds(const Links& by_pid, const bpf_program* p) {
+  for (const auto& [pid, links] : by_pid)
+    for (const auto& [prog, link] : links)
+      if (prog == p) return true;
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- tracepoints
+
+void TracepointAttacher::configure() {
+  for (bpf_program* p : programs()) bpf_program__set_autoload(p, enabled_);
+}
+
+Status TracepointAttacher::attach() {
+  if (!enabled_ || !links_.empty()) return {};
+  for (bpf_program* p : programs()) {
+    bpf_link* l = bpf_program__attach(p);
+    if (!l) {
+      int err = errno;
+      links_.clear();
+      return make_error(std::string("cannot attach ") + bpf_program__name(p) + ": " + errstr(err));
+    }
+    links_.emplace_back(p, Link(l));
+  }
+  return {};
+}
+
+bool TracepointAttacher::attached(const bpf_program* p) const {
+  for (const auto& [prog, link] : links_)
+    if (prog == p) return true;
+  return false;
+}
+
+std::vector<bpf_program*> SchedAttacher::programs() const {
+  return {skel_.progs.ss_sched_switch, skel_.progs.ss_sched_wakeup, skel_.progs.ss_sched_wakeup_new,
+          skel_.progs.ss_task_newtask, skel_.progs.ss_sched_process_exit};
+}
+
+std::vector<bpf_program*> SyscallAttacher::programs() const {
+  return {skel_.progs.ss_sys_enter, skel_.progs.ss_sys_exit};
+}
+
+// ---------------------------------------------------------------- goroutines
+
+void GoroutineAttacher::configure() {
+  bpf_program__set_autoload(skel_.progs.ss_go_newproc1_ret, enabled_);
+  bpf_program__set_autoload(skel_.progs.ss_go_exit, enabled_);
+}
+
+bool GoroutineAttacher::attached(const bpf_program* p) const { return holds(links_, p); }
+
+size_t GoroutineAttacher::uprobe_count() const {
+  size_t n = 0;
+  for (const auto& [pid, links] : links_) n += links.size();
+  return n;
+}
+
+Status GoroutineAttacher::attach_uprobes(int pid, const GoUprobeTargets& t) {
+  if (!enabled_) return make_error("goroutine uprobes were not loaded (--goroutines)");
+  if (links_.count(pid)) return {};
+  if (t.create_offsets.empty() || t.exit_offset == 0)
+    return make_error("no probe offsets for runtime.newproc1 / gdestroy");
+  std::vector<std::pair<const bpf_program*, Link>> made;  // destroyed on error
+  auto one = [&](bpf_program* prog, uint64_t off) -> Status {
+    auto l = uprobe(prog, pid, t.path, off);
+    if (!l)
+      return make_error(std::string("cannot attach uprobe ") + bpf_program__name(prog) + " at " +
+                        t.path + "+" + hex(off) + ": " + l.error().message);
+    made.emplace_back(prog, std::move(l.value()));
+    return {};
+  };
+  if (Status st = one(skel_.progs.ss_go_exit, t.exit_offset); !st) return st;
+  for (uint64_t off : t.create_offsets)
+    if (Status st = one(skel_.progs.ss_go_newproc1_ret, off); !st) return st;
+  links_[pid] = std::move(made);
+  return {};
+}
+
+// ---------------------------------------------------------------- GC
+
+void GcAttacher::configure() {
+  for (auto* p : {skel_.progs.ss_gc_stw_stop, skel_.progs.ss_gc_stw_start,
+                  skel_.progs.ss_gc_markterm, skel_.progs.ss_gc_sampler})
+    bpf_program__set_autoload(p, enabled_);
+}
+
+bool GcAttacher::attached(const bpf_program* p) const {
+  if (p == skel_.progs.ss_gc_sampler) return !sampler_.empty();
+  return holds(uprobes_, p);
+}
+
+size_t GcAttacher::uprobe_count() const {
+  size_t n = 0;
+  for (const auto& [pid, links] : uprobes_) n += links.size();
+  return n;
+}
+
+Status GcAttacher::set_cfg(uint32_t slot, const ss_gc_cfg& cfg) {
+  if (!enabled_) return make_error("the GC programs were not loaded");
+  if (bpf_map_update_elem(bpf_map__fd(skel_.maps.gc_cfg), &slot, &cfg, BPF_ANY) != 0)
+    return make_error("cannot write gc_cfg: " + errstr(errno));
+  return {};
+}
+
+Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
+  if (!enabled_) return make_error("the GC programs were not loaded");
+  if (uprobes_.count(pid)) return {};
+  std::string errors;
+  auto add_err = [&](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
+
+  if (Status st = set_cfg(slot, t.cfg); !st) add_err(st.error().message);
+
+  struct Probe {
+    bpf_program* prog;
+    uint64_t off;
+    const char* what;
+  };
+  auto& mine = uprobes_[pid];
+  for (const Probe& p : {Probe{skel_.progs.ss_gc_stw_stop, t.stw_stop, "stopTheWorldWithSema"},
+                         Probe{skel_.progs.ss_gc_stw_start, t.stw_start, "startTheWorldWithSema"},
+                         Probe{skel_.progs.ss_gc_markterm, t.markterm, "gcMarkTermination"}}) {
+    if (!p.off) {
+      add_err(std::string("runtime.") + p.what + " not found");
+      continue;
+    }
+    auto l = uprobe(p.prog, pid, t.path, p.off);
+    if (!l) {
+      add_err(std::string("uprobe runtime.") + p.what + " at " + hex(p.off) + ": " +
+              l.error().message);
+      continue;
+    }
+    mine.emplace_back(p.prog, std::move(l.value()));
+  }
+
+  // One sampler per CPU serves every target; sampling starts once the target's gc_cfg is
+  // enabled (set_cfg).
+  if (t.sample_period_ns && sampler_.empty()) {
+    for (int cpu = 0; cpu < ncpus_; cpu++) {
+      perf_event_attr a{};
+      a.size = sizeof a;
+      a.type = PERF_TYPE_SOFTWARE;
+      a.config = PERF_COUNT_SW_CPU_CLOCK;
+      a.sample_period = t.sample_period_ns;
+      int fd = int(syscall(SYS_perf_event_open, &a, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+      if (fd < 0) {
+        if (errno == ENODEV) continue;  // possible but offline CPU
+        add_err("perf_event_open(cpu-clock, cpu " + std::to_string(cpu) + "): " + errstr(errno));
+        break;
+      }
+      bpf_link* l = bpf_program__attach_perf_event(skel_.progs.ss_gc_sampler, fd);
+      if (!l) {
+        add_err("attach GC sampler: " + errstr(errno));
+        close(fd);
+        break;
+      }
+      sampler_.emplace_back(l);
+    }
+  }
+  if (mine.empty()) uprobes_.erase(pid);  // nothing attached: a later call tries again
+  if (!errors.empty()) return make_error(errors);
+  return {};
+}
+
+// ---------------------------------------------------------------- USDT
+
+void UsdtProbeAttacher::configure() { bpf_program__set_autoload(skel_.progs.ss_usdt, enabled_); }
+
+bool UsdtProbeAttacher::any() const {
+  for (const auto& [pid, links] : links_)
+    if (!links.empty()) return true;
+  return false;
+}
+
+bool UsdtProbeAttacher::attached(const bpf_program* p) const {
+  return p == skel_.progs.ss_usdt && any();
+}
+
+Expected<size_t> UsdtProbeAttacher::attach_usdt(int pid, const std::string& path,
+                                                const std::string& provider,
+                                                const std::string& name, uint32_t probe,
+                                                const ss_usdt_cfg& cfg) {
+  if (!enabled_) return make_error("the USDT program was not loaded");
+  if (probe >= SS_USDT_MAX_PROBES)
+    return make_error("too many USDT probes (at most " + std::to_string(SS_USDT_MAX_PROBES) + ")");
+  if (bpf_map_update_elem(bpf_map__fd(skel_.maps.usdt_cfg), &probe, &cfg, BPF_ANY) != 0)
+    return make_error("cannot write usdt_cfg: " + errstr(errno));
+  LIBBPF_OPTS(bpf_usdt_opts, o);
+  o.usdt_cookie = probe;
+  bpf_link* l = bpf_program__attach_usdt(skel_.progs.ss_usdt, pid, path.c_str(), provider.c_str(),
+                                         name.c_str(), &o);
+  if (!l) {
+    int err = errno;
+    return make_error("cannot attach USDT " + provider + ":" + name + " in " + path + ": " +
+                      errstr(err));
+  }
+  links_[pid].emplace_back(l);
+  return size_t(1);
+}
+
+}  // namespace schedscope::probe

@@ -1,0 +1,162 @@
+// Per-feature attachers: each owns the BPF programs of one feature of the kernel side
+// (docs/kernel-side.md), decides before load whether they are loaded at all, and owns the
+// links that attach them (RAII: destroying the attacher detaches them). probe::Session
+// composes them; a new feature is a new attacher.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "schedscope.h"
+#include "util/expected.h"
+
+struct bpf_link;
+struct bpf_program;
+struct schedscope_bpf;
+
+namespace schedscope::probe {
+
+struct LinkDeleter {
+  void operator()(bpf_link* l) const;
+};
+// One attachment of a program; detached when destroyed.
+using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+
+class Attacher {
+ public:
+  explicit Attacher(schedscope_bpf& skel) : skel_(skel) {}
+  virtual ~Attacher() = default;
+  Attacher(const Attacher&) = delete;
+  Attacher& operator=(const Attacher&) = delete;
+
+  // Before load: which of the feature's programs the kernel gets
+  // (bpf_program__set_autoload). A program not loaded costs nothing and is never attached.
+  virtual void configure() = 0;
+  // After load, at Session::attach(): the programs that attach by themselves (the
+  // tracepoints). Features attached by hand (uprobes, USDT, perf events) do it through
+  // their own calls, once the session knows where.
+  virtual Status attach() { return {}; }
+  // Detaches whatever was attached for one process (a target that leaves the session).
+  virtual void detach_pid(int pid) { (void)pid; }
+  // Whether p is one of its programs and attached now.
+  [[nodiscard]] virtual bool attached(const bpf_program* p) const = 0;
+
+ protected:
+  schedscope_bpf& skel_;
+};
+
+// Programs that attach by themselves to kernel tracepoints, all or none.
+class TracepointAttacher : public Attacher {
+ public:
+  TracepointAttacher(schedscope_bpf& skel, bool enabled) : Attacher(skel), enabled_(enabled) {}
+  void configure() override;
+  Status attach() override;
+  [[nodiscard]] bool attached(const bpf_program* p) const override;
+
+ protected:
+  [[nodiscard]] virtual std::vector<bpf_program*> programs() const = 0;
+
+ private:
+  bool enabled_;
+  std::vector<std::pair<const bpf_program*, Link>> links_;
+};
+
+// sched.bpf.c: sched_switch, sched_wakeup(_new), task_newtask, sched_process_exit. Always.
+class SchedAttacher : public TracepointAttacher {
+ public:
+  explicit SchedAttacher(schedscope_bpf& skel) : TracepointAttacher(skel, true) {}
+
+ protected:
+  [[nodiscard]] std::vector<bpf_program*> programs() const override;
+};
+
+// syscalls.bpf.c: raw_syscalls sys_enter/sys_exit, loaded only with -S (every syscall of
+// the machine goes through the tracing slow path while they are attached).
+class SyscallAttacher : public TracepointAttacher {
+ public:
+  SyscallAttacher(schedscope_bpf& skel, bool enabled) : TracepointAttacher(skel, enabled) {}
+
+ protected:
+  [[nodiscard]] std::vector<bpf_program*> programs() const override;
+};
+
+// Where the --goroutines uprobes go: file offsets inside `path` (an ELF the kernel can
+// resolve: /proc/PID/exe works).
+struct GoUprobeTargets {
+  std::string path;
+  std::vector<uint64_t> create_offsets;  // every RET of runtime.newproc1
+  uint64_t exit_offset = 0;              // entry of runtime.gdestroy / runtime.goexit0
+};
+
+// goroutines.bpf.c (--goroutines): uprobes at the RETs of runtime.newproc1 and at the entry
+// of runtime.gdestroy/goexit0, per process. Loaded only when asked.
+class GoroutineAttacher : public Attacher {
+ public:
+  GoroutineAttacher(schedscope_bpf& skel, bool enabled) : Attacher(skel), enabled_(enabled) {}
+  void configure() override;
+  void detach_pid(int pid) override { links_.erase(pid); }
+  [[nodiscard]] bool attached(const bpf_program* p) const override;
+  // All or nothing: on error no link of this call stays. A second call for the same
+  // process does nothing.
+  Status attach_uprobes(int pid, const GoUprobeTargets& t);
+  [[nodiscard]] size_t uprobe_count() const;
+
+ private:
+  bool enabled_;
+  std::map<int, std::vector<std::pair<const bpf_program*, Link>>> links_;  // by pid
+};
+
+// Where the GC uprobes go (file offsets inside `path`; 0 = function not found) and how
+// the GC sampler is configured (gc.bpf.c).
+struct GcProbeTargets {
+  std::string path;
+  uint64_t stw_stop = 0;                  // runtime.stopTheWorldWithSema entry
+  uint64_t stw_start = 0;                 // runtime.startTheWorldWithSema entry
+  uint64_t markterm = 0;                  // runtime.gcMarkTermination entry
+  uint64_t sample_period_ns = 1'000'000;  // GC sampler: cpu-clock period per CPU (0: off)
+  ss_gc_cfg cfg{};
+};
+
+// gc.bpf.c: entry uprobes on the stop/start-the-world functions and gcMarkTermination (per
+// process) and one cpu-clock sampler per CPU (shared by every target: the BPF side
+// filters). Loaded only when GC observation is asked.
+class GcAttacher : public Attacher {
+ public:
+  GcAttacher(schedscope_bpf& skel, bool enabled, int ncpus)
+      : Attacher(skel), enabled_(enabled), ncpus_(ncpus) {}
+  void configure() override;
+  void detach_pid(int pid) override { uprobes_.erase(pid); }
+  [[nodiscard]] bool attached(const bpf_program* p) const override;
+  // Writes the target's gc_cfg entry (slot), attaches the uprobes for `pid` and, once per
+  // session, the sampler. Attaches what it can; the error names what failed.
+  Status attach_gc(int pid, uint32_t slot, const GcProbeTargets& t);
+  Status set_cfg(uint32_t slot, const ss_gc_cfg& cfg);
+  [[nodiscard]] size_t uprobe_count() const;
+  [[nodiscard]] size_t sampler_cpus() const { return sampler_.size(); }
+
+ private:
+  bool enabled_;
+  int ncpus_;
+  std::map<int, std::vector<std::pair<const bpf_program*, Link>>> uprobes_;  // by pid
+  std::vector<Link> sampler_;  // one per CPU; each link owns (closes) its perf event fd
+};
+
+// usdt.bpf.c: one program attached per probe and file, with the probe's index as cookie.
+class UsdtProbeAttacher : public Attacher {
+ public:
+  UsdtProbeAttacher(schedscope_bpf& skel, bool enabled) : Attacher(skel), enabled_(enabled) {}
+  void configure() override;
+  void detach_pid(int pid) override { links_.erase(pid); }
+  [[nodiscard]] bool attached(const bpf_program* p) const override;
+  Expected<size_t> attach_usdt(int pid, const std::string& path, const std::string& provider,
+                               const std::string& name, uint32_t probe, const ss_usdt_cfg& cfg);
+  [[nodiscard]] bool any() const;
+
+ private:
+  bool enabled_;
+  std::map<int, std::vector<Link>> links_;  // by pid
+};
+
+}  // namespace schedscope::probe
