@@ -24,6 +24,7 @@
 #include "go/buildinfo.h"
 #include "go/pclntab.h"
 #include "go/x86.h"
+#include "util/hex.h"
 
 namespace sg = schedscope::go;
 namespace se = schedscope::elf;
@@ -1133,7 +1134,7 @@ TEST(GoBinary, InspectJson) {
   EXPECT_EQ(j["globals"]["allp"], expected()["hello-symbols"]["runtime.allp"]);
   EXPECT_EQ(j["globals"]["source"], "patterns");
   EXPECT_EQ(j["functions"]["runtime.execute"],
-            sg::hex_address(b.functions.at("runtime.execute").entry));
+            schedscope::hex(b.functions.at("runtime.execute").entry));
   EXPECT_EQ(j["offsets"]["source"], "table:go1.19");
 }
 

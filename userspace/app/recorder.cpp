@@ -12,6 +12,7 @@
 #include "app/record_cmd.h"
 #include "go/runtime_json.h"
 #include "record/replay.h"
+#include "util/version.h"
 
 namespace schedscope::app {
 

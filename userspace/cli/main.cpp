@@ -12,6 +12,7 @@
 #include "app/record_cmd.h"
 #include "app/target.h"
 #include "util/units.h"
+#include "util/version.h"
 
 using namespace schedscope;
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
       "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n",
       "schedscope"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "schedscope 0.1.0");
+  app.set_version_flag("--version", std::string("schedscope ") + kSchedscopeVersion);
 
   // ---- doctor
   bool doctor_json = false;

@@ -15,6 +15,7 @@
 #include "probe/syscalls.h"
 #include "record/replay.h"
 #include "ui/print.h"
+#include "util/hex.h"
 #include "util/safe_file.h"
 
 namespace schedscope::record {
@@ -311,9 +312,7 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
           for (uint32_t i = 0; i < n; i++) {
             std::string fr = rp.symbols().frame(e.stack[i]);
             if (fr.empty()) {
-              char buf[32];
-              snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(e.stack[i]));
-              fr = buf;
+              fr = hex(e.stack[i]);
             } else if (site.empty() && !rp.symbols().is_runtime(e.stack[i])) {
               site = fr;
             }
