@@ -22,6 +22,7 @@
 #include "app/output_watch.h"
 #include "app/recorder.h"
 #include "go/runtime_json.h"
+#include "model/frame_json.h"
 #include "record/perfetto.h"
 #include "record/reader.h"
 #include "record/replay.h"
@@ -400,7 +401,7 @@ int cmd_replay(const AnalyzeOptions& opt) {
   OutputWatch watch(stdout, "standard output");
   auto emit = [&](const model::Frame& f) {
     if (opt.json) {
-      std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
+      std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), stdout);
     } else {
       write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
     }

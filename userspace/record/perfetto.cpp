@@ -11,10 +11,10 @@
 #include <set>
 #include <tuple>
 
+#include "model/frame_json.h"
 #include "perfetto_trace.pb.h"
 #include "probe/syscalls.h"
 #include "record/replay.h"
-#include "ui/print.h"
 #include "util/hex.h"
 #include "util/safe_file.h"
 
@@ -276,10 +276,10 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
           if (start >= e.h.ts) break;
           std::string name = e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED
                                  ? probe::syscall_name(e.syscall_nr)
-                                 : std::string(ui::offcpu_reason_name(e.reason));
+                                 : std::string(model::offcpu_reason_name(e.reason));
           auto p = begin(start, thread_uuid(e.tid), name, "offcpu");
           auto* ev = p.mutable_track_event();
-          annotate(ev, "reason", ui::offcpu_reason_name(e.reason));
+          annotate(ev, "reason", model::offcpu_reason_name(e.reason));
           if (e.syscall_nr >= 0) annotate(ev, "syscall", probe::syscall_name(e.syscall_nr));
           annotate(ev, "runqueue_us", int64_t(e.rq_ns / 1000));
           if (e.go.flags & SS_GO_VALID) {
