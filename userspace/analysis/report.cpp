@@ -1,12 +1,12 @@
-#include "record/report.h"
+#include "analysis/report.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "analysis/replay.h"
 #include "model/frame_json.h"
-#include "record/replay.h"
 
 namespace schedscope::record {
 

@@ -1,4 +1,4 @@
-#include "record/perfetto.h"
+#include "analysis/perfetto.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,10 +11,10 @@
 #include <set>
 #include <tuple>
 
+#include "analysis/replay.h"
 #include "model/frame_json.h"
 #include "perfetto_trace.pb.h"
 #include "probe/syscalls.h"
-#include "record/replay.h"
 #include "util/hex.h"
 #include "util/safe_file.h"
 
