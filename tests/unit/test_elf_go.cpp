@@ -619,7 +619,8 @@ TEST(Pclntab, ParsesRealTablesOfEveryLayoutPresent) {
 }
 
 TEST(Pclntab, WrapperFuncIdPerVersion) {
-  // docs/go-runtime.md section 4: 21 (1.18-1.21), 22 (1.22-1.24), 23 (1.25-1.26).
+  // docs/go-runtime.md, "Parsing stripped binaries": 21 (1.18-1.21), 22 (1.22-1.24),
+  // 23 (1.25-1.26).
   auto t = pclntab_of(fixture("hello-stripped"));
   ASSERT_TRUE(t);
   EXPECT_EQ(t->wrapper_func_id(), std::optional<uint8_t>(21));
