@@ -408,7 +408,7 @@ def summarize(results, case_list, all_obs):
 
 
 def budgets(summary, metric="overhead_pct"):
-    """The issue's budgets, checked on this run's own figures. metric: "overhead_pct" (wall
+    """The overhead budgets, checked on this run's own figures. metric: "overhead_pct" (wall
     throughput lost) or "cpu_overhead_pct" (extra target CPU per unit of work)."""
     get = {(r["case"], r["observer"]): r for r in summary}
     out = []

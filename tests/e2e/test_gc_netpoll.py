@@ -229,7 +229,7 @@ class GcNetpoll(unittest.TestCase):
             ex = subprocess.run([SCHEDSCOPE, "export", out, "--format", "perfetto", "-o", pf],
                                 capture_output=True, timeout=60)
             self.assertEqual(ex.returncode, 0, ex.stderr)
-            proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+            proto = os.path.join(SRC, "userspace", "analysis", "perfetto_trace.proto")
             with open(pf, "rb") as f:
                 dec = subprocess.run(["protoc", "--proto_path=" + os.path.dirname(proto),
                                       "--decode=perfetto.protos.Trace", proto], stdin=f,

@@ -191,7 +191,7 @@ class Recording(unittest.TestCase):
         pf = self.path("stuck.pftrace")
         r = run("export", out, "--format", "perfetto", "-o", pf)
         self.assertEqual(r.returncode, 0, r.stderr)
-        proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+        proto = os.path.join(SRC, "userspace", "analysis", "perfetto_trace.proto")
         dec = protoc([f"--proto_path={os.path.dirname(proto)}", "--decode=perfetto.protos.Trace",
                       proto], pf)
         self.assertEqual(dec.returncode, 0, dec.stderr)

@@ -14,10 +14,10 @@
 
 #include "detect/detectors.h"
 #include "record/format.h"
-#include "record/perfetto.h"
+#include "analysis/perfetto.h"
 #include "record/reader.h"
-#include "record/replay.h"
-#include "record/report.h"
+#include "analysis/replay.h"
+#include "analysis/report.h"
 
 namespace sr = schedscope::record;
 

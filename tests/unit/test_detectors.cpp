@@ -1,4 +1,4 @@
-// Detectors driven by synthetic frames: the definitions of DESIGN.md, edge cases
+// Detectors driven by synthetic frames: the definitions of README.md "Alerts", edge cases
 // (P handed off, M exits, target exits mid-alert), and no alarms on healthy shapes.
 #include <gtest/gtest.h>
 

@@ -24,6 +24,7 @@
 #include "go/buildinfo.h"
 #include "go/pclntab.h"
 #include "go/x86.h"
+#include "util/hex.h"
 
 namespace sg = schedscope::go;
 namespace se = schedscope::elf;
@@ -618,7 +619,8 @@ TEST(Pclntab, ParsesRealTablesOfEveryLayoutPresent) {
 }
 
 TEST(Pclntab, WrapperFuncIdPerVersion) {
-  // docs/go-runtime.md section 4: 21 (1.18-1.21), 22 (1.22-1.24), 23 (1.25-1.26).
+  // docs/go-runtime.md, "Parsing stripped binaries": 21 (1.18-1.21), 22 (1.22-1.24),
+  // 23 (1.25-1.26).
   auto t = pclntab_of(fixture("hello-stripped"));
   ASSERT_TRUE(t);
   EXPECT_EQ(t->wrapper_func_id(), std::optional<uint8_t>(21));
@@ -1133,7 +1135,7 @@ TEST(GoBinary, InspectJson) {
   EXPECT_EQ(j["globals"]["allp"], expected()["hello-symbols"]["runtime.allp"]);
   EXPECT_EQ(j["globals"]["source"], "patterns");
   EXPECT_EQ(j["functions"]["runtime.execute"],
-            sg::hex_address(b.functions.at("runtime.execute").entry));
+            schedscope::hex(b.functions.at("runtime.execute").entry));
   EXPECT_EQ(j["offsets"]["source"], "table:go1.19");
 }
 

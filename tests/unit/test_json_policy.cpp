@@ -9,8 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "model/frame_json.h"
 #include "model/model.h"
-#include "ui/print.h"
 #include "util/json_out.h"
 
 namespace ss = schedscope;
@@ -49,7 +49,7 @@ TEST(JsonPolicy, FrameWithHostileThreadNameDumps) {
   f.threads.push_back(t);
   f.target.exe = "/tmp/\x80\x81";
   std::string out;
-  ASSERT_NO_THROW(out = ss::dump_json(ss::ui::frame_to_json(f)));
+  ASSERT_NO_THROW(out = ss::dump_json(ss::model::frame_to_json(f)));
   auto back = nlohmann::json::parse(out);
   EXPECT_EQ(back["threads"][0]["name"].get<std::string>().find('\x1b'), 1 + 3u);
   EXPECT_EQ(out.find('\x1b'), std::string::npos) << "control byte must be escaped";

@@ -41,7 +41,7 @@ struct Spot {
   uint32_t s_nmidle, s_maxmcount, s_npidle, s_nmspinning, s_runqsize, s_gcwaiting;
 };
 
-// Numbers copied from docs/go-runtime.md §2, column by column.
+// Numbers copied from docs/go-runtime.md, "Finding the current g, m and p", column by column.
 // clang-format off
 const Spot kSpots[] = {
     // minor  goid startpc status  bp syscallpc lockedm | procid curg  p oldp  id alllink lockedg syscalltick spinning | p.m runqhead runnext | nmidle maxmcount npidle nmspinning runqsize gcwaiting

@@ -16,15 +16,16 @@
 #include <thread>
 
 #include "detect/detectors.h"
+#include "model/frame_json.h"
 #include "model/model.h"
 #include "perfetto_trace.pb.h"
 #include "go/runtime_json.h"
 #include "synthetic.h"
 #include "record/format.h"
-#include "record/perfetto.h"
+#include "analysis/perfetto.h"
 #include "record/reader.h"
-#include "record/replay.h"
-#include "record/report.h"
+#include "analysis/replay.h"
+#include "analysis/report.h"
 #include "record/rotate.h"
 #include "record/writer.h"
 #include "ui/print.h"
@@ -249,7 +250,7 @@ Live play(const std::vector<Step>& steps, record::RecordingWriter* w, const mode
     } else if (s.mode == record::FrameMode::kShown) {
       model::Frame f = m.frame();
       det.evaluate(f);
-      live.frames.push_back(ui::frame_to_json(f));
+      live.frames.push_back(model::frame_to_json(f));
       marker["ts_ns"] = f.ts_ns;
       marker["elapsed_s"] = f.elapsed_s;
       if (!f.alerts.empty()) marker["alerts"] = record::alerts_to_json(f.alerts);
@@ -257,7 +258,7 @@ Live play(const std::vector<Step>& steps, record::RecordingWriter* w, const mode
       model::Frame f = m.frame(true);
       f.alerts = det.all();
       live.all = f.alerts;
-      live.final = ui::frame_to_json(f);
+      live.final = model::frame_to_json(f);
       marker["ts_ns"] = f.ts_ns;
       marker["elapsed_s"] = f.elapsed_s;
       if (!f.alerts.empty()) marker["alerts"] = record::alerts_to_json(f.alerts);
@@ -301,9 +302,9 @@ std::vector<json> replay_frames(const record::Recording& r, json* final = nullpt
                                 record::AlertCheck* chk = nullptr) {
   record::Replayer rp(r, detect::DetectOptions{});
   std::vector<json> out;
-  while (auto f = rp.next()) out.push_back(ui::frame_to_json(*f));
+  while (auto f = rp.next()) out.push_back(model::frame_to_json(*f));
   model::Frame fin = rp.final_frame();
-  if (final) *final = ui::frame_to_json(fin);
+  if (final) *final = model::frame_to_json(fin);
   if (chk) *chk = rp.check();
   return out;
 }
@@ -745,14 +746,14 @@ TEST(Recording, SourceSeeksAndPlaysTheSameFrames) {
   EXPECT_FALSE(src.live());
   EXPECT_DOUBLE_EQ(src.length_s(), 6.0);
   std::vector<json> got;
-  while (auto f = src.next()) got.push_back(ui::frame_to_json(*f));
+  while (auto f = src.next()) got.push_back(model::frame_to_json(*f));
   EXPECT_EQ(got, live.frames);
-  EXPECT_EQ(ui::frame_to_json(*src.final_frame()), live.final);
+  EXPECT_EQ(model::frame_to_json(*src.final_frame()), live.final);
   src.seek(3.0);
   auto f = src.next();
   ASSERT_TRUE(f);
   EXPECT_NEAR(f->elapsed_s, 3.0, 1e-9);
-  EXPECT_EQ(ui::frame_to_json(*f), live.frames[2]);
+  EXPECT_EQ(model::frame_to_json(*f), live.frames[2]);
   EXPECT_NEAR(src.position_s(), 3.0, 1e-9);
   // Pacing: at speed 20 a 1 s interval takes about 50 ms.
   src.set_speed(20);

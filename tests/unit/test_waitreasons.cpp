@@ -25,6 +25,7 @@
 #include "go/binary.h"
 #include "go/binary_json.h"
 #include "go/waitreasons.h"
+#include "model/frame_json.h"
 #include "ui/gc_print.h"
 
 using namespace schedscope;
@@ -423,13 +424,13 @@ TEST(WaitReasonNames, CensusJsonUsesTheTableElseTheFallback) {
   auto b = go::inspect_binary(fixture("hello-stripped"));
   ASSERT_TRUE(b.ok());
   auto names = std::make_shared<const std::vector<std::string>>(b->wait_reasons);
-  auto j = ui::census_json(census_with(names));
+  auto j = model::census_json(census_with(names));
   EXPECT_EQ(j["waiting_by_reason"]["IO wait"], 10);
   EXPECT_EQ(j["waiting_by_reason"]["chan receive"], 20);
   EXPECT_EQ(j["waiting_by_reason"]["sleep"], 9);
   EXPECT_EQ(j["waiting_by_reason"]["wait reason 60"], 1);
   EXPECT_EQ(j["io_wait"], 10);
-  auto fallback = ui::census_json(census_with(nullptr));
+  auto fallback = model::census_json(census_with(nullptr));
   EXPECT_EQ(fallback["waiting_by_reason"]["IO wait"], 10);
   EXPECT_EQ(fallback["waiting_by_reason"]["wait reason 14"], 20);
   EXPECT_EQ(gc::wait_reason_name(0, names), "none");

@@ -19,6 +19,7 @@
 #include "app/probes_cmd.h"
 #include "go/binary_json.h"
 #include "go/runtime_json.h"
+#include "model/frame_json.h"
 #include "ui/print.h"
 #include "util/safe_file.h"
 #include "util/json_out.h"
@@ -83,7 +84,7 @@ namespace {
 // Flushing and write errors: OutputWatch::flush() after each frame.
 void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
   if (opt.json) {
-    std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out);
+    std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), out);
   } else {
     write_printable(out, [&](FILE* m) { ui::print_text(f, m); });
   }

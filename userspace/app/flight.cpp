@@ -4,7 +4,7 @@
 #include <ctime>
 
 #include "app/go_attach.h"
-#include "record/replay.h"
+#include "analysis/replay.h"
 #include "record/rotate.h"
 #include "util/units.h"
 

@@ -16,7 +16,7 @@
 
 namespace schedscope::app {
 
-class ObserverSource : public ui::FrameSource {
+class ObserverSource : public model::FrameSource {
  public:
   // count / duration_s: end after that many intervals / that long (0: no limit).
   ObserverSource(Observer& o, detect::Detectors& det, int count = 0, double duration_s = 0);

@@ -6,18 +6,13 @@
 #include "app/target.h"
 #include "elf/elf_file.h"
 #include "usdt/notes.h"
+#include "util/hex.h"
 #include "util/json_out.h"
 #include "util/printable.h"
 
 namespace schedscope::app {
 
 namespace {
-
-std::string hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 void filter_probes(std::vector<usdt::FileProbes>& files, const std::string& f) {
   if (f.empty()) return;

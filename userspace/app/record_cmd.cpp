@@ -22,10 +22,11 @@
 #include "app/output_watch.h"
 #include "app/recorder.h"
 #include "go/runtime_json.h"
-#include "record/perfetto.h"
+#include "model/frame_json.h"
+#include "analysis/perfetto.h"
 #include "record/reader.h"
-#include "record/replay.h"
-#include "record/report.h"
+#include "analysis/replay.h"
+#include "analysis/report.h"
 #include "record/rotate.h"
 #include "record/writer.h"
 #include "ui/live.h"
@@ -400,7 +401,7 @@ int cmd_replay(const AnalyzeOptions& opt) {
   OutputWatch watch(stdout, "standard output");
   auto emit = [&](const model::Frame& f) {
     if (opt.json) {
-      std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
+      std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), stdout);
     } else {
       write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
     }

@@ -17,8 +17,6 @@ class App;
 
 namespace schedscope::app {
 
-inline constexpr const char* kSchedscopeVersion = "0.1.0";
-
 struct RecordOptions {
   ObserveOptions observe;
   detect::DetectOptions detect;

@@ -11,7 +11,8 @@
 #include "app/go_attach.h"
 #include "app/record_cmd.h"
 #include "go/runtime_json.h"
-#include "record/replay.h"
+#include "analysis/replay.h"
+#include "util/version.h"
 
 namespace schedscope::app {
 

@@ -13,6 +13,7 @@
 #include "app/record_cmd.h"
 #include "app/target.h"
 #include "util/units.h"
+#include "util/version.h"
 
 using namespace schedscope;
 
@@ -39,7 +40,7 @@ static int run(int argc, char** argv) {
       "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n",
       "schedscope"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "schedscope 0.1.0");
+  app.set_version_flag("--version", std::string("schedscope ") + kSchedscopeVersion);
 
   // ---- doctor
   bool doctor_json = false;

@@ -1,31 +1,9 @@
-// An alert raised by a detector, with the evidence behind it.
+// The detectors speak of model::Alert (model/alert.h) as detect::Alert.
 #pragma once
-#include <cstdint>
-#include <string>
-#include <vector>
+#include "model/alert.h"
 
 namespace schedscope::detect {
 
-struct Alert {
-  std::string
-      kind;  // stuck_p | syscall_storm | blocked_m | thread_limit | gc_stall | netpoll_saturation
-  std::string severity;   // info | warning | critical
-  uint64_t ts_ns = 0;     // when raised (monotonic)
-  uint64_t since_ns = 0;  // when the condition started
-  int32_t p = -1;
-  int64_t m = -1;
-  uint32_t tid = 0;
-  uint64_t goid = 0;
-  std::string func;                // the G's start function
-  std::vector<std::string> stack;  // symbolized evidence stack (call site first)
-  std::string syscall;
-  double duration_ms = 0;
-  bool handed_off = false;
-  int threads = 0;
-  std::string message;                // one human line
-  std::vector<std::string> evidence;  // further human lines
-  bool active = true;                 // still ongoing at this frame
-  uint64_t last_ns = 0;  // frame at which the evidence was last updated
-};
+using Alert = model::Alert;
 
 }  // namespace schedscope::detect

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "ui/print.h"
 #include "util/strfmt.h"
 
 namespace schedscope::detect {

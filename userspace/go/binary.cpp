@@ -2,7 +2,8 @@
 //   build info (version, module, settings)  -> go/buildinfo.*
 //   .gopclntab (functions, file:line)        -> go/pclntab.*
 //   instruction patterns (TLS slot, globals) -> go/x86.* (+ the heuristics below)
-// Facts and patterns are from docs/go-runtime.md sections 2, 4 and 5.
+// Facts and patterns are from docs/go-runtime.md ("Finding the current g, m and p",
+// "Parsing stripped binaries", "Observing Ps and Ms from outside").
 #include "go/binary.h"
 
 #include <elf.h>

@@ -1,14 +1,8 @@
 #include "go/binary_json.h"
 
-#include <cstdio>
+#include "util/hex.h"
 
 namespace schedscope::go {
-
-std::string hex_address(uint64_t addr) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr));
-  return buf;
-}
 
 nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& extra) {
   using nlohmann::json;
@@ -27,31 +21,31 @@ nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& ext
   j["tls_g_offset"] = info.tls_g_offset;
   j["tls_source"] = info.tls_source;
   j["pclntab_version"] = info.pclntab_version;
-  j["pclntab_addr"] = hex_address(info.pclntab_addr);
-  j["text_start"] = hex_address(info.text_start);
-  j["moduledata"] = hex_address(info.moduledata);
+  j["pclntab_addr"] = hex(info.pclntab_addr);
+  j["text_start"] = hex(info.text_start);
+  j["moduledata"] = hex(info.moduledata);
   j["function_count"] = info.symbolizer ? info.symbolizer->function_count() : 0;
   const Globals& g = info.globals;
   j["globals"] = {
-      {"allp", hex_address(g.allp)},       {"allm", hex_address(g.allm)},
-      {"sched", hex_address(g.sched)},     {"gomaxprocs", hex_address(g.gomaxprocs)},
-      {"allgs", hex_address(g.allgs)},     {"allglen", hex_address(g.allglen)},
-      {"gcphase", hex_address(g.gcphase)}, {"source", g.source},
+      {"allp", hex(g.allp)},       {"allm", hex(g.allm)},
+      {"sched", hex(g.sched)},     {"gomaxprocs", hex(g.gomaxprocs)},
+      {"allgs", hex(g.allgs)},     {"allglen", hex(g.allglen)},
+      {"gcphase", hex(g.gcphase)}, {"source", g.source},
   };
   const TimeToRun& t = info.time_to_run;
-  j["sched_latency_histogram"] = {{"addr", hex_address(t.addr)},
+  j["sched_latency_histogram"] = {{"addr", hex(t.addr)},
                                   {"sched_offset", t.offset},
                                   {"layout", t.layout},
                                   {"source", t.source}};
   json fns = json::object();
   for (const auto& [name, f] : info.functions) {
-    fns[name] = hex_address(f.entry);
+    fns[name] = hex(f.entry);
   }
   j["functions"] = std::move(fns);
   if (info.is_go) {
     json wr = {{"count", info.wait_reasons.size()},
                {"source", info.wait_reasons_source},
-               {"addr", hex_address(info.wait_reasons_addr)},
+               {"addr", hex(info.wait_reasons_addr)},
                {"names", info.wait_reasons}};
     if (info.wait_reasons.empty())
       wr["note"] = "runtime.waitReasonStrings not found: wait reasons other than 1 (GC assist "

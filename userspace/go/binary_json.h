@@ -6,9 +6,6 @@
 
 namespace schedscope::go {
 
-// "0x4a2f00"
-std::string hex_address(uint64_t addr);
-
 // Keys: path, is_go, go_version, version_source, module_path, has_buildinfo, stripped,
 // dwarf, cgo, cgo_source, pie, tls_g_offset, tls_source, pclntab_version, pclntab_addr,
 // text_start, moduledata, function_count, globals {allp, allm, sched, gomaxprocs, allgs,

@@ -1,5 +1,5 @@
 // Go build information (.go.buildinfo, `go version -m`): toolchain version, main module
-// path and build settings, in both layouts (see docs/go-runtime.md section 4):
+// path and build settings, in both layouts (see docs/go-runtime.md, "Parsing stripped binaries"):
 //   <= 1.17: header + two pointers to Go string headers (version, modinfo);
 //   1.18+ : header + two uvarint-length-prefixed strings inline (flags & 2).
 // Plus the fallback used when a binary carries no build info: the runtime's version

@@ -1,5 +1,6 @@
-// Live calibration of runtime struct offsets with no version knowledge (docs/go-runtime.md §0:
-// "Its layout must come from calibration against the invariants").
+// Live calibration of runtime struct offsets with no version knowledge
+// (docs/go-runtime.md, "Where these numbers come from": "Its layout must come from
+// calibration against the invariants").
 //
 // Only the fields documented stable across every measured release are assumed:
 // m.g0=0, g.m=48 (checked, searched if wrong), g.sched.sp/pc=56/64, p.id/status/link/

@@ -1,5 +1,5 @@
-// Runtime struct offsets: the per-version table (docs/go-runtime.md §2, amd64, DWARF-measured
-// on go1.17.13 … go1.26.11) and the DWARF reader (libdw).
+// Runtime struct offsets: the per-version table (docs/go-runtime.md, "Finding the current
+// g, m and p", amd64, DWARF-measured on go1.17.13 … go1.26.11) and the DWARF reader (libdw).
 #include "go/offsets.h"
 
 #include <dwarf.h>
@@ -116,7 +116,8 @@ const std::vector<OffsetField> kFields = {
 #undef FZ
 
 // ------------------------------------------------------------------ table
-// One row per field, one column per minor 17..26, copied from docs/go-runtime.md §2.
+// One row per field, one column per minor 17..26, copied from docs/go-runtime.md,
+// "Finding the current g, m and p".
 // 0 = the field does not exist in that version ("—" in the document).
 using Row = std::array<uint32_t, 10>;
 struct TableRow {

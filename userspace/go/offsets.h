@@ -62,7 +62,8 @@ const std::vector<OffsetField>& offset_fields();
 // out of range. Applied by offsets_from_dwarf(), calibrate() and validate().
 Status check_offset_bounds(const Offsets& o);
 
-// The Go minor versions the built-in table covers (docs/go-runtime.md §2).
+// The Go minor versions the built-in table covers (docs/go-runtime.md, "Finding the
+// current g, m and p").
 inline constexpr int kTableMinMinor = 17;
 inline constexpr int kTableMaxMinor = 26;
 

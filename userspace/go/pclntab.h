@@ -1,6 +1,7 @@
 // Go's .gopclntab: function table, names, and the pc-value tables for file:line.
 // Layouts (magic, little-endian): 0xfffffffb Go 1.2-1.15 (best effort), 0xfffffffa
-// 1.16/1.17, 0xfffffff0 1.18/1.19, 0xfffffff1 1.20+. See docs/go-runtime.md section 4.
+// 1.16/1.17, 0xfffffff0 1.18/1.19, 0xfffffff1 1.20+. See docs/go-runtime.md, "Parsing
+// stripped binaries".
 //
 // Parsing validates the header and the function table (bounds, sorted entries) up
 // front; everything else is bounds-checked on access, so garbage yields an Error from

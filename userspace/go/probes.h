@@ -1,7 +1,7 @@
 // Uprobe placement for --goroutines: file offsets of every RET instruction of
 // runtime.newproc1 (found by a linear x86-64 sweep over the function, see x86.h) and of the
 // entry of runtime.gdestroy (1.22+) or runtime.goexit0 (<=1.21). No uretprobes: Go breaks
-// them (docs/go-runtime.md §3).
+// them (docs/go-runtime.md, "Why uretprobes break Go").
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "go/runtime_reader.h"
+#include "util/hex.h"
 
 namespace schedscope::go::detail {
 
@@ -36,12 +37,6 @@ inline uint64_t monotonic_ns() {
 
 // A user-space pointer that could point at a Go heap/bss object.
 inline bool plausible_ptr(uint64_t v) { return v >= 0x1000 && v < (1ull << 47) && (v & 7) == 0; }
-
-inline std::string hex(uint64_t v) {
-  std::ostringstream os;
-  os << "0x" << std::hex << v;
-  return os.str();
-}
 
 // A copy of the first bytes of a runtime struct; out-of-range fields read as 0.
 struct Block {

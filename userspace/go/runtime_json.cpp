@@ -9,13 +9,7 @@ nlohmann::json offsets_to_json(const Offsets& off) {
   return j;
 }
 
-nlohmann::json sample_to_json(const SchedSample& s) {
-  nlohmann::json j = {
-      {"ts_ns", s.ts_ns},           {"gomaxprocs", s.gomaxprocs}, {"goidgen", s.goidgen},
-      {"lastpoll", s.lastpoll},     {"nmidle", s.nmidle},         {"npidle", s.npidle},
-      {"nmspinning", s.nmspinning}, {"maxmcount", s.maxmcount},   {"gcwaiting", s.gcwaiting},
-      {"gcphase", s.gcphase},
-  };
+nlohmann::json ps_to_json(const SchedSample& s) {
   nlohmann::json ps = nlohmann::json::array();
   for (const auto& p : s.ps) {
     ps.push_back({{"id", p.id},
@@ -24,12 +18,15 @@ nlohmann::json sample_to_json(const SchedSample& s) {
                   {"tid", p.tid},
                   {"goid", p.goid},
                   {"func", p.func},
-                  {"pc_func", p.cur_func},
+                  {"cur_func", p.cur_func},
                   {"schedtick", p.schedtick},
                   {"syscalltick", p.syscalltick},
-                  {"runq", p.runq},
-                  {"via_oldp", p.via_oldp}});
+                  {"runq", p.runq}});
   }
+  return ps;
+}
+
+nlohmann::json ms_to_json(const SchedSample& s) {
   nlohmann::json ms = nlohmann::json::array();
   for (const auto& m : s.ms) {
     ms.push_back({{"id", m.id},
@@ -44,8 +41,18 @@ nlohmann::json sample_to_json(const SchedSample& s) {
                   {"sysmon", m.sysmon},
                   {"lockedg", m.lockedg_goid}});
   }
-  j["ps"] = std::move(ps);
-  j["ms"] = std::move(ms);
+  return ms;
+}
+
+nlohmann::json sample_to_json(const SchedSample& s) {
+  nlohmann::json j = {
+      {"ts_ns", s.ts_ns},           {"gomaxprocs", s.gomaxprocs}, {"goidgen", s.goidgen},
+      {"lastpoll", s.lastpoll},     {"nmidle", s.nmidle},         {"npidle", s.npidle},
+      {"nmspinning", s.nmspinning}, {"maxmcount", s.maxmcount},   {"gcwaiting", s.gcwaiting},
+      {"gcphase", s.gcphase},
+  };
+  j["ps"] = ps_to_json(s);
+  j["ms"] = ms_to_json(s);
   return j;
 }
 

@@ -1,6 +1,7 @@
 // Live scheduler state of a Go process read from its memory (/proc/PID/mem), plus the
 // validation of runtime struct offsets against invariants and their calibration.
-// Facts used here: docs/go-runtime.md §2 (constants, stable offsets) and §5 (globals).
+// Facts used here: docs/go-runtime.md, "Finding the current g, m and p" (constants,
+// stable offsets) and "Observing Ps and Ms from outside" (globals).
 #include "go/runtime_reader.h"
 
 #include <dirent.h>

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "probe/syscalls.h"
+#include "util/hex.h"
 
 namespace schedscope::model {
 
@@ -80,11 +81,7 @@ Frame_Creation Model::make_creation(const ss_thread_new& e) const {
   if (sym_) {
     for (uint64_t pc : c.stack) {
       std::string f = sym_->frame(pc);
-      if (f.empty()) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(pc));
-        f = buf;
-      }
+      if (f.empty()) f = hex(pc);
       c.frames.push_back(f);
       if (c.site.empty() && !sym_->is_runtime(pc) && f.rfind("0x", 0) != 0) c.site = f;
     }
@@ -229,9 +226,7 @@ uint32_t Model::go_func_index(uint64_t startpc, bool known) {
   if (known && sym_) name = sym_->start_func(startpc);
   if (name.empty()) {
     if (known && startpc) {
-      char buf[32];
-      snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(startpc));
-      name = buf;
+      name = hex(startpc);
     } else {
       name = "?";
     }

@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "detect/alert.h"
 #include "gc/gc.h"
 #include "go/runtime_reader.h"
-#include "probe/session.h"
+#include "model/alert.h"
+#include "probe/snapshot.h"
 #include "schedscope.h"
 #include "usdt/tracker.h"
 
@@ -173,8 +173,8 @@ struct Frame {
   Totals totals;
   std::vector<OffCpuEvent> long_offcpu;  // this interval, from SS_EV_OFFCPU
   std::optional<go::SchedSample> go;     // the P table and M list
-  std::vector<detect::Alert> alerts;     // filled by the detectors (active + cleared now)
-  std::vector<detect::Alert> notices;    // shown, not alerted: blocked Ms (P handed off)
+  std::vector<Alert> alerts;             // filled by the detectors (active + cleared now)
+  std::vector<Alert> notices;            // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
   usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses
   gc::GcStats gc;                        // GC cycles, STW, worker/assist share, MMU

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "probe/attacher.h"
+#include "probe/snapshot.h"
 #include "schedscope.h"
 #include "util/expected.h"
 
@@ -48,29 +49,6 @@ struct SessionConfig {
   bool goroutines = false;  // --goroutines: load the newproc1/gdestroy uprobe programs
   bool gc = false;          // load the GC uprobe and sampler programs (gc.bpf.c)
   bool usdt = true;         // load the USDT program (--usdt, runtime adapters)
-};
-
-struct ThreadEntry {
-  uint32_t tid;
-  ss_thread_state st;
-};
-
-struct SyscallAgg {
-  int nr;
-  ss_sc_stat stat;  // summed over CPUs
-};
-
-// Everything the kernel side aggregated, read once per interval.
-struct KernelSnapshot {
-  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC when read
-  std::vector<ThreadEntry> threads;
-  std::vector<SyscallAgg> sc_block;  // non-zero entries only
-  std::vector<SyscallAgg> sc_all;    // (-S) non-zero entries only
-  uint64_t rq_hist[SS_HIST_BUCKETS] = {};
-  uint64_t drops = 0;
-  std::vector<uint64_t> drops_per_cpu;
-  uint64_t go_create_hits = 0;  // (--goroutines) uprobe hits of the target since attach
-  uint64_t go_exit_hits = 0;
 };
 
 // Called for every ring-buffer record (starts with ss_hdr; size already checked).

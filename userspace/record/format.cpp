@@ -366,7 +366,7 @@ bool decode_symbols(ByteReader& c, std::vector<SymbolEntry>* syms) {
 }
 
 // ---- alerts
-nlohmann::json alert_to_json(const detect::Alert& a) {
+nlohmann::json alert_to_json(const model::Alert& a) {
   return {{"kind", a.kind},         {"severity", a.severity},     {"ts_ns", a.ts_ns},
           {"since_ns", a.since_ns}, {"p", a.p},                   {"m", a.m},
           {"tid", a.tid},           {"goid", a.goid},             {"func", a.func},
@@ -375,8 +375,8 @@ nlohmann::json alert_to_json(const detect::Alert& a) {
           {"evidence", a.evidence}, {"active", a.active}};
 }
 
-detect::Alert alert_from_json(const nlohmann::json& j) {
-  detect::Alert a;
+model::Alert alert_from_json(const nlohmann::json& j) {
+  model::Alert a;
   if (!j.is_object()) return a;
   auto str = [&](const char* k, std::string& v) {
     if (auto it = j.find(k); it != j.end() && it->is_string()) v = it->get<std::string>();
@@ -423,14 +423,14 @@ detect::Alert alert_from_json(const nlohmann::json& j) {
   return a;
 }
 
-nlohmann::json alerts_to_json(const std::vector<detect::Alert>& v) {
+nlohmann::json alerts_to_json(const std::vector<model::Alert>& v) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& x : v) a.push_back(alert_to_json(x));
   return a;
 }
 
-std::vector<detect::Alert> alerts_from_json(const nlohmann::json& j) {
-  std::vector<detect::Alert> out;
+std::vector<model::Alert> alerts_from_json(const nlohmann::json& j) {
+  std::vector<model::Alert> out;
   if (!j.is_array()) return out;
   for (const auto& e : j) out.push_back(alert_from_json(e));
   return out;

@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "detect/alert.h"
 #include "go/runtime_reader.h"
-#include "probe/session.h"
+#include "model/alert.h"
+#include "probe/snapshot.h"
 #include "schedscope.h"
 
 namespace schedscope::record {
@@ -182,9 +182,9 @@ bool decode_symbols(ByteReader& c, std::vector<SymbolEntry>* syms);
 
 // Alerts with every field (raw timestamps), so a recorded alert compares equal to one
 // raised again on the recording.
-nlohmann::json alert_to_json(const detect::Alert& a);
-detect::Alert alert_from_json(const nlohmann::json& j);
-nlohmann::json alerts_to_json(const std::vector<detect::Alert>& v);
+nlohmann::json alert_to_json(const model::Alert& a);
+model::Alert alert_from_json(const nlohmann::json& j);
+nlohmann::json alerts_to_json(const std::vector<model::Alert>& v);
 
 // sizeof of every ABI struct a recording can carry: written into the metadata ("abi")
 // and checked by the reader (a guard against a layout change without an ABI bump).
@@ -193,6 +193,6 @@ struct AbiSize {
   size_t size;
 };
 const std::vector<AbiSize>& abi_sizes();
-std::vector<detect::Alert> alerts_from_json(const nlohmann::json& j);
+std::vector<model::Alert> alerts_from_json(const nlohmann::json& j);
 
 }  // namespace schedscope::record

@@ -223,7 +223,7 @@ struct Shared {
 
 class Worker {
  public:
-  Worker(FrameSource& src, Shared& sh) : src_(src), sh_(sh) {
+  Worker(model::FrameSource& src, Shared& sh) : src_(src), sh_(sh) {
     // Signals go to the UI thread: it polls the keyboard and notices them at once.
     sigset_t block, old;
     sigemptyset(&block);
@@ -309,7 +309,7 @@ class Worker {
       sh_.final_ready = true;
     }
   }
-  FrameSource& src_;
+  model::FrameSource& src_;
   Shared& sh_;
   std::thread th_;
 };
@@ -343,7 +343,7 @@ std::string small_ms(double ms) { return ms < 0.05 ? "-" : fmt_ms(ms); }
 
 class View {
  public:
-  View(FrameSource& src, const LiveOptions& opt, Shared& sh, bool colors)
+  View(model::FrameSource& src, const LiveOptions& opt, Shared& sh, bool colors)
       : src_(src), opt_(opt), sh_(sh), colors_(colors), live_(src.live()) {}
 
   // pos: where the source was after reading f (replay: the header's position).
@@ -406,7 +406,7 @@ class View {
   void draw_help(int H, int W);
   std::vector<std::string> alert_details(const AlertEntry& e, int w) const;
 
-  FrameSource& src_;
+  model::FrameSource& src_;
   LiveOptions opt_;
   Shared& sh_;
   bool colors_;
@@ -1103,7 +1103,7 @@ void View::draw_syscalls(const Rect& r) {
 }
 
 std::vector<std::string> View::alert_details(const AlertEntry& e, int w) const {
-  const detect::Alert& a = e.alert;
+  const model::Alert& a = e.alert;
   std::vector<std::string> out;
   std::string id = "[" + a.severity + "] " + a.kind;
   if (a.p >= 0) id += "  P" + std::to_string(a.p);
@@ -1292,7 +1292,7 @@ void View::draw() {
 
 }  // namespace
 
-int run_live(FrameSource& src, const LiveOptions& opt) {
+int run_live(model::FrameSource& src, const LiveOptions& opt) {
   StopSignals stop_signals;  // before curses: it then leaves SIGINT/SIGTERM alone
   Screen screen;
   Shared sh;

@@ -166,7 +166,7 @@ std::map<int32_t, PTracker::Info> PTracker::all() const {
 
 // ---------------------------------------------------------------- AlertHistory
 
-std::string alert_key(const detect::Alert& a) {
+std::string alert_key(const model::Alert& a) {
   return a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid) + ":" +
          std::to_string(a.since_ns);
 }

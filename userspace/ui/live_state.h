@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "detect/alert.h"
+#include "model/alert.h"
 #include "model/model.h"
 
 namespace schedscope::ui::live {
@@ -55,7 +55,7 @@ class PTracker {
 struct AlertEntry {
   std::string key;                // kind:p:tid:first-raised of the latest raise
   std::vector<std::string> keys;  // every raise merged into this entry
-  detect::Alert alert;            // the latest version (message and duration grow)
+  model::Alert alert;            // the latest version (message and duration grow)
   double first_s = 0;             // seconds since attach when first raised
   double last_s = 0;              // seconds since attach when last seen active
   bool active = false;
@@ -63,7 +63,7 @@ struct AlertEntry {
 };
 
 // "kind:p:tid:since" — one entry per alert episode.
-std::string alert_key(const detect::Alert& a);
+std::string alert_key(const model::Alert& a);
 
 // Every alert seen, across frames (the detectors only carry active ones and those that
 // cleared at this frame). Oldest first; at most `max` entries (the oldest cleared go).

@@ -1,4 +1,4 @@
-// netpoll_slow reproduces "netpoller saturation" as the seed describes it:
+// netpoll_slow reproduces "netpoller saturation" as it is commonly described:
 // the scheduler is fine, the network is the bottleneck. A front server on
 // loopback forwards every request to a backend over loopback; the backend
 // answers each request only after -backend-delay. -clients goroutines keep

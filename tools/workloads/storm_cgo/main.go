@@ -1,4 +1,4 @@
-// storm_cgo reproduces the seed's syscall storm (the DNS story): many
+// storm_cgo reproduces the syscall storm of the DNS story: many
 // goroutines each make a blocking cgo call, like getaddrinfo through the
 // system resolver waiting for an answer. Every call is entersyscall; sysmon
 // retakes the P and hands it to another M, so each blocked call pins one OS

@@ -1,6 +1,6 @@
-// stuckp_cgo is the seed's "stuck P" story, way 2: a cgo call blocked in the
-// kernel for -hold (a native library stuck in read(2)). Contrary to the
-// seed, Go does not lose the P: cgocall runs entersyscall, the P goes to
+// stuckp_cgo is the commonly told "stuck P" story, way 2: a cgo call blocked in the
+// kernel for -hold (a native library stuck in read(2)). Contrary to that
+// story, Go does not lose the P: cgocall runs entersyscall, the P goes to
 // _Psyscall, and sysmon retakes it (handoffp) within about 20us-20ms, as it
 // would for any syscall. So this is a *blocked M* (the goroutine is
 // _Gsyscall, its M is in the kernel, the P works elsewhere), not a stuck P:

@@ -2,7 +2,7 @@
 // records, kernel snapshots, Go samples and thread names are fed in recorded order, and
 // each frame marker builds the frame exactly where the live observer built it. So the
 // frames and alerts equal the live ones (check() compares them with the alerts stored
-// live). RecordingSource puts a Replayer behind the live view (ui::FrameSource).
+// live). RecordingSource puts a Replayer behind the live view (model::FrameSource).
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "detect/detectors.h"
+#include "model/frame_source.h"
 #include "model/model.h"
 #include "record/reader.h"
-#include "ui/live.h"
 
 namespace schedscope::record {
 
@@ -66,7 +66,7 @@ class Replayer {
   [[nodiscard]] bool ended() const { return ended_; }
 
   [[nodiscard]] const AlertCheck& check() const { return check_; }
-  [[nodiscard]] const std::vector<detect::Alert>& live_alerts() const { return live_alerts_; }
+  [[nodiscard]] const std::vector<model::Alert>& live_alerts() const { return live_alerts_; }
   [[nodiscard]] const detect::Detectors& detectors() const { return det_; }
   [[nodiscard]] model::Model& model() { return model_; }
   // Metadata merged with the info records seen so far (e.g. Go offsets resolved late).
@@ -95,7 +95,7 @@ class Replayer {
   nlohmann::json info_;
   gc::WaitReasonNames wait_reasons_;
   std::optional<model::Frame> final_;
-  std::vector<detect::Alert> live_alerts_;
+  std::vector<model::Alert> live_alerts_;
   AlertCheck check_;
   bool ended_ = false;
   uint64_t raw_records_ = 0, frames_shown_ = 0;
@@ -104,7 +104,7 @@ class Replayer {
 // A recording as a FrameSource for the live view (replay): next() paces frames by the
 // recorded interval / speed, seek(t) rebuilds the model from the start up to t. Safe to
 // drive from two threads as ui::run_live does (next() on one, the controls on another).
-class RecordingSource : public ui::FrameSource {
+class RecordingSource : public model::FrameSource {
  public:
   RecordingSource(const Recording& rec, const detect::DetectOptions& detect);
   std::optional<model::Frame> next() override;

@@ -1,4 +1,4 @@
-#include "record/replay.h"
+#include "analysis/replay.h"
 
 #include <cmath>
 #include <thread>

@@ -1,13 +1,12 @@
-#include "record/report.h"
+#include "analysis/report.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
-#include "record/replay.h"
-#include "ui/gc_print.h"
-#include "ui/print.h"
+#include "analysis/replay.h"
+#include "model/frame_json.h"
 
 namespace schedscope::record {
 
@@ -147,7 +146,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   r["bytes_skipped"] = rec.bytes_skipped();
 
   // ---- target
-  json t = ui::frame_to_json(fin)["target"];
+  json t = model::frame_to_json(fin)["target"];
   t["host"] = s_of(meta, "host");
   t["kernel"] = s_of(meta, "kernel");
   if (info.contains("go") && info["go"].is_object()) {
@@ -301,7 +300,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   // ---- alerts: raised on the recording, and checked against those raised live
   json aj = json::array();
   for (const auto& a : fin.alerts) {
-    json x = ui::frame_to_json([&] {
+    json x = model::frame_to_json([&] {
       model::Frame one;
       one.alerts = {a};
       return one;
@@ -318,8 +317,8 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
                        {"match", chk.ok()},
                        {"live_alerts", alerts_to_json(rp.live_alerts())},
                        {"diffs", chk.diffs}};
-  r["totals"] = ui::frame_to_json(fin)["totals"];
-  r["final"] = ui::frame_to_json(fin);
+  r["totals"] = model::frame_to_json(fin)["totals"];
+  r["final"] = model::frame_to_json(fin);
   if (!fin.usdt.empty()) r["usdt"] = usdt::stats_to_json(fin.usdt);
   // ---- scheduling latency over the recording: kernel run queue and goroutines
   r["sched_latency"] = r["final"]["sched_latency"];
@@ -328,7 +327,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   {
     gc::GcStats g = fin.gc;
     g.periods = gc_periods;
-    json gj = ui::gc_json(g);
+    json gj = model::gc_json(g);
     for (auto& p : gj["periods"])
       p["t"] = p["start_ns"].get<uint64_t>() > rp.model().start_ns()
                    ? r2(double(p["start_ns"].get<uint64_t>() - rp.model().start_ns()) / 1e9)

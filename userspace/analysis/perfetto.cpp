@@ -1,4 +1,4 @@
-#include "record/perfetto.h"
+#include "analysis/perfetto.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,10 +11,11 @@
 #include <set>
 #include <tuple>
 
+#include "analysis/replay.h"
+#include "model/frame_json.h"
 #include "perfetto_trace.pb.h"
 #include "probe/syscalls.h"
-#include "record/replay.h"
-#include "ui/print.h"
+#include "util/hex.h"
 #include "util/safe_file.h"
 
 namespace schedscope::record {
@@ -275,10 +276,10 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
           if (start >= e.h.ts) break;
           std::string name = e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED
                                  ? probe::syscall_name(e.syscall_nr)
-                                 : std::string(ui::offcpu_reason_name(e.reason));
+                                 : std::string(model::offcpu_reason_name(e.reason));
           auto p = begin(start, thread_uuid(e.tid), name, "offcpu");
           auto* ev = p.mutable_track_event();
-          annotate(ev, "reason", ui::offcpu_reason_name(e.reason));
+          annotate(ev, "reason", model::offcpu_reason_name(e.reason));
           if (e.syscall_nr >= 0) annotate(ev, "syscall", probe::syscall_name(e.syscall_nr));
           annotate(ev, "runqueue_us", int64_t(e.rq_ns / 1000));
           if (e.go.flags & SS_GO_VALID) {
@@ -311,9 +312,7 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
           for (uint32_t i = 0; i < n; i++) {
             std::string fr = rp.symbols().frame(e.stack[i]);
             if (fr.empty()) {
-              char buf[32];
-              snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(e.stack[i]));
-              fr = buf;
+              fr = hex(e.stack[i]);
             } else if (site.empty() && !rp.symbols().is_runtime(e.stack[i])) {
               site = fr;
             }
