@@ -2,6 +2,7 @@
 // the model, the detectors and the recorder without a kernel or a Go process.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,13 @@
 #include "model/model.h"
 
 namespace schedscope::synthetic {
+
+// The state named as the JSON and the views show it ("sleeping", "exited", ...).
+inline model::ThreadState state(const std::string& name) {
+  for (int i = 0; i <= int(model::ThreadState::kExited); i++)
+    if (name == model::thread_state_name(model::ThreadState(i))) return model::ThreadState(i);
+  return model::ThreadState::kStopped;
+}
 
 inline go::PSample P(int id, uint32_t status, int64_t m, int tid, uint64_t goid, uint32_t sched,
                      uint32_t sys, const char* func = "main.worker", uint32_t runq = 0) {
@@ -41,7 +49,7 @@ inline go::MSample M(int64_t id, int tid, int p, int oldp, uint64_t goid, const 
 inline model::ThreadRow T(uint32_t tid, const char* state, const char* syscall = "", double ms = 0) {
   model::ThreadRow r;
   r.tid = tid;
-  r.state = state;
+  r.state = synthetic::state(state);
   r.syscall = syscall;
   r.syscall_ms = ms;
   r.state_ms = ms;

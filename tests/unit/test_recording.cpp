@@ -248,7 +248,7 @@ Live play(const std::vector<Step>& steps, record::RecordingWriter* w, const mode
       (void)m.frame();
     } else if (s.mode == record::FrameMode::kShown) {
       model::Frame f = m.frame();
-      det.evaluate(f);
+      detect::attach(f, det.evaluate(f));
       live.frames.push_back(ui::frame_to_json(f));
       marker["ts_ns"] = f.ts_ns;
       marker["elapsed_s"] = f.elapsed_s;

@@ -76,18 +76,19 @@ void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
       ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
 }
 
+bool FramePrinter::print(const model::Frame& f) {
+  if (json_) {
+    std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out_);
+  } else {
+    write_printable(out_, [&](FILE* m) { ui::print_text(f, m); });
+  }
+  ok_ = watch_.flush() && ok_;
+  return ok_;
+}
+
 int cmd_doctor(bool json) { return print_doctor(run_doctor(), stdout, json); }
 
 namespace {
-
-// Flushing and write errors: OutputWatch::flush() after each frame.
-void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
-  if (opt.json) {
-    std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out);
-  } else {
-    write_printable(out, [&](FILE* m) { ui::print_text(f, m); });
-  }
-}
 
 std::string scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -214,34 +215,26 @@ int cmd_top(const TopOptions& opt) {
     std::fprintf(stderr, "schedscope: flight recorder on: the last %.0fs are kept in memory and written to %s when an alert fires\n",
                  opt.flight.window_s, opt.flight.dir.c_str());
   if (live) return top_live(o, opt, fr.get());
-  detect::Detectors det(opt.detect);
-  int n = 0;
-  double elapsed = 0;
-  while (!o.stopped() && !o.target_gone()) {
-    auto f = o.next();
+  ObserverFeed feed(o);
+  detect::Pipeline pipe(feed, opt.detect, {opt.count, opt.duration_s});
+  FramePrinter printer(out, opt.json, watch);
+  pipe.add_sink(&printer);
+  if (fr) pipe.add_sink(fr.get());
+  auto say_flight = [&] {
+    if (fr)
+      for (const auto& line : fr->take_lines()) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+  };
+  for (;;) {
+    auto f = pipe.step();
     if (!f) {
       std::cerr << "schedscope: " << f.error().message << "\n";
       return kExitError;
     }
-    if (o.target_gone() || o.stopped()) break;  // the final object covers it
-    det.evaluate(*f);
-    emit(*f, opt, out);
-    if (!watch.flush()) break;
-    if (fr)
-      for (const auto& line : fr->after_frame(o, *f, det.all()))
-        std::fprintf(stderr, "schedscope: %s\n", line.c_str());
-    elapsed += f->interval_s;
-    if (opt.count > 0 && ++n >= opt.count) break;
-    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+    say_flight();
+    if (!*f) break;
   }
-  model::Frame fin = o.final_frame();
-  fin.alerts = det.all();
-  if (!watch.failed()) {
-    emit(fin, opt, out);
-    (void)watch.flush();
-  }
-  if (fr)
-    for (const auto& line : fr->finish(o, fin.alerts)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+  (void)pipe.finish();
+  say_flight();
   if (out_safe && !watch.failed() && ::fsync(fileno(out)) != 0)
     std::fprintf(stderr, "schedscope: cannot fsync %s: %s\n", opt.output.c_str(), strerror(errno));
   // The reader of the output went away (| head): a quiet stop, BPF detached on return.

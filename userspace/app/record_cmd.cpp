@@ -99,6 +99,63 @@ class Progress {
   bool quiet_, tty_, dirty_ = false;
 };
 
+// What `record` does with each frame: its marker (with the live alerts) into the
+// recording, the Go metadata once the runtime offsets resolved, new alerts and the
+// progress line on stderr.
+class CaptureSink : public detect::FrameSink {
+ public:
+  CaptureSink(const RecordOptions& opt, Observer& o, record::RecordingWriter& w, Recorder& rec,
+              Progress& progress)
+      : opt_(opt), o_(o), w_(w), rec_(rec), progress_(progress), go_info_(o.go() && o.go()->ready()) {}
+
+  void on_skipped(const model::Frame& f) override {
+    rec_.marker(record::FrameMode::kSkipped, o_, &f, nullptr);
+  }
+  void on_shown(const model::Frame& f, const detect::Pipeline& p) override {
+    rec_.marker(record::FrameMode::kShown, o_, &f, &f.alerts);
+    if (!go_info_ && o_.go() && o_.go()->ready()) {
+      json info = {{"go", go_meta(*o_.go())}};
+      if (f.go) info["gomaxprocs"] = f.go->gomaxprocs;
+      w_.info(info);
+      go_info_ = true;
+    }
+    for (const auto& a : f.alerts) {
+      if (!a.active) continue;
+      std::string key = a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid);
+      if (announced_[key] == a.ts_ns) continue;
+      announced_[key] = a.ts_ns;
+      progress_.say("schedscope: ALERT [" + a.severity + "] " + a.kind + ": " + a.message);
+    }
+    werr_ = w_.error();
+    if (!werr_.empty()) return;
+    const double elapsed = p.elapsed_s();
+    char line[256];
+    std::string left = opt_.duration_s > 0
+                           ? std::to_string(int(std::ceil(std::max(0.0, opt_.duration_s - elapsed)))) + "s left"
+                           : "until Ctrl-C or exit";
+    snprintf(line, sizeof line, "recording pid %d: %.0fs, %s, %s, %llu events, %llu drops",
+             o_.target().pid, elapsed, left.c_str(), format_bytes(w_.bytes_written()).c_str(),
+             static_cast<unsigned long long>(w_.raw_records()),
+             static_cast<unsigned long long>(rec_.drops()));
+    progress_.update(line);
+  }
+  void on_final(const model::Frame& f, const detect::Pipeline&) override {
+    rec_.marker(record::FrameMode::kFinal, o_, &f, &f.alerts);
+  }
+  [[nodiscard]] bool failed() const override { return !werr_.empty(); }
+  [[nodiscard]] const std::string& write_error() const { return werr_; }
+
+ private:
+  const RecordOptions& opt_;
+  Observer& o_;
+  record::RecordingWriter& w_;
+  Recorder& rec_;
+  Progress& progress_;
+  bool go_info_;
+  std::map<std::string, uint64_t> announced_;  // alert key -> ts raised
+  std::string werr_;
+};
+
 CaptureResult capture(const RecordOptions& opt, const std::string& dir, int index, Progress& progress) {
   CaptureResult res;
   std::unique_ptr<record::RecordingWriter> writer;
@@ -152,56 +209,22 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
   }
   rec->marker(record::FrameMode::kBaseline, o, nullptr, nullptr);
 
-  detect::Detectors det(opt.detect);
-  double elapsed = 0;
-  bool go_info = o.go() && o.go()->ready();
-  uint64_t frames = 0;
-  std::map<std::string, uint64_t> announced;  // alert key -> ts raised
-  std::string werr;
-  while (!o.stopped() && !o.target_gone()) {
-    auto f = o.next();
+  CaptureSink sink(opt, o, *writer, *rec, progress);
+  ObserverFeed feed(o);
+  detect::Pipeline pipe(feed, opt.detect, {0, opt.duration_s});
+  pipe.add_sink(&sink);
+  for (;;) {
+    auto f = pipe.step();
     if (!f) {
       progress.say("schedscope: " + f.error().message);
       res.code = kExitError;
       break;
     }
-    if (o.target_gone() || o.stopped()) {
-      rec->marker(record::FrameMode::kSkipped, o, &*f, nullptr);
-      break;
-    }
-    det.evaluate(*f);
-    rec->marker(record::FrameMode::kShown, o, &*f, &f->alerts);
-    frames++;
-    if (!go_info && o.go() && o.go()->ready()) {
-      json info = {{"go", go_meta(*o.go())}};
-      if (f->go) info["gomaxprocs"] = f->go->gomaxprocs;
-      writer->info(info);
-      go_info = true;
-    }
-    for (const auto& a : f->alerts) {
-      if (!a.active) continue;
-      std::string key = a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid);
-      if (announced[key] == a.ts_ns) continue;
-      announced[key] = a.ts_ns;
-      progress.say("schedscope: ALERT [" + a.severity + "] " + a.kind + ": " + a.message);
-    }
-    elapsed += f->interval_s;
-    werr = writer->error();
-    if (!werr.empty()) break;
-    char line[256];
-    std::string left = opt.duration_s > 0
-                           ? std::to_string(int(std::ceil(std::max(0.0, opt.duration_s - elapsed)))) + "s left"
-                           : "until Ctrl-C or exit";
-    snprintf(line, sizeof line, "recording pid %d: %.0fs, %s, %s, %llu events, %llu drops", t.pid,
-             elapsed, left.c_str(), format_bytes(writer->bytes_written()).c_str(),
-             static_cast<unsigned long long>(writer->raw_records()),
-             static_cast<unsigned long long>(rec->drops()));
-    progress.update(line);
-    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+    if (!*f) break;
   }
-  model::Frame fin = o.final_frame();
-  fin.alerts = det.all();
-  rec->marker(record::FrameMode::kFinal, o, &fin, &fin.alerts);
+  const model::Frame& fin = pipe.finish();
+  const uint64_t frames = pipe.frames();
+  const std::string werr = sink.write_error();
   res.target_gone = o.target_gone();
   progress.clear();
   if (!werr.empty()) {
@@ -398,22 +421,15 @@ int cmd_replay(const AnalyzeOptions& opt) {
   install_stop_handlers();
   src.set_speed(opt.speed_given ? opt.speed : 0);  // batch: as fast as it prints, unless asked
   OutputWatch watch(stdout, "standard output");
-  auto emit = [&](const model::Frame& f) {
-    if (opt.json) {
-      std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), stdout);
-    } else {
-      write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
-    }
-    return watch.flush();
-  };
+  FramePrinter printer(stdout, opt.json, watch);
   while (!g_stop) {
     auto f = src.next();
     if (!f) break;
-    if (!emit(*f)) break;
+    if (!printer.print(*f)) break;
   }
   if (watch.gone()) return kExitPipe;  // the reader went away (| head)
   if (!watch.failed())
-    if (auto fin = src.final_frame()) (void)emit(*fin);
+    if (auto fin = src.final_frame()) (void)printer.print(*fin);
   if (watch.gone()) return kExitPipe;
   if (!watch.error().empty()) {
     std::fprintf(stderr, "schedscope: %s\n", watch.error().c_str());

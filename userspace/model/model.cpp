@@ -28,19 +28,37 @@ double hist_percentile_ns(const uint64_t* buckets, int n, double q) {
   return std::ldexp(1.0, n);
 }
 
-std::string state_name(const ss_thread_state& st) {
-  if (st.state == SS_TS_ONCPU) return "running";
-  if (st.wakeup_ns != 0) return "runnable";
+ThreadState thread_state(const ss_thread_state& st) {
+  if (st.state == SS_TS_ONCPU) return ThreadState::kRunning;
+  if (st.wakeup_ns != 0) return ThreadState::kRunnable;
   switch (st.off_reason) {
     case SS_OFF_PREEMPTED:
-      return "runnable";
+      return ThreadState::kRunnable;
     case SS_OFF_SLEEP:
-      return "sleeping";
+      return ThreadState::kSleeping;
     case SS_OFF_DISK:
-      return "disk";
+      return ThreadState::kDisk;
     default:
-      return "stopped";
+      return ThreadState::kStopped;
   }
+}
+
+const char* thread_state_name(ThreadState s) {
+  switch (s) {
+    case ThreadState::kRunning:
+      return "running";
+    case ThreadState::kRunnable:
+      return "runnable";
+    case ThreadState::kDisk:
+      return "disk";
+    case ThreadState::kSleeping:
+      return "sleeping";
+    case ThreadState::kStopped:
+      return "stopped";
+    case ThreadState::kExited:
+      return "exited";
+  }
+  return "stopped";
 }
 
 namespace {
@@ -64,6 +82,31 @@ uint64_t switches_of(const ss_thread_state& s) {
 }
 
 }  // namespace
+
+std::vector<uint64_t> stw_caller_pcs(const ss_gc_stack& e) {
+  const uint32_t n = std::min<uint32_t>(e.nframes, SS_GC_STACK_MAX);
+  std::vector<uint64_t> pcs;
+  pcs.reserve(n);
+  for (uint32_t i = 0; i < n; i++) pcs.push_back(i ? e.pcs[i] - 1 : e.pcs[i]);
+  return pcs;
+}
+
+RecordPcs symbolized_pcs(const ss_hdr* rec, size_t size) {
+  RecordPcs out;
+  if (rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
+    const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
+    uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
+    out.frames.assign(e->stack, e->stack + n);
+  } else if (rec->type == SS_EV_GC_STACK && size >= sizeof(ss_gc_stack)) {
+    ss_gc_stack e;
+    std::memcpy(&e, rec, sizeof e);
+    out.frames = stw_caller_pcs(e);
+  } else if (rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
+    const auto* e = reinterpret_cast<const ss_go_create*>(rec);
+    if ((e->flags & SS_GOC_STARTPC) && e->startpc) out.start_funcs.push_back(e->startpc);
+  }
+  return out;
+}
 
 Frame_Creation Model::make_creation(const ss_thread_new& e) const {
   Frame_Creation c;
@@ -178,12 +221,12 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       ss_gc_stack e;
       std::memcpy(&e, rec, sizeof e);
       std::string site;
-      const uint32_t n = std::min<uint32_t>(e.nframes, SS_GC_STACK_MAX);
-      // Frames after the first are return addresses: pc - 1 is the line of the call.
-      for (uint32_t i = 0; i < n && sym_ && site.empty(); i++) {
-        const uint64_t pc = i ? e.pcs[i] - 1 : e.pcs[i];
-        if (!sym_->is_runtime(pc)) site = sym_->frame(pc);
-      }
+      if (sym_)
+        for (uint64_t pc : stw_caller_pcs(e))
+          if (!sym_->is_runtime(pc)) {
+            site = sym_->frame(pc);
+            break;
+          }
       gc_.on_stw_caller(site.empty() ? "?" : site);
       return;
     }
@@ -345,7 +388,7 @@ Frame Model::frame(bool final) {
       std::memcpy(comm, c.comm, SS_COMM_LEN);
       r.name = comm;
     }
-    r.state = state_name(c);
+    r.state = thread_state(c);
     r.state_ms = c.last_switch_ns && snap_ns_ > c.last_switch_ns
                      ? double(snap_ns_ - c.last_switch_ns) / 1e6
                      : 0;
@@ -560,7 +603,7 @@ Frame Model::frame(bool final) {
       std::memcpy(comm, st.comm, SS_COMM_LEN);
       auto nit = names_.find(tid);
       r.name = nit != names_.end() ? nit->second : comm;
-      r.state = "exited";
+      r.state = ThreadState::kExited;
       r.oncpu_pct = f.interval_s > 0
                         ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9))
                         : 0;

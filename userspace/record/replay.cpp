@@ -135,8 +135,9 @@ std::string RecordedSymbols::start_func(uint64_t pc) const {
 Replayer::Replayer(const Recording& rec, const detect::DetectOptions& detect)
     : it_(rec.records()),
       model_(target_from_json(rec.meta().value("target", nlohmann::json::object()))),
-      det_(detect),
-      info_(rec.meta()) {
+      info_(rec.meta()),
+      pipe_(feed_, detect) {
+  pipe_.add_sink(&check_sink_);
   auto sym = rec.meta().find("symbolizer");
   if (sym == rec.meta().end() || (sym->is_boolean() && sym->get<bool>())) model_.set_symbolizer(&syms_);
   read_wait_reasons(rec.meta());
@@ -189,8 +190,8 @@ void Replayer::compare(const model::Frame& f, const nlohmann::json& recorded, bo
   }
 }
 
-std::optional<model::Frame> Replayer::next() {
-  if (ended_) return std::nullopt;
+detect::Pulled Replayer::pull() {
+  detect::Pulled out;
   while (it_.next(&item_)) {
     if (on_item) on_item(item_);
     switch (item_.kind) {
@@ -240,24 +241,17 @@ std::optional<model::Frame> Replayer::next() {
             (void)model_.frame();
             (void)model_.take_exited();
             break;
-          case FrameMode::kShown: {
-            model::Frame f = model_.frame();
+          case FrameMode::kShown:
+            out.kind = detect::Pulled::kShown;
+            out.frame = model_.frame();
             (void)model_.take_exited();  // as the observer does (it forgets their BPF state)
-            apply_stacks(f, m);
-            det_.evaluate(f);
-            compare(f, m, false);
+            apply_stacks(out.frame, m);
+            shown_marker_ = m;
             frames_shown_++;
-            return f;
-          }
-          case FrameMode::kFinal: {
-            model::Frame f = model_.frame(true);
-            f.alerts = det_.all();
-            live_alerts_ = alerts_from_json(m.value("alerts", nlohmann::json::array()));
-            compare(f, m, true);
-            final_ = std::move(f);
-            ended_ = true;
-            return std::nullopt;
-          }
+            return out;
+          case FrameMode::kFinal:
+            final_marker_ = m;
+            return out;  // the final frame is built where the live one was: now
         }
         break;
       }
@@ -265,19 +259,28 @@ std::optional<model::Frame> Replayer::next() {
         break;
     }
   }
-  ended_ = true;
-  return std::nullopt;
+  return out;
+}
+
+void Replayer::Check::on_shown(const model::Frame& f, const detect::Pipeline&) {
+  r_.compare(f, r_.shown_marker_, false);
+}
+
+void Replayer::Check::on_final(const model::Frame& f, const detect::Pipeline&) {
+  if (!r_.final_marker_) return;  // truncated recording: nothing to compare with
+  r_.live_alerts_ = alerts_from_json(r_.final_marker_->value("alerts", nlohmann::json::array()));
+  r_.compare(f, *r_.final_marker_, true);
+}
+
+std::optional<model::Frame> Replayer::next() {
+  auto f = pipe_.step();
+  return f ? std::move(*f) : std::nullopt;
 }
 
 model::Frame Replayer::final_frame() {
   while (next()) {
   }
-  if (!final_) {
-    model::Frame f = model_.frame(true);
-    f.alerts = det_.all();
-    final_ = std::move(f);
-  }
-  return *final_;
+  return pipe_.finish();
 }
 
 // ---- RecordingSource

@@ -106,7 +106,7 @@ json frame_to_json(const model::Frame& f) {
   for (const auto& t : f.threads) {
     json r = {{"tid", t.tid},
               {"name", t.name},
-              {"state", t.state},
+              {"state", model::thread_state_name(t.state)},
               {"syscall", t.syscall.empty() ? json(nullptr) : json(t.syscall)},
               {"syscall_ms", r2(t.syscall_ms)},
               {"state_ms", r2(t.state_ms)},
@@ -286,7 +286,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     }
     fprintf(
         out, "   %-8u %-15.15s %-9s %-16.16s %9.1f %6.1f %8.1f %8.1f %8.1f %9.0f %5lld %4d %8llu\n",
-        t->tid, t->name.c_str(), t->state.c_str(), t->syscall.empty() ? "-" : t->syscall.c_str(),
+        t->tid, t->name.c_str(), model::thread_state_name(t->state), t->syscall.empty() ? "-" : t->syscall.c_str(),
         t->syscall.empty() ? t->state_ms : t->syscall_ms, t->oncpu_pct, t->offcpu_ms.preempted,
         t->offcpu_ms.sleep, t->offcpu_ms.disk, t->rq_p99_us, static_cast<long long>(t->m), t->p,
         static_cast<unsigned long long>(t->goid));
