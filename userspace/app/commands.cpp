@@ -26,56 +26,6 @@
 
 namespace schedscope::app {
 
-void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
-  auto* g = "Detectors";
-  app.add_option("--stuck-ms", d.stuck_ms,
-                 "stuck P: P bound to an M blocked in the kernel with frozen ticks this long")
-      ->group(g)->capture_default_str();
-  app.add_option("--blocked-m-ms", d.blocked_m_ms,
-                 "blocked M: a G in a syscall this long after its P was handed off")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-rate", d.storm_rate, "syscall storm: thread creations per second")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-threads", d.storm_threads, "syscall storm: at least this many threads")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-blocked", d.storm_blocked_frac,
-                 "syscall storm: share of threads blocked in syscalls (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--pause-ms", d.pause_ms,
-                 "safepoint/GC pause (USDT runtimes): alert on a single pause this long (ms)")
-      ->group(g)->capture_default_str();
-  app.add_option("--pause-share", d.pause_share,
-                 "safepoint/GC pause: alert when pauses take this share of the wall time (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--thread-limit-warn", d.thread_limit_frac,
-                 "warn at this share of the runtime's thread limit (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-mmu-10ms", d.gc_mmu_10ms_min,
-                 "GC stall: minimum mutator utilisation at 10 ms windows under this (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-mmu-100ms", d.gc_mmu_100ms_min,
-                 "GC stall: ... or at 100 ms windows under this (0-1) ...")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-assist", d.gc_assist_min,
-                 "GC stall: only while mark assists take at least this share of GOMAXPROCS (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--stw-share", d.stw_share_min,
-                 "stop-the-world stall (no mark assist): pauses take this share of the time (0-1) ...")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--stw-rate", d.stw_rate_min,
-                 "stop-the-world stall: ... in at least this many pauses per second")
-      ->group(g)->capture_default_str();
-  app.add_option("--netpoll-io-wait", d.netpoll_min_io_wait,
-                 "netpoller saturation: at least this many goroutines in IO wait")
-      ->group(g)->capture_default_str();
-  app.add_option("--netpoll-io-frac", d.netpoll_io_frac,
-                 "netpoller saturation: ... and this share of the live goroutines (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--netpoll-cpu-max", d.netpoll_cpu_max,
-                 "netpoller saturation: while the process uses under this share of GOMAXPROCS (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-}
-
 bool FramePrinter::print(const model::Frame& f) {
   if (json_) {
     std::fputs((dump_json(ui::frame_to_json(f)) + "\n").c_str(), out_);

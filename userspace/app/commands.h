@@ -4,6 +4,7 @@
 
 #include "app/flight.h"
 #include "app/observe.h"
+#include "app/options.h"
 #include "app/output_watch.h"
 #include "detect/detectors.h"
 #include "detect/pipeline.h"
@@ -50,9 +51,6 @@ struct InspectOptions {
   int pid = 0;
   bool json = false;
 };
-
-// Threshold flags of the detectors (shared by top, record, report, replay).
-void add_detector_flags(CLI::App& app, detect::DetectOptions& d);
 
 int cmd_doctor(bool json);
 int cmd_top(const TopOptions& opt);

@@ -21,6 +21,7 @@
 #include "app/commands.h"
 #include "app/output_watch.h"
 #include "app/recorder.h"
+#include "detect/options.h"
 #include "go/runtime_json.h"
 #include "record/perfetto.h"
 #include "record/reader.h"
@@ -40,29 +41,6 @@ namespace schedscope::app {
 using nlohmann::json;
 
 namespace {
-
-// The options of add_detector_flags() and where each lands in DetectOptions.
-const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)>& detector_fields() {
-  static const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)> m = {
-      {"--stuck-ms", [](auto& d, const auto& s) { d.stuck_ms = s.stuck_ms; }},
-      {"--blocked-m-ms", [](auto& d, const auto& s) { d.blocked_m_ms = s.blocked_m_ms; }},
-      {"--storm-rate", [](auto& d, const auto& s) { d.storm_rate = s.storm_rate; }},
-      {"--storm-threads", [](auto& d, const auto& s) { d.storm_threads = s.storm_threads; }},
-      {"--storm-blocked", [](auto& d, const auto& s) { d.storm_blocked_frac = s.storm_blocked_frac; }},
-      {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
-      {"--pause-ms", [](auto& d, const auto& s) { d.pause_ms = s.pause_ms; }},
-      {"--pause-share", [](auto& d, const auto& s) { d.pause_share = s.pause_share; }},
-      {"--gc-mmu-10ms", [](auto& d, const auto& s) { d.gc_mmu_10ms_min = s.gc_mmu_10ms_min; }},
-      {"--gc-mmu-100ms", [](auto& d, const auto& s) { d.gc_mmu_100ms_min = s.gc_mmu_100ms_min; }},
-      {"--gc-assist", [](auto& d, const auto& s) { d.gc_assist_min = s.gc_assist_min; }},
-      {"--stw-share", [](auto& d, const auto& s) { d.stw_share_min = s.stw_share_min; }},
-      {"--stw-rate", [](auto& d, const auto& s) { d.stw_rate_min = s.stw_rate_min; }},
-      {"--netpoll-io-wait", [](auto& d, const auto& s) { d.netpoll_min_io_wait = s.netpoll_min_io_wait; }},
-      {"--netpoll-io-frac", [](auto& d, const auto& s) { d.netpoll_io_frac = s.netpoll_io_frac; }},
-      {"--netpoll-cpu-max", [](auto& d, const auto& s) { d.netpoll_cpu_max = s.netpoll_cpu_max; }},
-  };
-  return m;
-}
 
 struct CaptureResult {
   int code = kExitOk;
@@ -292,8 +270,8 @@ Expected<record::Recording> open_recording(const std::string& path) {
 detect::DetectOptions effective_thresholds(const record::Recording& rec, const AnalyzeOptions& opt) {
   detect::DetectOptions d = detect::DetectOptions{};
   if (rec.meta().contains("thresholds")) d = record::detect_from_json(rec.meta()["thresholds"], d);
-  for (const auto& name : opt.detect_given)
-    if (auto it = detector_fields().find(name); it != detector_fields().end()) it->second(d, opt.detect);
+  for (const auto& spec : detect::threshold_specs())
+    if (spec.flag && opt.detect_given.count(spec.flag)) detect::copy_threshold(spec, d, opt.detect);
   return d;
 }
 
@@ -301,10 +279,10 @@ detect::DetectOptions effective_thresholds(const record::Recording& rec, const A
 
 std::set<std::string> given_detector_flags(const CLI::App& app) {
   std::set<std::string> out;
-  for (const auto& [name, fn] : detector_fields()) {
-    (void)fn;
+  for (const auto& spec : detect::threshold_specs()) {
+    if (!spec.flag) continue;
     try {
-      if (app.count(name) > 0) out.insert(name);
+      if (app.count(spec.flag) > 0) out.insert(spec.flag);
     } catch (const CLI::Error&) {
     }
   }
@@ -487,13 +465,7 @@ void RecordingCli::add(CLI::App& app) {
       "record a process for later analysis (report, replay, export): -d 10s -o FILE, or a "
       "sampled loop: --every 5m -d 2s --dir DIR --max-bytes 500M");
   auto* r = record_;
-  r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process")->check(pid_flag());
-  r->add_option("command", rec_.observe.command,
-                "or launch this command (after --), recorded from its first instruction");
-  r->add_option("-u,--user", rec_.observe.user,
-                "run the launched command as this user (name or uid: setgroups/setgid/setuid "
-                "before exec), not as root")
-      ->type_name("USER");
+  app::add_observe_flags(*r, rec_.observe, /*target=*/true);
   r->add_option("-d,--duration", duration_,
                 "record this long (default: until the target exits or Ctrl-C; 10ms to 8760h)")
       ->check(duration_flag(kDurationRange));
@@ -507,31 +479,8 @@ void RecordingCli::add(CLI::App& app) {
   r->add_option("--max-bytes", max_bytes_,
                 "after each capture delete the oldest recordings in --dir to stay under this size")
       ->check(size_flag(kMaxBytesRange));
-  r->add_option("-i,--interval", interval_, "snapshot interval (default 1s; 10ms to 1h)")
-      ->check(duration_flag(kIntervalRange));
-  r->add_flag("-S,--all-syscalls", rec_.observe.all_syscalls,
-              "trace every syscall (raw_syscalls): exact counts; costs syscall-heavy targets");
-  r->add_option(
-       "--ringbuf-size", ringbuf_,
-       "BPF ring buffer size: a power of two multiple of the page size, 4K to 1G (default 8M)")
-      ->check(ringbuf_flag());
-  r->add_option("--offcpu-min", offcpu_min_,
-                "record off-CPU intervals at least this long (default 1ms; 1us to 1h)")
-      ->check(duration_flag(kThresholdRange));
-  r->add_option("--slow-syscall", slow_sc_,
-                "with -S, record calls at least this long (default 1ms; 1us to 1h)")
-      ->check(duration_flag(kThresholdRange));
-  r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
-  r->add_flag("--goroutines", rec_.observe.goroutines,
-              "count goroutines created/exited by start function (uprobes: costly, see top --help)");
-  r->add_option("--usdt", rec_.observe.usdt,
-                 "record every hit of this USDT probe with its arguments (PROVIDER:NAME, repeatable)");
-  r->add_flag("--no-runtime-probes", no_runtime_,
-              "do not attach the runtime adapter's USDT probes (HotSpot, CPython)");
-  r->add_flag_function("--no-gc", [this](int64_t) { rec_.observe.gc = false; },
-              "no GC uprobes, GC sampler or goroutine census (on by default for Go targets)");
+  app::add_observe_flags(*r, rec_.observe, /*target=*/false);
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
-  r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);
 
   report_ = app.add_subcommand(
@@ -572,17 +521,11 @@ std::optional<int> RecordingCli::run() {
         std::cerr << "schedscope record: " << ra.error().message << "\n";
         return kExitUsage;
       }
-    rec_.observe.interval_s = *parse_duration(interval_);
     if (!duration_.empty()) rec_.duration_s = *parse_duration(duration_);
     if (!every_.empty()) {
       rec_.every_s = *parse_duration(every_);
     }
     if (!max_bytes_.empty()) rec_.max_bytes = *parse_size(max_bytes_);
-    rec_.observe.ringbuf_bytes = *parse_size(ringbuf_);
-    rec_.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min_) * 1e9);
-    rec_.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc_) * 1e9);
-    rec_.observe.go = !no_go_;
-    rec_.observe.runtime_probes = !no_runtime_;
     rec_.observe.usdt_args = true;  // recordings carry each --usdt hit with its arguments
     return cmd_record(rec_);
   }

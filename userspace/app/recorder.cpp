@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "app/go_attach.h"
+#include "app/options.h"
 #include "app/record_cmd.h"
 #include "go/runtime_json.h"
 #include "record/replay.h"
@@ -79,17 +80,10 @@ json recording_meta(Observer& o, const ObserveOptions& obs, const detect::Detect
                {"machine", u.machine},
                {"start", start_time},
                {"target", record::target_to_json(o.target())},
-               {"launched", !obs.command.empty()},
-               {"command", obs.command},
-               {"mode", obs.all_syscalls ? "all-syscalls" : "default"},
-               {"interval_s", obs.interval_s},
-               {"ringbuf_bytes", obs.ringbuf_bytes},
-               {"offcpu_min_ns", obs.offcpu_min_ns},
-               {"slow_syscall_ns", obs.slow_syscall_ns},
-               {"go_awareness", obs.go},
                {"thresholds", record::detect_to_json(d)},
                {"symbolizer", o.go() != nullptr},
                {"abi", abi_json()}};
+  observe_to_json(obs, meta);  // launched, command, mode, interval_s, ringbuf_bytes, ...
   meta["go"] = o.go() ? go_meta(*o.go()) : json(nullptr);
   meta["gomaxprocs"] = nullptr;
   if (o.go() && o.go()->ready())

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <thread>
 
+#include "detect/options.h"
 #include "util/json_out.h"
 
 namespace schedscope::record {
@@ -11,16 +12,7 @@ namespace {
 
 template <typename T>
 void get_num(const nlohmann::json& j, const char* k, T& v) {
-  auto it = j.find(k);
-  if (it == j.end() || !it->is_number()) return;
-  if constexpr (std::is_floating_point_v<T>) {
-    double d = it->get<double>();
-    if (std::isfinite(d)) v = T(d);
-  } else {
-    double d = it->get<double>();
-    if (d >= double(std::numeric_limits<T>::min()) && d <= double(std::numeric_limits<T>::max()))
-      v = it->is_number_unsigned() ? T(it->get<uint64_t>()) : T(it->get<int64_t>());
-  }
+  json_get_num(j, k, v);
 }
 void get_str(const nlohmann::json& j, const char* k, std::string& v) {
   if (auto it = j.find(k); it != j.end() && it->is_string()) v = it->get<std::string>();
@@ -68,49 +60,10 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   return t;
 }
 
-nlohmann::json detect_to_json(const detect::DetectOptions& d) {
-  return {{"stuck_ms", d.stuck_ms},
-          {"blocked_m_ms", d.blocked_m_ms},
-          {"storm_rate", d.storm_rate},
-          {"storm_window_s", d.storm_window_s},
-          {"storm_threads", d.storm_threads},
-          {"storm_blocked_frac", d.storm_blocked_frac},
-          {"thread_limit_frac", d.thread_limit_frac},
-          {"history", d.history},
-          {"pause_ms", d.pause_ms},
-          {"pause_share", d.pause_share},
-          {"gc_mmu_10ms_min", d.gc_mmu_10ms_min},
-          {"gc_mmu_100ms_min", d.gc_mmu_100ms_min},
-          {"gc_assist_min", d.gc_assist_min},
-          {"stw_share_min", d.stw_share_min},
-          {"stw_rate_min", d.stw_rate_min},
-          {"netpoll_min_io_wait", d.netpoll_min_io_wait},
-          {"netpoll_io_frac", d.netpoll_io_frac},
-          {"netpoll_cpu_max", d.netpoll_cpu_max}};
-}
+nlohmann::json detect_to_json(const detect::DetectOptions& d) { return detect::thresholds_to_json(d); }
 
 detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions d) {
-  if (!j.is_object()) return d;
-  get_num(j, "stuck_ms", d.stuck_ms);
-  get_num(j, "blocked_m_ms", d.blocked_m_ms);
-  get_num(j, "storm_rate", d.storm_rate);
-  get_num(j, "storm_window_s", d.storm_window_s);
-  get_num(j, "storm_threads", d.storm_threads);
-  get_num(j, "storm_blocked_frac", d.storm_blocked_frac);
-  get_num(j, "thread_limit_frac", d.thread_limit_frac);
-  get_num(j, "history", d.history);
-  get_num(j, "pause_ms", d.pause_ms);
-  get_num(j, "pause_share", d.pause_share);
-  get_num(j, "gc_mmu_10ms_min", d.gc_mmu_10ms_min);
-  get_num(j, "gc_mmu_100ms_min", d.gc_mmu_100ms_min);
-  get_num(j, "gc_assist_min", d.gc_assist_min);
-  get_num(j, "stw_share_min", d.stw_share_min);
-  get_num(j, "stw_rate_min", d.stw_rate_min);
-  get_num(j, "netpoll_min_io_wait", d.netpoll_min_io_wait);
-  get_num(j, "netpoll_io_frac", d.netpoll_io_frac);
-  get_num(j, "netpoll_cpu_max", d.netpoll_cpu_max);
-  if (d.history > 100000) d.history = 100000;
-  return d;
+  return detect::thresholds_from_json(j, d);
 }
 
 // ---- RecordedSymbols
