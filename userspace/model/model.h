@@ -295,6 +295,18 @@ class Model {
   uint64_t records_ = 0, bad_records_ = 0;
 
   Frame_Creation make_creation(const ss_thread_new& e) const;
+  // The sections of a frame, in the order frame() builds them.
+  void frame_gc(Frame& f, uint64_t since, bool final);
+  void frame_latency(Frame& f, bool final);
+  std::map<int, int> frame_threads(Frame& f, uint64_t since, bool final);
+  void frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight);
+  void frame_runqueue(Frame& f, bool final);
+  void frame_events(Frame& f, bool final);
+  void frame_goroutines(Frame& f, bool final);
+  void end_interval();
+  void forget_exited();
+  void frame_exited_threads(Frame& f);
+  void frame_usdt(Frame& f, bool final);
 
   // --goroutines
   struct GoFuncAcc {
