@@ -44,21 +44,11 @@ ThreadState thread_state(const ss_thread_state& st) {
 }
 
 const char* thread_state_name(ThreadState s) {
-  switch (s) {
-    case ThreadState::kRunning:
-      return "running";
-    case ThreadState::kRunnable:
-      return "runnable";
-    case ThreadState::kDisk:
-      return "disk";
-    case ThreadState::kSleeping:
-      return "sleeping";
-    case ThreadState::kStopped:
-      return "stopped";
-    case ThreadState::kExited:
-      return "exited";
-  }
-  return "stopped";
+  // In the enum's order.
+  static constexpr const char* kNames[] = {"running", "runnable", "disk",
+                                           "sleeping", "stopped", "exited"};
+  const auto i = size_t(s);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "stopped";
 }
 
 namespace {
