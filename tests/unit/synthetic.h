@@ -2,6 +2,7 @@
 // the model, the detectors and the recorder without a kernel or a Go process.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,19 @@ inline model::ThreadState state(const std::string& name) {
   for (int i = 0; i <= int(model::ThreadState::kExited); i++)
     if (name == model::thread_state_name(model::ThreadState(i))) return model::ThreadState(i);
   return model::ThreadState::kStopped;
+}
+
+// A thread's kernel-side state as the BPF side starts it: not in a syscall, no Go context.
+inline ss_thread_state kernel_thread(uint32_t tgid = 100, const char* comm = "svc") {
+  ss_thread_state s{};
+  s.tgid = tgid;
+  s.sc_nr = SS_NO_SYSCALL;
+  s.block_nr = SS_NO_SYSCALL;
+  s.last_block_nr = SS_NO_SYSCALL;
+  s.go.m_id = -1;
+  s.go.p_id = -1;
+  std::strncpy(s.comm, comm, sizeof s.comm - 1);
+  return s;
 }
 
 inline go::PSample P(int id, uint32_t status, int64_t m, int tid, uint64_t goid, uint32_t sched,

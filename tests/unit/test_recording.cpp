@@ -57,17 +57,7 @@ void spit(const std::string& p, const std::vector<uint8_t>& b) {
   out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
-ss_thread_state thread_state(uint32_t tgid = 100) {
-  ss_thread_state s{};
-  s.tgid = tgid;
-  s.sc_nr = SS_NO_SYSCALL;
-  s.block_nr = SS_NO_SYSCALL;
-  s.last_block_nr = SS_NO_SYSCALL;
-  s.go.m_id = -1;
-  s.go.p_id = -1;
-  std::strcpy(s.comm, "svc");
-  return s;
-}
+ss_thread_state thread_state() { return synthetic::kernel_thread(); }
 
 model::TargetInfo target() {
   model::TargetInfo t;

@@ -21,18 +21,6 @@ namespace {
 constexpr uint64_t kSec = 1'000'000'000;
 constexpr uint64_t kT0 = 100 * kSec;  // monotonic time of the first snapshot
 
-ss_thread_state thread_state(uint32_t tgid, const char* comm) {
-  ss_thread_state s{};
-  s.tgid = tgid;
-  s.sc_nr = SS_NO_SYSCALL;
-  s.block_nr = SS_NO_SYSCALL;
-  s.last_block_nr = SS_NO_SYSCALL;
-  s.go.m_id = -1;
-  s.go.p_id = -1;
-  std::strncpy(s.comm, comm, sizeof s.comm - 1);
-  return s;
-}
-
 ss_thread_new thread_new(uint64_t ts, uint32_t tid, uint32_t parent, const char* comm) {
   ss_thread_new e{};
   e.h.type = SS_EV_THREAD_NEW;
@@ -90,12 +78,12 @@ class SyntheticTarget : public detect::FrameFeed {
       }
     probe::KernelSnapshot snap;
     snap.ts_ns = ts;
-    auto running = thread_state(uint32_t(pid_), "main");
+    auto running = kernel_thread(uint32_t(pid_), "main");
     running.state = SS_TS_ONCPU;
     running.last_switch_ns = ts - kSec / 4;
     running.oncpu_ns = uint64_t(step) * kSec / 2;
     snap.threads.push_back({tid(1), running});
-    auto blocked = thread_state(uint32_t(pid_), "blocker");
+    auto blocked = kernel_thread(uint32_t(pid_), "blocker");
     blocked.state = SS_TS_OFFCPU;
     blocked.off_reason = SS_OFF_SLEEP;
     blocked.block_nr = stuck_ ? 0 /* read */ : 232 /* epoll_wait */;
