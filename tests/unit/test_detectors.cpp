@@ -31,10 +31,10 @@ TEST(StuckP, RawSyscallKeepsPRunningWithFrozenTicks) {
                  {T(102, "running"), T(103, "sleeping", "read", blocked_ms)});
   };
   auto f1 = mk(1 * kSec, 500, 100);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   EXPECT_EQ(find(f1, "stuck_p"), nullptr) << "first sight: no history yet";
   auto f2 = mk(2 * kSec, 1500, 180);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "stuck_p");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->p, 1);
@@ -56,9 +56,9 @@ TEST(StuckP, PsyscallNotRetakenBySysmon) {
                  {T(201, "sleeping", "nanosleep", ms)});
   };
   auto f1 = mk(kSec, 900);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = mk(2 * kSec, 1900);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "stuck_p");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->p, 0);
@@ -77,9 +77,9 @@ TEST(StuckP, HandedOffLongSyscallIsABlockedMNotAStuckP) {
                  {T(201, "sleeping", "nanosleep", ms), T(202, "running")});
   };
   auto f1 = mk(kSec, 10, 2000);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = mk(2 * kSec, 90, 3000);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   EXPECT_EQ(find(f2, "stuck_p"), nullptr);
   const auto* b = find(f2, "blocked_m");
   ASSERT_NE(b, nullptr);
@@ -99,9 +99,9 @@ TEST(StuckP, Go126PStaysRunningDuringSyscalls) {
                  {T(301, "sleeping", "read", double(ts / 1'000'000) - 500)});
   };
   auto f1 = mk(kSec);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = mk(2 * kSec);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
 }
 
@@ -112,7 +112,7 @@ TEST(StuckP, IdlePsAndCpuBoundGsAreNotStuck) {
     auto f = frame(uint64_t(i) * kSec, {P(0, 0, -1, 0, 0, 4, 4), P(1, 1, 2, 402, 9, 30, 2)},
                    {M(2, 402, 1, -1, 9, "main.spin"), M(3, 403, -1, -1, 0)},
                    {T(402, "running"), T(403, "sleeping", "futex", 5000)});
-    d.evaluate(f);
+    detect::attach(f, d.evaluate(f));
     EXPECT_TRUE(f.alerts.empty()) << "frame " << i;
   }
 }
@@ -124,13 +124,13 @@ TEST(StuckP, ClearsWhenTheCallReturnsAndKeepsHistory) {
                  {T(501, "sleeping", "read", 2000)});
   };
   auto f1 = stuck(kSec);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = stuck(2 * kSec);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
   auto f3 =
       frame(3 * kSec, {P(0, 1, 1, 501, 3, 11, 1)}, {M(1, 501, 0, -1, 3)}, {T(501, "running")});
-  d.evaluate(f3);
+  detect::attach(f3, d.evaluate(f3));
   EXPECT_EQ(find(f3, "stuck_p"), nullptr);
   ASSERT_EQ(d.history().size(), 1u);
   EXPECT_FALSE(d.history()[0].active);
@@ -141,14 +141,14 @@ TEST(StuckP, MExitsMidAlert) {
   detect::Detectors d;
   auto f1 = frame(kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)},
                   {T(601, "sleeping", "read", 1500)});
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = frame(2 * kSec, {P(0, 1, 1, 601, 3, 10, 1)}, {M(1, 601, 0, -1, 3)},
                   {T(601, "sleeping", "read", 2500)});
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
   // The thread is gone (exited); the P table still names the M: no crash, alert clears.
   auto f3 = frame(3 * kSec, {P(0, 0, -1, 0, 0, 10, 1)}, {}, {});
-  d.evaluate(f3);
+  detect::attach(f3, d.evaluate(f3));
   EXPECT_EQ(find(f3, "stuck_p"), nullptr);
   EXPECT_EQ(d.history().size(), 1u);
 }
@@ -159,7 +159,7 @@ TEST(StuckP, NoGoSampleNoAlert) {
   f.ts_ns = kSec;
   f.threads = {T(1, "sleeping", "read", 10000)};
   f.threads_alive = 1;
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   EXPECT_TRUE(f.alerts.empty());
 }
 
@@ -195,9 +195,9 @@ model::Frame storm_frame(uint64_t ts, int threads, int blocked, uint64_t created
 TEST(SyscallStorm, FastThreadGrowthWithMostThreadsBlocked) {
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 20, 15, 10);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 80, 70, 70);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "syscall_storm");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->threads, 80);
@@ -213,7 +213,7 @@ TEST(SyscallStorm, SampledCreationStacksStillNameTheSiteAndSaySo) {
   // named from the sampled ones and the evidence says how many had one.
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 20, 15, 10);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 80, 70, 70);
   for (int i = 0; i < 9; i++) {
     model::Frame_Creation c;
@@ -221,7 +221,7 @@ TEST(SyscallStorm, SampledCreationStacksStillNameTheSiteAndSaySo) {
     c.stack_skipped = true;
     f2.creations.push_back(c);
   }
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "syscall_storm");
   ASSERT_NE(a, nullptr);
   bool said = false;
@@ -238,7 +238,7 @@ TEST(SyscallStorm, ManyThreadsButIdleInFutexIsNotAStorm) {
   detect::Detectors d;
   for (int i = 1; i <= 4; i++) {
     auto f = storm_frame(uint64_t(i) * kSec, 100, 90, uint64_t(i) * 30, "futex");
-    d.evaluate(f);
+    detect::attach(f, d.evaluate(f));
     EXPECT_EQ(find(f, "syscall_storm"), nullptr);
   }
 }
@@ -247,7 +247,7 @@ TEST(SyscallStorm, SlowGrowthIsNotAStorm) {
   detect::Detectors d;
   for (int i = 1; i <= 6; i++) {
     auto f = storm_frame(uint64_t(i) * kSec, 60, 50, uint64_t(i));  // +1 thread/s
-    d.evaluate(f);
+    detect::attach(f, d.evaluate(f));
     EXPECT_EQ(find(f, "syscall_storm"), nullptr);
   }
 }
@@ -257,10 +257,10 @@ TEST(SyscallStorm, NearTheThreadLimitIsCritical) {
   detect::Detectors d(o);
   auto f1 = storm_frame(kSec, 100, 95, 0);
   f1.go->maxmcount = 120;
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 110, 100, 100);
   f2.go->maxmcount = 120;
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   const auto* s = find(f2, "syscall_storm");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->severity, "critical");
@@ -270,15 +270,15 @@ TEST(SyscallStorm, NearTheThreadLimitIsCritical) {
 TEST(SyscallStorm, StaysActiveWhileThreadsStayPiledUpThenClears) {
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 10, 5, 0);
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 90, 85, 80);
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   ASSERT_NE(find(f2, "syscall_storm"), nullptr);
   auto f3 = storm_frame(6 * kSec, 90, 85, 80);  // no growth, still piled up
-  d.evaluate(f3);
+  detect::attach(f3, d.evaluate(f3));
   ASSERT_NE(find(f3, "syscall_storm"), nullptr);
   auto f4 = storm_frame(7 * kSec, 90, 5, 80);  // calls returned
-  d.evaluate(f4);
+  detect::attach(f4, d.evaluate(f4));
   EXPECT_EQ(find(f4, "syscall_storm"), nullptr);
   EXPECT_EQ(d.history().size(), 1u);
 }
@@ -290,17 +290,17 @@ TEST(StuckP, StaysActiveThroughASignalBlipWhileTicksStayFrozen) {
     return frame(ts, {P(0, 1, 1, 701, 3, 10, 1)}, {M(1, 701, 0, -1, 3, "main.b")}, {row});
   };
   auto f1 = mk(kSec, T(701, "sleeping", "read", 1500));
-  d.evaluate(f1);
+  detect::attach(f1, d.evaluate(f1));
   auto f2 = mk(2 * kSec, T(701, "sleeping", "read", 2500));
-  d.evaluate(f2);
+  detect::attach(f2, d.evaluate(f2));
   ASSERT_NE(find(f2, "stuck_p"), nullptr);
   auto f3 = mk(3 * kSec, T(701, "running"));
-  d.evaluate(f3);
+  detect::attach(f3, d.evaluate(f3));
   const auto* a = find(f3, "stuck_p");
   ASSERT_NE(a, nullptr) << "a blip on CPU with frozen ticks must not clear the alert";
   EXPECT_DOUBLE_EQ(a->duration_ms, 3500);
   EXPECT_TRUE(d.history().empty());
   auto f4 = frame(4 * kSec, {P(0, 1, 1, 701, 3, 11, 1)}, {M(1, 701, 0, -1, 3)}, {T(701, "running")});
-  d.evaluate(f4);
+  detect::attach(f4, d.evaluate(f4));
   EXPECT_EQ(find(f4, "stuck_p"), nullptr) << "ticks moved: the P schedules again";
 }

@@ -211,7 +211,7 @@ model::Frame gc_frame(double mmu10, double mmu100) {
 TEST(GcStall, RaisedWithEvidence) {
   detect::Detectors d;
   auto f = gc_frame(0.05, 0.3);
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   ASSERT_EQ(f.alerts.size(), 1u);
   const auto& a = f.alerts[0];
   EXPECT_EQ(a.kind, "gc_stall");
@@ -232,12 +232,12 @@ TEST(GcStall, LongPauseWithoutAssistsIsNoAlert) {
   f.gc.stw_ms = 21;
   f.gc.stw_max_ms = 20;
   f.gc.stw_reasons = {{"GC sweep termination", 1}, {"GC mark termination", 1}};
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   EXPECT_TRUE(f.alerts.empty());
   // Even a quarter of the time in a handful of long pauses: not a stop-the-world loop.
   f.gc.stw_count = 5;
   f.gc.stw_ms = 250;
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   EXPECT_TRUE(f.alerts.empty());
 }
 
@@ -258,7 +258,7 @@ model::Frame stw_loop_frame() {
 TEST(StwStall, ReadMemStatsLoopNamedWithAdvice) {
   detect::Detectors d;
   auto f = stw_loop_frame();
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   ASSERT_EQ(f.alerts.size(), 1u);
   const auto& a = f.alerts[0];
   EXPECT_EQ(a.kind, "stw_stall");
@@ -280,14 +280,14 @@ TEST(StwStall, ThresholdsAndTheGcCase) {
     detect::Detectors d;
     auto f = stw_loop_frame();
     tweak(f);
-    d.evaluate(f);
+    detect::attach(f, d.evaluate(f));
     EXPECT_TRUE(f.alerts.empty()) << f.alerts.front().kind;
   }
   // With mark assists it is the GC's pacing: gc_stall, not stw_stall.
   detect::Detectors d;
   auto f = stw_loop_frame();
   f.gc.assist_share = 0.3;
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   ASSERT_EQ(f.alerts.size(), 1u);
   EXPECT_EQ(f.alerts[0].kind, "gc_stall");
   // Before Go 1.21 there is no reason: generic advice.
@@ -295,7 +295,7 @@ TEST(StwStall, ThresholdsAndTheGcCase) {
   auto g = stw_loop_frame();
   g.gc.stw_reasons = {{"stop the world", 3000}};
   g.gc.stw_callers.clear();  // and no stack: the reason stands in for the function
-  d2.evaluate(g);
+  detect::attach(g, d2.evaluate(g));
   ASSERT_EQ(g.alerts.size(), 1u);
   EXPECT_EQ(g.alerts[0].func, "stop the world");
   EXPECT_NE(g.alerts[0].evidence.back().find("runtime.ReadMemStats, runtime.GC"), std::string::npos);
@@ -304,11 +304,11 @@ TEST(StwStall, ThresholdsAndTheGcCase) {
 TEST(GcStall, HealthyGcIsNoAlert) {
   detect::Detectors d;
   auto f = gc_frame(0.6, 0.8);
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   EXPECT_TRUE(f.alerts.empty());
   auto off = gc_frame(0.05, 0.3);
   off.gc.enabled = false;
-  d.evaluate(off);
+  detect::attach(off, d.evaluate(off));
   EXPECT_TRUE(off.alerts.empty());
 }
 
@@ -329,7 +329,7 @@ model::Frame net_frame(uint32_t io_wait, uint32_t live, uint32_t runq, double cp
   f.go = s;
   model::ThreadRow r;
   r.tid = 10;
-  r.state = "sleeping";
+  r.state = model::ThreadState::kSleeping;
   r.syscall = "epoll_wait";
   r.oncpu_pct = cpu_pct;
   f.threads.push_back(r);
@@ -347,7 +347,7 @@ model::Frame net_frame(uint32_t io_wait, uint32_t live, uint32_t runq, double cp
 TEST(NetpollSaturation, RaisedWithCounts) {
   detect::Detectors d;
   auto f = net_frame(900, 1000, 0, 20);
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   ASSERT_EQ(f.alerts.size(), 1u);
   const auto& a = f.alerts[0];
   EXPECT_EQ(a.kind, "netpoll_saturation");
@@ -362,16 +362,16 @@ TEST(NetpollSaturation, RaisedWithCounts) {
 TEST(NetpollSaturation, NotWhenBusyQueuedOrFew) {
   detect::Detectors d;
   auto busy = net_frame(900, 1000, 0, 180);  // 1.8 CPUs of 2: the Ps are busy
-  d.evaluate(busy);
+  detect::attach(busy, d.evaluate(busy));
   EXPECT_TRUE(busy.alerts.empty());
   auto queued = net_frame(900, 1000, 40, 20);  // runnable work queued: a scheduler matter
-  d.evaluate(queued);
+  detect::attach(queued, d.evaluate(queued));
   EXPECT_TRUE(queued.alerts.empty());
   auto few = net_frame(10, 12, 0, 5);  // an idle server with a few connections
-  d.evaluate(few);
+  detect::attach(few, d.evaluate(few));
   EXPECT_TRUE(few.alerts.empty());
   auto minority = net_frame(100, 1000, 0, 5);  // most goroutines wait on something else
-  d.evaluate(minority);
+  detect::attach(minority, d.evaluate(minority));
   EXPECT_TRUE(minority.alerts.empty());
 }
 

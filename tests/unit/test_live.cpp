@@ -209,7 +209,7 @@ TEST(LiveSort, Threads) {
   auto row = [](uint32_t tid, const char* state, double cpu, double sc_ms, const char* sc) {
     model::ThreadRow r;
     r.tid = tid;
-    r.state = state;
+    r.state = synthetic::state(state);
     r.oncpu_pct = cpu;
     r.syscall = sc;
     r.syscall_ms = sc_ms;

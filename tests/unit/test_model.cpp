@@ -103,12 +103,12 @@ TEST(Model, ThreadStatesAndCurrentSyscall) {
   m.on_kernel(snap_at(1000 * kMs, {{1, run}, {2, blocked}, {3, runnable}}));
   auto f = m.frame();
   ASSERT_EQ(f.threads.size(), 3u);
-  EXPECT_EQ(f.threads[0].state, "running");
+  EXPECT_STREQ(model::thread_state_name(f.threads[0].state), "running");
   EXPECT_NEAR(f.threads[0].oncpu_pct, 99.0, 0.01);  // on CPU since 10 ms of a 1 s interval
-  EXPECT_EQ(f.threads[1].state, "sleeping");
+  EXPECT_STREQ(model::thread_state_name(f.threads[1].state), "sleeping");
   EXPECT_EQ(f.threads[1].syscall, "read");
   EXPECT_DOUBLE_EQ(f.threads[1].syscall_ms, 500);
-  EXPECT_EQ(f.threads[2].state, "runnable");
+  EXPECT_STREQ(model::thread_state_name(f.threads[2].state), "runnable");
   EXPECT_TRUE(f.threads[2].syscall.empty());
 }
 
@@ -195,7 +195,7 @@ TEST(Model, CreationsAndExitsKeepTotals) {
   EXPECT_EQ(f2.exits_total, 1u);
   auto fin = m.frame(true);
   ASSERT_EQ(fin.threads.size(), 1u);
-  EXPECT_EQ(fin.threads[0].state, "exited");
+  EXPECT_STREQ(model::thread_state_name(fin.threads[0].state), "exited");
   EXPECT_DOUBLE_EQ(fin.totals.offcpu_ms.disk, 60);
   EXPECT_EQ(fin.creations_total, 1u);
 }

@@ -58,17 +58,7 @@ void spit(const std::string& p, const std::vector<uint8_t>& b) {
   out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
-ss_thread_state thread_state(uint32_t tgid = 100) {
-  ss_thread_state s{};
-  s.tgid = tgid;
-  s.sc_nr = SS_NO_SYSCALL;
-  s.block_nr = SS_NO_SYSCALL;
-  s.last_block_nr = SS_NO_SYSCALL;
-  s.go.m_id = -1;
-  s.go.p_id = -1;
-  std::strcpy(s.comm, "svc");
-  return s;
-}
+ss_thread_state thread_state() { return synthetic::kernel_thread(); }
 
 model::TargetInfo target() {
   model::TargetInfo t;
@@ -249,7 +239,7 @@ Live play(const std::vector<Step>& steps, record::RecordingWriter* w, const mode
       (void)m.frame();
     } else if (s.mode == record::FrameMode::kShown) {
       model::Frame f = m.frame();
-      det.evaluate(f);
+      detect::attach(f, det.evaluate(f));
       live.frames.push_back(model::frame_to_json(f));
       marker["ts_ns"] = f.ts_ns;
       marker["elapsed_s"] = f.elapsed_s;

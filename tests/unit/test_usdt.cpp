@@ -308,14 +308,14 @@ std::vector<std::string> kinds(const schedscope::model::Frame& f) {
 TEST(UsdtPauses, LongOrFrequentPausesAlertShortRareOnesDoNot) {
   schedscope::detect::Detectors d;  // defaults: 100 ms, 10% of the wall time
   auto quiet = pause_frame(1'000'000'000, "safepoint", 20, 40, 5);  // 4%, 5 ms max
-  d.evaluate(quiet);
+  schedscope::detect::attach(quiet, d.evaluate(quiet));
   EXPECT_TRUE(kinds(quiet).empty());
   auto longp = pause_frame(2'000'000'000, "safepoint", 1, 150, 150);
-  d.evaluate(longp);
+  schedscope::detect::attach(longp, d.evaluate(longp));
   ASSERT_EQ(kinds(longp), std::vector<std::string>{"safepoint_pause"});
   EXPECT_NE(longp.alerts[0].message.find("150.0 ms"), std::string::npos) << longp.alerts[0].message;
   auto freq = pause_frame(3'000'000'000, "gc", 200, 250, 3);  // 25% of the wall time
-  d.evaluate(freq);
+  schedscope::detect::attach(freq, d.evaluate(freq));
   auto k = kinds(freq);
   ASSERT_EQ(k, std::vector<std::string>{"gc_pause"});
   EXPECT_EQ(freq.alerts.back().severity, "critical");  // >= 2x the share threshold
@@ -327,7 +327,7 @@ TEST(UsdtPauses, LongOrFrequentPausesAlertShortRareOnesDoNot) {
   o.pause_ms = 200;
   schedscope::detect::Detectors d2(o);
   auto f2 = pause_frame(1'000'000'000, "safepoint", 1, 150, 150, 10.0);  // 1.5% of 10 s
-  d2.evaluate(f2);
+  schedscope::detect::attach(f2, d2.evaluate(f2));
   EXPECT_TRUE(kinds(f2).empty());
 }
 

@@ -480,7 +480,7 @@ TEST(WaitReasonNames, NetpollEvidenceNamesTheReasons) {
       go::inspect_binary(fixture("hello-stripped"))->wait_reasons);
   f.census = c;
   detect::Detectors d;
-  d.evaluate(f);
+  detect::attach(f, d.evaluate(f));
   ASSERT_EQ(f.alerts.size(), 1u);
   std::string all;
   for (const auto& e : f.alerts[0].evidence) all += e + "\n";

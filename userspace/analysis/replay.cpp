@@ -3,6 +3,7 @@
 #include <cmath>
 #include <thread>
 
+#include "detect/options.h"
 #include "util/json_out.h"
 
 namespace schedscope::record {
@@ -11,16 +12,7 @@ namespace {
 
 template <typename T>
 void get_num(const nlohmann::json& j, const char* k, T& v) {
-  auto it = j.find(k);
-  if (it == j.end() || !it->is_number()) return;
-  if constexpr (std::is_floating_point_v<T>) {
-    double d = it->get<double>();
-    if (std::isfinite(d)) v = T(d);
-  } else {
-    double d = it->get<double>();
-    if (d >= double(std::numeric_limits<T>::min()) && d <= double(std::numeric_limits<T>::max()))
-      v = it->is_number_unsigned() ? T(it->get<uint64_t>()) : T(it->get<int64_t>());
-  }
+  json_get_num(j, k, v);
 }
 void get_str(const nlohmann::json& j, const char* k, std::string& v) {
   if (auto it = j.find(k); it != j.end() && it->is_string()) v = it->get<std::string>();
@@ -68,49 +60,10 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   return t;
 }
 
-nlohmann::json detect_to_json(const detect::DetectOptions& d) {
-  return {{"stuck_ms", d.stuck_ms},
-          {"blocked_m_ms", d.blocked_m_ms},
-          {"storm_rate", d.storm_rate},
-          {"storm_window_s", d.storm_window_s},
-          {"storm_threads", d.storm_threads},
-          {"storm_blocked_frac", d.storm_blocked_frac},
-          {"thread_limit_frac", d.thread_limit_frac},
-          {"history", d.history},
-          {"pause_ms", d.pause_ms},
-          {"pause_share", d.pause_share},
-          {"gc_mmu_10ms_min", d.gc_mmu_10ms_min},
-          {"gc_mmu_100ms_min", d.gc_mmu_100ms_min},
-          {"gc_assist_min", d.gc_assist_min},
-          {"stw_share_min", d.stw_share_min},
-          {"stw_rate_min", d.stw_rate_min},
-          {"netpoll_min_io_wait", d.netpoll_min_io_wait},
-          {"netpoll_io_frac", d.netpoll_io_frac},
-          {"netpoll_cpu_max", d.netpoll_cpu_max}};
-}
+nlohmann::json detect_to_json(const detect::DetectOptions& d) { return detect::thresholds_to_json(d); }
 
 detect::DetectOptions detect_from_json(const nlohmann::json& j, detect::DetectOptions d) {
-  if (!j.is_object()) return d;
-  get_num(j, "stuck_ms", d.stuck_ms);
-  get_num(j, "blocked_m_ms", d.blocked_m_ms);
-  get_num(j, "storm_rate", d.storm_rate);
-  get_num(j, "storm_window_s", d.storm_window_s);
-  get_num(j, "storm_threads", d.storm_threads);
-  get_num(j, "storm_blocked_frac", d.storm_blocked_frac);
-  get_num(j, "thread_limit_frac", d.thread_limit_frac);
-  get_num(j, "history", d.history);
-  get_num(j, "pause_ms", d.pause_ms);
-  get_num(j, "pause_share", d.pause_share);
-  get_num(j, "gc_mmu_10ms_min", d.gc_mmu_10ms_min);
-  get_num(j, "gc_mmu_100ms_min", d.gc_mmu_100ms_min);
-  get_num(j, "gc_assist_min", d.gc_assist_min);
-  get_num(j, "stw_share_min", d.stw_share_min);
-  get_num(j, "stw_rate_min", d.stw_rate_min);
-  get_num(j, "netpoll_min_io_wait", d.netpoll_min_io_wait);
-  get_num(j, "netpoll_io_frac", d.netpoll_io_frac);
-  get_num(j, "netpoll_cpu_max", d.netpoll_cpu_max);
-  if (d.history > 100000) d.history = 100000;
-  return d;
+  return detect::thresholds_from_json(j, d);
 }
 
 // ---- RecordedSymbols
@@ -135,8 +88,9 @@ std::string RecordedSymbols::start_func(uint64_t pc) const {
 Replayer::Replayer(const Recording& rec, const detect::DetectOptions& detect)
     : it_(rec.records()),
       model_(target_from_json(rec.meta().value("target", nlohmann::json::object()))),
-      det_(detect),
-      info_(rec.meta()) {
+      info_(rec.meta()),
+      pipe_(feed_, detect) {
+  pipe_.add_sink(&check_sink_);
   auto sym = rec.meta().find("symbolizer");
   if (sym == rec.meta().end() || (sym->is_boolean() && sym->get<bool>())) model_.set_symbolizer(&syms_);
   read_wait_reasons(rec.meta());
@@ -189,8 +143,8 @@ void Replayer::compare(const model::Frame& f, const nlohmann::json& recorded, bo
   }
 }
 
-std::optional<model::Frame> Replayer::next() {
-  if (ended_) return std::nullopt;
+detect::Pulled Replayer::pull() {
+  detect::Pulled out;
   while (it_.next(&item_)) {
     if (on_item) on_item(item_);
     switch (item_.kind) {
@@ -240,24 +194,17 @@ std::optional<model::Frame> Replayer::next() {
             (void)model_.frame();
             (void)model_.take_exited();
             break;
-          case FrameMode::kShown: {
-            model::Frame f = model_.frame();
+          case FrameMode::kShown:
+            out.kind = detect::Pulled::kShown;
+            out.frame = model_.frame();
             (void)model_.take_exited();  // as the observer does (it forgets their BPF state)
-            apply_stacks(f, m);
-            det_.evaluate(f);
-            compare(f, m, false);
+            apply_stacks(out.frame, m);
+            shown_marker_ = m;
             frames_shown_++;
-            return f;
-          }
-          case FrameMode::kFinal: {
-            model::Frame f = model_.frame(true);
-            f.alerts = det_.all();
-            live_alerts_ = alerts_from_json(m.value("alerts", nlohmann::json::array()));
-            compare(f, m, true);
-            final_ = std::move(f);
-            ended_ = true;
-            return std::nullopt;
-          }
+            return out;
+          case FrameMode::kFinal:
+            final_marker_ = m;
+            return out;  // the final frame is built where the live one was: now
         }
         break;
       }
@@ -265,19 +212,28 @@ std::optional<model::Frame> Replayer::next() {
         break;
     }
   }
-  ended_ = true;
-  return std::nullopt;
+  return out;
+}
+
+void Replayer::Check::on_shown(const model::Frame& f, const detect::Pipeline&) {
+  r_.compare(f, r_.shown_marker_, false);
+}
+
+void Replayer::Check::on_final(const model::Frame& f, const detect::Pipeline&) {
+  if (!r_.final_marker_) return;  // truncated recording: nothing to compare with
+  r_.live_alerts_ = alerts_from_json(r_.final_marker_->value("alerts", nlohmann::json::array()));
+  r_.compare(f, *r_.final_marker_, true);
+}
+
+std::optional<model::Frame> Replayer::next() {
+  auto f = pipe_.step();
+  return f ? std::move(*f) : std::nullopt;
 }
 
 model::Frame Replayer::final_frame() {
   while (next()) {
   }
-  if (!final_) {
-    model::Frame f = model_.frame(true);
-    f.alerts = det_.all();
-    final_ = std::move(f);
-  }
-  return *final_;
+  return pipe_.finish();
 }
 
 // ---- RecordingSource

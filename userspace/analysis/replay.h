@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detect/detectors.h"
+#include "detect/pipeline.h"
 #include "model/frame_source.h"
 #include "model/model.h"
 #include "record/reader.h"
@@ -52,10 +53,15 @@ struct AlertCheck {
   [[nodiscard]] bool ok() const { return mismatched_frames == 0 && (!final_recorded || final_match); }
 };
 
+// The recording as the frame source of a detect::Pipeline: the same driver, detectors and
+// end-of-run rule as the live observation, with a sink that compares each frame's
+// alerts with the ones recorded live.
 class Replayer {
  public:
   // `detect` are the thresholds to use (usually detect_from_json(meta["thresholds"])).
   Replayer(const Recording& rec, const detect::DetectOptions& detect);
+  Replayer(const Replayer&) = delete;
+  Replayer& operator=(const Replayer&) = delete;
 
   // The next frame the live view showed, with the detectors' alerts; nullopt once the
   // recording ends (the final marker or the end of the data).
@@ -63,11 +69,11 @@ class Replayer {
   // The totals-since-start frame with every alert raised: the recorded final frame, or
   // (truncated recording) built after the last record. Consumes what is left.
   model::Frame final_frame();
-  [[nodiscard]] bool ended() const { return ended_; }
+  [[nodiscard]] bool ended() const { return pipe_.ended(); }
 
   [[nodiscard]] const AlertCheck& check() const { return check_; }
   [[nodiscard]] const std::vector<model::Alert>& live_alerts() const { return live_alerts_; }
-  [[nodiscard]] const detect::Detectors& detectors() const { return det_; }
+  [[nodiscard]] const detect::Detectors& detectors() const { return pipe_.detectors(); }
   [[nodiscard]] model::Model& model() { return model_; }
   // Metadata merged with the info records seen so far (e.g. Go offsets resolved late).
   [[nodiscard]] const nlohmann::json& info() const { return info_; }
@@ -84,6 +90,28 @@ class Replayer {
   std::function<void(const Item&)> on_item;
 
  private:
+  // The recorded items up to the next shown frame (or the final marker, or the end).
+  class Feed : public detect::FrameFeed {
+   public:
+    explicit Feed(Replayer& r) : r_(r) {}
+    Expected<detect::Pulled> pull() override { return r_.pull(); }
+    model::Frame final_frame() override { return r_.model_.frame(true); }
+    [[nodiscard]] std::string end_reason() const override { return "end of recording"; }
+
+   private:
+    Replayer& r_;
+  };
+  // Compares the alerts of each detected frame with the ones recorded live.
+  class Check : public detect::FrameSink {
+   public:
+    explicit Check(Replayer& r) : r_(r) {}
+    void on_shown(const model::Frame& f, const detect::Pipeline&) override;
+    void on_final(const model::Frame& f, const detect::Pipeline&) override;
+
+   private:
+    Replayer& r_;
+  };
+  detect::Pulled pull();
   void compare(const model::Frame& f, const nlohmann::json& recorded, bool final);
   static void apply_stacks(model::Frame& f, const nlohmann::json& marker);
   void read_wait_reasons(const nlohmann::json& meta);
@@ -91,14 +119,16 @@ class Replayer {
   Item item_;
   RecordedSymbols syms_;
   model::Model model_;
-  detect::Detectors det_;
   nlohmann::json info_;
   gc::WaitReasonNames wait_reasons_;
-  std::optional<model::Frame> final_;
+  nlohmann::json shown_marker_;                // of the frame last pulled
+  std::optional<nlohmann::json> final_marker_;  // the recorded final frame's
   std::vector<model::Alert> live_alerts_;
   AlertCheck check_;
-  bool ended_ = false;
   uint64_t raw_records_ = 0, frames_shown_ = 0;
+  Feed feed_{*this};
+  Check check_sink_{*this};
+  detect::Pipeline pipe_;
 };
 
 // A recording as a FrameSource for the live view (replay): next() paces frames by the

@@ -27,68 +27,19 @@
 
 namespace schedscope::app {
 
-void add_detector_flags(CLI::App& app, detect::DetectOptions& d) {
-  auto* g = "Detectors";
-  app.add_option("--stuck-ms", d.stuck_ms,
-                 "stuck P: P bound to an M blocked in the kernel with frozen ticks this long")
-      ->group(g)->capture_default_str();
-  app.add_option("--blocked-m-ms", d.blocked_m_ms,
-                 "blocked M: a G in a syscall this long after its P was handed off")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-rate", d.storm_rate, "syscall storm: thread creations per second")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-threads", d.storm_threads, "syscall storm: at least this many threads")
-      ->group(g)->capture_default_str();
-  app.add_option("--storm-blocked", d.storm_blocked_frac,
-                 "syscall storm: share of threads blocked in syscalls (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--pause-ms", d.pause_ms,
-                 "safepoint/GC pause (USDT runtimes): alert on a single pause this long (ms)")
-      ->group(g)->capture_default_str();
-  app.add_option("--pause-share", d.pause_share,
-                 "safepoint/GC pause: alert when pauses take this share of the wall time (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--thread-limit-warn", d.thread_limit_frac,
-                 "warn at this share of the runtime's thread limit (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-mmu-10ms", d.gc_mmu_10ms_min,
-                 "GC stall: minimum mutator utilisation at 10 ms windows under this (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-mmu-100ms", d.gc_mmu_100ms_min,
-                 "GC stall: ... or at 100 ms windows under this (0-1) ...")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--gc-assist", d.gc_assist_min,
-                 "GC stall: only while mark assists take at least this share of GOMAXPROCS (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--stw-share", d.stw_share_min,
-                 "stop-the-world stall (no mark assist): pauses take this share of the time (0-1) ...")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--stw-rate", d.stw_rate_min,
-                 "stop-the-world stall: ... in at least this many pauses per second")
-      ->group(g)->capture_default_str();
-  app.add_option("--netpoll-io-wait", d.netpoll_min_io_wait,
-                 "netpoller saturation: at least this many goroutines in IO wait")
-      ->group(g)->capture_default_str();
-  app.add_option("--netpoll-io-frac", d.netpoll_io_frac,
-                 "netpoller saturation: ... and this share of the live goroutines (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--netpoll-cpu-max", d.netpoll_cpu_max,
-                 "netpoller saturation: while the process uses under this share of GOMAXPROCS (0-1)")
-      ->group(g)->capture_default_str()->check(CLI::Range(0.0, 1.0));
+bool FramePrinter::print(const model::Frame& f) {
+  if (json_) {
+    std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), out_);
+  } else {
+    write_printable(out_, [&](FILE* m) { ui::print_text(f, m); });
+  }
+  ok_ = watch_.flush() && ok_;
+  return ok_;
 }
 
 int cmd_doctor(bool json) { return print_doctor(run_doctor(), stdout, json); }
 
 namespace {
-
-// Flushing and write errors: OutputWatch::flush() after each frame.
-void emit(const model::Frame& f, const TopOptions& opt, FILE* out) {
-  if (opt.json) {
-    std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), out);
-  } else {
-    write_printable(out, [&](FILE* m) { ui::print_text(f, m); });
-  }
-}
 
 std::string scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -215,34 +166,26 @@ int cmd_top(const TopOptions& opt) {
     std::fprintf(stderr, "schedscope: flight recorder on: the last %.0fs are kept in memory and written to %s when an alert fires\n",
                  opt.flight.window_s, opt.flight.dir.c_str());
   if (live) return top_live(o, opt, fr.get());
-  detect::Detectors det(opt.detect);
-  int n = 0;
-  double elapsed = 0;
-  while (!o.stopped() && !o.target_gone()) {
-    auto f = o.next();
+  ObserverFeed feed(o);
+  detect::Pipeline pipe(feed, opt.detect, {opt.count, opt.duration_s});
+  FramePrinter printer(out, opt.json, watch);
+  pipe.add_sink(&printer);
+  if (fr) pipe.add_sink(fr.get());
+  auto say_flight = [&] {
+    if (fr)
+      for (const auto& line : fr->take_lines()) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+  };
+  for (;;) {
+    auto f = pipe.step();
     if (!f) {
       std::cerr << "schedscope: " << f.error().message << "\n";
       return kExitError;
     }
-    if (o.target_gone() || o.stopped()) break;  // the final object covers it
-    det.evaluate(*f);
-    emit(*f, opt, out);
-    if (!watch.flush()) break;
-    if (fr)
-      for (const auto& line : fr->after_frame(o, *f, det.all()))
-        std::fprintf(stderr, "schedscope: %s\n", line.c_str());
-    elapsed += f->interval_s;
-    if (opt.count > 0 && ++n >= opt.count) break;
-    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+    say_flight();
+    if (!*f) break;
   }
-  model::Frame fin = o.final_frame();
-  fin.alerts = det.all();
-  if (!watch.failed()) {
-    emit(fin, opt, out);
-    (void)watch.flush();
-  }
-  if (fr)
-    for (const auto& line : fr->finish(o, fin.alerts)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+  (void)pipe.finish();
+  say_flight();
   if (out_safe && !watch.failed() && ::fsync(fileno(out)) != 0)
     std::fprintf(stderr, "schedscope: cannot fsync %s: %s\n", opt.output.c_str(), strerror(errno));
   // The reader of the output went away (| head): a quiet stop, BPF detached on return.

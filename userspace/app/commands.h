@@ -4,7 +4,10 @@
 
 #include "app/flight.h"
 #include "app/observe.h"
+#include "app/options.h"
+#include "app/output_watch.h"
 #include "detect/detectors.h"
+#include "detect/pipeline.h"
 
 namespace CLI {
 class App;
@@ -23,14 +26,31 @@ struct TopOptions {
   FlightRecorderOptions flight;  // --flight-recorder WINDOW --dir DIR [--max-bytes]
 };
 
+// Batch output (top --batch/--json, replay --batch/--json): each shown frame and the
+// final frame as text or one JSON object, flushed at once.
+class FramePrinter : public detect::FrameSink {
+ public:
+  FramePrinter(FILE* out, bool json, OutputWatch& watch) : out_(out), json_(json), watch_(watch) {}
+  // False once the output failed (OutputWatch says how).
+  bool print(const model::Frame& f);
+  void on_shown(const model::Frame& f, const detect::Pipeline&) override { (void)print(f); }
+  void on_final(const model::Frame& f, const detect::Pipeline&) override {
+    if (!watch_.failed()) (void)print(f);
+  }
+  [[nodiscard]] bool failed() const override { return !ok_; }
+
+ private:
+  FILE* out_;
+  bool json_;
+  OutputWatch& watch_;
+  bool ok_ = true;
+};
+
 struct InspectOptions {
   std::string path;
   int pid = 0;
   bool json = false;
 };
-
-// Threshold flags of the detectors (shared by top, record, report, replay).
-void add_detector_flags(CLI::App& app, detect::DetectOptions& d);
 
 int cmd_doctor(bool json);
 int cmd_top(const TopOptions& opt);

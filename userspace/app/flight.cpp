@@ -21,11 +21,36 @@ FlightRecorder::FlightRecorder(FlightRecorderOptions opt, const ObserveOptions& 
       buf_(record::FlightOptions{opt_.window_s, opt_.memory_bytes}) {}
 
 void FlightRecorder::attach(Observer& o) {
+  o_ = &o;
   meta_ = recording_meta(o, obs_, det_, host_, wall_now());
   rec_ = std::make_unique<Recorder>(buf_, o.go());
   rec_->set_target(meta_["target"]);
   rec_->hook(o);
   rec_->marker(record::FrameMode::kBaseline, o, nullptr, nullptr);
+}
+
+void FlightRecorder::say(std::vector<std::string>& out, const std::string& what,
+                         const std::string& detail) {
+  out.push_back("flight recorder: " + what + detail);
+  note_ = what;
+}
+
+void FlightRecorder::keep(std::vector<std::string> lines) {
+  for (auto& l : lines) lines_.push_back(std::move(l));
+}
+
+void FlightRecorder::on_shown(const model::Frame& f, const detect::Pipeline& p) {
+  if (o_) keep(after_frame(*o_, f, p.detectors().all()));
+}
+
+void FlightRecorder::on_final(const model::Frame& f, const detect::Pipeline&) {
+  if (o_) keep(finish(*o_, f.alerts));
+}
+
+std::vector<std::string> FlightRecorder::take_lines() {
+  std::vector<std::string> out;
+  out.swap(lines_);
+  return out;
 }
 
 std::vector<std::string> FlightRecorder::after_frame(Observer& o, const model::Frame& f,
@@ -81,25 +106,24 @@ std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vect
   for (size_t i = 0; i < triggers_.size(); i++) why += (i ? ", " : "") + triggers_[i].kind;
   triggers_.clear();
   if (!r) {
-    out.push_back("flight recorder: cannot write " + path + ": " + r.error().message);
+    say(out, "cannot write " + path + ": " + r.error().message);
     return out;
   }
-  for (const auto& n : r->notices) out.push_back("flight recorder: " + n);
+  for (const auto& n : r->notices) say(out, n);
   written_.push_back(r->path);
-  char line[512];
-  std::snprintf(line, sizeof line, "flight recorder: wrote %s (the last %.0fs before %s, %llu events)",
-                r->path.c_str(), r->span_s, why.c_str(), static_cast<unsigned long long>(r->events));
-  out.emplace_back(line);
+  char detail[256];
+  std::snprintf(detail, sizeof detail, " (the last %.0fs before %s, %llu events)", r->span_s,
+                why.c_str(), static_cast<unsigned long long>(r->events));
+  say(out, "wrote " + r->path, detail);
   if (buf_.trimmed_for_bytes())
-    out.push_back("flight recorder: the window was cut to fit " + format_bytes(opt_.memory_bytes) +
-                  " in memory (" + std::to_string(buf_.trimmed_for_bytes()) + " oldest frames dropped)");
+    say(out, "the window was cut to fit " + format_bytes(opt_.memory_bytes) + " in memory",
+        " (" + std::to_string(buf_.trimmed_for_bytes()) + " oldest frames dropped)");
   if (opt_.max_bytes > 0) {
     auto rot = record::rotate_recordings(opt_.dir, opt_.max_bytes, r->path);
-    for (const auto& d : rot.deleted) out.push_back("flight recorder: deleted " + d + " (--max-bytes)");
+    for (const auto& d : rot.deleted) say(out, "deleted " + d, " (--max-bytes)");
     for (const auto& k : rot.skipped)
-      if (told_.insert(k).second)
-        out.push_back("flight recorder: --max-bytes leaves " + k + " alone");
-    if (!rot.error.empty()) out.push_back("flight recorder: " + rot.error);
+      if (told_.insert(k).second) say(out, "--max-bytes leaves " + k + " alone");
+    if (!rot.error.empty()) say(out, rot.error);
   }
   return out;
 }

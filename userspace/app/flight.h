@@ -14,6 +14,7 @@
 #include "app/observe.h"
 #include "app/recorder.h"
 #include "detect/detectors.h"
+#include "detect/pipeline.h"
 #include "record/flight.h"
 
 namespace schedscope::app {
@@ -25,12 +26,22 @@ struct FlightRecorderOptions {
   size_t memory_bytes = size_t(256) << 20;  // cap of the window in memory
 };
 
-class FlightRecorder {
+// A sink of the pipeline (detect/pipeline.h) and a tap of the observer (through its
+// Recorder). What it has to tell (files written, errors) waits in take_lines().
+class FlightRecorder : public detect::FrameSink {
  public:
   FlightRecorder(FlightRecorderOptions opt, const ObserveOptions& obs, const detect::DetectOptions& d);
 
-  // Call from Observer::start's init callback: hooks the observer.
+  // Call from Observer::start's init callback: taps the observer.
   void attach(Observer& o);
+  // After the detectors ran on a shown frame: after_frame() with every alert raised.
+  void on_shown(const model::Frame& f, const detect::Pipeline& p) override;
+  // The final frame: finish() with its alerts.
+  void on_final(const model::Frame& f, const detect::Pipeline& p) override;
+  // The lines to tell the user since the last call ("flight recorder: wrote ...").
+  std::vector<std::string> take_lines();
+  // What it said last, short ("wrote PATH"), for the live view's header; "" before.
+  [[nodiscard]] const std::string& last_note() const { return note_; }
   // After the detectors ran on a shown frame: buffers its marker, and writes a dump
   // when a new alert asks for one. Returns lines to tell the user (files written,
   // errors).
@@ -44,6 +55,13 @@ class FlightRecorder {
 
  private:
   std::vector<std::string> dump(const Observer& o, const std::vector<detect::Alert>& all, uint64_t now_ns);
+  // One line to tell: "flight recorder: " + what + detail; what is also the short note.
+  void say(std::vector<std::string>& out, const std::string& what, const std::string& detail = "");
+  void keep(std::vector<std::string> lines);
+
+  Observer* o_ = nullptr;
+  std::vector<std::string> lines_;
+  std::string note_;
 
   FlightRecorderOptions opt_;
   ObserveOptions obs_;

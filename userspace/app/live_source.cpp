@@ -8,8 +8,8 @@
 
 namespace schedscope::app {
 
-ObserverSource::ObserverSource(Observer& o, detect::Detectors& det, int count, double duration_s)
-    : o_(o), det_(det), count_(count), duration_s_(duration_s), programs_(o.attached_programs()) {
+ObserverSource::ObserverSource(Observer& o, detect::Pipeline& pipe, FlightRecorder* fr)
+    : o_(o), pipe_(pipe), fr_(fr), programs_(o.attached_programs()) {
   last_records_ = o_.model().records();
   cost_ = cost_line(programs_, false, 0, -1, 0, 0);
 }
@@ -44,45 +44,30 @@ std::string ObserverSource::cost_line(const std::vector<std::string>& programs, 
 }
 
 std::optional<model::Frame> ObserverSource::next() {
-  auto ended = [&](const std::string& why) {
-    std::lock_guard<std::mutex> lk(mu_);
-    end_reason_ = why;
-    return std::nullopt;
-  };
-  auto why_stopped = [&] {
-    return o_.target_gone() ? "target " + std::to_string(o_.target().pid) + " exited"
-                            : std::string("stopped");
-  };
-  if (o_.target_gone() || o_.stopped()) return ended(why_stopped());
-  if (count_ > 0 && n_ >= count_) return ended("the -n limit was reached");
-  if (duration_s_ > 0 && elapsed_ + 1e-3 >= duration_s_) return ended("the -d limit was reached");
-  auto f = o_.next();
+  auto f = pipe_.step();
   if (!f) throw std::runtime_error(f.error().message);
-  if (o_.target_gone() || o_.stopped()) return ended(why_stopped());  // the final covers it
-  det_.evaluate(*f);
-  n_++;
-  elapsed_ += f->interval_s;
+  if (!*f) {
+    std::lock_guard<std::mutex> lk(mu_);
+    end_reason_ = pipe_.end_reason();
+    return std::nullopt;
+  }
+  const model::Frame& fr = **f;
   uint64_t rec = o_.model().records();
-  double eps = f->interval_s > 0 ? double(rec - last_records_) / f->interval_s : 0;
+  double eps = fr.interval_s > 0 ? double(rec - last_records_) / fr.interval_s : 0;
   last_records_ = rec;
   bool p_table = o_.go() && o_.go()->ready();
-  std::string c = cost_line(programs_, p_table, f->interval_s, eps, f->drops, f->drops_interval);
+  std::string c = cost_line(programs_, p_table, fr.interval_s, eps, fr.drops, fr.drops_interval);
   if (fr_) {
-    for (auto& line : fr_->after_frame(o_, *f, det_.all())) flight_note_ = line;
+    (void)fr_->take_lines();  // the view shows the last of them (the note), not each
     c += "; " + fr_->status();
-    // "flight recorder: wrote PATH (...)" -> "wrote PATH"
-    if (!flight_note_.empty()) c += "; " + flight_note_.substr(0, flight_note_.find(" (")).substr(17);
+    if (!fr_->last_note().empty()) c += "; " + fr_->last_note();
   }
   std::lock_guard<std::mutex> lk(mu_);
   cost_ = std::move(c);
   return std::move(*f);
 }
 
-std::optional<model::Frame> ObserverSource::final_frame() {
-  model::Frame f = o_.final_frame();
-  f.alerts = det_.all();
-  return f;
-}
+std::optional<model::Frame> ObserverSource::final_frame() { return pipe_.finish(); }
 
 std::string ObserverSource::cost() const {
   std::lock_guard<std::mutex> lk(mu_);
@@ -97,9 +82,10 @@ std::string ObserverSource::end_reason() const {
 void ObserverSource::interrupt() { g_stop = 1; }  // the observer polls it every <=100 ms
 
 int top_live(Observer& o, const TopOptions& opt, FlightRecorder* fr) {
-  detect::Detectors det(opt.detect);
-  ObserverSource src(o, det, opt.count, opt.duration_s);
-  src.set_flight_recorder(fr);
+  ObserverFeed feed(o);
+  detect::Pipeline pipe(feed, opt.detect, {opt.count, opt.duration_s});
+  if (fr) pipe.add_sink(fr);
+  ObserverSource src(o, pipe, fr);
   ui::LiveOptions lo;
   lo.title = "schedscope top";
   lo.repaint_each_frame = !opt.observe.command.empty();  // the target shares the terminal
@@ -112,7 +98,9 @@ int top_live(Observer& o, const TopOptions& opt, FlightRecorder* fr) {
   }
   // A short recap on the restored terminal.
   if (o.target_gone()) std::fprintf(stderr, "schedscope: target %d exited\n", o.target().pid);
-  std::vector<detect::Alert> all = det.all();
+  // The view quit before the source ended: the sinks still get the final frame.
+  const model::Frame& fin = pipe.finish();
+  const std::vector<detect::Alert>& all = fin.alerts;
   if (!all.empty()) {
     std::fprintf(stderr, "schedscope: %zu alert(s) raised while observing:\n", all.size());
     size_t shown = 0;
@@ -121,7 +109,7 @@ int top_live(Observer& o, const TopOptions& opt, FlightRecorder* fr) {
     if (all.size() > 10) std::fprintf(stderr, "  ... and %zu more\n", all.size() - 10);
   }
   if (fr) {
-    for (const auto& line : fr->finish(o, all)) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
+    for (const auto& line : fr->take_lines()) std::fprintf(stderr, "schedscope: %s\n", line.c_str());
     for (const auto& p : fr->written()) std::fprintf(stderr, "schedscope: flight recording: %s\n", p.c_str());
   }
   return rc;

@@ -1,6 +1,7 @@
 // `top` on a terminal: the live view (ui/live.h) over an Observer. ObserverSource is the
-// FrameSource of a live process: each frame with the detectors' alerts, the final frame
-// with every alert raised, and the probes' cost line for the header.
+// FrameSource of a live process: it steps the observation's pipeline (each frame with
+// the detectors' alerts, the final frame with every alert raised) and adds the probes'
+// cost line for the header.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -18,10 +19,9 @@ namespace schedscope::app {
 
 class ObserverSource : public model::FrameSource {
  public:
-  // count / duration_s: end after that many intervals / that long (0: no limit).
-  ObserverSource(Observer& o, detect::Detectors& det, int count = 0, double duration_s = 0);
-  // With --flight-recorder: each frame goes to it after the detectors ran.
-  void set_flight_recorder(FlightRecorder* fr) { fr_ = fr; }
+  // `pipe` runs over `o` (an ObserverFeed) with its stop policy and sinks; `fr` (with
+  // --flight-recorder, one of those sinks) adds its state to the cost line.
+  ObserverSource(Observer& o, detect::Pipeline& pipe, FlightRecorder* fr = nullptr);
 
   std::optional<model::Frame> next() override;
   std::optional<model::Frame> final_frame() override;
@@ -38,15 +38,10 @@ class ObserverSource : public model::FrameSource {
 
  private:
   Observer& o_;
-  detect::Detectors& det_;
-  int count_;
-  double duration_s_;
-  int n_ = 0;
-  double elapsed_ = 0;
+  detect::Pipeline& pipe_;
+  FlightRecorder* fr_;
   uint64_t last_records_ = 0;
   std::vector<std::string> programs_;
-  FlightRecorder* fr_ = nullptr;
-  std::string flight_note_;  // the last thing the flight recorder said
   mutable std::mutex mu_;  // cost_ and end_reason_ are read by the UI thread
   std::string cost_;
   std::string end_reason_;

@@ -216,7 +216,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   // First snapshot: the baseline of every delta.
   if (auto snap = o->session_->snapshot()) {
     o->model_.on_kernel(*snap);
-    if (o->on_snapshot) o->on_snapshot(*snap);
+    for (auto* tap : o->taps_) tap->kernel(*snap);
     (void)o->model_.frame();
   }
   o->next_deadline_ = probe::monotonic_ns() + uint64_t(opt.interval_s * 1e9);
@@ -299,7 +299,7 @@ void Observer::attach_goroutines() {
     if (auto n = go_->live_goroutines()) {
       model_.set_goroutine_baseline(*n);
       goroutine_baseline_ = *n;
-      if (on_goroutine_baseline) on_goroutine_baseline(*n);
+      for (auto* tp : taps_) tp->goroutine_baseline(*n);
     }
   }
   if (opt_.verbose) fprintf(stderr, "schedscope: goroutines: %s\n", t.goroutines_note.c_str());
@@ -351,7 +351,7 @@ void Observer::gc_offsets_ready() {
 
 void Observer::poll_until(uint64_t deadline_ns) {
   probe::EventFn fn = [this](const ss_hdr* rec, size_t size) {
-    if (on_raw) on_raw(rec, size);
+    for (auto* t : taps_) t->raw(rec, size);
     model_.on_record(rec, size);
   };
   while (!g_stop && !target_gone_) {
@@ -386,22 +386,22 @@ Expected<model::Frame> Observer::next() {
   if (!snap) return snap.error();
   usdt_counts();
   model_.on_kernel(*snap);
-  if (on_snapshot) on_snapshot(*snap);
+  for (auto* t : taps_) t->kernel(*snap);
   try_go();
   if (go_ && go_->ready() && !target_gone_) {
     if (auto s = go_->sample()) {
       model_.on_go_sample(*s);
-      if (on_go) on_go(*s);
+      for (auto* t : taps_) t->go(*s);
     }
     if (census_) {
       if (auto c = census_->read(opt_.census_budget_ms)) {
         model_.on_census(*c);
-        if (on_census) on_census(*c);
+        for (auto* t : taps_) t->census(*c);
       }
     }
     if (auto h = go_->sched_latency()) {
       model_.on_sched_latency(*h);
-      if (on_sched_latency) on_sched_latency(*h);
+      for (auto* t : taps_) t->sched_latency(*h);
     }
     model_.set_sched_latency_note(go_->sched_latency_note());
     go_read_ = true;
@@ -412,7 +412,7 @@ Expected<model::Frame> Observer::next() {
       std::string n = read_comm(model_.target().pid, e.tid);
       if (!n.empty()) {
         model_.set_thread_name(e.tid, n);
-        if (on_name) on_name(e.tid, n);
+        for (auto* t : taps_) t->name(e.tid, n);
       }
     }
   }
@@ -440,13 +440,19 @@ model::Frame Observer::final_frame() {
   if (auto snap = session_->snapshot()) {
     usdt_counts();
     model_.on_kernel(*snap);
-    if (on_snapshot) on_snapshot(*snap);
+    for (auto* t : taps_) t->kernel(*snap);
   }
   return model_.frame(true);
 }
 
+void Observer::add_tap(model::Inputs* t) {
+  taps_.push_back(t);
+  // Handed to the model before the tap existed (uprobes attached while starting).
+  if (goroutine_baseline_) t->goroutine_baseline(*goroutine_baseline_);
+}
+
 void Observer::inject(const ss_hdr* rec, size_t size) {
-  if (on_raw) on_raw(rec, size);
+  for (auto* t : taps_) t->raw(rec, size);
   model_.on_record(rec, size);
 }
 
@@ -473,6 +479,21 @@ void Observer::usdt_counts() {
     c.h.ts = now;
     inject(&c.h, sizeof c);
   }
+}
+
+Expected<detect::Pulled> ObserverFeed::pull() {
+  detect::Pulled out;
+  if (o_.target_gone() || o_.stopped()) return out;
+  auto f = o_.next();
+  if (!f) return f.error();
+  out.kind = o_.target_gone() || o_.stopped() ? detect::Pulled::kSkipped : detect::Pulled::kShown;
+  out.frame = std::move(*f);
+  return out;
+}
+
+std::string ObserverFeed::end_reason() const {
+  return o_.target_gone() ? "target " + std::to_string(o_.target().pid) + " exited"
+                          : std::string("stopped");
 }
 
 }  // namespace schedscope::app

@@ -14,6 +14,8 @@
 #include "app/go_attach.h"
 #include "app/target.h"
 #include "app/usdt_attach.h"
+#include "detect/pipeline.h"
+#include "model/inputs.h"
 #include "model/model.h"
 #include "probe/session.h"
 #include "util/stop.h"
@@ -67,19 +69,12 @@ class Observer {
   // Names of the BPF programs attached (the live view's cost line).
   [[nodiscard]] std::vector<std::string> attached_programs() const;
 
-  // Hooks for the recorder: every raw record, kernel snapshot (final_frame()'s too), Go
-  // sample and /proc thread name as consumed, in the order the model consumes them.
-  std::function<void(const ss_hdr*, size_t)> on_raw;
-  std::function<void(const probe::KernelSnapshot&)> on_snapshot;
-  std::function<void(const go::SchedSample&)> on_go;
-  std::function<void(uint32_t tid, const std::string& name)> on_name;
-  // (--goroutines) the live-goroutine baseline handed to the model when the uprobes attach.
-  std::function<void(uint64_t live)> on_goroutine_baseline;
+  // A tap (a recorder) receives every input the model consumes, in the order the model
+  // consumes it (model/inputs.h): raw records, kernel snapshots (final_frame()'s too), Go
+  // samples, /proc thread names, the goroutine baseline (at once when it is already
+  // known), censuses and scheduling-latency reads. Without taps nothing is copied.
+  void add_tap(model::Inputs* t);
   [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
-  // Each goroutine census as read (once per interval), for the recorder.
-  std::function<void(const gc::Census&)> on_census;
-  // Each read of the runtime's scheduling-latency histogram, for the recorder.
-  std::function<void(const go::TimeHist&)> on_sched_latency;
   // Called once with "attached to pid N (K BPF programs)" when everything this
   // observation counts is in place: the BPF programs attached and the kernel baseline
   // taken; on a Go target also the runtime offsets resolved (or given up on), the
@@ -118,10 +113,24 @@ class Observer {
   std::optional<uint64_t> goroutine_baseline_;
   std::unique_ptr<UsdtAttacher> usdt_;
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> usdt_sent_;  // (tid, probe) -> count injected
+  std::vector<model::Inputs*> taps_;
 
  public:
   // The USDT attachment state (null when neither --usdt nor a runtime adapter is active).
   [[nodiscard]] const UsdtAttacher* usdt() const { return usdt_.get(); }
+};
+
+// The live observation as the frame source of a detect::Pipeline. A frame built while
+// the target exited or a stop signal arrived is not shown: the final frame covers it.
+class ObserverFeed : public detect::FrameFeed {
+ public:
+  explicit ObserverFeed(Observer& o) : o_(o) {}
+  Expected<detect::Pulled> pull() override;
+  model::Frame final_frame() override { return o_.final_frame(); }
+  [[nodiscard]] std::string end_reason() const override;
+
+ private:
+  Observer& o_;
 };
 
 }  // namespace schedscope::app

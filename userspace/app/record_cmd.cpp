@@ -21,6 +21,7 @@
 #include "app/commands.h"
 #include "app/output_watch.h"
 #include "app/recorder.h"
+#include "detect/options.h"
 #include "go/runtime_json.h"
 #include "model/frame_json.h"
 #include "analysis/perfetto.h"
@@ -41,29 +42,6 @@ namespace schedscope::app {
 using nlohmann::json;
 
 namespace {
-
-// The options of add_detector_flags() and where each lands in DetectOptions.
-const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)>& detector_fields() {
-  static const std::map<std::string, void (*)(detect::DetectOptions&, const detect::DetectOptions&)> m = {
-      {"--stuck-ms", [](auto& d, const auto& s) { d.stuck_ms = s.stuck_ms; }},
-      {"--blocked-m-ms", [](auto& d, const auto& s) { d.blocked_m_ms = s.blocked_m_ms; }},
-      {"--storm-rate", [](auto& d, const auto& s) { d.storm_rate = s.storm_rate; }},
-      {"--storm-threads", [](auto& d, const auto& s) { d.storm_threads = s.storm_threads; }},
-      {"--storm-blocked", [](auto& d, const auto& s) { d.storm_blocked_frac = s.storm_blocked_frac; }},
-      {"--thread-limit-warn", [](auto& d, const auto& s) { d.thread_limit_frac = s.thread_limit_frac; }},
-      {"--pause-ms", [](auto& d, const auto& s) { d.pause_ms = s.pause_ms; }},
-      {"--pause-share", [](auto& d, const auto& s) { d.pause_share = s.pause_share; }},
-      {"--gc-mmu-10ms", [](auto& d, const auto& s) { d.gc_mmu_10ms_min = s.gc_mmu_10ms_min; }},
-      {"--gc-mmu-100ms", [](auto& d, const auto& s) { d.gc_mmu_100ms_min = s.gc_mmu_100ms_min; }},
-      {"--gc-assist", [](auto& d, const auto& s) { d.gc_assist_min = s.gc_assist_min; }},
-      {"--stw-share", [](auto& d, const auto& s) { d.stw_share_min = s.stw_share_min; }},
-      {"--stw-rate", [](auto& d, const auto& s) { d.stw_rate_min = s.stw_rate_min; }},
-      {"--netpoll-io-wait", [](auto& d, const auto& s) { d.netpoll_min_io_wait = s.netpoll_min_io_wait; }},
-      {"--netpoll-io-frac", [](auto& d, const auto& s) { d.netpoll_io_frac = s.netpoll_io_frac; }},
-      {"--netpoll-cpu-max", [](auto& d, const auto& s) { d.netpoll_cpu_max = s.netpoll_cpu_max; }},
-  };
-  return m;
-}
 
 struct CaptureResult {
   int code = kExitOk;
@@ -98,6 +76,63 @@ class Progress {
 
  private:
   bool quiet_, tty_, dirty_ = false;
+};
+
+// What `record` does with each frame: its marker (with the live alerts) into the
+// recording, the Go metadata once the runtime offsets resolved, new alerts and the
+// progress line on stderr.
+class CaptureSink : public detect::FrameSink {
+ public:
+  CaptureSink(const RecordOptions& opt, Observer& o, record::RecordingWriter& w, Recorder& rec,
+              Progress& progress)
+      : opt_(opt), o_(o), w_(w), rec_(rec), progress_(progress), go_info_(o.go() && o.go()->ready()) {}
+
+  void on_skipped(const model::Frame& f) override {
+    rec_.marker(record::FrameMode::kSkipped, o_, &f, nullptr);
+  }
+  void on_shown(const model::Frame& f, const detect::Pipeline& p) override {
+    rec_.marker(record::FrameMode::kShown, o_, &f, &f.alerts);
+    if (!go_info_ && o_.go() && o_.go()->ready()) {
+      json info = {{"go", go_meta(*o_.go())}};
+      if (f.go) info["gomaxprocs"] = f.go->gomaxprocs;
+      w_.info(info);
+      go_info_ = true;
+    }
+    for (const auto& a : f.alerts) {
+      if (!a.active) continue;
+      std::string key = a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid);
+      if (announced_[key] == a.ts_ns) continue;
+      announced_[key] = a.ts_ns;
+      progress_.say("schedscope: ALERT [" + a.severity + "] " + a.kind + ": " + a.message);
+    }
+    werr_ = w_.error();
+    if (!werr_.empty()) return;
+    const double elapsed = p.elapsed_s();
+    char line[256];
+    std::string left = opt_.duration_s > 0
+                           ? std::to_string(int(std::ceil(std::max(0.0, opt_.duration_s - elapsed)))) + "s left"
+                           : "until Ctrl-C or exit";
+    snprintf(line, sizeof line, "recording pid %d: %.0fs, %s, %s, %llu events, %llu drops",
+             o_.target().pid, elapsed, left.c_str(), format_bytes(w_.bytes_written()).c_str(),
+             static_cast<unsigned long long>(w_.raw_records()),
+             static_cast<unsigned long long>(rec_.drops()));
+    progress_.update(line);
+  }
+  void on_final(const model::Frame& f, const detect::Pipeline&) override {
+    rec_.marker(record::FrameMode::kFinal, o_, &f, &f.alerts);
+  }
+  [[nodiscard]] bool failed() const override { return !werr_.empty(); }
+  [[nodiscard]] const std::string& write_error() const { return werr_; }
+
+ private:
+  const RecordOptions& opt_;
+  Observer& o_;
+  record::RecordingWriter& w_;
+  Recorder& rec_;
+  Progress& progress_;
+  bool go_info_;
+  std::map<std::string, uint64_t> announced_;  // alert key -> ts raised
+  std::string werr_;
 };
 
 CaptureResult capture(const RecordOptions& opt, const std::string& dir, int index, Progress& progress) {
@@ -153,56 +188,22 @@ CaptureResult capture(const RecordOptions& opt, const std::string& dir, int inde
   }
   rec->marker(record::FrameMode::kBaseline, o, nullptr, nullptr);
 
-  detect::Detectors det(opt.detect);
-  double elapsed = 0;
-  bool go_info = o.go() && o.go()->ready();
-  uint64_t frames = 0;
-  std::map<std::string, uint64_t> announced;  // alert key -> ts raised
-  std::string werr;
-  while (!o.stopped() && !o.target_gone()) {
-    auto f = o.next();
+  CaptureSink sink(opt, o, *writer, *rec, progress);
+  ObserverFeed feed(o);
+  detect::Pipeline pipe(feed, opt.detect, {0, opt.duration_s});
+  pipe.add_sink(&sink);
+  for (;;) {
+    auto f = pipe.step();
     if (!f) {
       progress.say("schedscope: " + f.error().message);
       res.code = kExitError;
       break;
     }
-    if (o.target_gone() || o.stopped()) {
-      rec->marker(record::FrameMode::kSkipped, o, &*f, nullptr);
-      break;
-    }
-    det.evaluate(*f);
-    rec->marker(record::FrameMode::kShown, o, &*f, &f->alerts);
-    frames++;
-    if (!go_info && o.go() && o.go()->ready()) {
-      json info = {{"go", go_meta(*o.go())}};
-      if (f->go) info["gomaxprocs"] = f->go->gomaxprocs;
-      writer->info(info);
-      go_info = true;
-    }
-    for (const auto& a : f->alerts) {
-      if (!a.active) continue;
-      std::string key = a.kind + ":" + std::to_string(a.p) + ":" + std::to_string(a.tid);
-      if (announced[key] == a.ts_ns) continue;
-      announced[key] = a.ts_ns;
-      progress.say("schedscope: ALERT [" + a.severity + "] " + a.kind + ": " + a.message);
-    }
-    elapsed += f->interval_s;
-    werr = writer->error();
-    if (!werr.empty()) break;
-    char line[256];
-    std::string left = opt.duration_s > 0
-                           ? std::to_string(int(std::ceil(std::max(0.0, opt.duration_s - elapsed)))) + "s left"
-                           : "until Ctrl-C or exit";
-    snprintf(line, sizeof line, "recording pid %d: %.0fs, %s, %s, %llu events, %llu drops", t.pid,
-             elapsed, left.c_str(), format_bytes(writer->bytes_written()).c_str(),
-             static_cast<unsigned long long>(writer->raw_records()),
-             static_cast<unsigned long long>(rec->drops()));
-    progress.update(line);
-    if (opt.duration_s > 0 && elapsed + 1e-3 >= opt.duration_s) break;
+    if (!*f) break;
   }
-  model::Frame fin = o.final_frame();
-  fin.alerts = det.all();
-  rec->marker(record::FrameMode::kFinal, o, &fin, &fin.alerts);
+  const model::Frame& fin = pipe.finish();
+  const uint64_t frames = pipe.frames();
+  const std::string werr = sink.write_error();
   res.target_gone = o.target_gone();
   progress.clear();
   if (!werr.empty()) {
@@ -270,8 +271,8 @@ Expected<record::Recording> open_recording(const std::string& path) {
 detect::DetectOptions effective_thresholds(const record::Recording& rec, const AnalyzeOptions& opt) {
   detect::DetectOptions d = detect::DetectOptions{};
   if (rec.meta().contains("thresholds")) d = record::detect_from_json(rec.meta()["thresholds"], d);
-  for (const auto& name : opt.detect_given)
-    if (auto it = detector_fields().find(name); it != detector_fields().end()) it->second(d, opt.detect);
+  for (const auto& spec : detect::threshold_specs())
+    if (spec.flag && opt.detect_given.count(spec.flag)) detect::copy_threshold(spec, d, opt.detect);
   return d;
 }
 
@@ -279,10 +280,10 @@ detect::DetectOptions effective_thresholds(const record::Recording& rec, const A
 
 std::set<std::string> given_detector_flags(const CLI::App& app) {
   std::set<std::string> out;
-  for (const auto& [name, fn] : detector_fields()) {
-    (void)fn;
+  for (const auto& spec : detect::threshold_specs()) {
+    if (!spec.flag) continue;
     try {
-      if (app.count(name) > 0) out.insert(name);
+      if (app.count(spec.flag) > 0) out.insert(spec.flag);
     } catch (const CLI::Error&) {
     }
   }
@@ -399,22 +400,15 @@ int cmd_replay(const AnalyzeOptions& opt) {
   install_stop_handlers();
   src.set_speed(opt.speed_given ? opt.speed : 0);  // batch: as fast as it prints, unless asked
   OutputWatch watch(stdout, "standard output");
-  auto emit = [&](const model::Frame& f) {
-    if (opt.json) {
-      std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), stdout);
-    } else {
-      write_printable(stdout, [&](FILE* m) { ui::print_text(f, m); });
-    }
-    return watch.flush();
-  };
+  FramePrinter printer(stdout, opt.json, watch);
   while (!g_stop) {
     auto f = src.next();
     if (!f) break;
-    if (!emit(*f)) break;
+    if (!printer.print(*f)) break;
   }
   if (watch.gone()) return kExitPipe;  // the reader went away (| head)
   if (!watch.failed())
-    if (auto fin = src.final_frame()) (void)emit(*fin);
+    if (auto fin = src.final_frame()) (void)printer.print(*fin);
   if (watch.gone()) return kExitPipe;
   if (!watch.error().empty()) {
     std::fprintf(stderr, "schedscope: %s\n", watch.error().c_str());
@@ -472,13 +466,7 @@ void RecordingCli::add(CLI::App& app) {
       "record a process for later analysis (report, replay, export): -d 10s -o FILE, or a "
       "sampled loop: --every 5m -d 2s --dir DIR --max-bytes 500M");
   auto* r = record_;
-  r->add_option("-p,--pid", rec_.observe.pid, "attach to this running process")->check(pid_flag());
-  r->add_option("command", rec_.observe.command,
-                "or launch this command (after --), recorded from its first instruction");
-  r->add_option("-u,--user", rec_.observe.user,
-                "run the launched command as this user (name or uid: setgroups/setgid/setuid "
-                "before exec), not as root")
-      ->type_name("USER");
+  app::add_observe_flags(*r, rec_.observe, /*target=*/true);
   r->add_option("-d,--duration", duration_,
                 "record this long (default: until the target exits or Ctrl-C; 10ms to 8760h)")
       ->check(duration_flag(kDurationRange));
@@ -492,31 +480,8 @@ void RecordingCli::add(CLI::App& app) {
   r->add_option("--max-bytes", max_bytes_,
                 "after each capture delete the oldest recordings in --dir to stay under this size")
       ->check(size_flag(kMaxBytesRange));
-  r->add_option("-i,--interval", interval_, "snapshot interval (default 1s; 10ms to 1h)")
-      ->check(duration_flag(kIntervalRange));
-  r->add_flag("-S,--all-syscalls", rec_.observe.all_syscalls,
-              "trace every syscall (raw_syscalls): exact counts; costs syscall-heavy targets");
-  r->add_option(
-       "--ringbuf-size", ringbuf_,
-       "BPF ring buffer size: a power of two multiple of the page size, 4K to 1G (default 8M)")
-      ->check(ringbuf_flag());
-  r->add_option("--offcpu-min", offcpu_min_,
-                "record off-CPU intervals at least this long (default 1ms; 1us to 1h)")
-      ->check(duration_flag(kThresholdRange));
-  r->add_option("--slow-syscall", slow_sc_,
-                "with -S, record calls at least this long (default 1ms; 1us to 1h)")
-      ->check(duration_flag(kThresholdRange));
-  r->add_flag("--no-go", no_go_, "skip Go awareness (kernel-level observation only)");
-  r->add_flag("--goroutines", rec_.observe.goroutines,
-              "count goroutines created/exited by start function (uprobes: costly, see top --help)");
-  r->add_option("--usdt", rec_.observe.usdt,
-                 "record every hit of this USDT probe with its arguments (PROVIDER:NAME, repeatable)");
-  r->add_flag("--no-runtime-probes", no_runtime_,
-              "do not attach the runtime adapter's USDT probes (HotSpot, CPython)");
-  r->add_flag_function("--no-gc", [this](int64_t) { rec_.observe.gc = false; },
-              "no GC uprobes, GC sampler or goroutine census (on by default for Go targets)");
+  app::add_observe_flags(*r, rec_.observe, /*target=*/false);
   r->add_flag("-q,--quiet", rec_.quiet, "no progress line on stderr");
-  r->add_flag("-v,--verbose", rec_.observe.verbose, "explain what was attached and validated");
   add_detector_flags(*r, rec_.detect);
 
   report_ = app.add_subcommand(
@@ -557,17 +522,11 @@ std::optional<int> RecordingCli::run() {
         std::cerr << "schedscope record: " << ra.error().message << "\n";
         return kExitUsage;
       }
-    rec_.observe.interval_s = *parse_duration(interval_);
     if (!duration_.empty()) rec_.duration_s = *parse_duration(duration_);
     if (!every_.empty()) {
       rec_.every_s = *parse_duration(every_);
     }
     if (!max_bytes_.empty()) rec_.max_bytes = *parse_size(max_bytes_);
-    rec_.observe.ringbuf_bytes = *parse_size(ringbuf_);
-    rec_.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min_) * 1e9);
-    rec_.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc_) * 1e9);
-    rec_.observe.go = !no_go_;
-    rec_.observe.runtime_probes = !no_runtime_;
     rec_.observe.usdt_args = true;  // recordings carry each --usdt hit with its arguments
     return cmd_record(rec_);
   }

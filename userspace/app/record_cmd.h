@@ -61,10 +61,7 @@ class RecordingCli {
   CLI::App* export_ = nullptr;
   RecordOptions rec_;
   AnalyzeOptions report_opt_, replay_opt_, export_opt_;
-  std::string interval_ = "1s", ringbuf_ = "8M", offcpu_min_ = "1ms", slow_sc_ = "1ms";
   std::string duration_, every_, max_bytes_;
-  bool no_go_ = false;
-  bool no_runtime_ = false;  // --no-runtime-probes
 };
 
 int cmd_record(const RecordOptions& opt);

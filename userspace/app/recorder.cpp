@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "app/go_attach.h"
+#include "app/options.h"
 #include "app/record_cmd.h"
 #include "go/runtime_json.h"
 #include "analysis/replay.h"
@@ -80,17 +81,10 @@ json recording_meta(Observer& o, const ObserveOptions& obs, const detect::Detect
                {"machine", u.machine},
                {"start", start_time},
                {"target", record::target_to_json(o.target())},
-               {"launched", !obs.command.empty()},
-               {"command", obs.command},
-               {"mode", obs.all_syscalls ? "all-syscalls" : "default"},
-               {"interval_s", obs.interval_s},
-               {"ringbuf_bytes", obs.ringbuf_bytes},
-               {"offcpu_min_ns", obs.offcpu_min_ns},
-               {"slow_syscall_ns", obs.slow_syscall_ns},
-               {"go_awareness", obs.go},
                {"thresholds", record::detect_to_json(d)},
                {"symbolizer", o.go() != nullptr},
                {"abi", abi_json()}};
+  observe_to_json(obs, meta);  // launched, command, mode, interval_s, ringbuf_bytes, ...
   meta["go"] = o.go() ? go_meta(*o.go()) : json(nullptr);
   meta["gomaxprocs"] = nullptr;
   if (o.go() && o.go()->ready())
@@ -98,47 +92,38 @@ json recording_meta(Observer& o, const ObserveOptions& obs, const detect::Detect
   return meta;
 }
 
-void Recorder::hook(Observer& o) {
-  o.on_raw = [this](const ss_hdr* rec, size_t size) {
-    if (sym_ && rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
-      const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
-      uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
-      std::vector<uint64_t> pcs(e->stack, e->stack + n);
-      symbols(pcs, false);
-    } else if (sym_ && rec->type == SS_EV_GC_STACK && size >= sizeof(ss_gc_stack)) {
-      const auto* e = reinterpret_cast<const ss_gc_stack*>(rec);
-      uint32_t n = std::min<uint32_t>(e->nframes, SS_GC_STACK_MAX);
-      std::vector<uint64_t> pcs;
-      for (uint32_t i = 0; i < n; i++) pcs.push_back(i ? e->pcs[i] - 1 : e->pcs[i]);  // as the model
-      symbols(pcs, false);
-    } else if (sym_ && rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
-      const auto* e = reinterpret_cast<const ss_go_create*>(rec);
-      if ((e->flags & SS_GOC_STARTPC) && e->startpc) symbols({e->startpc}, true);
-    }
-    w_.raw(rec, size);
-  };
-  o.on_snapshot = [this](const probe::KernelSnapshot& s) {
-    drops_ = s.drops;
-    w_.kernel(s);
-  };
-  o.on_go = [this](const go::SchedSample& s) {
-    if (sym_) {
-      std::vector<uint64_t> pcs;
-      for (const auto& p : s.ps) {
-        if (p.g_startpc) pcs.push_back(p.g_startpc);
-        if (p.g_pc) pcs.push_back(p.g_pc);
-      }
-      symbols(pcs, false);
-    }
-    w_.go(s);
-  };
-  o.on_name = [this](uint32_t tid, const std::string& n) { w_.name(tid, n); };
-  o.on_goroutine_baseline = [this](uint64_t n) { w_.goroutine_baseline(n); };
-  o.on_census = [this](const gc::Census& c) { w_.census(c); };
-  o.on_sched_latency = [this](const go::TimeHist& h) { w_.sched_latency(h); };
-  // Set before these hooks existed (uprobes attached while the observer started).
-  if (auto n = o.goroutine_baseline()) w_.goroutine_baseline(*n);
+void Recorder::hook(Observer& o) { o.add_tap(this); }
+
+void Recorder::raw(const ss_hdr* rec, size_t size) {
+  if (sym_) {
+    auto pcs = model::symbolized_pcs(rec, size);
+    if (!pcs.frames.empty()) symbols(pcs.frames, false);
+    if (!pcs.start_funcs.empty()) symbols(pcs.start_funcs, true);
+  }
+  w_.raw(rec, size);
 }
+
+void Recorder::kernel(const probe::KernelSnapshot& s) {
+  drops_ = s.drops;
+  w_.kernel(s);
+}
+
+void Recorder::go(const go::SchedSample& s) {
+  if (sym_) {
+    std::vector<uint64_t> pcs;
+    for (const auto& p : s.ps) {
+      if (p.g_startpc) pcs.push_back(p.g_startpc);
+      if (p.g_pc) pcs.push_back(p.g_pc);
+    }
+    symbols(pcs, false);
+  }
+  w_.go(s);
+}
+
+void Recorder::name(uint32_t tid, const std::string& n) { w_.name(tid, n); }
+void Recorder::goroutine_baseline(uint64_t n) { w_.goroutine_baseline(n); }
+void Recorder::census(const gc::Census& c) { w_.census(c); }
+void Recorder::sched_latency(const go::TimeHist& h) { w_.sched_latency(h); }
 
 
 void Recorder::symbols(const std::vector<uint64_t>& pcs, bool with_start) {

@@ -26,12 +26,21 @@ nlohmann::json recording_meta(Observer& o, const ObserveOptions& obs, const dete
 // Go metadata as recorded (version, offsets and their source, checks).
 nlohmann::json go_meta(GoAttach& g);
 
-class Recorder {
+// A tap of the observer (model/inputs.h): passes every input on to the sink, preceded by
+// the symbols of the PCs the model looks up in it.
+class Recorder : public model::Inputs {
  public:
   Recorder(record::RecordSink& w, const model::Symbolize* sym) : w_(w), sym_(sym) {}
 
-  // Installs the observer hooks (call from Observer::start's init, before it consumes).
+  // Taps the observer (call from Observer::start's init, before it consumes).
   void hook(Observer& o);
+  void raw(const ss_hdr* rec, size_t size) override;
+  void kernel(const probe::KernelSnapshot& s) override;
+  void go(const go::SchedSample& s) override;
+  void name(uint32_t tid, const std::string& name) override;
+  void goroutine_baseline(uint64_t live) override;
+  void census(const gc::Census& c) override;
+  void sched_latency(const go::TimeHist& h) override;
   // Writes the symbols of these PCs that are new or changed since last written (the
   // symbolizer's answer can change once the load bias is known).
   // with_start: also Symbolize::start_func (goroutine start PCs).

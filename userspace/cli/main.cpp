@@ -50,53 +50,21 @@ static int run(int argc, char** argv) {
 
   // ---- top
   app::TopOptions top;
-  std::string interval = "1s", ringbuf = "8M", offcpu_min = "1ms", slow_sc = "1ms", duration_s;
+  std::string duration_s;
   auto* topc = app.add_subcommand(
       "top",
       "observe a process: live view on a terminal, or a snapshot every interval (--batch/--json)");
-  topc->add_option("-p,--pid", top.observe.pid, "attach to this running process")
-      ->check(app::pid_flag());
-  topc->add_option("command", top.observe.command,
-                   "or launch this command (after --), observed from its first instruction");
-  topc->add_option("-u,--user", top.observe.user,
-                   "run the launched command as this user (name or uid: setgroups/setgid/setuid "
-                   "before exec), not as root")
-      ->type_name("USER");
+  app::add_observe_flags(*topc, top.observe, /*target=*/true);
   topc->add_flag("-b,--batch", top.batch, "print text snapshots instead of the live view");
   topc->add_flag("--json", top.json, "print one JSON object per interval (implies --batch)");
   topc->add_option("-o,--output", top.output, "write the batch/JSON output to this file");
-  topc->add_option("-i,--interval", interval, "refresh interval (default 1s; 10ms to 1h)")
-      ->check(app::duration_flag(app::kIntervalRange));
   topc->add_option(
           "-n,--count", top.count,
           "stop after this many intervals (0, the default: until the target exits or Ctrl-C)")
       ->check(app::count_flag());
   topc->add_option("-d,--duration", duration_s, "stop after this long (10ms to 8760h)")
       ->check(app::duration_flag(app::kDurationRange));
-  topc->add_flag("-S,--all-syscalls", top.observe.all_syscalls,
-                 "trace every syscall (raw_syscalls): exact counts and latencies; costs the target "
-                 "a syscall-heavy 20-25% on some machines. Default: only syscalls a thread blocks "
-                 "in, read from its registers at switch-out, nearly free");
-  topc->add_option("--ringbuf-size", ringbuf,
-                   "BPF ring buffer size: a power of two multiple of the page size, 4K to 1G "
-                   "(default 8M)")
-      ->check(app::ringbuf_flag());
-  topc->add_option("--offcpu-min", offcpu_min,
-                   "record off-CPU intervals at least this long as events (default 1ms; 1us to 1h)")
-      ->check(app::duration_flag(app::kThresholdRange));
-  topc->add_option("--slow-syscall", slow_sc,
-                   "with -S, record calls at least this long as events (default 1ms; 1us to 1h)")
-      ->check(app::duration_flag(app::kThresholdRange));
-  bool no_go = false;
-  topc->add_flag("--no-go", no_go, "skip Go awareness (kernel-level observation only)");
-  topc->add_flag("--goroutines", top.observe.goroutines,
-                 "count goroutines created/exited by start function: entry uprobes on every RET "
-                 "of runtime.newproc1 and on runtime.gdestroy/goexit0 (amd64). Costs the target "
-                 "~16us per uprobe hit, 2 hits per goroutine, on the measured VM (docs/goroutines.md)");
-  topc->add_flag_function("--no-gc", [&top](int64_t) { top.observe.gc = false; },
-                 "no GC uprobes, GC sampler or goroutine census (on by default for Go targets; "
-                 "docs/gc-netpoll.md gives their cost)");
-  topc->add_flag("-v,--verbose", top.observe.verbose, "explain what was attached and validated");
+  app::add_observe_flags(*topc, top.observe, /*target=*/false);
   std::string flight_window, flight_max_bytes, flight_memory = "256M";
   auto* fg = "Flight recorder";
   topc->add_option("--flight-recorder", flight_window,
@@ -117,13 +85,6 @@ static int run(int argc, char** argv) {
       ->group(fg)
       ->check(app::size_flag(app::kFlightMemoryRange));
   app::add_detector_flags(*topc, top.detect);
-  topc->add_option("--usdt", top.observe.usdt,
-                   "count hits of this USDT probe per thread (PROVIDER:NAME, repeatable; list them "
-                   "with `schedscope probes -p PID`); libraries loaded later are scanned each interval");
-  bool no_runtime = false;
-  topc->add_flag("--no-runtime-probes", no_runtime,
-                 "do not attach the runtime adapter's USDT probes (HotSpot: thread names, safepoints, "
-                 "GC; CPython: GC)");
 
   // ---- probes
   app::ProbesOptions probes_opt;
@@ -191,13 +152,7 @@ static int run(int argc, char** argv) {
           std::cerr << "schedscope top: " << ra.error().message << "\n";
           return app::kExitUsage;
         }
-      top.observe.interval_s = *parse_duration(interval);
       if (!duration_s.empty()) top.duration_s = *parse_duration(duration_s);
-      top.observe.ringbuf_bytes = *parse_size(ringbuf);
-      top.observe.offcpu_min_ns = uint64_t(*parse_duration(offcpu_min) * 1e9);
-      top.observe.slow_syscall_ns = uint64_t(*parse_duration(slow_sc) * 1e9);
-      top.observe.go = !no_go;
-      top.observe.runtime_probes = !no_runtime;
       if (top.json) top.batch = true;
       if (!flight_window.empty()) {
         top.flight.window_s = *parse_duration(flight_window);

@@ -12,8 +12,8 @@ namespace {
 
 
 bool blocked_in_kernel(const model::ThreadRow& r) {
-  return (r.state == "sleeping" || r.state == "disk" || r.state == "stopped") &&
-         (!r.syscall.empty() || r.state == "disk");
+  return model::off_cpu_blocked(r.state) &&
+         (!r.syscall.empty() || r.state == model::ThreadState::kDisk);
 }
 
 double blocked_ms(const model::ThreadRow& r) {
@@ -34,7 +34,7 @@ K top_key(const std::map<K, int>& counts, int* n) {
 
 }  // namespace
 
-void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::stuck_p(const model::Frame& f, std::map<std::string, Alert>& now) {
   if (!f.go) return;
   std::unordered_map<uint32_t, const model::ThreadRow*> rows;
   for (const auto& r : f.threads) rows[r.tid] = &r;
@@ -106,13 +106,13 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     a.message =
         strfmt("P%d stuck %.1fs: M%lld (tid %d) blocked in %s, running G%llu %s; P %s", p.id,
             dur / 1e3, static_cast<long long>(m->id), m->tid,
-            r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
+            r.syscall.empty() ? model::thread_state_name(r.state) : r.syscall.c_str(),
             static_cast<unsigned long long>(a.goid), a.func.empty() ? "?" : a.func.c_str(), how);
     a.evidence.push_back(strfmt("P%d status=%s schedtick=%u syscalltick=%u unchanged for %.1fs", p.id,
                              go::p_status_name(p.status), p.schedtick, p.syscalltick,
                              frozen_ms / 1e3));
     a.evidence.push_back(strfmt("thread %d state=%s %s for %.1fs, on-CPU %.0f%% this interval", m->tid,
-                             r.state.c_str(), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
+                             model::thread_state_name(r.state), r.syscall.c_str(), dur / 1e3, r.oncpu_pct));
     if (!r.stack.empty()) a.evidence.push_back("blocked at " + r.stack.front());
     for (size_t i = 1; i < r.stack.size() && i < 6; i++)
       a.evidence.push_back("  called from " + r.stack[i]);
@@ -148,7 +148,7 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
     a.threads = f.threads_alive;
     a.message = strfmt("M%lld (tid %d) blocked %.1fs in %s%s running G%llu %s; its P%s was handed off",
                     static_cast<long long>(m.id), m.tid, a.duration_ms / 1e3,
-                    r.syscall.empty() ? r.state.c_str() : r.syscall.c_str(),
+                    r.syscall.empty() ? model::thread_state_name(r.state) : r.syscall.c_str(),
                     m.incgo ? " (cgo call)" : "", static_cast<unsigned long long>(m.curg_goid),
                     m.curg_func.empty() ? "?" : m.curg_func.c_str(),
                     m.oldp >= 0 ? std::to_string(m.oldp).c_str() : "");
@@ -157,7 +157,7 @@ void Detectors::stuck_p(model::Frame& f, std::map<std::string, Alert>& now) {
   }
 }
 
-void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::storm(const model::Frame& f, std::map<std::string, Alert>& now) {
   creations_.emplace_back(f.ts_ns, f.creations_total);
   while (creations_.size() > 1 &&
          double(f.ts_ns - creations_.front().first) / 1e9 > opt_.storm_window_s + 1e-6)
@@ -173,7 +173,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
   std::map<std::string, int> by_syscall, by_func;
   std::vector<uint32_t> blocked_tids;  // named by the runtime adapter
   for (const auto& r : f.threads) {
-    if (r.state == "exited" || !blocked_in_kernel(r) || r.syscall == "futex") continue;
+    if (r.state == model::ThreadState::kExited || !blocked_in_kernel(r) || r.syscall == "futex") continue;
     std::string func = r.go_func;
     if (auto it = m_by_tid.find(int32_t(r.tid)); it != m_by_tid.end()) {
       if (it->second->curg_goid == 0) continue;  // idle M, netpoller or sysmon
@@ -181,7 +181,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
     }
     blocked++;
     blocked_tids.push_back(r.tid);
-    by_syscall[r.syscall.empty() ? r.state : r.syscall]++;
+    by_syscall[r.syscall.empty() ? model::thread_state_name(r.state) : r.syscall]++;
     if (!func.empty()) by_func[func]++;
   }
   int threads = f.threads_alive;
@@ -255,7 +255,7 @@ void Detectors::storm(model::Frame& f, std::map<std::string, Alert>& now) {
   }
 }
 
-void Detectors::evaluate(model::Frame& f) {
+Detection Detectors::evaluate(const model::Frame& f) {
   std::map<std::string, Alert> now;
   stuck_p(f, now);
   storm(f, now);
@@ -263,13 +263,13 @@ void Detectors::evaluate(model::Frame& f) {
   gc_stall(f, now);
   stw_stall(f, now);
   netpoll(f, now);
+  Detection out;
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
-  f.notices.clear();
   for (auto it = now.begin(); it != now.end();) {
     if (it->second.kind == "blocked_m") {
       it->second.ts_ns = f.ts_ns;
       it->second.since_ns = f.ts_ns - uint64_t(it->second.duration_ms * 1e6);
-      f.notices.push_back(std::move(it->second));
+      out.notices.push_back(std::move(it->second));
       it = now.erase(it);
     } else {
       ++it;
@@ -287,16 +287,21 @@ void Detectors::evaluate(model::Frame& f) {
     }
     a.active = true;
   }
-  f.alerts.clear();
   for (auto& [k, a] : active_) {
     if (now.count(k)) continue;
     a.active = false;
-    f.alerts.push_back(a);  // cleared at this frame
+    out.alerts.push_back(a);  // cleared at this frame
     history_.push_back(a);
     if (history_.size() > opt_.history) history_.erase(history_.begin());
   }
   active_ = std::move(now);
-  for (const auto& [k, a] : active_) f.alerts.push_back(a);
+  for (const auto& [k, a] : active_) out.alerts.push_back(a);
+  return out;
+}
+
+void attach(model::Frame& f, Detection d) {
+  f.alerts = std::move(d.alerts);
+  f.notices = std::move(d.notices);
 }
 
 std::vector<Alert> Detectors::all() const {

@@ -47,11 +47,23 @@ struct DetectOptions {
 // "pool-1-thread-* (40), main (1)" (pauses.cpp).
 std::string name_groups(const model::Frame& f, const std::vector<uint32_t>& tids);
 
+// What the detectors found in one frame: the active alerts and those that cleared at
+// it, and the notices (shown, not alerted: blocked Ms whose P was handed off).
+struct Detection {
+  std::vector<Alert> alerts;
+  std::vector<Alert> notices;
+};
+
+// Puts a detection into the frame that is shown or written (Frame::alerts, ::notices):
+// the one place a frame receives its alerts.
+void attach(model::Frame& f, Detection d);
+
 class Detectors {
  public:
   explicit Detectors(DetectOptions o = {}) : opt_(o) {}
-  // Evaluates one frame; fills f.alerts with the active alerts and those that cleared now.
-  void evaluate(model::Frame& f);
+  // Evaluates one frame (in order: each call advances the detectors' state) and returns
+  // the active alerts and those that cleared now, with the notices.
+  [[nodiscard]] Detection evaluate(const model::Frame& f);
   [[nodiscard]] const std::vector<Alert>& history() const { return history_; }
   // Every alert ever raised (history + active), oldest first.
   [[nodiscard]] std::vector<Alert> all() const;
@@ -62,12 +74,12 @@ class Detectors {
     uint64_t unchanged_since_ns = 0;
     uint64_t last_seen_ns = 0;
   };
-  void stuck_p(model::Frame& f, std::map<std::string, Alert>& now);
-  void storm(model::Frame& f, std::map<std::string, Alert>& now);
-  void pauses(model::Frame& f, std::map<std::string, Alert>& now);  // pauses.cpp
-  void gc_stall(model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
-  void stw_stall(model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
-  void netpoll(model::Frame& f, std::map<std::string, Alert>& now);   // gc_detectors.cpp
+  void stuck_p(const model::Frame& f, std::map<std::string, Alert>& now);
+  void storm(const model::Frame& f, std::map<std::string, Alert>& now);
+  void pauses(const model::Frame& f, std::map<std::string, Alert>& now);  // pauses.cpp
+  void gc_stall(const model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
+  void stw_stall(const model::Frame& f, std::map<std::string, Alert>& now);  // gc_detectors.cpp
+  void netpoll(const model::Frame& f, std::map<std::string, Alert>& now);   // gc_detectors.cpp
   DetectOptions opt_;
   std::map<int32_t, PTrack> ptrack_;
   std::deque<std::pair<uint64_t, uint64_t>> creations_;  // (ts, creations_total)

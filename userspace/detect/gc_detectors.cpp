@@ -14,7 +14,7 @@ double mib(double b) { return b / (1 << 20); }
 
 // GC stall: the GC's stop-the-world pauses, background workers and mark assists took so
 // much of the Ps that the program's minimum mutator utilisation fell under a threshold.
-void Detectors::gc_stall(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::gc_stall(const model::Frame& f, std::map<std::string, Alert>& now) {
   const gc::GcStats& g = f.gc;
   if (f.final || !g.enabled || g.mmu_10ms < 0) return;
   // The program must be paying for the GC itself (mark assists): a lone long pause with
@@ -87,7 +87,7 @@ std::string stw_advice(const std::string& reason) {
 // goroutine profiles) stopping the world in a loop. Many pauses are required, not a few
 // long ones: an overloaded host stretches a few GC pauses to tens of ms, which is not
 // this program's doing.
-void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::stw_stall(const model::Frame& f, std::map<std::string, Alert>& now) {
   const gc::GcStats& g = f.gc;
   if (f.final || !g.enabled || g.mmu_10ms < 0 || f.interval_s <= 0) return;
   if (g.assist_share >= opt_.gc_assist_min) return;  // gc_stall's case
@@ -141,7 +141,7 @@ void Detectors::stw_stall(model::Frame& f, std::map<std::string, Alert>& now) {
 
 // Netpoller saturation: the Ps are idle and their run queues empty while many goroutines
 // sit parked on network I/O: the program waits for the network, not for the scheduler.
-void Detectors::netpoll(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::netpoll(const model::Frame& f, std::map<std::string, Alert>& now) {
   if (f.final || !f.go || !f.census || f.census->read == 0) return;
   const gc::Census& c = *f.census;
   double scale = c.allglen > c.read ? double(c.allglen) / c.read : 1.0;  // partial read

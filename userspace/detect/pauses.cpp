@@ -8,7 +8,7 @@
 
 namespace schedscope::detect {
 
-void Detectors::pauses(model::Frame& f, std::map<std::string, Alert>& now) {
+void Detectors::pauses(const model::Frame& f, std::map<std::string, Alert>& now) {
   for (const auto& p : f.usdt.pauses) {
     bool is_long = p.max_ms >= opt_.pause_ms || p.ongoing_ms >= opt_.pause_ms;
     bool frequent = p.share >= opt_.pause_share;

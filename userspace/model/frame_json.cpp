@@ -106,7 +106,7 @@ json frame_to_json(const Frame& f) {
   for (const auto& t : f.threads) {
     json r = {{"tid", t.tid},
               {"name", t.name},
-              {"state", t.state},
+              {"state", model::thread_state_name(t.state)},
               {"syscall", t.syscall.empty() ? json(nullptr) : json(t.syscall)},
               {"syscall_ms", r2(t.syscall_ms)},
               {"state_ms", r2(t.state_ms)},

@@ -29,19 +29,27 @@ double hist_percentile_ns(const uint64_t* buckets, int n, double q) {
   return std::ldexp(1.0, n);
 }
 
-std::string state_name(const ss_thread_state& st) {
-  if (st.state == SS_TS_ONCPU) return "running";
-  if (st.wakeup_ns != 0) return "runnable";
+ThreadState thread_state(const ss_thread_state& st) {
+  if (st.state == SS_TS_ONCPU) return ThreadState::kRunning;
+  if (st.wakeup_ns != 0) return ThreadState::kRunnable;
   switch (st.off_reason) {
     case SS_OFF_PREEMPTED:
-      return "runnable";
+      return ThreadState::kRunnable;
     case SS_OFF_SLEEP:
-      return "sleeping";
+      return ThreadState::kSleeping;
     case SS_OFF_DISK:
-      return "disk";
+      return ThreadState::kDisk;
     default:
-      return "stopped";
+      return ThreadState::kStopped;
   }
+}
+
+const char* thread_state_name(ThreadState s) {
+  // In the enum's order.
+  static constexpr const char* kNames[] = {"running", "runnable", "disk",
+                                           "sleeping", "stopped", "exited"};
+  const auto i = size_t(s);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "stopped";
 }
 
 namespace {
@@ -65,6 +73,31 @@ uint64_t switches_of(const ss_thread_state& s) {
 }
 
 }  // namespace
+
+std::vector<uint64_t> stw_caller_pcs(const ss_gc_stack& e) {
+  const uint32_t n = std::min<uint32_t>(e.nframes, SS_GC_STACK_MAX);
+  std::vector<uint64_t> pcs;
+  pcs.reserve(n);
+  for (uint32_t i = 0; i < n; i++) pcs.push_back(i ? e.pcs[i] - 1 : e.pcs[i]);
+  return pcs;
+}
+
+RecordPcs symbolized_pcs(const ss_hdr* rec, size_t size) {
+  RecordPcs out;
+  if (rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
+    const auto* e = reinterpret_cast<const ss_thread_new*>(rec);
+    uint32_t n = std::min<uint32_t>(e->nframes, SS_MAX_STACK);
+    out.frames.assign(e->stack, e->stack + n);
+  } else if (rec->type == SS_EV_GC_STACK && size >= sizeof(ss_gc_stack)) {
+    ss_gc_stack e;
+    std::memcpy(&e, rec, sizeof e);
+    out.frames = stw_caller_pcs(e);
+  } else if (rec->type == SS_EV_GO_CREATE && size >= sizeof(ss_go_create)) {
+    const auto* e = reinterpret_cast<const ss_go_create*>(rec);
+    if ((e->flags & SS_GOC_STARTPC) && e->startpc) out.start_funcs.push_back(e->startpc);
+  }
+  return out;
+}
 
 Frame_Creation Model::make_creation(const ss_thread_new& e) const {
   Frame_Creation c;
@@ -175,12 +208,12 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       ss_gc_stack e;
       std::memcpy(&e, rec, sizeof e);
       std::string site;
-      const uint32_t n = std::min<uint32_t>(e.nframes, SS_GC_STACK_MAX);
-      // Frames after the first are return addresses: pc - 1 is the line of the call.
-      for (uint32_t i = 0; i < n && sym_ && site.empty(); i++) {
-        const uint64_t pc = i ? e.pcs[i] - 1 : e.pcs[i];
-        if (!sym_->is_runtime(pc)) site = sym_->frame(pc);
-      }
+      if (sym_)
+        for (uint64_t pc : stw_caller_pcs(e))
+          if (!sym_->is_runtime(pc)) {
+            site = sym_->frame(pc);
+            break;
+          }
       gc_.on_stw_caller(site.empty() ? "?" : site);
       return;
     }
@@ -299,13 +332,35 @@ Frame Model::frame(bool final) {
   f.ts_ns = snap_ns_;
   f.final = final;
   f.target = target_;
-  uint64_t since = final ? start_ns_ : prev_frame_ns_;
+  const uint64_t since = final ? start_ns_ : prev_frame_ns_;
   f.interval_s = snap_ns_ > since ? double(snap_ns_ - since) / 1e9 : 0;
   f.elapsed_s = snap_ns_ > start_ns_ ? double(snap_ns_ - start_ns_) / 1e9 : 0;
-  double interval_ns = f.interval_s * 1e9;
+  frame_gc(f, since, final);
+  frame_latency(f, final);
+  std::map<int, int> in_flight = frame_threads(f, since, final);
+  frame_syscalls(f, final, in_flight);
+  frame_runqueue(f, final);
+  frame_events(f, final);
+  frame_goroutines(f, final);
+  if (!final) {
+    end_interval();
+    forget_exited();
+  }
+  if (final) frame_exited_threads(f);
+  frame_usdt(f, final);
+  return f;
+}
+
+// GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
+void Model::frame_gc(Frame& f, uint64_t since, bool final) {
   gc_.set_go_minor(go::go_minor(target_.go_version).value_or(0));
   f.gc = gc_.take(since, snap_ns_, final);
   if (const auto* c = gc_.census()) f.census = *c;
+}
+
+// Goroutine scheduling latency from the runtime's histogram: this interval, or since the
+// first read when final.
+void Model::frame_latency(Frame& f, bool final) {
   f.go_latency.note = lat_note_;
   if (lat_last_) {
     f.go_latency.available = true;
@@ -313,7 +368,12 @@ Frame Model::frame(bool final) {
     f.go_latency.lat = go::summarize(*lat_last_, base);
     if (!final) lat_at_frame_ = lat_last_;
   }
+}
 
+// The live threads' rows (state, syscall, on/off-CPU, run queue, Go columns) and the
+// totals over every thread seen; returns the threads in flight per syscall.
+std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
+  const double interval_ns = f.interval_s * 1e9;
   // Tid -> M/P/G/func from the runtime sample (authoritative for the Go columns).
   std::unordered_map<int32_t, const go::MSample*> m_by_tid;
   std::unordered_map<int64_t, const go::PSample*> p_by_m;
@@ -322,6 +382,7 @@ Frame Model::frame(bool final) {
     for (const auto& p : go_->ps)
       if (p.m_id >= 0) p_by_m[p.m_id] = &p;
   }
+
 
   uint64_t proc_switches = 0;
   std::map<int, int> in_flight;
@@ -340,7 +401,7 @@ Frame Model::frame(bool final) {
       std::memcpy(comm, c.comm, SS_COMM_LEN);
       r.name = comm;
     }
-    r.state = state_name(c);
+    r.state = thread_state(c);
     r.state_ms = c.last_switch_ns && snap_ns_ > c.last_switch_ns
                      ? double(snap_ns_ - c.last_switch_ns) / 1e6
                      : 0;
@@ -431,8 +492,11 @@ Frame Model::frame(bool final) {
     f.totals.syscalls = sum.sc_count;
   }
   f.switches_per_s = f.interval_s > 0 ? double(proc_switches) / f.interval_s : 0;
+  return in_flight;
+}
 
-  // Syscalls: the -S table (every call) or the blocking table (default).
+// Syscalls: the -S table (every call) or the blocking table (default).
+void Model::frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight) {
   const auto& cur = target_.all_syscalls ? sc_all_ : sc_block_;
   auto& prev = target_.all_syscalls ? sc_all_prev_ : sc_block_prev_;
   uint64_t calls = 0;
@@ -460,7 +524,10 @@ Frame Model::frame(bool final) {
   });
   f.syscalls_per_s = f.interval_s > 0 ? double(calls) / f.interval_s : 0;
   if (!final) prev = cur;
+}
 
+// The kernel run-queue latency of the process.
+void Model::frame_runqueue(Frame& f, bool final) {
   uint64_t hist[SS_HIST_BUCKETS];
   for (int b = 0; b < SS_HIST_BUCKETS; b++)
     hist[b] = rq_hist_[b] - (final ? 0 : std::min(rq_hist_[b], rq_hist_prev_[b]));
@@ -469,7 +536,10 @@ Frame Model::frame(bool final) {
   f.rq_p999_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.999) / 1e3;
   f.rq_hist.assign(hist, hist + SS_HIST_BUCKETS);
   if (!final) std::memcpy(rq_hist_prev_, rq_hist_, sizeof rq_hist_);
+}
 
+// Thread creations, long off-CPU intervals, ring-buffer drops and the P table / M list.
+void Model::frame_events(Frame& f, bool final) {
   f.creations = final ? all_creations_ : creations_;
   f.creations_total = creations_total_;
   f.exits_total = exits_total_;
@@ -478,114 +548,125 @@ Frame Model::frame(bool final) {
   f.drops = drops_;
   f.drops_interval = drops_ - std::min(drops_, drops_prev_);
   f.go = go_;
-  {
-    GoroutineStats& g = f.goroutines;
-    g.enabled = target_.goroutines && target_.goroutines_attached;
-    g.note = target_.goroutines_note;
-    g.created = final ? go_created_ : go_created_iv_;
-    g.exited = final ? go_exited_ : go_exited_iv_;
-    g.created_total = go_created_;
-    g.exited_total = go_exited_;
-    g.exited_unmatched = go_unmatched_;
-    g.created_per_s = f.interval_s > 0 ? double(g.created) / f.interval_s : 0;
-    g.exited_per_s = f.interval_s > 0 ? double(g.exited) / f.interval_s : 0;
-    if (go_baseline_) {
-      int64_t live = int64_t(*go_baseline_) + int64_t(go_created_ - go_base_created_) -
-                     int64_t(go_exited_ - go_base_exited_);
-      g.live = std::max<int64_t>(live, 0);
-    }
-    for (const auto& fa : go_funcs_) {
-      uint64_t c = final ? fa.created : fa.created_iv, x = final ? fa.exited : fa.exited_iv;
-      if (c || x) g.top.push_back({fa.name, c, x});
-    }
-    std::sort(g.top.begin(), g.top.end(), [](const GoFuncRow& a, const GoFuncRow& b) {
-      return a.created != b.created
-                 ? a.created > b.created
-                 : (a.exited != b.exited ? a.exited > b.exited : a.func < b.func);
-    });
-    if (g.top.size() > 20) g.top.resize(20);
-    for (const auto& [goid, n] : final ? go_creators_ : go_creators_iv_) {
-      GoCreatorRow r{goid, "", n};
-      if (auto it = go_live_.find(goid); it != go_live_.end()) r.func = go_funcs_[it->second].name;
-      g.creators.push_back(std::move(r));
-    }
-    std::sort(g.creators.begin(), g.creators.end(),
-              [](const GoCreatorRow& a, const GoCreatorRow& b) {
-                return a.count != b.count ? a.count > b.count : a.goid < b.goid;
-              });
-    if (g.creators.size() > 10) g.creators.resize(10);
-    g.uprobe_hits = go_hits_ - (final ? 0 : std::min(go_hits_, go_hits_prev_));
-    g.uprobe_hits_per_s = f.interval_s > 0 ? double(g.uprobe_hits) / f.interval_s : 0;
-    g.cost_us_per_hit = kGoUprobeCostUs;
-    g.est_cpu_ms_per_s = g.uprobe_hits_per_s * kGoUprobeCostUs / 1000.0;
-    if (g.enabled) {
-      char buf[200];
-      snprintf(buf, sizeof buf,
-               "%.0f hits/s ~ %.0f x ~%.0fus = %.1f ms of target CPU/s on this VM (measured: "
-               "see docs/goroutines.md)",
-               g.uprobe_hits_per_s, g.uprobe_hits_per_s, kGoUprobeCostUs, g.est_cpu_ms_per_s);
-      g.cost = buf;
-    }
+}
+
+// (--goroutines) goroutines created and exited, by start function and by creator.
+void Model::frame_goroutines(Frame& f, bool final) {
+  GoroutineStats& g = f.goroutines;
+  g.enabled = target_.goroutines && target_.goroutines_attached;
+  g.note = target_.goroutines_note;
+  g.created = final ? go_created_ : go_created_iv_;
+  g.exited = final ? go_exited_ : go_exited_iv_;
+  g.created_total = go_created_;
+  g.exited_total = go_exited_;
+  g.exited_unmatched = go_unmatched_;
+  g.created_per_s = f.interval_s > 0 ? double(g.created) / f.interval_s : 0;
+  g.exited_per_s = f.interval_s > 0 ? double(g.exited) / f.interval_s : 0;
+  if (go_baseline_) {
+    int64_t live = int64_t(*go_baseline_) + int64_t(go_created_ - go_base_created_) -
+                   int64_t(go_exited_ - go_base_exited_);
+    g.live = std::max<int64_t>(live, 0);
   }
-  if (!final) {
-    go_hits_prev_ = go_hits_;
-    go_created_iv_ = go_exited_iv_ = 0;
-    go_creators_iv_.clear();
-    for (auto& fa : go_funcs_) fa.created_iv = fa.exited_iv = 0;
-    drops_prev_ = drops_;
-    creations_.clear();
-    offcpu_.clear();
-    blocked_iv_.clear();
-    prev_frame_ns_ = snap_ns_;
+  for (const auto& fa : go_funcs_) {
+    uint64_t c = final ? fa.created : fa.created_iv, x = final ? fa.exited : fa.exited_iv;
+    if (c || x) g.top.push_back({fa.name, c, x});
   }
-  // Threads that exited leave the live rows; their final totals stay for the final frame.
+  std::sort(g.top.begin(), g.top.end(), [](const GoFuncRow& a, const GoFuncRow& b) {
+    return a.created != b.created
+               ? a.created > b.created
+               : (a.exited != b.exited ? a.exited > b.exited : a.func < b.func);
+  });
+  if (g.top.size() > 20) g.top.resize(20);
+  for (const auto& [goid, n] : final ? go_creators_ : go_creators_iv_) {
+    GoCreatorRow r{goid, "", n};
+    if (auto it = go_live_.find(goid); it != go_live_.end()) r.func = go_funcs_[it->second].name;
+    g.creators.push_back(std::move(r));
+  }
+  std::sort(g.creators.begin(), g.creators.end(),
+            [](const GoCreatorRow& a, const GoCreatorRow& b) {
+              return a.count != b.count ? a.count > b.count : a.goid < b.goid;
+            });
+  if (g.creators.size() > 10) g.creators.resize(10);
+  g.uprobe_hits = go_hits_ - (final ? 0 : std::min(go_hits_, go_hits_prev_));
+  g.uprobe_hits_per_s = f.interval_s > 0 ? double(g.uprobe_hits) / f.interval_s : 0;
+  g.cost_us_per_hit = kGoUprobeCostUs;
+  g.est_cpu_ms_per_s = g.uprobe_hits_per_s * kGoUprobeCostUs / 1000.0;
+  if (g.enabled) {
+    char buf[200];
+    snprintf(buf, sizeof buf,
+             "%.0f hits/s ~ %.0f x ~%.0fus = %.1f ms of target CPU/s on this VM (measured: "
+             "see docs/goroutines.md)",
+             g.uprobe_hits_per_s, g.uprobe_hits_per_s, kGoUprobeCostUs, g.est_cpu_ms_per_s);
+    g.cost = buf;
+  }
+}
+
+// The interval's accumulators start over.
+void Model::end_interval() {
+  go_hits_prev_ = go_hits_;
+  go_created_iv_ = go_exited_iv_ = 0;
+  go_creators_iv_.clear();
+  for (auto& fa : go_funcs_) fa.created_iv = fa.exited_iv = 0;
+  drops_prev_ = drops_;
+  creations_.clear();
+  offcpu_.clear();
+  blocked_iv_.clear();
+  prev_frame_ns_ = snap_ns_;
+}
+
+// Threads that exited leave the live rows; their final totals stay for the final frame.
+void Model::forget_exited() {
   for (auto it = threads_.begin(); it != threads_.end();) {
-    if (it->second.dead && !final) {
+    if (it->second.dead) {
       if (gone_.size() < 100000) gone_[it->first] = it->second.cur;
       it = threads_.erase(it);
     } else {
       ++it;
     }
   }
-  if (final) {
-    for (const auto& [tid, st] : gone_) {
-      ThreadRow r;
-      r.tid = tid;
-      char comm[SS_COMM_LEN + 1] = {};
-      std::memcpy(comm, st.comm, SS_COMM_LEN);
-      auto nit = names_.find(tid);
-      r.name = nit != names_.end() ? nit->second : comm;
-      r.state = "exited";
-      r.oncpu_pct = f.interval_s > 0
-                        ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9))
-                        : 0;
-      r.offcpu_ms = {
-          double(st.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(st.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
-          double(st.offcpu_ns[SS_OFF_DISK]) / 1e6, double(st.offcpu_ns[SS_OFF_OTHER]) / 1e6};
-      uint64_t h[SS_HIST_BUCKETS];
-      for (int b = 0; b < SS_HIST_BUCKETS; b++) h[b] = st.rq_hist[b];
-      r.rq_p50_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5) / 1e3;
-      r.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
-      r.switches = switches_of(st);
-      r.created_by = st.created_by;
-      if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
-        r.blocked_in = bit->second;
-      if (st.go.flags & SS_GO_VALID) {
-        r.m = st.go.m_id;
-        r.p = st.go.p_id;
-        r.goid = st.go.goid;
-      }
-      f.threads.push_back(std::move(r));
+}
+
+// The final frame's rows of the threads that exited, with their totals.
+void Model::frame_exited_threads(Frame& f) {
+  for (const auto& [tid, st] : gone_) {
+    ThreadRow r;
+    r.tid = tid;
+    char comm[SS_COMM_LEN + 1] = {};
+    std::memcpy(comm, st.comm, SS_COMM_LEN);
+    auto nit = names_.find(tid);
+    r.name = nit != names_.end() ? nit->second : comm;
+    r.state = ThreadState::kExited;
+    r.oncpu_pct = f.interval_s > 0
+                      ? std::min(100.0, 100.0 * double(st.oncpu_ns) / (f.interval_s * 1e9))
+                      : 0;
+    r.offcpu_ms = {
+        double(st.offcpu_ns[SS_OFF_PREEMPTED]) / 1e6, double(st.offcpu_ns[SS_OFF_SLEEP]) / 1e6,
+        double(st.offcpu_ns[SS_OFF_DISK]) / 1e6, double(st.offcpu_ns[SS_OFF_OTHER]) / 1e6};
+    uint64_t h[SS_HIST_BUCKETS];
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) h[b] = st.rq_hist[b];
+    r.rq_p50_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.5) / 1e3;
+    r.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
+    r.switches = switches_of(st);
+    r.created_by = st.created_by;
+    if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
+      r.blocked_in = bit->second;
+    if (st.go.flags & SS_GO_VALID) {
+      r.m = st.go.m_id;
+      r.p = st.go.p_id;
+      r.goid = st.go.goid;
     }
+    f.threads.push_back(std::move(r));
   }
-  // USDT: probe counts, pauses, and the names the runtime gave its threads.
+}
+
+// USDT: probe counts, pauses, and the names the runtime gave its threads.
+void Model::frame_usdt(Frame& f, bool final) {
   if (!usdt_.probes().empty()) {
     std::map<uint32_t, std::string> os_names(names_.begin(), names_.end());
     f.usdt = usdt_.frame(snap_ns_, f.interval_s, final, os_names);
     for (auto& r : f.threads)
       if (auto n = usdt_.name(r.tid)) r.name = *n;
   }
-  return f;
 }
 
 }  // namespace schedscope::model

@@ -47,10 +47,22 @@ struct BlockedIn {
   double max_ms = 0;
 };
 
+// A thread's state in a frame, in the order the live view sorts them. Shown and written
+// (JSON, recordings) by thread_state_name(): running | runnable | disk | sleeping |
+// stopped | exited.
+enum class ThreadState : uint8_t { kRunning, kRunnable, kDisk, kSleeping, kStopped, kExited };
+const char* thread_state_name(ThreadState s);
+// The state of a thread from its kernel-side record.
+ThreadState thread_state(const ss_thread_state& st);
+// Blocked in the kernel: asleep, in uninterruptible (disk) wait or stopped.
+inline bool off_cpu_blocked(ThreadState s) {
+  return s == ThreadState::kSleeping || s == ThreadState::kDisk || s == ThreadState::kStopped;
+}
+
 struct ThreadRow {
   uint32_t tid = 0;
   std::string name;
-  std::string state;      // running | runnable | sleeping | disk | stopped
+  ThreadState state = ThreadState::kRunning;
   std::string syscall;    // syscall it is blocked in (or in flight with -S), "" if none
   double syscall_ms = 0;  // how long in that syscall / state
   double state_ms = 0;    // time in the current state
@@ -187,7 +199,18 @@ struct Frame {
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
 double hist_percentile_ns(const uint64_t* buckets, int n, double q);
 
-std::string state_name(const ss_thread_state& st);
+
+// The PCs of a record that the model symbolizes, as it looks them up (what a recording
+// must carry the symbols of): a thread creation's stack, a stop-the-world's caller stack,
+// and apart the start PC of a created goroutine (Symbolize::start_func).
+struct RecordPcs {
+  std::vector<uint64_t> frames;
+  std::vector<uint64_t> start_funcs;
+};
+RecordPcs symbolized_pcs(const ss_hdr* rec, size_t size);
+// A stop-the-world's caller stack as looked up: the frames after the first are return
+// addresses, and pc - 1 is the line of the call.
+std::vector<uint64_t> stw_caller_pcs(const ss_gc_stack& e);
 
 class Symbolize {
  public:
@@ -272,6 +295,18 @@ class Model {
   uint64_t records_ = 0, bad_records_ = 0;
 
   Frame_Creation make_creation(const ss_thread_new& e) const;
+  // The sections of a frame, in the order frame() builds them.
+  void frame_gc(Frame& f, uint64_t since, bool final);
+  void frame_latency(Frame& f, bool final);
+  std::map<int, int> frame_threads(Frame& f, uint64_t since, bool final);
+  void frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight);
+  void frame_runqueue(Frame& f, bool final);
+  void frame_events(Frame& f, bool final);
+  void frame_goroutines(Frame& f, bool final);
+  void end_interval();
+  void forget_exited();
+  void frame_exited_threads(Frame& f);
+  void frame_usdt(Frame& f, bool final);
 
   // --goroutines
   struct GoFuncAcc {

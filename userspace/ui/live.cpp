@@ -1049,8 +1049,8 @@ void View::draw_threads(const Rect& r) {
     double forms = t.syscall.empty() ? t.state_ms : t.syscall_ms;
     std::string func = t.go_func;
     if (t.incgo) func += func.empty() ? "[cgo]" : " [cgo]";
-    rows.push_back({std::to_string(t.tid), t.name, t.state, t.syscall.empty() ? "-" : t.syscall,
-                    t.state == "exited" ? "-" : fmt_ms(forms), fmt1("%.1f", t.oncpu_pct),
+    rows.push_back({std::to_string(t.tid), t.name, model::thread_state_name(t.state), t.syscall.empty() ? "-" : t.syscall,
+                    t.state == model::ThreadState::kExited ? "-" : fmt_ms(forms), fmt1("%.1f", t.oncpu_pct),
                     small_ms(t.offcpu_ms.preempted), small_ms(t.offcpu_ms.sleep),
                     small_ms(t.offcpu_ms.disk), small_ms(t.offcpu_ms.other),
                     t.rq_p99_us > 0 ? fmt_us(t.rq_p99_us) : "-",
@@ -1062,9 +1062,9 @@ void View::draw_threads(const Rect& r) {
       a = attr_pair(kRed) | A_BOLD;
     else if (blocked.count(t.tid))
       a = attr_pair(kCyan);
-    else if (t.state == "exited")
+    else if (t.state == model::ThreadState::kExited)
       a = A_DIM;
-    else if (t.state == "running")
+    else if (t.state == model::ThreadState::kRunning)
       a = attr_pair(kGreen);
     attrs.push_back(a);
   }

@@ -283,13 +283,7 @@ std::vector<size_t> iota_n(size_t n) {
   return v;
 }
 
-int state_rank(const std::string& s) {
-  static const char* const kOrder[] = {"running",  "runnable", "disk",
-                                       "sleeping", "stopped",  "exited"};
-  for (int i = 0; i < 6; i++)
-    if (s == kOrder[i]) return i;
-  return 6;
-}
+int state_rank(model::ThreadState s) { return int(s); }  // the enum's order
 
 double thread_for_ms(const model::ThreadRow& t) {
   return t.syscall.empty() ? t.state_ms : t.syscall_ms;

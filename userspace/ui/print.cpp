@@ -72,7 +72,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     }
     fprintf(
         out, "   %-8u %-15.15s %-9s %-16.16s %9.1f %6.1f %8.1f %8.1f %8.1f %9.0f %5lld %4d %8llu\n",
-        t->tid, t->name.c_str(), t->state.c_str(), t->syscall.empty() ? "-" : t->syscall.c_str(),
+        t->tid, t->name.c_str(), model::thread_state_name(t->state), t->syscall.empty() ? "-" : t->syscall.c_str(),
         t->syscall.empty() ? t->state_ms : t->syscall_ms, t->oncpu_pct, t->offcpu_ms.preempted,
         t->offcpu_ms.sleep, t->offcpu_ms.disk, t->rq_p99_us, static_cast<long long>(t->m), t->p,
         static_cast<unsigned long long>(t->goid));

@@ -7,11 +7,14 @@
 // cannot exhaust the stack). A unit test (tests/unit/test_json_policy.cpp) rejects any
 // other .dump( or json::parse in userspace/.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 namespace schedscope {
 
@@ -31,5 +34,20 @@ std::optional<nlohmann::json> parse_json_bounded(const uint8_t* data, size_t siz
 // Deepest [ / { nesting of a JSON text (brackets inside strings do not count); stops
 // counting as soon as `limit` is exceeded and returns limit + 1.
 int json_nesting_depth(const uint8_t* data, size_t size, int limit = kMaxJsonDepth);
+
+// Reads j[k] into v when it is a finite number that fits T; leaves v as it was otherwise
+// (recordings made elsewhere may hold anything).
+template <typename T>
+void json_get_num(const nlohmann::json& j, const char* k, T& v) {
+  auto it = j.find(k);
+  if (it == j.end() || !it->is_number()) return;
+  double d = it->get<double>();
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isfinite(d)) v = T(d);
+  } else {
+    if (d >= double(std::numeric_limits<T>::min()) && d <= double(std::numeric_limits<T>::max()))
+      v = it->is_number_unsigned() ? T(it->get<uint64_t>()) : T(it->get<int64_t>());
+  }
+}
 
 }  // namespace schedscope
