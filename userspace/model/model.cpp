@@ -102,6 +102,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     usdt_.on_record(rec, size);
     return;
   }
+  if (capacity_.on_record(rec, size)) return;  // SS_EV_CAP_SAMPLE
   switch (rec->type) {
     case SS_EV_THREAD_NEW: {
       if (size < sizeof(ss_thread_new)) break;
@@ -590,6 +591,7 @@ Frame Model::frame(bool final) {
     for (auto& r : f.threads)
       if (auto n = usdt_.name(r.tid)) r.name = *n;
   }
+  capacity_.fill(f);  // capacity decisions (capacity/tracker.h)
   return f;
 }
 

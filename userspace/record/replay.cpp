@@ -246,6 +246,7 @@ std::optional<model::Frame> Replayer::next() {
             apply_stacks(f, m);
             det_.evaluate(f);
             compare(f, m, false);
+            cap_check_.compare(f.capacity, m, f.elapsed_s);
             frames_shown_++;
             return f;
           }
@@ -254,6 +255,7 @@ std::optional<model::Frame> Replayer::next() {
             f.alerts = det_.all();
             live_alerts_ = alerts_from_json(m.value("alerts", nlohmann::json::array()));
             compare(f, m, true);
+            cap_check_.compare(f.capacity, m, f.elapsed_s);
             final_ = std::move(f);
             ended_ = true;
             return std::nullopt;

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capacity/report.h"
 #include "detect/detectors.h"
 #include "model/model.h"
 #include "record/reader.h"
@@ -66,6 +67,8 @@ class Replayer {
   [[nodiscard]] bool ended() const { return ended_; }
 
   [[nodiscard]] const AlertCheck& check() const { return check_; }
+  // The capacity answers replayed against those shown live (stored in the frame markers).
+  [[nodiscard]] const capacity::ReplayCheck& capacity_check() const { return cap_check_; }
   [[nodiscard]] const std::vector<detect::Alert>& live_alerts() const { return live_alerts_; }
   [[nodiscard]] const detect::Detectors& detectors() const { return det_; }
   [[nodiscard]] model::Model& model() { return model_; }
@@ -97,6 +100,7 @@ class Replayer {
   std::optional<model::Frame> final_;
   std::vector<detect::Alert> live_alerts_;
   AlertCheck check_;
+  capacity::ReplayCheck cap_check_;
   bool ended_ = false;
   uint64_t raw_records_ = 0, frames_shown_ = 0;
 };
