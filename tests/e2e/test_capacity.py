@@ -4,7 +4,8 @@ producer filling one P's run queue; tens of thousands of goroutines parked on ne
 reads; the CPU-bound program in a cgroup whose CPU quota is below GOMAXPROCS) and prints
 what it did; schedscope's `capacity` section must answer yes to the matching question,
 with the numbers behind it agreeing with that ground truth. Healthy programs get no false
-yes. A recording gives back the answers shown live, frame by frame."""
+yes (`no`, or `unknown` where data is missing, or `look_elsewhere` when the machine starves
+the threads). A recording gives back the answers shown live, frame by frame."""
 import json
 import os
 import signal
@@ -24,6 +25,20 @@ def answers(frame):
 
 def verdict(frame, q):
     return next(v for v in frame["capacity"]["verdicts"] if v["question"] == q)
+
+
+def expected_raise(lines):
+    """What raise_gomaxprocs must say for the one-P CPU workload, from its own CPU use: its
+    P is held all the time, so if its thread got at least 0.6 CPU a second the P is the
+    limit (yes); at most 0.4 and the host starved the thread (look_elsewhere: more Ps would
+    wait for the CPU too); in between either."""
+    used = [o["cpu_per_s"] for o in lines if o.get("ev") == "tick"][1:]
+    assert used, "no tick from the workload"
+    if min(used) >= 0.6:
+        return ("yes",)
+    if max(used) <= 0.4:
+        return ("look_elsewhere",)
+    return ("yes", "look_elsewhere")
 
 
 class CpuCgroup:
@@ -114,9 +129,13 @@ class Capacity(unittest.TestCase):
         self.assertGreater(last["procs_running"]["sample_hz"], 200)
         self.assertGreater(last["sched_latency_p99_us"], 10000)
         v = verdict(live[-1], "raise_gomaxprocs")
-        self.assertEqual(v["answer"], "yes", v)
-        self.assertIn("towards 2", v["advice"])
-        self.assertEqual(answers(frames[-1])["raise_gomaxprocs"], "yes")
+        want = expected_raise(lines)
+        self.assertIn(v["answer"], want, (v, [o.get("cpu_per_s") for o in lines]))
+        if v["answer"] == "yes":
+            self.assertIn("towards 2", v["advice"])
+        else:
+            self.assertIn("wait for a CPU", v["advice"])
+        self.assertIn(answers(frames[-1])["raise_gomaxprocs"], ("yes", "look_elsewhere"))
         # Nothing else is asked for: no quota here, a few goroutines.
         self.assertEqual(answers(live[-1])["fewer_goroutines"], "no")
         self.assertIn(answers(live[-1])["cpu_quota"], ("unknown", "no"))
@@ -157,18 +176,18 @@ class Capacity(unittest.TestCase):
 
     # ------------------------------------------------------------------ CPU quota
     def test_cpu_quota_below_gomaxprocs_throttled_share_shown(self):
-        cg = CpuCgroup(50000)  # 0.5 CPU
+        cg = CpuCgroup(10000)  # 0.1 CPU: below what the program gets even on a loaded machine
         self.addCleanup(cg.remove)
         frames, lines = self.observe(["-mode", "cpu", "-procs", "2", "-workers", "4"],
                                      before_attach=cg.add)
         truth = next(o for o in lines if o.get("ev") == "truth")
         self.assertEqual(truth["gomaxprocs"], 2)
-        # Ground truth: the program got about half a CPU a second, for four busy goroutines.
+        # Ground truth: the program got about a tenth of a CPU a second, for four busy goroutines.
         used = [o["cpu_per_s"] for o in lines if o.get("ev") == "tick"][1:]
-        self.assertTrue(used and max(used) < 0.7, used)
+        self.assertTrue(used and max(used) < 0.2, used)
         live = self.shown(frames)
         q = live[-1]["capacity"]["cpu_quota"]
-        self.assertAlmostEqual(q["cores"], 0.5, places=3)
+        self.assertAlmostEqual(q["cores"], 0.1, places=3)
         self.assertEqual(q["cgroup"], cg.rel)
         self.assertGreaterEqual(q["throttled_share"], 0.5, q)
         self.assertGreater(q["nr_throttled"], 0)
@@ -187,10 +206,11 @@ class Capacity(unittest.TestCase):
             live = self.shown(frames)
             for f in frames:
                 for q, a in answers(f).items():
-                    self.assertIn(a, ("no", "unknown"), f"{name}: {q} {a} at t={f['elapsed_s']}: "
-                                  f"{verdict(f, q)}")
-            # Enough was known to say no, not only unknown.
-            self.assertEqual(answers(live[-1])["raise_gomaxprocs"], "no", name)
+                    # Never a yes. (look_elsewhere is no false yes: on a loaded machine the
+                    # host may starve the threads holding the Ps, and it says so.)
+                    self.assertNotEqual(a, "yes", f"{name}: {q} {a} at t={f['t']}: {verdict(f, q)}")
+            # Enough was known to answer, not only unknown.
+            self.assertIn(answers(live[-1])["raise_gomaxprocs"], ("no", "look_elsewhere"), name)
             self.assertEqual(answers(live[-1])["fewer_goroutines"], "no", name)
 
     # ------------------------------------------------------------------ recordings
@@ -213,10 +233,14 @@ class Capacity(unittest.TestCase):
         # The answers replayed equal those shown live while recording, frame by frame.
         self.assertTrue(cap["check"]["match"], cap["check"])
         self.assertGreaterEqual(cap["check"]["frames_compared"], 7)
-        self.assertEqual({v["question"]: v["answer"] for v in cap["verdicts"]}["raise_gomaxprocs"], "yes")
+        while wl.read_lines(0.3):
+            pass
+        want = expected_raise([json.loads(l) for l in wl.lines if l.startswith("{")])
+        self.assertIn({v["question"]: v["answer"] for v in cap["verdicts"]}["raise_gomaxprocs"], want)
         w = cap["worst_interval"]
         self.assertIsNotNone(w)
-        self.assertEqual({v["question"]: v["answer"] for v in w["verdicts"]}["raise_gomaxprocs"], "yes")
+        self.assertIn({v["question"]: v["answer"] for v in w["verdicts"]}["raise_gomaxprocs"],
+                      ("yes", "look_elsewhere"))
         self.assertEqual(cap["gomaxprocs"], 1)
         # replay gives the same final section as the report.
         r = subprocess.run([SCHEDSCOPE, "replay", out, "--json"], capture_output=True, text=True, timeout=60)
@@ -227,7 +251,7 @@ class Capacity(unittest.TestCase):
         # The text report has the section.
         t = subprocess.run([SCHEDSCOPE, "report", out], capture_output=True, text=True, timeout=60)
         self.assertIn("CAPACITY", t.stdout)
-        self.assertIn("raise GOMAXPROCS  yes", t.stdout)
+        self.assertRegex(t.stdout, r"raise GOMAXPROCS  (yes|look elsewhere)")
 
 
     # ------------------------------------------------------------------ live view
@@ -239,9 +263,10 @@ class Capacity(unittest.TestCase):
         tm = Tmux(200, 50)
         self.addCleanup(tm.close)
         tm.line(f"{SCHEDSCOPE} top -p {ready['pid']}")
-        s = tm.wait(lambda s: "capacity: raise GOMAXPROCS yes" in s, 30)
+        s = tm.wait(lambda s: "capacity: raise GOMAXPROCS yes" in s or
+                    "capacity: raise GOMAXPROCS look elsewhere" in s, 30)
         self.assertIsNotNone(s, tm.screen())
-        line = next(l for l in s.splitlines() if "capacity: raise GOMAXPROCS yes" in l)
+        line = next(l for l in s.splitlines() if "capacity: raise GOMAXPROCS" in l)
         self.assertIn("shard", line)
         self.assertIn("fewer goroutines no", line)
         self.assertIn("Ps running p50 1", line)

@@ -223,6 +223,22 @@ TEST(CapacityRules, RaiseGomaxprocs) {
   EXPECT_EQ(judge(Question::kRaiseGomaxprocs, e).answer, Answer::kNo);
 }
 
+TEST(CapacityRules, RaiseLooksElsewhereWhenThePsThreadsLackCpu) {
+  // One P held all the time, goroutines waiting, but its thread got a fifth of a CPU: the
+  // host (or a quota) holds it back, more Ps would wait for the CPU too.
+  Evidence e = base(1);
+  procs(e, 1.0);
+  latency(e, 60'000);
+  e.cpu_cores = 0.2;
+  Verdict v = judge(Question::kRaiseGomaxprocs, e);
+  EXPECT_EQ(v.answer, Answer::kLookElsewhere);
+  EXPECT_NE(v.advice.find("got 0.20 CPUs for 1.00 Ps"), std::string::npos) << v.advice;
+  e.cpu_cores = 0.9;
+  EXPECT_EQ(judge(Question::kRaiseGomaxprocs, e).answer, Answer::kYes);
+  e.cpu_cores = -1;  // unknown: not held against it
+  EXPECT_EQ(judge(Question::kRaiseGomaxprocs, e).answer, Answer::kYes);
+}
+
 TEST(CapacityRules, RaiseUnknownWithoutData) {
   Evidence e = base(0);
   EXPECT_EQ(judge(Question::kRaiseGomaxprocs, e).answer, Answer::kUnknown);  // not Go

@@ -5,6 +5,7 @@
 
 #include "capacity/present.h"
 #include "model/model.h"
+#include "util/json_out.h"
 #include "util/strfmt.h"
 
 namespace schedscope::capacity {
@@ -52,7 +53,7 @@ void ReplayCheck::compare(const Section& replayed, const nlohmann::json& marker,
   if (got == *it) return;
   mismatched_++;
   if (diffs_.size() < 5)
-    diffs_.push_back(strfmt("t=%.2fs: live ", t) + it->dump() + " / replay " + got.dump());
+    diffs_.push_back(strfmt("t=%.2fs: live ", t) + dump_json(*it) + " / replay " + dump_json(got));
 }
 
 nlohmann::json ReplayCheck::to_json() const {

@@ -72,6 +72,12 @@ double Evidence::saturated_share() const {
 }
 int Evidence::procs_percentile(double q) const { return percentile_of(procs, q); }
 int Evidence::procs_max() const { return max_of(procs); }
+double Evidence::procs_mean() const {
+  if (!ticks) return 0;
+  double n = 0;
+  for (size_t k = 0; k < procs.size(); k++) n += double(k) * double(procs[k]);
+  return n / double(ticks);
+}
 uint64_t Evidence::runq_samples() const {
   uint64_t n = 0;
   for (auto v : runq) n += v;
@@ -119,6 +125,8 @@ void accumulate(Evidence& a, const Evidence& b) {
     double prev = total - b.span_s;
     a.gc_share = (a.gc_share * prev + b.gc_share * b.span_s) / total;
     a.syscalls_per_s = (a.syscalls_per_s * prev + b.syscalls_per_s * b.span_s) / total;
+    if (b.cpu_cores >= 0)
+      a.cpu_cores = a.cpu_cores >= 0 ? (a.cpu_cores * prev + b.cpu_cores * b.span_s) / total : b.cpu_cores;
   }
   a.stw_ms += b.stw_ms;
   a.kernel_rq_p99_us = std::max(a.kernel_rq_p99_us, b.kernel_rq_p99_us);
@@ -132,10 +140,20 @@ std::string procs_line(const Evidence& e) {
                 e.procs_percentile(0.99), e.procs_max(), e.gomaxprocs);
 }
 
-// What else makes goroutines wait, from what is measured anyway.
-std::string elsewhere(const Evidence& e) {
+// Ps held (Go's view) whose threads get little CPU (the kernel's view): the host or the
+// cgroup, not the number of Ps, holds the goroutines back.
+bool starved(const Evidence& e) {
+  return e.cpu_cores >= 0 && e.procs_known() && e.cpu_cores < kOnCpuShare * e.procs_mean();
+}
+
+// What else makes goroutines wait, from what is measured anyway. `from_raise`: asked by
+// raise_gomaxprocs itself (busy Ps are then no cause to name).
+std::string elsewhere(const Evidence& e, bool from_raise = false) {
   std::vector<std::string> c;
-  if (e.procs_known() && e.saturated_share() >= kSaturatedShare)
+  if (starved(e))
+    c.push_back(strfmt("the threads holding the Ps got %.2f CPUs for %.2f Ps running (the host's "
+                       "CPUs or the quota)", e.cpu_cores, e.procs_mean()));
+  if (!from_raise && e.procs_known() && e.saturated_share() >= kSaturatedShare)
     c.push_back(strfmt("every P busy %.0f%% of the time (see raise_gomaxprocs)",
                        100 * e.saturated_share()));
   if (e.quota_known && e.throttled_share() >= kThrottledShare)
@@ -180,7 +198,11 @@ Verdict raise(const Evidence& e) {
     return v;
   }
   v.because = procs_line(e) + "; scheduling latency p99 " + ms(e.latency_p99_us);
-  if (e.latency_p99_us > kLatencyHighUs) {
+  if (e.latency_p99_us > kLatencyHighUs && starved(e)) {
+    v.answer = Answer::kLookElsewhere;
+    v.advice = "the Ps are held but their threads wait for a CPU: more Ps would wait too; " +
+               elsewhere(e, true);
+  } else if (e.latency_p99_us > kLatencyHighUs) {
     v.answer = Answer::kYes;
     int room = e.cpus;
     if (e.quota_known && e.quota_cores > 0) room = std::min(room ? room : 1 << 20, int(std::floor(e.quota_cores)));
@@ -281,7 +303,7 @@ Verdict quota(const Evidence& e) {
     return v;
   }
   if (e.gomaxprocs > 0 && e.quota_cores >= e.gomaxprocs + kQuotaHeadroom && e.procs_known() &&
-      e.saturated_share() >= kSaturatedShare && e.latency_known && e.latency_samples &&
+      e.saturated_share() >= kSaturatedShare && !starved(e) && e.latency_known && e.latency_samples &&
       e.latency_p99_us > kLatencyHighUs) {
     v.answer = Answer::kYes;
     v.because += "; " + procs_line(e) + ", scheduling latency p99 " + ms(e.latency_p99_us);

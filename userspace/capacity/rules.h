@@ -49,12 +49,14 @@ struct Evidence {
   double stw_ms = 0;          // stop-the-world time in the span
   double syscalls_per_s = 0;  // blocking syscall episodes per second
   double kernel_rq_p99_us = 0;  // threads waiting for a CPU (the kernel's run queue)
+  double cpu_cores = -1;        // CPU the target's threads used, in CPUs (-1 unknown)
 
   // Derived.
   [[nodiscard]] bool procs_known() const;  // GOMAXPROCS and enough P samples
   [[nodiscard]] double saturated_share() const;  // share of ticks with >= gomaxprocs running
   [[nodiscard]] int procs_percentile(double q) const;  // -1 unknown
   [[nodiscard]] int procs_max() const;
+  [[nodiscard]] double procs_mean() const;  // Ps running on average
   [[nodiscard]] uint64_t runq_samples() const;
   [[nodiscard]] int runq_percentile(double q) const;  // -1 unknown
   [[nodiscard]] int runq_max() const;

@@ -17,6 +17,7 @@ inline constexpr double kQuotaHeadroom = 1.0;     // quota this many cores above
 inline constexpr double kWindowS = 5.0;           // verdicts look at the last 5 s ...
 inline constexpr double kEvidenceS = 3.0;         // ... and need 3 s of intervals that agree
 inline constexpr double kAgreeShare = 0.6;        // and 60% of the known time in the window
+inline constexpr double kOnCpuShare = 0.5;       // held Ps whose threads get this share of a CPU
 inline constexpr uint64_t kMinTicks = 50;         // sampler ticks for an interval to count
 
 }  // namespace schedscope::capacity

@@ -107,6 +107,10 @@ Evidence evidence_of(const model::Frame& f, const ss_cap_sample* cur, const ss_c
   e.stw_ms = f.gc.stw_ms;
   e.syscalls_per_s = f.syscalls_per_s;
   e.kernel_rq_p99_us = f.rq_p99_us;
+  if (f.interval_s > 0) {
+    e.cpu_cores = 0;
+    for (const auto& r : f.threads) e.cpu_cores += r.oncpu_pct / 100.0;
+  }
   return e;
 }
 
