@@ -11,6 +11,7 @@
 
 #include "capacity/cgroup.h"
 #include "capacity/present.h"
+#include "capacity/psampler.h"
 #include "capacity/rules.h"
 #include "capacity/thresholds.h"
 #include "model/model.h"
@@ -355,6 +356,28 @@ TEST(CapacityRules, VerdictsNeedSustainedEvidence) {
   Evidence unk = base(1);
   w = {{1, j(unk)}, {1, j(yes)}, {1, j(yes)}, {1, j(unk)}, {1, j(yes)}};
   EXPECT_EQ(decide(Question::kRaiseGomaxprocs, w, yes).answer, Answer::kYes);
+}
+
+// ---- the P sampler's counting
+
+TEST(CapacitySampler, TallyCountsRunningPsAndTheLongestQueue) {
+  ss_cap_counts c{};
+  // _Pidle 0, _Prunning 1, _Psyscall 2, _Pgcstop 3: two Ps running, longest queue 130.
+  tally({1, 0, 1, 2}, {0, 130, 7, 0}, true, c);
+  tally({0, 0, 0, 0}, {0, 0, 0, 0}, true, c);
+  tally({1, 1, 1, 1}, {300, 0, 0, 0}, false, c);  // run queues unknown: not counted
+  EXPECT_EQ(c.ticks, 3u);
+  EXPECT_EQ(c.procs[2], 1u);
+  EXPECT_EQ(c.procs[0], 1u);
+  EXPECT_EQ(c.procs[4], 1u);
+  EXPECT_EQ(c.runq[130], 1u);
+  EXPECT_EQ(c.runq[0], 1u);
+  uint64_t rq = 0;
+  for (auto v : c.runq) rq += v;
+  EXPECT_EQ(rq, 2u);
+  // A torn read past the capacity lands in the last bucket, not out of bounds.
+  tally({1}, {1000}, true, c);
+  EXPECT_EQ(c.runq[SS_CAP_RUNQ - 1], 1u);
 }
 
 // ---- the tracker through the model, as live and replay feed it
