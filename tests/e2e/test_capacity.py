@@ -8,13 +8,14 @@ yes (`no`, or `unknown` where data is missing, or `look_elsewhere` when the mach
 the threads). A recording gives back the answers shown live, frame by frame."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, Proc, frames_until_final, require_root, workload
+from common import SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, workload
 
 QUESTIONS = ["raise_gomaxprocs", "shard", "fewer_goroutines", "cpu_quota"]
 
@@ -248,6 +249,25 @@ class Capacity(unittest.TestCase):
         frames = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
         whole = {k: v for k, v in cap.items() if k not in ("worst_interval", "check")}
         self.assertEqual(frames[-1]["capacity"], whole)
+        # The Perfetto export has the Ps-running counter track, at 1 P (GOMAXPROCS 1, busy).
+        pf = os.path.join(d, "cap.pftrace")
+        r = subprocess.run([SCHEDSCOPE, "export", out, "--format", "perfetto", "-o", pf],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+        with open(pf, "rb") as f:
+            dec = subprocess.run(["protoc", f"--proto_path={os.path.dirname(proto)}",
+                                  "--decode=perfetto.protos.Trace", proto], stdin=f,
+                                 capture_output=True, text=True, timeout=60)
+        self.assertEqual(dec.returncode, 0, dec.stderr)
+        self.assertIn('name: "Ps running (mean of 1 kHz samples)"', dec.stdout)
+        m = re.search(r"uuid: (\d+)\s+name: \"Ps running", dec.stdout)
+        self.assertIsNotNone(m)
+        vals = [float(v) for v in re.findall(
+            r"track_uuid: %s\s+double_counter_value: ([0-9.e+-]+)" % m.group(1), dec.stdout)]
+        self.assertGreaterEqual(len(vals), 5, vals)
+        self.assertGreaterEqual(max(vals), 0.9, vals)
+        self.assertLessEqual(max(vals), 1.0, vals)
         # The text report has the section.
         t = subprocess.run([SCHEDSCOPE, "report", out], capture_output=True, text=True, timeout=60)
         self.assertIn("CAPACITY", t.stdout)
