@@ -348,4 +348,44 @@ struct ss_gc_cfg {
 	ss_u32 pad;
 };
 
+/* ---- Capacity: event type 30..39.
+ * Made by userspace once per interval (never by BPF): the counts of the P sampler, a
+ * thread of schedscope that reads every P's status and run queue from the target's
+ * memory about 1000 times a second, and the quota and throttling of the target's cgroup. */
+#define SS_EV_CAP_SAMPLE 30    /* struct ss_cap_sample */
+
+#define SS_CAP_PROCS 129       /* procs[k]: samples with k Ps _Prunning; the last is "k >= 128" */
+#define SS_CAP_RUNQ 258        /* runq[n]: samples whose longest run queue held n (0..256, +1
+                                * runnext); the last is ">= 257" */
+
+/* Counts since attach. */
+struct ss_cap_counts {
+	ss_u64 ticks;              /* samples taken (P statuses read) */
+	ss_u64 procs[SS_CAP_PROCS];
+	ss_u64 runq[SS_CAP_RUNQ];
+};
+
+/* ss_cap_sample.flags */
+#define SS_CAPF_SAMPLER 0x1    /* counts.ticks/procs are valid (the P sampler runs) */
+#define SS_CAPF_RUNQ 0x2       /* counts.runq is valid (run-queue offsets known) */
+#define SS_CAPF_CGROUP 0x4     /* the target's CPU cgroup was read */
+#define SS_CAPF_QUOTA 0x8      /* it (or an ancestor) has a CPU quota: quota_us/cfs_period_us */
+#define SS_CAPF_CGROUP_V2 0x10 /* cgroup v2 (cpu.max) rather than v1 (cpu.cfs_quota_us) */
+
+/* All counters are since attach (P sampler) or since the cgroup's creation (cpu.stat). */
+struct ss_cap_sample {
+	struct ss_hdr h;           /* ts = snapshot time */
+	ss_u32 flags;              /* SS_CAPF_* */
+	ss_u32 period_us;          /* P sampler period */
+	ss_u32 cpus;               /* CPUs the target may run on (its affinity) */
+	ss_u32 pad;
+	ss_u64 quota_us;           /* (SS_CAPF_QUOTA) CPU time per period allowed */
+	ss_u64 cfs_period_us;      /* (SS_CAPF_QUOTA) the period */
+	ss_u64 nr_periods;         /* (SS_CAPF_CGROUP) cpu.stat of the cgroup with the quota */
+	ss_u64 nr_throttled;
+	ss_u64 throttled_ns;
+	char cgroup[128];          /* its path in the hierarchy (the end, if longer) */
+	struct ss_cap_counts counts;
+};
+
 #endif /* SCHEDSCOPE_ABI_H */

@@ -440,9 +440,29 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
     }
     counter(fr.ts_ns, kCounterGoLatency, fr.go_latency.lat.p99_us);
   };
+  // Capacity: Ps running (_Prunning), the mean of the P sampler's 1 kHz samples of the
+  // interval (docs/capacity.md).
+  constexpr uint64_t kCounterPsRunning = 25;
+  bool ps_described = false;
+  auto ps_frame = [&](const model::Frame& fr) {
+    if (!fr.capacity.present || fr.capacity.interval.ticks == 0) return;
+    if (!ps_described) {
+      ps_described = true;
+      pp::TracePacket p;
+      auto* td = p.mutable_track_descriptor();
+      td->set_uuid(kCounterPsRunning);
+      td->set_parent_uuid(kProcessUuid);
+      td->set_name("Ps running (mean of 1 kHz samples)");
+      td->mutable_counter()->set_unit(pp::CounterDescriptor::UNIT_COUNT);
+      out.write(p);
+      st.counter_tracks++;
+    }
+    counter(fr.ts_ns, kCounterPsRunning, fr.capacity.interval.procs_mean());
+  };
   while (auto fr = rp.next()) {
     gc_frame(*fr);
     lat_frame(*fr);
+    ps_frame(*fr);
     counter(fr->ts_ns, kCounterThreads, fr->threads_alive);
     counter(fr->ts_ns, kCounterSwitches, fr->switches_per_s);
     counter(fr->ts_ns, kCounterSyscalls, fr->syscalls_per_s);

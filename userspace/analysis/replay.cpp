@@ -217,12 +217,14 @@ detect::Pulled Replayer::pull() {
 
 void Replayer::Check::on_shown(const model::Frame& f, const detect::Pipeline&) {
   r_.compare(f, r_.shown_marker_, false);
+  r_.cap_check_.compare(f.capacity, r_.shown_marker_, f.elapsed_s);
 }
 
 void Replayer::Check::on_final(const model::Frame& f, const detect::Pipeline&) {
   if (!r_.final_marker_) return;  // truncated recording: nothing to compare with
   r_.live_alerts_ = alerts_from_json(r_.final_marker_->value("alerts", nlohmann::json::array()));
   r_.compare(f, *r_.final_marker_, true);
+  r_.cap_check_.compare(f.capacity, *r_.final_marker_, f.elapsed_s);
 }
 
 std::optional<model::Frame> Replayer::next() {

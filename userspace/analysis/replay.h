@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/capacity_report.h"
 #include "detect/detectors.h"
 #include "detect/pipeline.h"
 #include "model/frame_source.h"
@@ -72,6 +73,8 @@ class Replayer {
   [[nodiscard]] bool ended() const { return pipe_.ended(); }
 
   [[nodiscard]] const AlertCheck& check() const { return check_; }
+  // The capacity answers replayed against those shown live (stored in the frame markers).
+  [[nodiscard]] const capacity::ReplayCheck& capacity_check() const { return cap_check_; }
   [[nodiscard]] const std::vector<model::Alert>& live_alerts() const { return live_alerts_; }
   [[nodiscard]] const detect::Detectors& detectors() const { return pipe_.detectors(); }
   [[nodiscard]] model::Model& model() { return model_; }
@@ -125,6 +128,7 @@ class Replayer {
   std::optional<nlohmann::json> final_marker_;  // the recorded final frame's
   std::vector<model::Alert> live_alerts_;
   AlertCheck check_;
+  capacity::ReplayCheck cap_check_;
   uint64_t raw_records_ = 0, frames_shown_ = 0;
   Feed feed_{*this};
   Check check_sink_{*this};

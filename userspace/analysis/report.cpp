@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "analysis/capacity_report.h"
 #include "analysis/replay.h"
 #include "model/frame_json.h"
 
@@ -106,6 +107,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   };
   uint64_t frames = 0;
   int max_threads = 0;
+  capacity::WorstInterval cap_worst;  // capacity: the interval with the worst verdicts
   double max_creation_rate = 0;
   std::vector<gc::Period> gc_periods;  // GC periods of the whole recording (capped)
   json gc_intervals = json::array();   // per interval: t, cycles, MMU, assist share
@@ -125,6 +127,7 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
            {"assist_share", r2(f->gc.assist_share)}, {"worker_share", r2(f->gc.worker_share)},
            {"mmu_10ms", r2(f->gc.mmu_10ms)}, {"mmu_100ms", r2(f->gc.mmu_100ms)}});
     frames++;
+    cap_worst.offer(*f);
     max_threads = std::max(max_threads, f->threads_alive);
     max_creation_rate = std::max(max_creation_rate, f->creations_per_s);
   }
@@ -335,6 +338,11 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
     gj["intervals"] = gc_intervals;
     r["gc"] = gj;
   }
+  // ---- capacity decisions over the whole recording, and its worst interval
+  if (fin.capacity.present) {
+    r["capacity"] = capacity::report_json(fin.capacity, cap_worst);
+    r["capacity"]["check"] = rp.capacity_check().to_json();
+  }
   return r;
 }
 
@@ -463,6 +471,7 @@ void print_report(const json& r, FILE* out) {
 
   print_gc_report(r, out);
   print_latency_report(r, out);
+  if (r.contains("capacity")) capacity::print_report(r["capacity"], out);
   fprintf(out, "\nALERTS  %zu\n", r["alerts"].size());
   for (const auto& a : r["alerts"]) {
     fprintf(out, "  [%s] t=%.1fs %s: %s\n", s_of(a, "severity").c_str(), d_of(a, "t"),

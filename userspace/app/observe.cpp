@@ -187,6 +187,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
     t.go_note = "Go awareness off (--no-go)";
   }
   o->model_.set_target(t);
+  o->capacity_ = std::make_unique<CapacityProbe>(pid);  // capacity: cgroup now, Ps once Go is known
   o->attach_gc();  // the GC uprobes need only the binary: attach before the runtime starts
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
@@ -268,6 +269,7 @@ void Observer::try_go() {
     go_pushed_ = true;
     attach_goroutines();
     gc_offsets_ready();
+    if (capacity_) capacity_->start_sampler(*go_);  // the P sampler (capacity/psampler.h)
   } else {
     auto t = model_.target();
     t.go_note = go_->note();
@@ -385,6 +387,10 @@ Expected<model::Frame> Observer::next() {
   auto snap = session_->snapshot();
   if (!snap) return snap.error();
   usdt_counts();
+  if (capacity_ && !target_gone_) {  // capacity: sampler counts and cgroup, as a record
+    ss_cap_sample c = capacity_->sample(snap->ts_ns);
+    inject(&c.h, sizeof c);
+  }
   model_.on_kernel(*snap);
   for (auto* t : taps_) t->kernel(*snap);
   try_go();

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "app/capacity_attach.h"
 #include "app/gc_attach.h"
 #include "app/go_attach.h"
 #include "app/target.h"
@@ -112,6 +113,7 @@ class Observer {
   std::unordered_set<uint32_t> named_;
   std::optional<uint64_t> goroutine_baseline_;
   std::unique_ptr<UsdtAttacher> usdt_;
+  std::unique_ptr<CapacityProbe> capacity_;  // capacity data, one record per interval
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> usdt_sent_;  // (tid, probe) -> count injected
   std::vector<model::Inputs*> taps_;
 

@@ -11,6 +11,7 @@
 #include "app/go_attach.h"
 #include "app/options.h"
 #include "app/record_cmd.h"
+#include "analysis/capacity_report.h"
 #include "go/runtime_json.h"
 #include "analysis/replay.h"
 #include "util/version.h"
@@ -162,6 +163,7 @@ void Recorder::marker(record::FrameMode mode, const Observer& o, const model::Fr
     last_target_ = t;
   }
   if (alerts && !alerts->empty()) m["alerts"] = record::alerts_to_json(*alerts);
+  if (f && f->capacity.present) m["capacity"] = capacity::answers_json(f->capacity);  // checked on replay
   if (f && mode == record::FrameMode::kShown) {
     // Stacks the observer walked from /proc/PID/mem after building the frame.
     json stacks = json::object();

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "capacity/present.h"
 #include "go/runtime_json.h"
 
 namespace schedscope::model {
@@ -177,6 +178,7 @@ json frame_to_json(const Frame& f) {
   j["gc"] = gc_json(f.gc);
   j["sched_latency"] = sched_latency_json(f);
   if (f.census) j["census"] = census_json(*f.census);
+  if (f.capacity.present) j["capacity"] = capacity::to_json(f.capacity);  // docs/capacity.md
   json alerts = json::array();
   for (const auto& a : f.alerts) alerts.push_back(alert_json(a));
   j["alerts"] = std::move(alerts);

@@ -9,6 +9,30 @@
 
 namespace schedscope::model {
 
+namespace {
+
+// What the capacity decisions read of a frame's other sections (capacity/tracker.h).
+capacity::FrameFacts capacity_facts(const Frame& f) {
+  capacity::FrameFacts c;
+  c.interval_s = f.interval_s;
+  c.elapsed_s = f.elapsed_s;
+  c.final = f.final;
+  c.go_version = f.target.go_version;
+  if (f.go) c.gomaxprocs = f.go->gomaxprocs;
+  c.latency_available = f.go_latency.available;
+  c.latency_samples = f.go_latency.lat.samples;
+  c.latency_p99_us = f.go_latency.lat.p99_us;
+  c.census = f.census ? &*f.census : nullptr;
+  c.gc_share = f.gc.assist_share + f.gc.worker_share;
+  c.stw_ms = f.gc.stw_ms;
+  c.syscalls_per_s = f.syscalls_per_s;
+  c.rq_p99_us = f.rq_p99_us;
+  for (const auto& r : f.threads) c.cpu_cores += r.oncpu_pct / 100.0;
+  return c;
+}
+
+}  // namespace
+
 double hist_percentile_ns(const uint64_t* buckets, int n, double q) {
   uint64_t total = 0;
   for (int i = 0; i < n; i++) total += buckets[i];
@@ -132,6 +156,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     usdt_.on_record(rec, size);
     return;
   }
+  if (capacity_.on_record(rec, size)) return;  // SS_EV_CAP_SAMPLE
   switch (rec->type) {
     case SS_EV_THREAD_NEW: {
       if (size < sizeof(ss_thread_new)) break;
@@ -348,6 +373,7 @@ Frame Model::frame(bool final) {
   }
   if (final) frame_exited_threads(f);
   frame_usdt(f, final);
+  f.capacity = capacity_.fill(capacity_facts(f));  // last: it reads the sections above
   return f;
 }
 

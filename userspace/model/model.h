@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "capacity/tracker.h"
 #include "gc/gc.h"
 #include "go/runtime_reader.h"
 #include "model/alert.h"
@@ -194,6 +195,7 @@ struct Frame {
   double rq_p999_us = 0;                 // kernel run-queue latency p99.9 (this interval)
   std::vector<uint64_t> rq_hist;         // its log2 histogram (bucket i: [2^i, 2^(i+1)) ns)
   GoLatency go_latency;                  // goroutine runnable -> running (Go 1.17+)
+  capacity::Section capacity;            // capacity decisions (capacity/tracker.h)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -330,6 +332,7 @@ class Model {
 
   usdt::Tracker usdt_;
   gc::Tracker gc_;
+  capacity::Tracker capacity_;  // SS_EV_CAP_SAMPLE records; fills Frame::capacity
 };
 
 }  // namespace schedscope::model

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "capacity/present.h"
 #include "go/runtime_reader.h"
 #include "ui/live_state.h"
 #include "util/printable.h"
@@ -781,6 +782,13 @@ int View::draw_header(int W, int max_lines) {
                            ")"});
     }
     groups.push_back(std::move(gg));
+  }
+
+  // Capacity decisions (docs/capacity.md): a "yes" in bold yellow.
+  if (f.capacity.present) {
+    bool yes = false;
+    for (const auto& v : f.capacity.verdicts) yes = yes || v.answer == capacity::Answer::kYes;
+    groups.push_back({1, {{capacity::summary_line(f.capacity), yes ? attr_pair(kYellow) | A_BOLD : attr_t(0)}}});
   }
 
   // Mode and cost.

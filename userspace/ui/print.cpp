@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "capacity/present.h"
 #include "go/runtime_reader.h"
 
 namespace schedscope::ui {
@@ -26,6 +27,10 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
           static_cast<unsigned long long>(f.creations_total),
           static_cast<unsigned long long>(f.exits_total), static_cast<unsigned long long>(f.drops));
   print_gc_text(f, out);
+  if (f.capacity.present) {  // capacity decisions (docs/capacity.md)
+    fprintf(out, "   %s\n", capacity::summary_line(f.capacity).c_str());
+    for (const auto& l : capacity::detail_lines(f.capacity)) fprintf(out, "     %s\n", l.c_str());
+  }
   if (f.target.goroutines) {
     const auto& g = f.goroutines;
     if (!g.enabled) {

@@ -1,0 +1,119 @@
+#include "capacity/psampler.h"
+
+#include <sys/uio.h>
+#include <time.h>
+
+#include <algorithm>
+
+namespace schedscope::capacity {
+
+void tally(const std::vector<uint32_t>& status, const std::vector<uint32_t>& runq, bool runq_known,
+           ss_cap_counts& c) {
+  uint32_t k = 0, longest = 0;
+  for (size_t i = 0; i < status.size(); i++) {
+    if ((status[i] & ~0x1000u) == kPRunning) k++;
+    if (i < runq.size()) longest = std::max(longest, runq[i]);
+  }
+  c.ticks++;
+  c.procs[std::min<uint32_t>(k, SS_CAP_PROCS - 1)]++;
+  if (runq_known) c.runq[std::min<uint32_t>(longest, SS_CAP_RUNQ - 1)]++;
+}
+
+PSampler::PSampler(const PSamplerConfig& c) : cfg_(c) {
+  runq_ = c.p_runqhead && c.p_runqtail == c.p_runqhead + 4;  // read together
+  th_ = std::thread([this] { run(); });
+}
+
+PSampler::~PSampler() {
+  stop_ = true;
+  if (th_.joinable()) th_.join();
+}
+
+ss_cap_counts PSampler::counts() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return counts_;
+}
+
+bool PSampler::read(uint64_t addr, void* buf, size_t len) const {
+  iovec local{buf, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return process_vm_readv(cfg_.pid, &local, 1, &remote, 1, 0) == ssize_t(len);
+}
+
+bool PSampler::refresh_ps() {
+  uint64_t hdr[2] = {0, 0};  // allp: data pointer, len
+  if (!read(cfg_.allp, hdr, sizeof hdr)) return false;
+  if (hdr[1] == 0 || hdr[1] > 4096 || !hdr[0]) return false;
+  ps_.assign(size_t(hdr[1]), 0);
+  return read(hdr[0], ps_.data(), ps_.size() * 8);
+}
+
+void PSampler::run() {
+  timespec next{};
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  uint64_t n = 0;
+  std::vector<uint32_t> status, runq;
+  std::vector<uint32_t> headtail;
+  std::vector<uint64_t> runnext;
+  std::vector<iovec> local, remote;
+  bool have = false;
+  while (!stop_) {
+    // allp changes only when GOMAXPROCS does: its pointers are re-read every 100 samples.
+    if (!have || n % 100 == 0) have = refresh_ps();
+    n++;
+    if (have) {
+      size_t np = ps_.size();
+      status.assign(np, 0);
+      headtail.assign(2 * np, 0);
+      runnext.assign(np, 0);
+      local.clear();
+      remote.clear();
+      for (size_t i = 0; i < np; i++) {
+        local.push_back({&status[i], 4});
+        remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_status), 4});
+        if (runq_) {  // runqhead and runqtail are adjacent uint32s
+          local.push_back({&headtail[2 * i], 8});
+          remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runqhead), 8});
+          if (cfg_.p_runnext) {
+            local.push_back({&runnext[i], 8});
+            remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runnext), 8});
+          }
+        }
+      }
+      size_t want = 0;
+      for (const auto& v : local) want += v.iov_len;
+      // At most IOV_MAX (1024) vectors a call: 341 Ps with everything; more are chunked.
+      bool ok = true;
+      size_t got = 0;
+      for (size_t off = 0; off < local.size() && ok; off += 1023) {
+        size_t cnt = std::min<size_t>(1023, local.size() - off);
+        ssize_t r = process_vm_readv(cfg_.pid, &local[off], cnt, &remote[off], cnt, 0);
+        ok = r > 0;
+        if (ok) got += size_t(r);
+      }
+      if (ok && got == want) {
+        runq.assign(np, 0);
+        for (size_t i = 0; i < np && runq_; i++)
+          runq[i] = (headtail[2 * i + 1] - headtail[2 * i]) + (runnext[i] ? 1 : 0);
+        std::lock_guard<std::mutex> lk(mu_);
+        tally(status, runq, runq_, counts_);
+      } else {
+        have = false;
+      }
+    }
+    next.tv_nsec += long(cfg_.period_ns);
+    while (next.tv_nsec >= 1'000'000'000) {
+      next.tv_nsec -= 1'000'000'000;
+      next.tv_sec++;
+    }
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    // Behind (this thread waited for a CPU): skip the missed samples rather than take them
+    // all at once; the rate achieved is what the counts say (samples per interval).
+    if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
+      next = now;
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+  }
+}
+
+}  // namespace schedscope::capacity
