@@ -2,7 +2,7 @@
 /* gc.bpf.c — GC cycles, stop-the-world pauses and GC CPU share of a Go target.
  *
  * Uprobes at the entry of rare runtime functions, attached by userspace at file offsets
- * it computed from .gopclntab (never uretprobes, docs/go-runtime.md §3):
+ * it computed from .gopclntab (never uretprobes, docs/go-runtime.md, "Why uretprobes break Go"):
  *
  *  ss_gc_stw_stop    runtime.stopTheWorldWithSema: runs on g0 (systemstack) in every
  *                    version, so no stack-split double fire; RAX = stwReason on 1.21+

@@ -2,7 +2,7 @@
 /* goroutines.bpf.c — the opt-in (--goroutines) goroutine creation/exit observer.
  *
  * Two plain entry uprobes, attached by userspace at file offsets it computed itself
- * (never uretprobes: they corrupt Go stacks, see docs/go-runtime.md §3):
+ * (never uretprobes: they corrupt Go stacks, see docs/go-runtime.md, "Why uretprobes break Go"):
  *
  *  ss_go_newproc1_ret  at every RET instruction of runtime.newproc1: RAX = newg, and
  *                      R14 = g0 of the creating M (newproc1 runs on the system stack), so

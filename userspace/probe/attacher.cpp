@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "schedscope.skel.h"
+#include "util/hex.h"
 
 namespace schedscope::probe {
 
@@ -19,12 +20,6 @@ void LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 namespace {
 
 std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
-
-std::string hex(uint64_t v) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // An entry uprobe of `prog` at file offset `off` of `path`, in process `pid`.
 Expected<Link> uprobe(bpf_program* prog, int pid, const std::string& path, uint64_t off) {
