@@ -93,53 +93,12 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 	st->block_args[2] = BPF_CORE_READ(regs, dx);
 }
 
-static __always_inline void switch_out(const struct ss_target *tt, struct task_struct *prev,
-				       bool preempt, __u64 now)
+/* Closes the off-CPU interval that started at st->last_switch_ns and ended at `now`:
+ * per-reason totals, run-queue wait, the syscall it blocked in, the event if long. */
+static __always_inline void end_offcpu(const struct ss_target *tt, struct ss_thread_state *st,
+				       __u32 tid, __u64 now)
 {
-	__u32 tid = task_vpid(prev);
-	struct ss_thread_state *st = get_state(tid, tt->tgid, prev);
-	if (!st)
-		return;
-	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
-		st->oncpu_ns += now - st->last_switch_ns;
-	/* Preempted (even after set_current_state) means the task stays runnable. */
-	__u32 s = preempt ? 0 : task_state(prev);
-	__u32 reason = SS_OFF_OTHER;
-	if (s == 0)
-		reason = SS_OFF_PREEMPTED;
-	else if (s & TASK_UNINTERRUPTIBLE_)
-		reason = SS_OFF_DISK;
-	else if (s & TASK_INTERRUPTIBLE_)
-		reason = SS_OFF_SLEEP;
-	st->state = SS_TS_OFFCPU;
-	st->off_reason = reason;
-	st->last_switch_ns = now;
-	/* A preempted thread is runnable at once: its run-queue wait starts now. */
-	st->wakeup_ns = reason == SS_OFF_PREEMPTED ? now : 0;
-	if (reason == SS_OFF_PREEMPTED)
-		st->block_nr = SS_NO_SYSCALL;
-	else
-		blocked_syscall(prev, st);
-	if (st->block_nr >= 0) {
-		bool same = st->block_nr == st->last_block_nr &&
-			    st->block_args[0] == st->last_block_arg0 && st->last_block_end_ns &&
-			    now - st->last_block_end_ns < SS_BLOCK_MERGE_NS;
-		if (!same || !st->block_since_ns)
-			st->block_since_ns = now;
-	} else if (reason != SS_OFF_PREEMPTED || st->last_block_nr < 0) {
-		st->block_since_ns = 0;
-	}
-	read_goctx(tt, prev, tid, &st->go);
-}
-
-static __always_inline void switch_in(const struct ss_target *tt, struct task_struct *next,
-				      __u64 now)
-{
-	__u32 tid = task_vpid(next);
-	struct ss_thread_state *st = get_state(tid, tt->tgid, next);
-	if (!st)
-		return;
-	if (st->state == SS_TS_OFFCPU && st->last_switch_ns) {
+	{
 		__u64 dur = now - st->last_switch_ns;
 		__u32 reason = st->off_reason & (SS_OFF_REASONS - 1);
 		st->offcpu_ns[reason] += dur;
@@ -181,6 +140,71 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 			}
 		}
 	}
+}
+
+static __always_inline void switch_out(const struct ss_target *tt, struct task_struct *prev,
+				       bool preempt, __u64 now)
+{
+	__u32 tid = task_vpid(prev);
+	struct ss_thread_state *st = get_state(tid, tt->tgid, prev);
+	if (!st)
+		return;
+	/* Off-CPU by our account, yet switching out: the switch that put it back on CPU was
+	 * not seen (the kernel at times runs a woken task again without a sched_switch event
+	 * for it, nor a wakeup event). The blocked interval still happened: it ends at the
+	 * wakeup if one was seen, else now (the short on-CPU stretch since is counted in it).
+	 * Only a block in a syscall is closed so: a thread seeded from /proc as sleeping
+	 * without one may have been running already. */
+	if (st->state == SS_TS_OFFCPU && st->last_switch_ns && st->block_nr >= 0 &&
+	    st->off_reason != SS_OFF_PREEMPTED) {
+		__u64 end = st->wakeup_ns > st->last_switch_ns && st->wakeup_ns <= now ? st->wakeup_ns : now;
+		st->wakeup_ns = 0;
+		end_offcpu(tt, st, tid, end);
+		st->state = SS_TS_ONCPU;
+		st->last_switch_ns = end;
+		st->last_block_nr = SS_NO_SYSCALL;
+	}
+	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
+		st->oncpu_ns += now - st->last_switch_ns;
+	/* Preempted (even after set_current_state) means the task stays runnable. */
+	__u32 s = preempt ? 0 : task_state(prev);
+	__u32 reason = SS_OFF_OTHER;
+	if (s == 0)
+		reason = SS_OFF_PREEMPTED;
+	else if (s & TASK_UNINTERRUPTIBLE_)
+		reason = SS_OFF_DISK;
+	else if (s & TASK_INTERRUPTIBLE_)
+		reason = SS_OFF_SLEEP;
+	st->state = SS_TS_OFFCPU;
+	st->off_reason = reason;
+	st->last_switch_ns = now;
+	/* A preempted thread is runnable at once: its run-queue wait starts now. */
+	st->wakeup_ns = reason == SS_OFF_PREEMPTED ? now : 0;
+	if (reason == SS_OFF_PREEMPTED)
+		st->block_nr = SS_NO_SYSCALL;
+	else
+		blocked_syscall(prev, st);
+	if (st->block_nr >= 0) {
+		bool same = st->block_nr == st->last_block_nr &&
+			    st->block_args[0] == st->last_block_arg0 && st->last_block_end_ns &&
+			    now - st->last_block_end_ns < SS_BLOCK_MERGE_NS;
+		if (!same || !st->block_since_ns)
+			st->block_since_ns = now;
+	} else if (reason != SS_OFF_PREEMPTED || st->last_block_nr < 0) {
+		st->block_since_ns = 0;
+	}
+	read_goctx(tt, prev, tid, &st->go);
+}
+
+static __always_inline void switch_in(const struct ss_target *tt, struct task_struct *next,
+				      __u64 now)
+{
+	__u32 tid = task_vpid(next);
+	struct ss_thread_state *st = get_state(tid, tt->tgid, next);
+	if (!st)
+		return;
+	if (st->state == SS_TS_OFFCPU && st->last_switch_ns)
+		end_offcpu(tt, st, tid, now);
 	if (st->state == SS_TS_OFFCPU && st->off_reason == SS_OFF_PREEMPTED && st->last_block_nr >= 0) {
 		/* Preempted during the blip between two pieces of one block (e.g. while handling
 		 * the signal that interrupted it): time in the run queue is not progress. */

@@ -254,7 +254,7 @@ class Capacity(unittest.TestCase):
         r = subprocess.run([SCHEDSCOPE, "export", out, "--format", "perfetto", "-o", pf],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+        proto = os.path.join(SRC, "userspace", "analysis", "perfetto_trace.proto")
         with open(pf, "rb") as f:
             dec = subprocess.run(["protoc", f"--proto_path={os.path.dirname(proto)}",
                                   "--decode=perfetto.protos.Trace", proto], stdin=f,
