@@ -244,6 +244,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     }
     default:
       if (gc_.on_record(rec, size)) return;
+      if (annot_.on_record(rec, size)) return;  // --annotations
       break;
   }
   bad_records_++;
@@ -373,6 +374,7 @@ Frame Model::frame(bool final) {
   }
   if (final) frame_exited_threads(f);
   frame_usdt(f, final);
+  if (annot_.asked()) f.annotations = annot_.frame(final, f.interval_s, f.ts_ns);
   f.capacity = capacity_.fill(capacity_facts(f));  // last: it reads the sections above
   return f;
 }
