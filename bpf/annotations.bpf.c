@@ -2,7 +2,7 @@
 /* annotations.bpf.c — the opt-in (--annotations) runtime/trace observer.
  *
  * One program, ss_annot, attached by userspace as a plain entry uprobe (never a
- * uretprobe: docs/go-runtime.md §3) to runtime/trace.userTaskCreate, userTaskEnd,
+ * uretprobe: docs/go-runtime.md, "Why uretprobes break Go") to runtime/trace.userTaskCreate, userTaskEnd,
  * userRegion and userLog, with the function's SS_ANNOT_* kind as the BPF cookie. The
  * library calls them whether tracing is on or not. The probe sits just past each
  * function's stack-check prologue, so a call that grows the stack (and re-enters the

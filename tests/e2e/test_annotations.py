@@ -42,7 +42,7 @@ def by_key(rows, key):
 def perfetto_events(tc, trace):
     """(category, name) of each named TrackEvent of a Perfetto trace, decoded with the
     proto (protoc --decode: decode_raw may take a short name for a message)."""
-    proto = os.path.join(SRC, "userspace", "record", "perfetto_trace.proto")
+    proto = os.path.join(SRC, "userspace", "analysis", "perfetto_trace.proto")
     with open(trace, "rb") as f:
         tr = subprocess.run(["protoc", "--proto_path=" + os.path.dirname(proto),
                              "--decode=perfetto.protos.Trace", proto], stdin=f,
