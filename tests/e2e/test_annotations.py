@@ -367,3 +367,26 @@ class Annotations(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AnnotationsFlags(unittest.TestCase):
+    """The three flags come from the one observe options table: `top` and `record` both
+    take them, teach them in --help, and refuse bad values with the flag named."""
+
+    def test_top_and_record_teach_and_check_them(self):
+        for cmd in ("top", "record"):
+            with self.subTest(cmd=cmd):
+                h = subprocess.run([SCHEDSCOPE, cmd, "--help"], capture_output=True, text=True,
+                                   timeout=30)
+                self.assertEqual(h.returncode, 0, h.stderr)
+                for flag in ("--annotations ", "--annotations-max-rate", "--annotations-duty"):
+                    self.assertIn(flag, h.stdout)
+                self.assertIn("docs/annotations.md", h.stdout)
+                for bad, why in ((["--annotations-duty", "3s/1s"], "ON/PERIOD"),
+                                 (["--annotations-duty", "2s"], "ON/PERIOD"),
+                                 (["--annotations-max-rate", "-5"], "rate per second")):
+                    r = subprocess.run([SCHEDSCOPE, cmd, "-p", "1", *bad], capture_output=True,
+                                       text=True, timeout=30)
+                    self.assertNotEqual(r.returncode, 0)
+                    self.assertIn(bad[0], r.stderr)
+                    self.assertIn(why, r.stderr)
