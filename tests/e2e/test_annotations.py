@@ -231,6 +231,41 @@ class Annotations(unittest.TestCase):
                 self.assertEqual(a["hits"], 3 * 3000)
                 self.assertEqual(a["unmatched"], {"region_ends": 0, "task_ends": 0})
 
+    def test_slow_tasks_carry_their_goroutines_off_cpu(self):
+        """A slow request's own goroutine sleeps in one nanosleep(2) of a known length
+        (region "io", -sys-sleep): its slowest[] entry carries that syscall with the time the
+        workload timed around the call; the other requests carry none."""
+        for name in BINARIES:
+            with self.subTest(name=name):
+                wl = Proc([workload(name), "-wait-stdin", "-requests", "10", "-health", "0",
+                           "-bg", "0", "-slow-every", "5", "-sys-sleep", "30ms", "-hold", "1200ms"],
+                          stdin=True)
+                self.addCleanup(wl.stop, signal.SIGKILL)
+                ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+                top = top_json(ready["pid"], "--annotations", "-i", "500ms")
+                self.addCleanup(top.stop)
+                top.wait_ready(30)
+                wl.send()
+                tasks, done = truth_of(wl.rest(60))
+                frames = frames_until_final(top, 30)
+                a = frames[-1]["annotations"]
+                self.assertEqual(len(a["slowest"]), 10)
+                slow = {i for i, t in tasks.items() if t["slow"]}
+                self.assertEqual(len(slow), 2)
+                for st in a["slowest"]:
+                    sleeps = [o for o in st["offcpu"] if o["syscall"] == "nanosleep"]
+                    if st["id"] not in slow:
+                        self.assertEqual(sleeps, [], st)
+                        continue
+                    truth_ms = tasks[st["id"]]["sys_sleep_ns"] / 1e6
+                    self.assertGreaterEqual(truth_ms, 30)
+                    self.assertEqual(len(sleeps), 1, st["offcpu"])
+                    self.assertEqual(sleeps[0]["count"], 1)
+                    self.assertEqual(sleeps[0]["reason"], "sleep")
+                    # The thread's off-CPU interval lies inside the call the workload timed.
+                    self.assertTrue(30 - TOL_MS <= sleeps[0]["ms"] <= truth_ms + TOL_MS,
+                                    f"{sleeps[0]['ms']} ms vs the call's {truth_ms} ms")
+
     def test_recording_report_replay_equal_live(self):
         """record and top on the same run: report and replay give the live tables."""
         d = tempfile.mkdtemp(prefix="schedscope-e2e-ann-")

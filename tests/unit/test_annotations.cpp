@@ -416,3 +416,62 @@ TEST(AnnotationsTracker, DetachForgetsOpenRegionsAndTasks) {
   EXPECT_EQ(s.task_ends_unmatched, 1u);
   EXPECT_EQ(task(s.total, "t")->in_flight, 0u);
 }
+
+// Off-CPU intervals of a task's goroutines: counted for the task whose region is open on
+// the goroutine, or that the goroutine created; clipped to the task's span; a goroutine
+// that works for no task, and an interval without a goroutine, count for nothing.
+TEST(AnnotationsTracker, SlowTasksCarryTheirGoroutinesOffCpu) {
+  auto off = [](uint64_t start, uint64_t end, uint64_t goid, int nr, uint64_t rq) {
+    ss_offcpu o{};
+    o.h.type = SS_EV_OFFCPU;
+    o.h.size = sizeof o;
+    o.h.ts = end;
+    o.start_ns = start;
+    o.rq_ns = rq;
+    o.reason = SS_OFF_SLEEP;
+    o.syscall_nr = nr;
+    o.go.flags = goid ? SS_GO_VALID : 0;
+    o.go.goid = goid;
+    return o;
+  };
+  Feed f;
+  f.state(0, 0);
+  f.create(100 * kMs, 9, 7, "req");
+  f.t.on_offcpu(off(90 * kMs, 104 * kMs, 9, 35, 1 * kMs));    // creator: 4 ms inside the span
+  f.begin(110 * kMs, 20, 7, "shard");
+  f.t.on_offcpu(off(111 * kMs, 131 * kMs, 20, 35, 0));        // shard goroutine: 20 ms
+  f.t.on_offcpu(off(111 * kMs, 140 * kMs, 21, 35, 0));        // a goroutine of no task
+  f.t.on_offcpu(off(111 * kMs, 140 * kMs, 0, 35, 0));         // no goroutine on the M
+  f.t.on_offcpu(off(132 * kMs, 134 * kMs, 20, -1, 2 * kMs));  // preempted-like, no syscall
+  f.rend(135 * kMs, 20, 7, "shard");
+  f.t.on_offcpu(off(136 * kMs, 137 * kMs, 20, 35, 0));        // shard closed: not the task's
+  f.end(150 * kMs, 9, 7);
+  auto s = f.t.frame(false, 1.0);
+  ASSERT_EQ(s.slowest.size(), 1u);
+  const auto& o = s.slowest[0].offcpu;
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_EQ(o[0].syscall_nr, 35);
+  EXPECT_EQ(o[0].count, 2u);
+  EXPECT_DOUBLE_EQ(o[0].ms, 24.0);
+  EXPECT_DOUBLE_EQ(o[0].rq_ms, 1.0);
+  EXPECT_EQ(o[1].syscall_nr, -1);
+  EXPECT_DOUBLE_EQ(o[1].ms, 2.0);
+  EXPECT_DOUBLE_EQ(o[1].rq_ms, 2.0);
+  // JSON and text name the syscall.
+  auto j = model::annotations_json(s);
+  const auto& jo = j["slowest"][0]["offcpu"];
+  ASSERT_EQ(jo.size(), 2u);
+  EXPECT_EQ(jo[0]["syscall"], "nanosleep");
+  EXPECT_EQ(jo[0]["reason"], "sleep");
+  EXPECT_EQ(jo[0]["ms"], 24.0);
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* out = open_memstream(&buf, &len);
+  model::print_annotations_text(j, out);
+  fclose(out);
+  std::string text(buf, len);
+  free(buf);
+  EXPECT_NE(text.find("off-CPU meanwhile: nanosleep 24.000 ms x2 (run queue 1.000 ms)"),
+            std::string::npos)
+      << text;
+}

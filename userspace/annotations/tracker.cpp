@@ -66,6 +66,32 @@ bool Tracker::on_record(const ss_hdr* rec, size_t size) {
   return false;
 }
 
+void Tracker::on_offcpu(const ss_offcpu& e) {
+  if (!asked_ || !(e.go.flags & SS_GO_VALID) || !e.go.goid || e.h.ts <= e.start_ns) return;
+  const uint64_t g = e.go.goid;
+  // The tasks this goroutine works for: those of its open regions, and those it created.
+  std::vector<uint64_t> ids;
+  if (auto st = stacks_.find(g); st != stacks_.end())
+    for (const auto& o : st->second)
+      if (o.task && std::find(ids.begin(), ids.end(), o.task) == ids.end()) ids.push_back(o.task);
+  for (const auto& [id, t] : tasks_)
+    if (t.goid == g && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) continue;
+    Task& t = it->second;
+    uint64_t from = std::max(e.start_ns, t.start_ns);
+    if (from >= e.h.ts) continue;
+    OffCpuRow& r = t.offcpu[{e.reason, e.syscall_nr}];
+    r.reason = e.reason;
+    r.syscall_nr = e.syscall_nr;
+    r.count++;
+    r.ms += double(e.h.ts - from) / 1e6;
+    // The runnable part is the interval's last rq_ns.
+    r.rq_ms += double(std::min<uint64_t>(e.rq_ns, e.h.ts - from)) / 1e6;
+  }
+}
+
 void Tracker::on_state(const ss_annot_state& s) {
   asked_ = true;
   // Detached (duty cycle pause, ceiling): the ends of what is open now will not be seen.
@@ -229,6 +255,9 @@ SlowTask Tracker::tree(uint64_t id, const Task& t, uint64_t end_ns) const {
   s.end_ns = end_ns;
   s.ms = double(end_ns - std::min(end_ns, t.start_ns)) / 1e6;
   s.logs = t.logs;
+  for (const auto& [k, r] : t.offcpu) s.offcpu.push_back(r);
+  std::stable_sort(s.offcpu.begin(), s.offcpu.end(),
+                   [](const OffCpuRow& a, const OffCpuRow& b) { return a.ms > b.ms; });
   std::vector<size_t> order(t.regions.size());
   for (size_t i = 0; i < order.size(); i++) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {

@@ -54,6 +54,17 @@ struct TaskLog {
   double at_ms = 0;  // since the task's start
 };
 
+// What a task's goroutines did off-CPU while it was in flight, from the off-CPU
+// intervals of their threads (bpf: ss_offcpu, the goroutine on the M at switch-out):
+// per (reason, syscall) the time inside the task's span, and the run-queue wait part.
+struct OffCpuRow {
+  uint32_t reason = 0;     // SS_OFF_*
+  int32_t syscall_nr = -1; // SS_NO_SYSCALL (-1): not in a syscall
+  uint64_t count = 0;
+  double ms = 0;           // of the interval inside the task's span
+  double rq_ms = 0;        // of which runnable, waiting for a CPU
+};
+
 struct SlowTask {
   uint64_t id = 0;
   std::string type, name;
@@ -62,6 +73,7 @@ struct SlowTask {
   double ms = 0;
   std::vector<TreeRegion> regions;  // in tree order (a parent before its children)
   std::vector<TaskLog> logs;        // in order
+  std::vector<OffCpuRow> offcpu;    // most time first
 };
 
 struct LastLog {
@@ -140,6 +152,10 @@ class Tracker {
 
   void on_annot(const ss_annot& e);
   void on_state(const ss_annot_state& s);
+  // An off-CPU interval of a thread whose M ran goroutine `goid` at switch-out: counted
+  // for the tasks in flight that goroutine works for (a region of the task open on it, or
+  // the task's creator), clipped to each task's span.
+  void on_offcpu(const ss_offcpu& e);
 
  private:
   struct Open {
@@ -161,6 +177,7 @@ class Tracker {
     };
     std::vector<R> regions;
     std::vector<TaskLog> logs;
+    std::map<std::pair<uint32_t, int32_t>, OffCpuRow> offcpu;  // (reason, syscall)
   };
   struct RegionAgg {
     std::string name;

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <string>
 
+#include "model/frame_json.h"
+#include "probe/syscalls.h"
+
 namespace schedscope::model {
 
 using annotations::Stats;
@@ -88,13 +91,21 @@ json annotations_json(const Stats& s) {
                          {"p", r.p}});
     for (const auto& l : t.logs)
       logs.push_back({{"category", l.category}, {"message", l.message}, {"goid", l.goid}, {"at_ms", r3(l.at_ms)}});
+    json off = json::array();
+    for (const auto& o : t.offcpu)
+      off.push_back({{"reason", offcpu_reason_name(o.reason)},
+                     {"syscall", o.syscall_nr >= 0 ? probe::syscall_name(o.syscall_nr) : ""},
+                     {"count", o.count},
+                     {"ms", r3(o.ms)},
+                     {"runqueue_ms", r3(o.rq_ms)}});
     slowest.push_back({{"id", t.id},
                        {"type", t.type},
                        {"name", t.name},
                        {"goid", t.goid},
                        {"ms", r3(t.ms)},
                        {"regions", regions},
-                       {"logs", logs}});
+                       {"logs", logs},
+                       {"offcpu", off}});
   }
   j["slowest"] = slowest;
   json last = json::array();
@@ -184,6 +195,15 @@ void print_annotations_text(const json& a, FILE* out, const char* in) {
     for (const auto& l : arr(t, "logs"))
       fprintf(out, "%s    log %s/%s on G%llu at +%.3f ms\n", in, s_of(l, "category").c_str(),
               s_of(l, "message").c_str(), u_of(l, "goid"), d_of(l, "at_ms"));
+    std::string off;
+    for (const auto& o : arr(t, "offcpu")) {
+      char b[160];
+      std::string what = s_of(o, "syscall").empty() ? s_of(o, "reason") : s_of(o, "syscall");
+      snprintf(b, sizeof b, "%s%s %.3f ms x%llu (run queue %.3f ms)", off.empty() ? "" : ", ",
+               what.c_str(), d_of(o, "ms"), u_of(o, "count"), d_of(o, "runqueue_ms"));
+      off += b;
+    }
+    if (!off.empty()) fprintf(out, "%s    off-CPU meanwhile: %s\n", in, off.c_str());
   }
 }
 

@@ -206,6 +206,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
         o.m = e.go.m_id;
       }
       if (offcpu_.size() < 10000) offcpu_.push_back(o);
+      annot_.on_offcpu(e);  // --annotations: the slow tasks' goroutines off-CPU
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
         std::string name = probe::syscall_name(e.syscall_nr);
         double ms = double(e.h.ts - e.start_ns) / 1e6;

@@ -32,6 +32,7 @@ import (
 	"runtime/trace"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -52,6 +53,7 @@ var (
 	slowD     = flag.Duration("slow", 40*time.Millisecond, "a slow request's shard 0 sleeps this long")
 	gap       = flag.Duration("gap", 2*time.Millisecond, "pause between two tasks of one worker")
 	seed      = flag.Int64("seed", 1, "seed of the span ids")
+	sysSleep  = flag.Duration("sys-sleep", 0, "a slow request also sleeps this long in one nanosleep(2) inside region \"io\" on its own goroutine (which stays on its thread: schedscope sees that goroutine off-CPU in the syscall); 0: no io region")
 	hold      = flag.Duration("hold", 0, "stay this long after the last task before exiting")
 	loop      = flag.Int("loop", 0, "cost benchmark: this many empty trace.WithRegion calls (2 annotation calls each) on one goroutine, then a {\"ev\":\"loop\"} line with the ns per WithRegion")
 	edge      = flag.Int("edge", 0, "regions \"edge\" begun at the stack's edge: one on each of this many new goroutines, each after a recursion of a different depth, so that some of the annotation calls are the ones that grow the stack")
@@ -89,6 +91,7 @@ type taskTruth struct {
 	mu      sync.Mutex
 	regions []region
 	logs    []logEntry
+	sysNs   int64 // -sys-sleep: the nanosleep(2) call as timed around it
 }
 
 func (t *taskTruth) add(r region) { t.mu.Lock(); t.regions = append(t.regions, r); t.mu.Unlock() }
@@ -174,6 +177,16 @@ func handleRequest(n int, spanID uint64) {
 		wg.Wait()
 	})
 	withRegion(ctx, tt, "encode", "encode", func() { spin(*encodeD) })
+	if slow && *sysSleep > 0 {
+		withRegion(ctx, tt, "io", "io", func() {
+			ts := syscall.NsecToTimespec(int64(*sysSleep))
+			s0 := wl.MonoNs()
+			syscall.Nanosleep(&ts, nil)
+			tt.mu.Lock()
+			tt.sysNs = wl.MonoNs() - s0
+			tt.mu.Unlock()
+		})
+	}
 	r := trace.StartRegion(ctx, "flush")
 	r.End()
 	trace.Logf(ctx, "stage", "shards=%d", 3)
@@ -215,7 +228,8 @@ func report(id uint64, typ, name string, ns, bodyNs int64, tt *taskTruth) {
 	defer tt.mu.Unlock()
 	sort.Slice(tt.regions, func(i, j int) bool { return tt.regions[i].Start < tt.regions[j].Start })
 	wl.Say("task", wl.Obj{"id": id, "type": typ, "name": name, "goid": wl.Goid(), "ns": ns, "body_ns": bodyNs,
-		"regions": tt.regions, "logs": tt.logs, "slow": len(tt.logs) > 0 && tt.logs[len(tt.logs)-1].Category == "decision"})
+		"regions": tt.regions, "logs": tt.logs, "slow": len(tt.logs) > 0 && tt.logs[len(tt.logs)-1].Category == "decision",
+		"sys_sleep_ns": tt.sysNs})
 }
 
 func main() {
