@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from common import SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, top_json, workload
+from common import BUILD, SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, top_json, workload
 
 BINARIES = ("annotated-stripped", "annotated-go1.23-stripped")
 # -hold: the last interval frame (500 ms) comes before the exit, so the per-interval
@@ -425,3 +425,35 @@ class AnnotationsFlags(unittest.TestCase):
                     self.assertNotEqual(r.returncode, 0)
                     self.assertIn(bad[0], r.stderr)
                     self.assertIn(why, r.stderr)
+
+
+class AnnotationsBench(unittest.TestCase):
+    """make bench's --annotations section (scripts/bench.py --only annotations), one round:
+    every figure is produced, an observed call costs far more than an unobserved one, and
+    the duty cycle keeps a part of the uprobes' extra CPU only."""
+
+    def test_bench_section(self):
+        require_root(self)
+        out = tempfile.mkdtemp(prefix="bench-ann-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", out])
+        path = os.path.join(out, "ann.json")
+        r = subprocess.run(["python3", os.path.join(SRC, "scripts", "bench.py"), "--build", BUILD,
+                            "--only", "annotations", "--rounds", "1", "--json", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+        with open(path) as f:
+            rows = json.load(f)["annotations"]
+        self.assertEqual([row["toolchain"] for row in rows], ["go1.19", "go1.23"])
+        for row in rows:
+            with self.subTest(toolchain=row["toolchain"]):
+                for k in ("tracing off", "runtime/trace on", "--annotations", "paced, unobserved",
+                          "paced, top", "paced, --annotations", "paced, --annotations-duty 250ms/1s"):
+                    self.assertIsNotNone(row[k], k)
+                    self.assertGreater(row[k], 0, k)
+                # a uprobe trap is microseconds; an empty WithRegion with tracing off, ns
+                self.assertGreater(row["--annotations"], 100 * row["tracing off"])
+                self.assertLess(row["tracing off"], 1000)
+                self.assertGreater(row["paced, --annotations"], row["paced, top"])
+                self.assertGreater(row["duty_extra_cpu_share"], 0)
+                self.assertLess(row["duty_extra_cpu_share"], 1)
+        self.assertIn("duty share", r.stdout)

@@ -56,6 +56,8 @@ var (
 	sysSleep  = flag.Duration("sys-sleep", 0, "a slow request also sleeps this long in one nanosleep(2) inside region \"io\" on its own goroutine (which stays on its thread: schedscope sees that goroutine off-CPU in the syscall); 0: no io region")
 	hold      = flag.Duration("hold", 0, "stay this long after the last task before exiting")
 	loop      = flag.Int("loop", 0, "cost benchmark: this many empty trace.WithRegion calls (2 annotation calls each) on one goroutine, then a {\"ev\":\"loop\"} line with the ns per WithRegion")
+	paced     = flag.Int("paced", 0, "cost benchmark: this many empty trace.WithRegion calls per second (in bursts every ms) for -paced-for, then a {\"ev\":\"paced\"} line with the calls made and the process's CPU time over that span")
+	pacedFor  = flag.Duration("paced-for", 2*time.Second, "how long -paced runs")
 	edge      = flag.Int("edge", 0, "regions \"edge\" begun at the stack's edge: one on each of this many new goroutines, each after a recursion of a different depth, so that some of the annotation calls are the ones that grow the stack")
 )
 
@@ -271,6 +273,27 @@ func main() {
 		}
 		t1 := wl.MonoNs()
 		wl.Say("loop", wl.Obj{"calls": *loop, "ns_per_region": float64(t1-t0) / float64(*loop),
+			"tracing": trace.IsEnabled()})
+	}
+	if *paced > 0 {
+		ctx := context.Background()
+		empty := func() {}
+		per := *paced / 1000
+		if per < 1 {
+			per = 1
+		}
+		c0, t0 := wl.CPUTimeNs(), wl.MonoNs()
+		calls := 0
+		tick := time.NewTicker(time.Millisecond)
+		for wl.MonoNs()-t0 < int64(*pacedFor) {
+			<-tick.C
+			for i := 0; i < per; i++ {
+				trace.WithRegion(ctx, "paced", empty)
+			}
+			calls += per
+		}
+		tick.Stop()
+		wl.Say("paced", wl.Obj{"calls": calls, "elapsed_ns": wl.MonoNs() - t0, "cpu_ns": wl.CPUTimeNs() - c0,
 			"tracing": trace.IsEnabled()})
 	}
 	for i := 0; i < *edge; i++ {
