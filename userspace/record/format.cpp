@@ -1,12 +1,12 @@
 #include "record/format.h"
 
-#include "annotations.h"
-
 #include <zstd.h>
 
 #include <array>
 #include <limits>
 #include <type_traits>
+
+#include "annotations.h"
 
 namespace schedscope::record {
 
