@@ -394,6 +394,35 @@ class Annotations(unittest.TestCase):
             self.assertIn(f"log {lg['category']}: {lg['message']}", s)
         tmux.keys("q")
 
+    def test_stuck_p_alert_names_the_task_and_regions_in_flight(self):
+        """A goroutine stuck in a raw read inside task "stuckRequest span=..." and the
+        regions handle > rawRead: the stuck-P alert's evidence names that task (its id and
+        span id) and that region path, as the workload reports them."""
+        wl = Proc([workload("stuckp_raw"), "-wait-stdin", "-hold", "12s", "-annotate"],
+                  stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        ss = top_json(ready["pid"], "--annotations", "-i", "500ms")
+        self.addCleanup(ss.stop)
+        ss.wait_ready(30)  # the annotation uprobes are attached before the task starts
+        wl.send()
+        truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
+        self.assertIsNotNone(truth, "the workload did not block")
+        alert = None
+        end = time.time() + 10
+        while alert is None and time.time() < end:
+            for fr in ss.json_lines(1.0):
+                for a in fr.get("alerts", []):
+                    if a.get("kind") == "stuck_p" and a.get("active"):
+                        alert = a
+        self.assertIsNotNone(alert, "no stuck_p alert")
+        self.assertEqual(alert["goid"], truth["goid"])
+        want = (f'annotations on G{truth["goid"]}: task {truth["task_id"]} '
+                f'"{truth["task_name"]}", region {truth["regions"]}')
+        self.assertTrue(any(ev.startswith(want) for ev in alert.get("evidence", [])),
+                        f"no evidence line starting {want!r}: {alert.get('evidence')}")
+
     def test_program_without_annotations_says_so(self):
         wl = Proc([workload("gospawn"), "-wait-stdin", "-n", "10", "-bursts", "1"], stdin=True)
         self.addCleanup(wl.stop, signal.SIGKILL)
