@@ -475,3 +475,59 @@ TEST(AnnotationsTracker, SlowTasksCarryTheirGoroutinesOffCpu) {
             std::string::npos)
       << text;
 }
+
+// GC mark assists of a task's goroutines, from the GC sampler's ticks routed by the model:
+// each assist tick on a goroutine working for an open task adds one sample period to the
+// task's "gc_assist" row; ticks of other goroutines, of workers, or after the end do not.
+TEST(AnnotationsTracker, SlowTasksCarryTheirGoroutinesGcAssists) {
+  model::Model m{model::TargetInfo{}};
+  m.gc_tracker().set_sample_period_ns(2 * kMs);
+  probe::KernelSnapshot snap;
+  snap.ts_ns = 1000 * kMs;
+  m.on_kernel(snap);
+  (void)m.frame();
+  ss_annot_state st{};
+  st.h.type = SS_EV_ANNOT_STATE;
+  st.h.size = sizeof st;
+  st.state = SS_ANNOT_STATE_ON;
+  m.on_record(&st.h, sizeof st);
+  auto sample = [&](uint64_t ts, uint64_t goid, uint32_t kind) {
+    ss_gc_sample g{};
+    g.h.type = SS_EV_GC_SAMPLE;
+    g.h.size = sizeof g;
+    g.h.ts = ts;
+    g.kind = kind;
+    g.goid = goid;
+    g.p_id = 0;
+    m.on_record(&g.h, sizeof g);
+  };
+  sample(1050 * kMs, 4, SS_GCS_ASSIST);  // before the task: not its
+  auto c = ev(SS_ANNOT_TASK_CREATE, 1100 * kMs, 4, 1, 0, "alloc span=00f067aa0ba902b7");
+  m.on_record(&c.h, sizeof c);
+  auto b = ev(SS_ANNOT_REGION, 1101 * kMs, 30, 1, 0, "build");  // a helper goroutine
+  m.on_record(&b.h, sizeof b);
+  sample(1102 * kMs, 4, SS_GCS_ASSIST);
+  sample(1104 * kMs, 30, SS_GCS_ASSIST);
+  sample(1106 * kMs, 30, SS_GCS_ASSIST);
+  sample(1106 * kMs, 31, SS_GCS_ASSIST);  // a goroutine of no task
+  sample(1108 * kMs, 30, SS_GCS_WORKER);  // a worker's tick is not an assist
+  auto be = ev(SS_ANNOT_REGION, 1110 * kMs, 30, 1, 1, "build");
+  m.on_record(&be.h, sizeof be);
+  sample(1112 * kMs, 30, SS_GCS_ASSIST);  // its region ended: no longer working for the task
+  auto x = ev(SS_ANNOT_TASK_END, 1120 * kMs, 4, 1, 0, "");
+  m.on_record(&x.h, sizeof x);
+  sample(1122 * kMs, 4, SS_GCS_ASSIST);  // after the end
+  snap.ts_ns = 2000 * kMs;
+  m.on_kernel(snap);
+  auto fr = m.frame();
+  ASSERT_TRUE(fr.annotations);
+  ASSERT_EQ(fr.annotations->slowest.size(), 1u);
+  const auto& o = fr.annotations->slowest[0].offcpu;
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0].reason, annotations::kGcAssistReason);
+  EXPECT_EQ(o[0].count, 3u);
+  EXPECT_DOUBLE_EQ(o[0].ms, 6.0);
+  auto j = model::annotations_json(*fr.annotations);
+  EXPECT_EQ(j["slowest"][0]["offcpu"][0]["reason"], "gc_assist");
+  EXPECT_EQ(j["slowest"][0]["offcpu"][0]["ms"], 6.0);
+}

@@ -68,15 +68,7 @@ bool Tracker::on_record(const ss_hdr* rec, size_t size) {
 
 void Tracker::on_offcpu(const ss_offcpu& e) {
   if (!asked_ || !(e.go.flags & SS_GO_VALID) || !e.go.goid || e.h.ts <= e.start_ns) return;
-  const uint64_t g = e.go.goid;
-  // The tasks this goroutine works for: those of its open regions, and those it created.
-  std::vector<uint64_t> ids;
-  if (auto st = stacks_.find(g); st != stacks_.end())
-    for (const auto& o : st->second)
-      if (o.task && std::find(ids.begin(), ids.end(), o.task) == ids.end()) ids.push_back(o.task);
-  for (const auto& [id, t] : tasks_)
-    if (t.goid == g && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  for (uint64_t id : ids) {
+  for (uint64_t id : tasks_of(e.go.goid)) {
     auto it = tasks_.find(id);
     if (it == tasks_.end()) continue;
     Task& t = it->second;
@@ -89,6 +81,29 @@ void Tracker::on_offcpu(const ss_offcpu& e) {
     r.ms += double(e.h.ts - from) / 1e6;
     // The runnable part is the interval's last rq_ns.
     r.rq_ms += double(std::min<uint64_t>(e.rq_ns, e.h.ts - from)) / 1e6;
+  }
+}
+
+std::vector<uint64_t> Tracker::tasks_of(uint64_t g) const {
+  std::vector<uint64_t> ids;
+  if (auto st = stacks_.find(g); st != stacks_.end())
+    for (const auto& o : st->second)
+      if (o.task && std::find(ids.begin(), ids.end(), o.task) == ids.end()) ids.push_back(o.task);
+  for (const auto& [id, t] : tasks_)
+    if (t.goid == g && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  return ids;
+}
+
+void Tracker::on_gc_assist(uint64_t goid, uint64_t ts_ns, uint64_t period_ns) {
+  if (!asked_ || !goid) return;
+  for (uint64_t id : tasks_of(goid)) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end() || ts_ns < it->second.start_ns) continue;
+    OffCpuRow& r = it->second.offcpu[{kGcAssistReason, SS_NO_SYSCALL}];
+    r.reason = kGcAssistReason;
+    r.syscall_nr = SS_NO_SYSCALL;
+    r.count++;
+    r.ms += double(period_ns) / 1e6;
   }
 }
 

@@ -57,6 +57,11 @@ struct TaskLog {
 // What a task's goroutines did off-CPU while it was in flight, from the off-CPU
 // intervals of their threads (bpf: ss_offcpu, the goroutine on the M at switch-out):
 // per (reason, syscall) the time inside the task's span, and the run-queue wait part.
+// OffCpuRow::reason of the time a task's goroutines spent in GC mark assists: not an
+// SS_OFF_* reason (an assist runs on the CPU, for the GC instead of the program), sampled
+// by the GC sampler (--gc): count samples of sample_period each.
+inline constexpr uint32_t kGcAssistReason = 16;
+
 struct OffCpuRow {
   uint32_t reason = 0;     // SS_OFF_*
   int32_t syscall_nr = -1; // SS_NO_SYSCALL (-1): not in a syscall
@@ -156,6 +161,11 @@ class Tracker {
   // for the tasks in flight that goroutine works for (a region of the task open on it, or
   // the task's creator), clipped to each task's span.
   void on_offcpu(const ss_offcpu& e);
+  // A GC sampler tick that found goroutine goid in a mark assist (each tick stands for
+  // period_ns of its CPU time): added to the tasks it works for as kGcAssistReason.
+  void on_gc_assist(uint64_t goid, uint64_t ts_ns, uint64_t period_ns);
+  // The open tasks goroutine g works for: those of its open regions, and those it created.
+  [[nodiscard]] std::vector<uint64_t> tasks_of(uint64_t g) const;
 
  private:
   struct Open {

@@ -116,6 +116,7 @@ class Tracker {
   }
   void set_gcphase(uint32_t p) { gcphase_ = p; }
   void set_sample_period_ns(uint64_t ns) { period_ns_ = ns; }
+  [[nodiscard]] uint64_t sample_period_ns() const { return period_ns_; }
   void set_note(const std::string& n, bool attached) {
     note_ = n;
     attached_ = attached;

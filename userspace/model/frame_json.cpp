@@ -20,6 +20,8 @@ const char* offcpu_reason_name(uint32_t reason) {
       return "sleep";
     case SS_OFF_DISK:
       return "disk";
+    case annotations::kGcAssistReason:
+      return "gc_assist";
     default:
       return "other";
   }

@@ -244,6 +244,12 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       return;
     }
     default:
+      if (rec->type == SS_EV_GC_SAMPLE && size >= sizeof(ss_gc_sample)) {
+        ss_gc_sample e;
+        std::memcpy(&e, rec, sizeof e);
+        if (e.kind == SS_GCS_ASSIST)  // --annotations: the slow tasks' goroutines in assists
+          annot_.on_gc_assist(e.goid, e.h.ts, gc_.sample_period_ns());
+      }
       if (gc_.on_record(rec, size)) return;
       if (annot_.on_record(rec, size)) return;  // --annotations
       break;

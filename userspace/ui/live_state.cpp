@@ -649,7 +649,9 @@ std::vector<SlowestRow> slowest_rows(const std::vector<annotations::SlowTask>& t
                       "G" + std::to_string(l.goid), "", ms3(l.at_ms), ""},
                      false});
     for (const auto& o : t.offcpu) {
-      std::string what = std::string("  off-CPU ") + model::offcpu_reason_name(o.reason);
+      std::string what = o.reason == annotations::kGcAssistReason
+                             ? std::string("  GC assist (sampled)")
+                             : std::string("  off-CPU ") + model::offcpu_reason_name(o.reason);
       if (o.syscall_nr >= 0) what += " in " + probe::syscall_name(o.syscall_nr);
       what += " x" + std::to_string(o.count);
       if (o.rq_ms > 0) what += " (run-queue " + ms3(o.rq_ms) + " ms)";
