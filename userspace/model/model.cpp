@@ -90,6 +90,18 @@ void add_state(ss_thread_state& acc, const ss_thread_state& s) {
   acc.sc_count += s.sc_count;
 }
 
+// A thread's long blocks by syscall name (two numbers of one name merge).
+std::map<std::string, BlockedIn> blocks_by_name(const std::map<int, BlockedIn>& by_nr) {
+  std::map<std::string, BlockedIn> out;
+  for (const auto& [nr, b] : by_nr) {
+    BlockedIn& o = out[probe::syscall_name(nr)];
+    o.count += b.count;
+    o.ms += b.ms;
+    o.max_ms = std::max(o.max_ms, b.max_ms);
+  }
+  return out;
+}
+
 uint64_t switches_of(const ss_thread_state& s) {
   uint64_t n = 0;
   for (int r = 0; r < SS_OFF_REASONS; r++) n += s.offcpu_count[r];
@@ -207,9 +219,8 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       }
       if (offcpu_.size() < 10000) offcpu_.push_back(o);
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
-        std::string name = probe::syscall_name(e.syscall_nr);
         double ms = double(e.h.ts - e.start_ns) / 1e6;
-        for (auto* m : {&blocked_iv_[e.tid][name], &blocked_total_[e.tid][name]}) {
+        for (auto* m : {&blocked_iv_[e.tid][e.syscall_nr], &blocked_total_[e.tid][e.syscall_nr]}) {
           m->count++;
           m->ms += ms;
           m->max_ms = std::max(m->max_ms, ms);
@@ -493,7 +504,7 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
     }
     if (auto bit = (final ? blocked_total_ : blocked_iv_).find(tid);
         bit != (final ? blocked_total_ : blocked_iv_).end())
-      r.blocked_in = bit->second;
+      r.blocked_in = blocks_by_name(bit->second);
     f.threads.push_back(std::move(r));
     if (!final) {
       t.prev = c;
@@ -644,7 +655,11 @@ void Model::end_interval() {
 void Model::forget_exited() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     if (it->second.dead) {
-      if (gone_.size() < 100000) gone_[it->first] = it->second.cur;
+      if (gone_.size() < 100000 || gone_.count(it->first)) {
+        gone_[it->first] = it->second.cur;
+      } else {
+        names_.erase(it->first);  // no exited row will show it: memory stays flat under churn
+      }
       it = threads_.erase(it);
     } else {
       ++it;
@@ -675,7 +690,7 @@ void Model::frame_exited_threads(Frame& f) {
     r.switches = switches_of(st);
     r.created_by = st.created_by;
     if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
-      r.blocked_in = bit->second;
+      r.blocked_in = blocks_by_name(bit->second);
     if (st.go.flags & SS_GO_VALID) {
       r.m = st.go.m_id;
       r.p = st.go.p_id;

@@ -249,6 +249,11 @@ class Model {
   Frame frame(bool final = false);
   // Tids whose exit was consumed since the last call (the driver forgets their BPF state).
   std::vector<uint32_t> take_exited();
+  // The exit record of this thread was consumed in the current interval.
+  [[nodiscard]] bool thread_exited(uint32_t tid) const {
+    auto it = threads_.find(tid);
+    return it != threads_.end() && it->second.dead;
+  }
 
   // (--goroutines) the number of live goroutines now (read once from allgs): the base
   // of the live estimate, which then moves with the created/exited records after it.
@@ -289,7 +294,8 @@ class Model {
   std::vector<Frame_Creation> creations_, all_creations_;
   uint64_t creations_total_ = 0, exits_total_ = 0;
   std::vector<OffCpuEvent> offcpu_;
-  std::map<uint32_t, std::map<std::string, BlockedIn>> blocked_iv_, blocked_total_;
+  // tid -> syscall number -> long blocks; named when a frame is built (not per event).
+  std::unordered_map<uint32_t, std::map<int, BlockedIn>> blocked_iv_, blocked_total_;
   std::vector<uint32_t> exited_tids_;
   std::optional<go::SchedSample> go_;
   std::optional<go::TimeHist> lat_first_, lat_last_, lat_at_frame_;
