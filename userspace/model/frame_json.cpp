@@ -175,6 +175,15 @@ json frame_dom(const Frame& f, bool rows) {
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
   if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
+  if (f.goroutine_counts.available) {
+    const GoroutineCounts& g = f.goroutine_counts;
+    j["goroutine_counts"] = {{"created", g.created},
+                             {"created_total", g.created_total},
+                             {"created_per_s", r2(g.created_per_s)},
+                             {"error_max", g.error_max},
+                             {"live", g.live ? json(*g.live) : json(nullptr)},
+                             {"source", "sched.goidgen (ids handed to per-P caches of 16)"}};
+  }
   if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
     j["ps"] = go::ps_to_json(*f.go);

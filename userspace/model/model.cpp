@@ -283,6 +283,17 @@ void Model::on_kernel(const probe::KernelSnapshot& snap) {
 
 void Model::on_go_sample(const go::SchedSample& s) {
   go_ = s;
+  if (s.goidgen != 0) {
+    GoidRead r{s.goidgen, s.ts_ns};
+    if (goid_last_ && s.goidgen < goid_last_->goidgen) {  // another process image (exec)
+      goid_first_.reset();
+      goid_frame_.reset();
+      goid_maxprocs_ = 0;
+    }
+    if (!goid_first_) goid_first_ = r;
+    goid_last_ = r;
+    goid_maxprocs_ = std::max(goid_maxprocs_, s.gomaxprocs);
+  }
   gc_.set_gomaxprocs(s.gomaxprocs);
   gc_.set_gcphase(s.gcphase);
 }
@@ -378,6 +389,7 @@ Frame Model::frame(bool final) {
   frame_runqueue(f, final);
   frame_events(f, final);
   frame_goroutines(f, final);
+  frame_goroutine_counts(f, final);
   if (!final) {
     end_interval();
     forget_exited();
@@ -386,6 +398,22 @@ Frame Model::frame(bool final) {
   frame_usdt(f, final);
   f.capacity = capacity_.fill(capacity_facts(f));  // last: it reads the sections above
   return f;
+}
+
+// Goroutines created (sched.goidgen deltas) and alive (the last census).
+void Model::frame_goroutine_counts(Frame& f, bool final) {
+  GoroutineCounts& g = f.goroutine_counts;
+  if (const auto* c = gc_.census()) g.live = int64_t(c->live());
+  if (!goid_first_ || !goid_last_) return;
+  const GoidRead& base = final ? *goid_first_ : goid_frame_ ? *goid_frame_ : *goid_first_;
+  g.available = goid_last_->ts_ns > goid_first_->ts_ns;
+  g.created = goid_last_->goidgen - base.goidgen;
+  g.created_total = goid_last_->goidgen - goid_first_->goidgen;
+  g.created_per_s = goid_last_->ts_ns > base.ts_ns
+                        ? double(g.created) * 1e9 / double(goid_last_->ts_ns - base.ts_ns)
+                        : 0;
+  g.error_max = 16 * uint64_t(std::max(goid_maxprocs_, 1));
+  if (!final) goid_frame_ = goid_last_;
 }
 
 // GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
