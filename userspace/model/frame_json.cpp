@@ -233,12 +233,13 @@ void put_str(std::string& o, const std::string& s) {
   o += '"';
 }
 
-void put_key(std::string& o, const char* k, bool& first) {
+template <size_t N>
+void put_key(std::string& o, const char (&k)[N], bool& first) {
   if (!first) o += ',';
   first = false;
   o += '"';
-  o += k;
-  o += "\":";
+  o.append(k, N - 1);
+  o.append("\":", 2);
 }
 
 void put_u(std::string& o, uint64_t v) {
