@@ -173,9 +173,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     case SS_EV_THREAD_NEW: {
       if (size < sizeof(ss_thread_new)) break;
       const auto& e = *reinterpret_cast<const ss_thread_new*>(rec);
-      Frame_Creation c = make_creation(e);
-      creations_.push_back(c);
-      if (all_creations_.size() < 100000) all_creations_.push_back(std::move(c));
+      creations_.push_back(make_creation(e));  // into all_creations_ when its frame is built
       creations_total_++;
       auto& t = threads_[e.tid];
       if (t.dead) t = ThreadAcc{};  // tid reused
@@ -605,10 +603,22 @@ void Model::frame_runqueue(Frame& f, bool final) {
 
 // Thread creations, long off-CPU intervals, ring-buffer drops and the P table / M list.
 void Model::frame_events(Frame& f, bool final) {
-  f.creations = final ? all_creations_ : creations_;
+  f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
+  // The first kMaxCreationsKept since attach stay for the final frame; an interval's own
+  // move into its frame (no copy once the kept ones are full).
+  constexpr size_t kMaxCreationsKept = 100000;
+  if (final) {
+    f.creations = all_creations_;
+    for (size_t i = 0; i < creations_.size() && f.creations.size() < kMaxCreationsKept; i++)
+      f.creations.push_back(creations_[i]);
+  } else {
+    for (size_t i = 0; i < creations_.size() && all_creations_.size() < kMaxCreationsKept; i++)
+      all_creations_.push_back(creations_[i]);
+    f.creations = std::move(creations_);
+    creations_.clear();
+  }
   f.creations_total = creations_total_;
   f.exits_total = exits_total_;
-  f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
   f.long_offcpu = offcpu_;
   f.drops = drops_;
   f.drops_interval = drops_ - std::min(drops_, drops_prev_);
