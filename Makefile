@@ -75,9 +75,12 @@ npm-bins: deps
 	@python3 tests/fixtures/npm/fetch.py $(BUILD)/npm-cache
 
 # Every tier ends with a summary line (passed, failed, skipped and why); CI=true or
-# STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh).
+# STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh). The
+# tiers run as CTest tests (unit, bpf, e2e, fuzz), then their summary lines come again.
 test: build workloads runtimes npm-bins fuzz-build
-	@bash scripts/run-tests.sh $(BUILD)
+	@rm -f $(BUILD)/test-results/*.summary; cd $(BUILD) && ctest -V --output-on-failure; rc=$$?; \
+	  cd $(CURDIR) && \
+	  bash scripts/run-tests.sh $(BUILD) --summary unit bpf e2e fuzz && exit $$rc
 
 test-unit: build workloads npm-bins
 	@bash scripts/run-tests.sh $(BUILD) unit
