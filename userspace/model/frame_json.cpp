@@ -7,6 +7,7 @@
 #include <string>
 
 #include "capacity/present.h"
+#include "model/annotations_json.h"
 #include "go/runtime_json.h"
 #include "util/json_out.h"
 
@@ -184,6 +185,7 @@ json frame_dom(const Frame& f, bool rows) {
                              {"live", g.live ? json(*g.live) : json(nullptr)},
                              {"source", "sched.goidgen (ids handed to per-P caches of 16)"}};
   }
+  if (f.annotations) j["annotations"] = annotations_json(*f.annotations);  // docs/annotations.md
   if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
     j["ps"] = go::ps_to_json(*f.go);
