@@ -407,11 +407,50 @@ def summarize(results, case_list, all_obs):
     return summary
 
 
-def budgets(summary, metric="overhead_pct"):
+# Two-sided 95% Student t quantiles by degrees of freedom (1..10; 1.96 beyond).
+T95 = [None, 12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23]
+
+
+def per_round(results, case, obs, metric):
+    """{round: overhead %} of one configuration, each round against that round's own
+    unobserved run (the configurations of a round run back to back: a paired design)."""
+    key = "throughput" if metric == "overhead_pct" else "work_per_cpu_s"
+    runs = {r["round"]: r.get(key) for r in results if r["case"] == case and r["observer"] == obs and r.get(key)}
+    base = {r["round"]: r.get(key) for r in results
+            if r["case"] == case and r["observer"] == "unobserved" and r.get(key)}
+    out = {}
+    for rnd, v in runs.items():
+        b = base.get(rnd)
+        if b:
+            out[rnd] = 100 * (1 - v / b) if metric == "overhead_pct" else 100 * (b / v - 1)
+    return out
+
+
+def paired(margins):
+    """Mean of the per-round margins (limit - measured, points) with its 95% confidence
+    interval; the verdict is decided only when the interval is all on one side of 0."""
+    n = len(margins)
+    if n < 2:
+        return None
+    m = statistics.mean(margins)
+    sd = statistics.stdev(margins)
+    t = T95[n - 1] if n - 1 < len(T95) else 1.96
+    half = t * sd / n ** 0.5
+    verdict = "PASS" if m - half > 0 else "MISS" if m + half < 0 else "undecided"
+    return {"n": n, "margin": round(m, 1), "ci": [round(m - half, 1), round(m + half, 1)], "verdict": verdict}
+
+
+def budgets(summary, metric="overhead_pct", results=None):
     """The overhead budgets, checked on this run's own figures. metric: "overhead_pct" (wall
-    throughput lost) or "cpu_overhead_pct" (extra target CPU per unit of work)."""
+    throughput lost) or "cpu_overhead_pct" (extra target CPU per unit of work). With the
+    runs (`results`), each comparison also gets a paired test over the rounds: the margin
+    (limit - measured) of every round, its mean and 95% confidence interval, and whether
+    the noise lets it decide."""
     get = {(r["case"], r["observer"]): r for r in summary}
     out = []
+
+    def pr(case, o):
+        return per_round(results, case, o, metric) if results else {}
 
     def oh(case, o):
         r = get.get((case, o))
@@ -423,8 +462,10 @@ def budgets(summary, metric="overhead_pct"):
             if a is None or f is None:
                 continue
             limit = 1.25 * max(f, 0) + 2
+            ra, rf = pr(case, o), pr(case, fl)
+            margins = [1.25 * max(rf[k], 0) + 2 - ra[k] for k in ra if k in rf]
             out.append({"budget": f"{o} <= 1.25 x {fl} + 2 pts", "metric": metric, "case": case, "value": round(a, 1),
-                        "limit": round(limit, 1), "pass": a <= limit})
+                        "limit": round(limit, 1), "pass": a <= limit, "paired": paired(margins)})
         for o, alts in (("top", ("bpftrace", "perf sched record")),
                         ("top -S", ("bpftrace -S", "perf trace -s")),
                         ("top --goroutines", ("runtime/trace",))):
@@ -433,8 +474,10 @@ def budgets(summary, metric="overhead_pct"):
                 b = oh(case, alt)
                 if a is None or b is None:
                     continue
+                ra, rb = pr(case, o), pr(case, alt)
+                margins = [rb[k] - ra[k] for k in ra if k in rb]
                 out.append({"budget": f"{o} costs less than {alt}", "metric": metric, "case": case, "value": round(a, 1),
-                            "limit": round(b, 1), "pass": a < b})
+                            "limit": round(b, 1), "pass": a < b, "paired": paired(margins)})
     if metric != "overhead_pct":
         return out
     for r in summary:
@@ -449,6 +492,13 @@ def budgets(summary, metric="overhead_pct"):
     if st and st.get("obs_cpu_pct") is not None:
         out.append({"budget": "observer < 5% of a core at 1 s refresh, 1,000 threads", "case": "steady-1000",
                     "value": round(st["obs_cpu_pct"], 1), "limit": 5, "pass": st["obs_cpu_pct"] < 5})
+    for case in ("threads", "steady-1000"):
+        r = get.get((case, "top"))
+        ev = r and ((r.get("switches_per_s") or 0) + (r.get("syscalls_per_s") or 0))
+        if r and r.get("obs_cpu_pct") is not None and ev:
+            out.append({"budget": "live observer CPU per event handled (us; 1 us budget is the replay's)",
+                        "case": case, "value": round(r["obs_cpu_pct"] / 100 * 1e6 / ev, 2), "limit": "-",
+                        "pass": True, "info": True})
     if st and st.get("obs_rss_mb") is not None:
         out.append({"budget": "observer < 64 MB RSS, 1,000 threads", "case": "steady-1000",
                     "value": round(st["obs_rss_mb"], 1), "limit": 64, "pass": st["obs_rss_mb"] < 64})
@@ -491,8 +541,11 @@ def table(summary, bud):
         for b in bud:
             who = f"{b['case']}" + (f" / {b['observer']}" if "observer" in b else "")
             m = {"overhead_pct": "wall", "cpu_overhead_pct": "cpu"}.get(b.get("metric"), "")
-            lines.append(f"  {'PASS' if b['pass'] else 'MISS'}  {m:<4} {b['budget']:<48} {who:<26} "
-                         f"{b['value']} vs {b['limit']}")
+            pv = b.get("paired")
+            pt = f"  paired: {pv['verdict']} (margin {pv['margin']}, 95% CI {pv['ci'][0]}..{pv['ci'][1]})" if pv else ""
+            verdict = "INFO" if b.get("info") else "PASS" if b["pass"] else "MISS"
+            lines.append(f"  {verdict}  {m:<4} {b['budget']:<48} {who:<26} "
+                         f"{b['value']} vs {b['limit']}{pt}")
     return "\n".join(lines)
 
 
@@ -521,14 +574,68 @@ def markdown(doc):
                    f"{r.get('overhead_pct', 0):.1f}% | {cpu} | {fmt(r.get('obs_cpu_pct'), '.1f').strip()} | "
                    f"{fmt(r.get('obs_rss_mb'), '.1f').strip()} | {fmt(ev, ',.0f').strip()} | "
                    f"{fmt(r.get('drops'), 'd').strip()} |")
-    out += ["", "| budget | on | case | measured | limit | |", "|---|---|---|---:|---:|---|"]
+    out += ["", "| budget | on | case | measured | limit | median verdict | paired over rounds: margin (95% CI) |",
+            "|---|---|---|---:|---:|---|---|"]
     for b in doc["budgets"]:
         who = b["case"] + (f" / {b['observer']}" if "observer" in b else "")
         m = {"overhead_pct": "wall throughput", "cpu_overhead_pct": "CPU per unit of work"}.get(b.get("metric"), "")
-        out.append(f"| {b['budget']} | {m} | {who} | {b['value']} | {b['limit']} | "
-                   f"{'PASS' if b['pass'] else '**MISS**'} |")
+        pv = b.get("paired")
+        pt = (f"{'**MISS**' if pv['verdict'] == 'MISS' else pv['verdict']}: {pv['margin']:+} "
+              f"({pv['ci'][0]:+} .. {pv['ci'][1]:+})" if pv else "")
+        verdict = "info" if b.get("info") else "PASS" if b["pass"] else "**MISS**"
+        out.append(f"| {b['budget']} | {m} | {who} | {b['value']} | {b['limit']} | {verdict} | {pt} |")
+    rp = doc.get("replay")
+    if rp:
+        out += ["", "Observer CPU per ring-buffer event (`ss-replay-bench`: a recording replayed through the "
+                "model, detectors and frame JSON, decoding subtracted; median of its passes):", "",
+                "| recording | ring-buffer events | frames | ns per event | budget | |", "|---|---:|---:|---:|---:|---|"]
+        for x in rp:
+            if "ns_per_event" not in x:
+                out.append(f"| {x['name']} | failed: {x.get('error', '?')[:80]} | | | | |")
+                continue
+            out.append(f"| {x['name']} | {x['raw_records']:,} | {x['frames']} | {x['ns_per_event']:,.0f} | 1,000 | "
+                       f"{'PASS' if x['ns_per_event'] < 1000 else '**MISS**'} |")
     out += ["", "Cases:", ""] + [f"- `{n}`: {d[0]} ({d[1]})" for n, d in descs.items()]
     return "\n".join(out)
+
+
+REPLAY_CASES = [
+    ("threads churn", ["-threads", "100", "-churn-max"]),
+    ("steady-1000", ["-threads", "1000", "-churn", "100"]),
+]
+
+
+def replay_bench(build, tmp, seconds=6):
+    """Records each REPLAY_CASES workload with `schedscope record` for `seconds`, then
+    replays it with ss-replay-bench: the observer's userspace CPU per ring-buffer event."""
+    out = []
+    for name, args in REPLAY_CASES:
+        path = os.path.join(tmp, f"replay-{re.sub(r'[^a-z0-9]+', '_', name)}.sched")
+        wl = subprocess.Popen([os.path.join(build, "workloads", "threads"), "-duration", f"{seconds + 4}s"] + args,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            rec = subprocess.run([os.path.join(build, "schedscope"), "record", "-q", "-p", str(wl.pid),
+                                  "-d", f"{seconds}s", "-o", path], capture_output=True, text=True, timeout=60)
+        finally:
+            wl.kill()
+            wl.wait()
+        if rec.returncode != 0:
+            out.append({"name": name, "error": "record: " + rec.stderr[-200:]})
+            continue
+        r = subprocess.run([os.path.join(build, "ss-replay-bench"), "--check", "--passes", "7", path],
+                           capture_output=True, text=True, timeout=300)
+        x = {"name": name, "output": r.stdout.strip()}
+        for k in ("raw_records", "frames", "ns_per_event", "best_ns_per_event"):
+            m = re.search(rf"\b{k}=([\d.]+)", r.stdout)
+            if m:
+                x[k] = float(m.group(1)) if "ns" in k else int(m.group(1))
+        if r.returncode != 0 or "ns_per_event" not in x:
+            x["error"] = (r.stdout + r.stderr)[-200:]
+            x.pop("ns_per_event", None)
+        out.append(x)
+        print(f"  replay {name:<16} " + (f"{x['ns_per_event']:.0f} ns/event ({x['raw_records']} events)"
+                                          if "ns_per_event" in x else "ERROR " + x["error"]), flush=True)
+    return out
 
 
 def machine():
@@ -676,6 +783,8 @@ def main():
     ap.add_argument("--only", help="comma-separated case names to run (\"annotations\": the --annotations section)")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
     ap.add_argument("--markdown", metavar="RESULTS", help="print RESULTS (a results file) as Markdown and exit")
+    ap.add_argument("--no-replay", action="store_true",
+                    help="skip the replay microbenchmark (observer CPU per ring-buffer event; not in --smoke)")
     a = ap.parse_args()
     if a.markdown:
         with open(a.markdown) as f:
@@ -729,19 +838,20 @@ def main():
                     os.unlink(os.path.join(tmp, f))
                 except OSError:
                     pass
+    replay = [] if a.smoke or a.no_replay else replay_bench(build, tmp)
     ann = None
     if not a.smoke and (not a.only or "annotations" in a.only.split(",")):
         print("bench: --annotations section", flush=True)
         ann = annotations_bench(build, tmp, rounds=max(1, rounds // 2 + 1), loop_calls=200000,
                                 paced_rate=5000, paced_for=2)
     summary = summarize(results, case_list, all_obs)
-    bud = budgets(summary) + budgets(summary, "cpu_overhead_pct")
+    bud = budgets(summary, results=results) + budgets(summary, "cpu_overhead_pct", results)
     doc = {"machine": machine(), "command": " ".join(sys.argv), "rounds": rounds,
            "scale_rounds": a.scale_rounds, "duration_s": duration, "scale_duration_s": a.scale_duration,
            "smoke": a.smoke,
            "wall_s": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "cases": [{"name": c.name, "desc": c.desc, "unit": c.unit} for c in case_list],
-           "summary": summary, "budgets": bud, "runs": results}
+           "summary": summary, "budgets": bud, "runs": results, "replay": replay}
     if ann is not None:
         doc["annotations"] = ann
     os.makedirs(os.path.dirname(out_json), exist_ok=True)
@@ -752,6 +862,10 @@ def main():
         print(f"  {c.name:<16} {c.desc}")
     print()
     print(table(summary, bud))
+    for x in replay:
+        print(f"  {'PASS' if x.get('ns_per_event', 1e9) < 1000 else 'MISS'}  observer CPU per ring-buffer event "
+              f"(replay, {x['name']}): " + (f"{x['ns_per_event']:.0f} ns vs 1000" if "ns_per_event" in x
+                                            else "ERROR " + x.get("error", "")))
     if ann is not None:
         print()
         print(annotations_table(ann))

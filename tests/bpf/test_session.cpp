@@ -480,3 +480,47 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
   child.release();
   child.wait();
 }
+
+// The per-interval read of the threads map goes in batches (several hundred entries per
+// syscall, more than one batch here) and finds every thread of the target, and only those;
+// forget_threads removes a whole list in one batch, a tid already gone in the middle of it
+// included.
+TEST(BpfSession, SnapshotReadsEveryThreadInBatchesAndForgetsThemInOne) {
+  REQUIRE_ROOT();
+  Child child([] {});
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  constexpr uint32_t kSeeded = 700;
+  const uint32_t base = 3'000'000;  // tids no live thread has (pid_max here is lower)
+  std::vector<uint32_t> tids;
+  for (uint32_t i = 0; i < kSeeded; i++) {
+    ss_thread_state st{};
+    st.tgid = uint32_t(child.pid);
+    st.sc_nr = SS_NO_SYSCALL;
+    s->seed_thread(base + i, st);
+    tids.push_back(base + i);
+  }
+  ss_thread_state other{};
+  other.tgid = uint32_t(child.pid) + 1;  // another process's thread: not in the snapshot
+  s->seed_thread(base + kSeeded, other);
+  auto count_seeded = [&] {
+    auto snap = s->snapshot();
+    EXPECT_TRUE(snap.ok());
+    std::set<uint32_t> seen;
+    for (const auto& e : snap->threads) {
+      EXPECT_EQ(e.st.tgid, uint32_t(child.pid)) << e.tid;
+      if (e.tid >= base) seen.insert(e.tid);
+    }
+    return seen;
+  };
+  std::set<uint32_t> seen = count_seeded();
+  EXPECT_EQ(seen.size(), kSeeded);
+  EXPECT_EQ(*seen.begin(), base);
+  EXPECT_EQ(*seen.rbegin(), base + kSeeded - 1);
+  s->forget_thread(base + 100);  // already gone when the list is forgotten
+  s->forget_threads(tids);
+  EXPECT_TRUE(count_seeded().empty());
+  s->forget_threads({base + kSeeded});
+  child.release();
+  EXPECT_EQ(child.wait(), 0);
+}

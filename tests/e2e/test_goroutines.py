@@ -59,6 +59,47 @@ class Goroutines(unittest.TestCase):
         self.assertEqual(g["top_creators"][0]["goid"], 1)
         self.assertEqual(g["top_creators"][0]["count"], n)
 
+    def test_created_without_uprobes(self):
+        """The default mode (no --goroutines, no uprobe) counts created goroutines from the
+        runtime's goid generator: the final frame's count is gospawn's own, within the
+        bound the frame states (16 ids per P cached ahead), plus the few the runtime may
+        start itself (GC mark workers); the live count comes from the census."""
+        n = 3000
+        wl = Proc([workload("gospawn"), "-wait-stdin", "-n", str(n), "-bursts", "3",
+                   "-gap", "200ms", "-hold", "1500ms"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready, "gospawn did not start")
+        top = top_json(ready["pid"], "-i", "500ms")
+        self.addCleanup(top.stop)
+        # Two reads of goidgen before the spawning starts: the count has its base.
+        first = top.wait_for(lambda o: "goroutine_counts" in o, 15)
+        if first is None:
+            top.stop()
+            self.fail("no frame with goroutine_counts: " + top.stderr_text())
+        self.assertNotIn("goroutines", first)  # no --goroutines: no uprobe section
+        self.assertEqual(first["goroutine_counts"]["created"], 0, first["goroutine_counts"])
+        wl.send()
+        spawned = wl.wait_for(lambda o: o.get("ev") == "spawned", 20)
+        self.assertIsNotNone(spawned)
+        self.assertEqual(spawned["count"], n)
+        frames = frames_until_final(top, 20)
+        self.assertTrue(frames and frames[-1].get("final"), "no final frame")
+        g = frames[-1]["goroutine_counts"]
+        err = g["error_max"]
+        self.assertEqual(err, 16 * frames[-1]["target"]["gomaxprocs"], g)
+        self.assertGreaterEqual(g["created"], n - err, g)
+        self.assertLessEqual(g["created"], n + err + 16, g)
+        self.assertEqual(g["created"], g["created_total"], g)
+        # Per interval: the frames that saw the bursts add up to them, a rate is given.
+        during = [f["goroutine_counts"] for f in frames[:-1] if "goroutine_counts" in f]
+        self.assertGreaterEqual(sum(c["created"] for c in during), n - err)
+        self.assertGreater(max(c["created_per_s"] for c in during), 0)
+        # Alive at the end of the hold: the spawned ones have exited (census).
+        self.assertIsNotNone(g["live"], g)
+        self.assertLess(g["live"], n // 10, g)
+        self.assertGreater(max(c["live"] or 0 for c in during), 0)
+
     def test_recording_keeps_goroutines_and_uprobe_hits(self):
         """What --goroutines showed live comes back from a recording: per-function counts and
         the uprobe hits (the cost line) — not zeros."""

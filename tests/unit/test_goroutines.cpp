@@ -176,3 +176,75 @@ TEST(GoProbes, RetAddressesAreInstructionBoundaries) {
   EXPECT_EQ(rets[0], 0x401000u + 11);
   EXPECT_EQ(rets[1], 0x401000u + 13);
 }
+
+// Goroutines created without uprobes: sched.goidgen deltas between Go samples, per interval
+// and in total, the rate over the samples' own timestamps, the error bound (16 ids per P
+// cached ahead) and the live count of the last census.
+TEST(GoroutineCounts, FromGoidgenDeltas) {
+  model::Model m(model::TargetInfo{});
+  auto kernel_at = [&](uint64_t ts) {
+    probe::KernelSnapshot k;
+    k.ts_ns = ts;
+    m.on_kernel(k);
+  };
+  auto go_at = [&](uint64_t ts, uint64_t goidgen, int32_t procs) {
+    go::SchedSample s;
+    s.ts_ns = ts;
+    s.goidgen = goidgen;
+    s.gomaxprocs = procs;
+    m.on_go_sample(s);
+  };
+  kernel_at(1 * kSec);
+  model::Frame f0 = m.frame();
+  EXPECT_FALSE(f0.goroutine_counts.available);  // no read of goidgen yet
+  go_at(1 * kSec, 1000, 2);
+  kernel_at(2 * kSec);
+  go_at(2 * kSec, 1000 + 480, 2);  // 480 ids in 1 s
+  model::Frame f1 = m.frame();
+  ASSERT_TRUE(f1.goroutine_counts.available);
+  EXPECT_EQ(f1.goroutine_counts.created, 480u);
+  EXPECT_DOUBLE_EQ(f1.goroutine_counts.created_per_s, 480.0);
+  EXPECT_EQ(f1.goroutine_counts.error_max, 32u);  // 16 x GOMAXPROCS 2
+  EXPECT_FALSE(f1.goroutine_counts.live.has_value());  // no census read
+  gc::Census c;
+  c.allglen = 30;
+  c.read = 30;
+  c.by_status[4] = 25;  // waiting
+  c.by_status[6] = 5;   // dead: not alive
+  m.on_census(c);
+  kernel_at(4 * kSec);
+  go_at(4 * kSec, 1480 + 64, 4);  // 64 ids in 2 s, GOMAXPROCS raised to 4
+  model::Frame f2 = m.frame();
+  EXPECT_EQ(f2.goroutine_counts.created, 64u);
+  EXPECT_DOUBLE_EQ(f2.goroutine_counts.created_per_s, 32.0);
+  EXPECT_EQ(f2.goroutine_counts.error_max, 64u);
+  ASSERT_TRUE(f2.goroutine_counts.live.has_value());
+  EXPECT_EQ(*f2.goroutine_counts.live, int64_t(c.live()));
+  EXPECT_EQ(f2.goroutine_counts.created_total, 544u);
+  model::Frame fin = m.frame(true);
+  EXPECT_EQ(fin.goroutine_counts.created, 544u);  // since the first read
+  EXPECT_DOUBLE_EQ(fin.goroutine_counts.created_per_s, 544.0 / 3);
+}
+
+TEST(GoroutineCounts, NewProcessImageStartsOver) {
+  model::Model m(model::TargetInfo{});
+  probe::KernelSnapshot k;
+  k.ts_ns = kSec;
+  m.on_kernel(k);
+  go::SchedSample s;
+  s.gomaxprocs = 1;
+  s.ts_ns = kSec;
+  s.goidgen = 5000;
+  m.on_go_sample(s);
+  s.ts_ns = 2 * kSec;
+  s.goidgen = 20;  // exec: a new runtime counts from its start again
+  m.on_go_sample(s);
+  s.ts_ns = 3 * kSec;
+  s.goidgen = 120;
+  m.on_go_sample(s);
+  k.ts_ns = 3 * kSec;
+  m.on_kernel(k);
+  model::Frame f = m.frame();
+  ASSERT_TRUE(f.goroutine_counts.available);
+  EXPECT_EQ(f.goroutine_counts.created, 100u);
+}

@@ -29,7 +29,9 @@ namespace schedscope::app {
 
 bool FramePrinter::print(const model::Frame& f) {
   if (json_) {
-    std::fputs((dump_json(model::frame_to_json(f)) + "\n").c_str(), out_);
+    std::string line = model::frame_json_text(f);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), out_);
   } else {
     write_printable(out_, [&](FILE* m) { ui::print_text(f, m); });
   }

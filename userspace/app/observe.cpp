@@ -421,6 +421,7 @@ Expected<model::Frame> Observer::next() {
   }
   // Names of threads we have not named yet (live only; cheap: once per thread).
   for (const auto& e : snap->threads) {
+    if (model_.thread_exited(e.tid)) continue;  // its exit is consumed: no /proc entry left
     if (named_.insert(e.tid).second) {
       std::string n = read_comm(model_.target().pid, e.tid);
       if (!n.empty()) {
@@ -430,8 +431,10 @@ Expected<model::Frame> Observer::next() {
     }
   }
   model::Frame f = model_.frame();
-  for (uint32_t tid : model_.take_exited()) {
-    session_->forget_thread(tid);
+  const std::vector<uint32_t> exited = model_.take_exited();
+  session_->forget_threads(exited);
+  for (uint32_t tid : exited) {
+    named_.erase(tid);  // a reused tid is named again
     if (usdt_ && usdt_->probe_count()) {
       session_->forget_usdt_thread(tid, usdt_->probe_count());
       for (uint32_t p = 0; p < usdt_->probe_count(); p++) usdt_sent_.erase({tid, p});

@@ -1,5 +1,7 @@
 #include "model/frame_json.h"
 
+#include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -7,6 +9,7 @@
 #include "capacity/present.h"
 #include "model/annotations_json.h"
 #include "go/runtime_json.h"
+#include "util/json_out.h"
 
 namespace schedscope::model {
 
@@ -87,9 +90,9 @@ json goroutines_json(const GoroutineStats& g) {
   return j;
 }
 
-}  // namespace
-
-json frame_to_json(const Frame& f) {
+// The frame's JSON. With `rows` false, "threads" and "creations" (the two arrays that grow
+// with the target) are null placeholders that frame_json_text() writes itself.
+json frame_dom(const Frame& f, bool rows) {
   json j;
   j["t"] = r2(f.elapsed_s);
   j["interval_s"] = r2(f.interval_s);
@@ -106,8 +109,9 @@ json frame_to_json(const Frame& f) {
     target["max_threads"] = f.go->maxmcount;
   }
   j["target"] = target;
-  json threads = json::array();
+  json threads = rows ? json::array() : json(nullptr);
   for (const auto& t : f.threads) {
+    if (!rows) break;
     json r = {{"tid", t.tid},
               {"name", t.name},
               {"state", model::thread_state_name(t.state)},
@@ -151,8 +155,9 @@ json frame_to_json(const Frame& f) {
   }
   j["syscalls"] = std::move(sc);
   j["syscalls_kind"] = f.target.all_syscalls ? "calls" : "blocking";
-  json cr = json::array();
+  json cr = rows ? json::array() : json(nullptr);
   for (const auto& c : f.creations) {
+    if (!rows) break;
     json r = {{"tid", c.tid},
               {"parent_tid", c.parent_tid},
               {"parent_goid", c.parent_goid},
@@ -173,6 +178,15 @@ json frame_to_json(const Frame& f) {
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
   if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
+  if (f.goroutine_counts.available) {
+    const GoroutineCounts& g = f.goroutine_counts;
+    j["goroutine_counts"] = {{"created", g.created},
+                             {"created_total", g.created_total},
+                             {"created_per_s", r2(g.created_per_s)},
+                             {"error_max", g.error_max},
+                             {"live", g.live ? json(*g.live) : json(nullptr)},
+                             {"source", "sched.goidgen (ids handed to per-P caches of 16)"}};
+  }
   if (f.annotations) j["annotations"] = annotations_json(*f.annotations);  // docs/annotations.md
   if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
@@ -199,6 +213,216 @@ json frame_to_json(const Frame& f) {
         {"threads_exited", f.exits_total}};
   }
   return j;
+}
+
+// ---- frame_json_text: the same text as dump_json(frame_to_json(f)), the thread rows and
+// creations written straight into the string (no DOM for what grows with the target).
+// nlohmann's objects are std::maps: keys are written in their sorted order here too.
+
+void put_raw(std::string& o, const char* s) { o.append(s); }
+
+void put_str(std::string& o, const std::string& s) {
+  bool plain = true;
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  if (!plain) {  // escapes and UTF-8 (checked, invalid bytes replaced): the one policy
+    o += dump_json(json(s));
+    return;
+  }
+  o += '"';
+  o += s;
+  o += '"';
+}
+
+template <size_t N>
+void put_key(std::string& o, const char (&k)[N], bool& first) {
+  if (!first) o += ',';
+  first = false;
+  o += '"';
+  o.append(k, N - 1);
+  o.append("\":", 2);
+}
+
+void put_u(std::string& o, uint64_t v) {
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  o.append(b, size_t(r.ptr - b));
+}
+
+void put_i(std::string& o, int64_t v) {
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  o.append(b, size_t(r.ptr - b));
+}
+
+void put_d(std::string& o, double v) {
+  if (!std::isfinite(v)) {
+    o += "null";
+    return;
+  }
+  std::array<char, 64> b{};
+  char* e = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v);
+  o.append(b.data(), size_t(e - b.data()));
+}
+
+void put_offcpu(std::string& o, const OffCpu& c) {
+  o += "{\"disk\":";
+  put_d(o, r2(c.disk));
+  o += ",\"other\":";
+  put_d(o, r2(c.other));
+  o += ",\"preempted\":";
+  put_d(o, r2(c.preempted));
+  o += ",\"sleep\":";
+  put_d(o, r2(c.sleep));
+  o += '}';
+}
+
+void put_threads(std::string& o, const Frame& f) {
+  o += '[';
+  bool first_row = true;
+  for (const auto& t : f.threads) {
+    if (!first_row) o += ',';
+    first_row = false;
+    bool first = true;
+    o += '{';
+    if (!t.blocked_in.empty()) {
+      put_key(o, "blocked_in", first);
+      o += '{';
+      bool fb = true;
+      for (const auto& [name, v] : t.blocked_in) {
+        if (!fb) o += ',';
+        fb = false;
+        put_str(o, name);
+        o += ":{\"count\":";
+        put_u(o, v.count);
+        o += ",\"max_ms\":";
+        put_d(o, r2(v.max_ms));
+        o += ",\"ms\":";
+        put_d(o, r2(v.ms));
+        o += '}';
+      }
+      o += '}';
+    }
+    put_key(o, "created_by", first);
+    put_u(o, t.created_by);
+    if (!t.go_func.empty()) {
+      put_key(o, "func", first);
+      put_str(o, t.go_func);
+    }
+    put_key(o, "goid", first);
+    put_u(o, t.goid);
+    if (t.incgo) {
+      put_key(o, "incgo", first);
+      put_raw(o, "true");
+    }
+    put_key(o, "m", first);
+    put_i(o, t.m);
+    put_key(o, "name", first);
+    put_str(o, t.name);
+    put_key(o, "offcpu_ms", first);
+    put_offcpu(o, t.offcpu_ms);
+    put_key(o, "oncpu_pct", first);
+    put_d(o, r2(t.oncpu_pct));
+    put_key(o, "p", first);
+    put_i(o, t.p);
+    if (t.p_from_oldp) {
+      put_key(o, "p_detached", first);
+      put_raw(o, "true");
+    }
+    put_key(o, "rq_p50_us", first);
+    put_d(o, r2(t.rq_p50_us));
+    put_key(o, "rq_p99_us", first);
+    put_d(o, r2(t.rq_p99_us));
+    put_key(o, "state", first);
+    put_str(o, model::thread_state_name(t.state));
+    put_key(o, "state_ms", first);
+    put_d(o, r2(t.state_ms));
+    put_key(o, "switches", first);
+    put_u(o, t.switches);
+    put_key(o, "syscall", first);
+    if (t.syscall.empty()) {
+      put_raw(o, "null");
+    } else {
+      put_str(o, t.syscall);
+    }
+    put_key(o, "syscall_ms", first);
+    put_d(o, r2(t.syscall_ms));
+    if (f.target.all_syscalls) {
+      put_key(o, "syscalls_per_s", first);
+      put_d(o, r2(t.syscalls_per_s));
+    }
+    put_key(o, "tid", first);
+    put_u(o, t.tid);
+    o += '}';
+  }
+  o += ']';
+}
+
+void put_creations(std::string& o, const Frame& f) {
+  o += '[';
+  bool first_row = true;
+  for (const auto& c : f.creations) {
+    if (!first_row) o += ',';
+    first_row = false;
+    bool first = true;
+    o += '{';
+    put_key(o, "parent_goid", first);
+    put_u(o, c.parent_goid);
+    put_key(o, "parent_m", first);
+    put_i(o, c.parent_m);
+    put_key(o, "parent_tid", first);
+    put_u(o, c.parent_tid);
+    put_key(o, "site", first);
+    put_str(o, c.site);
+    if (!c.frames.empty()) {
+      put_key(o, "stack", first);
+      o += '[';
+      for (size_t i = 0; i < c.frames.size(); i++) {
+        if (i) o += ',';
+        put_str(o, c.frames[i]);
+      }
+      o += ']';
+    }
+    if (c.stack_skipped) {
+      put_key(o, "stack_skipped", first);
+      put_raw(o, "true");
+    }
+    put_key(o, "tid", first);
+    put_u(o, c.tid);
+    o += '}';
+  }
+  o += ']';
+}
+
+}  // namespace
+
+json frame_to_json(const Frame& f) { return frame_dom(f, true); }
+
+std::string frame_json_text(const Frame& f) {
+  const json j = frame_dom(f, false);
+  std::string o;
+  o.reserve(256 * (f.threads.size() + f.creations.size()) + 4096);
+  o += '{';
+  bool first = true;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (!first) o += ',';
+    first = false;
+    put_str(o, k);
+    o += ':';
+    if (k == "threads") {
+      put_threads(o, f);
+    } else if (k == "creations") {
+      put_creations(o, f);
+    } else {
+      o += dump_json(*it);
+    }
+  }
+  o += '}';
+  return o;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // interface: scripts and tests rely on them and README.md documents them.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,9 @@
 namespace schedscope::model {
 
 nlohmann::json frame_to_json(const Frame& f);
+// The same text as dump_json(frame_to_json(f)), cheaper: the thread rows and creations (what
+// grows with the target) are written straight into the string. For output only.
+std::string frame_json_text(const Frame& f);
 // An ss_offcpu reason (SS_OFF_*) -> "preempted" | "sleep" | "disk" | "other".
 const char* offcpu_reason_name(uint32_t reason);
 

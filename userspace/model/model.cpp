@@ -90,6 +90,18 @@ void add_state(ss_thread_state& acc, const ss_thread_state& s) {
   acc.sc_count += s.sc_count;
 }
 
+// A thread's long blocks by syscall name (two numbers of one name merge).
+std::map<std::string, BlockedIn> blocks_by_name(const std::map<int, BlockedIn>& by_nr) {
+  std::map<std::string, BlockedIn> out;
+  for (const auto& [nr, b] : by_nr) {
+    BlockedIn& o = out[probe::syscall_name(nr)];
+    o.count += b.count;
+    o.ms += b.ms;
+    o.max_ms = std::max(o.max_ms, b.max_ms);
+  }
+  return out;
+}
+
 uint64_t switches_of(const ss_thread_state& s) {
   uint64_t n = 0;
   for (int r = 0; r < SS_OFF_REASONS; r++) n += s.offcpu_count[r];
@@ -161,9 +173,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     case SS_EV_THREAD_NEW: {
       if (size < sizeof(ss_thread_new)) break;
       const auto& e = *reinterpret_cast<const ss_thread_new*>(rec);
-      Frame_Creation c = make_creation(e);
-      creations_.push_back(c);
-      if (all_creations_.size() < 100000) all_creations_.push_back(std::move(c));
+      creations_.push_back(make_creation(e));  // into all_creations_ when its frame is built
       creations_total_++;
       auto& t = threads_[e.tid];
       if (t.dead) t = ThreadAcc{};  // tid reused
@@ -208,9 +218,8 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       if (offcpu_.size() < 10000) offcpu_.push_back(o);
       annot_.on_offcpu(e);  // --annotations: the slow tasks' goroutines off-CPU
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
-        std::string name = probe::syscall_name(e.syscall_nr);
         double ms = double(e.h.ts - e.start_ns) / 1e6;
-        for (auto* m : {&blocked_iv_[e.tid][name], &blocked_total_[e.tid][name]}) {
+        for (auto* m : {&blocked_iv_[e.tid][e.syscall_nr], &blocked_total_[e.tid][e.syscall_nr]}) {
           m->count++;
           m->ms += ms;
           m->max_ms = std::max(m->max_ms, ms);
@@ -280,6 +289,17 @@ void Model::on_kernel(const probe::KernelSnapshot& snap) {
 
 void Model::on_go_sample(const go::SchedSample& s) {
   go_ = s;
+  if (s.goidgen != 0) {
+    GoidRead r{s.goidgen, s.ts_ns};
+    if (goid_last_ && s.goidgen < goid_last_->goidgen) {  // another process image (exec)
+      goid_first_.reset();
+      goid_frame_.reset();
+      goid_maxprocs_ = 0;
+    }
+    if (!goid_first_) goid_first_ = r;
+    goid_last_ = r;
+    goid_maxprocs_ = std::max(goid_maxprocs_, s.gomaxprocs);
+  }
   gc_.set_gomaxprocs(s.gomaxprocs);
   gc_.set_gcphase(s.gcphase);
 }
@@ -375,6 +395,7 @@ Frame Model::frame(bool final) {
   frame_runqueue(f, final);
   frame_events(f, final);
   frame_goroutines(f, final);
+  frame_goroutine_counts(f, final);
   if (!final) {
     end_interval();
     forget_exited();
@@ -384,6 +405,22 @@ Frame Model::frame(bool final) {
   if (annot_.asked()) f.annotations = annot_.frame(final, f.interval_s, f.ts_ns);
   f.capacity = capacity_.fill(capacity_facts(f));  // last: it reads the sections above
   return f;
+}
+
+// Goroutines created (sched.goidgen deltas) and alive (the last census).
+void Model::frame_goroutine_counts(Frame& f, bool final) {
+  GoroutineCounts& g = f.goroutine_counts;
+  if (const auto* c = gc_.census()) g.live = int64_t(c->live());
+  if (!goid_first_ || !goid_last_) return;
+  const GoidRead& base = final ? *goid_first_ : goid_frame_ ? *goid_frame_ : *goid_first_;
+  g.available = goid_last_->ts_ns > goid_first_->ts_ns;
+  g.created = goid_last_->goidgen - base.goidgen;
+  g.created_total = goid_last_->goidgen - goid_first_->goidgen;
+  g.created_per_s = goid_last_->ts_ns > base.ts_ns
+                        ? double(g.created) * 1e9 / double(goid_last_->ts_ns - base.ts_ns)
+                        : 0;
+  g.error_max = 16 * uint64_t(std::max(goid_maxprocs_, 1));
+  if (!final) goid_frame_ = goid_last_;
 }
 
 // GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
@@ -502,7 +539,7 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
     }
     if (auto bit = (final ? blocked_total_ : blocked_iv_).find(tid);
         bit != (final ? blocked_total_ : blocked_iv_).end())
-      r.blocked_in = bit->second;
+      r.blocked_in = blocks_by_name(bit->second);
     f.threads.push_back(std::move(r));
     if (!final) {
       t.prev = c;
@@ -575,10 +612,22 @@ void Model::frame_runqueue(Frame& f, bool final) {
 
 // Thread creations, long off-CPU intervals, ring-buffer drops and the P table / M list.
 void Model::frame_events(Frame& f, bool final) {
-  f.creations = final ? all_creations_ : creations_;
+  f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
+  // The first kMaxCreationsKept since attach stay for the final frame; an interval's own
+  // move into its frame (no copy once the kept ones are full).
+  constexpr size_t kMaxCreationsKept = 100000;
+  if (final) {
+    f.creations = all_creations_;
+    for (size_t i = 0; i < creations_.size() && f.creations.size() < kMaxCreationsKept; i++)
+      f.creations.push_back(creations_[i]);
+  } else {
+    for (size_t i = 0; i < creations_.size() && all_creations_.size() < kMaxCreationsKept; i++)
+      all_creations_.push_back(creations_[i]);
+    f.creations = std::move(creations_);
+    creations_.clear();
+  }
   f.creations_total = creations_total_;
   f.exits_total = exits_total_;
-  f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
   f.long_offcpu = offcpu_;
   f.drops = drops_;
   f.drops_interval = drops_ - std::min(drops_, drops_prev_);
@@ -653,7 +702,11 @@ void Model::end_interval() {
 void Model::forget_exited() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     if (it->second.dead) {
-      if (gone_.size() < 100000) gone_[it->first] = it->second.cur;
+      if (gone_.size() < 100000 || gone_.count(it->first)) {
+        gone_[it->first] = it->second.cur;
+      } else {
+        names_.erase(it->first);  // no exited row will show it: memory stays flat under churn
+      }
       it = threads_.erase(it);
     } else {
       ++it;
@@ -684,7 +737,7 @@ void Model::frame_exited_threads(Frame& f) {
     r.switches = switches_of(st);
     r.created_by = st.created_by;
     if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
-      r.blocked_in = bit->second;
+      r.blocked_in = blocks_by_name(bit->second);
     if (st.go.flags & SS_GO_VALID) {
       r.m = st.go.m_id;
       r.p = st.go.p_id;

@@ -160,6 +160,20 @@ struct GoroutineStats {
 // Measured per-uprobe-hit cost on the development VM (docs/goroutines.md).
 inline constexpr double kGoUprobeCostUs = 16.0;
 
+// Goroutines created, from the runtime's own goroutine id generator (sched.goidgen, read
+// with every Go sample): no uprobe, no cost in the target. goidgen moves in per-P batches
+// of 16 ids (each P caches its next ids), so a count over any window is off by at most
+// 16 x GOMAXPROCS (`error_max`); a cgo callback from a thread the runtime did not create
+// takes one id once, too (docs/goroutines.md).
+struct GoroutineCounts {
+  bool available = false;         // at least two reads of goidgen
+  uint64_t created = 0;           // this interval (final: since the first read)
+  uint64_t created_total = 0;     // since the first read
+  double created_per_s = 0;       // over the reads' own timestamps
+  uint64_t error_max = 0;         // of `created` and `created_total`: 16 x GOMAXPROCS
+  std::optional<int64_t> live;    // goroutines alive at the last census (allgs), if read
+};
+
 // Goroutine scheduling latency (runnable -> running), from the runtime's own histogram
 // (sched.timeToRun, go/timehist.h): the external twin of /sched/latencies:seconds.
 struct GoLatency {
@@ -190,6 +204,7 @@ struct Frame {
   std::vector<Alert> alerts;             // filled by the detectors (active + cleared now)
   std::vector<Alert> notices;            // shown, not alerted: blocked Ms (P handed off)
   GoroutineStats goroutines;             // (--goroutines)
+  GoroutineCounts goroutine_counts;      // created (sched.goidgen) and live, no uprobes
   usdt::UsdtStats usdt;                  // USDT probes, runtime threads and pauses
   gc::GcStats gc;                        // GC cycles, STW, worker/assist share, MMU
   std::optional<gc::Census> census;      // goroutines by status / wait reason (last read)
@@ -251,6 +266,11 @@ class Model {
   Frame frame(bool final = false);
   // Tids whose exit was consumed since the last call (the driver forgets their BPF state).
   std::vector<uint32_t> take_exited();
+  // The exit record of this thread was consumed in the current interval.
+  [[nodiscard]] bool thread_exited(uint32_t tid) const {
+    auto it = threads_.find(tid);
+    return it != threads_.end() && it->second.dead;
+  }
 
   // (--goroutines) the number of live goroutines now (read once from allgs): the base
   // of the live estimate, which then moves with the created/exited records after it.
@@ -293,9 +313,17 @@ class Model {
   std::vector<Frame_Creation> creations_, all_creations_;
   uint64_t creations_total_ = 0, exits_total_ = 0;
   std::vector<OffCpuEvent> offcpu_;
-  std::map<uint32_t, std::map<std::string, BlockedIn>> blocked_iv_, blocked_total_;
+  // tid -> syscall number -> long blocks; named when a frame is built (not per event).
+  std::unordered_map<uint32_t, std::map<int, BlockedIn>> blocked_iv_, blocked_total_;
   std::vector<uint32_t> exited_tids_;
   std::optional<go::SchedSample> go_;
+  // sched.goidgen: first read, at the previous frame, last read (value, time).
+  struct GoidRead {
+    uint64_t goidgen = 0, ts_ns = 0;
+  };
+  std::optional<GoidRead> goid_first_, goid_frame_, goid_last_;
+  int32_t goid_maxprocs_ = 0;  // largest GOMAXPROCS seen over the reads
+  void frame_goroutine_counts(Frame& f, bool final);
   std::optional<go::TimeHist> lat_first_, lat_last_, lat_at_frame_;
   std::string lat_note_;
   uint64_t records_ = 0, bad_records_ = 0;

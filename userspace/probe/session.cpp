@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -251,47 +252,132 @@ Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
 
 namespace {
 
-// The syscalls of the target in `slot`: keys slot * SS_MAX_SYSCALLS + nr.
-void read_sc_array(int fd, int ncpus, uint32_t slot, std::vector<SyscallAgg>& out) {
-  std::vector<ss_sc_stat> per(ncpus);
-  for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
-    uint32_t k = slot * SS_MAX_SYSCALLS + nr;
-    if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
-    ss_sc_stat sum{};
-    for (const auto& p : per) {
-      sum.count += p.count;
-      sum.total_ns += p.total_ns;
-      sum.max_ns = std::max(sum.max_ns, p.max_ns);
-      for (int b = 0; b < SS_HIST_BUCKETS; b++) sum.hist[b] += p.hist[b];
+ss_sc_stat sum_sc(const ss_sc_stat* per, int ncpus) {
+  ss_sc_stat sum{};
+  for (int c = 0; c < ncpus; c++) {
+    const ss_sc_stat& p = per[c];
+    sum.count += p.count;
+    sum.total_ns += p.total_ns;
+    sum.max_ns = std::max(sum.max_ns, p.max_ns);
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) sum.hist[b] += p.hist[b];
+  }
+  return sum;
+}
+
+// A batch operation the kernel does not have (before 5.6) or refuses for this map type.
+// (ENOTSUPP, 524, is the kernel's own "not supported", not in the userspace headers.)
+bool batch_unsupported(int err) { return err == -EINVAL || err == -524 || err == -EOPNOTSUPP || err == -ENOSYS; }
+
+}  // namespace
+
+// Every thread of `tgid` in the threads hash map, a few hundred entries per syscall. False
+// when the kernel has no batch lookup (the caller then iterates).
+bool Session::read_threads_batch(uint32_t tgid, std::vector<ThreadEntry>& out) {
+  const int fd = bpf_map__fd(skel_->maps.threads);
+  size_t cap = std::max<size_t>(batch_keys_.size(), 256);
+  uint32_t token = 0;
+  bool first = true;
+  for (;;) {
+    if (batch_keys_.size() < cap) batch_keys_.resize(cap);
+    if (batch_threads_.size() < cap) batch_threads_.resize(cap);
+    __u32 count = uint32_t(cap);
+    uint32_t next = 0;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &next, batch_keys_.data(),
+                                   batch_threads_.data(), &count, &opts);
+    if (err < 0 && err != -ENOENT) {
+      if (err == -ENOSPC) {  // one hash bucket holds more than the buffer: a bigger one
+        cap *= 2;
+        continue;
+      }
+      if (first && batch_unsupported(err)) return false;
+      break;  // a failed read in between: what was read so far
     }
+    for (__u32 i = 0; i < count; i++)
+      if (batch_threads_[i].tgid == tgid) out.push_back({batch_keys_[i], batch_threads_[i]});
+    if (err == -ENOENT) break;  // the end of the map
+    token = next;
+    first = false;
+  }
+  return true;
+}
+
+// Keys first .. first + n - 1 of a per-CPU array into batch_percpu_ (n x ncpus values of
+// value_size bytes, 8-byte aligned per CPU). False when the kernel has no batch lookup.
+bool Session::read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value_size) {
+  const size_t stride = (value_size + 7) / 8 * 8;
+  batch_percpu_.assign(size_t(n) * size_t(ncpus_) * stride, 0);
+  if (batch_keys_.size() < n) batch_keys_.resize(n);
+  uint32_t token = first ? first - 1 : 0, next = 0;  // the batch starts after the token's key
+  uint32_t done = 0;
+  while (done < n) {
+    __u32 count = n - done;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first + done ? &token : nullptr, &next, batch_keys_.data() + done,
+                                   batch_percpu_.data() + size_t(done) * size_t(ncpus_) * stride,
+                                   &count, &opts);
+    if (err < 0 && err != -ENOENT) return done == 0 && batch_unsupported(err) ? false : true;
+    done += count;
+    if (err == -ENOENT || count == 0) break;
+    token = next;
+  }
+  return true;
+}
+
+// The syscalls of the target in `slot`: keys slot * SS_MAX_SYSCALLS + nr.
+void Session::read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out) {
+  const uint32_t base = slot * SS_MAX_SYSCALLS;
+  static_assert(sizeof(ss_sc_stat) % 8 == 0, "per-CPU values are 8-byte aligned");
+  if (batch_ok_ && read_percpu_range(fd, base, SS_MAX_SYSCALLS, sizeof(ss_sc_stat))) {
+    const auto* all = reinterpret_cast<const ss_sc_stat*>(batch_percpu_.data());
+    for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
+      ss_sc_stat sum = sum_sc(all + size_t(nr) * size_t(ncpus_), ncpus_);
+      if (sum.count) out.push_back({int(nr), sum});
+    }
+    return;
+  }
+  batch_ok_ = false;
+  std::vector<ss_sc_stat> per(ncpus_);
+  for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
+    uint32_t k = base + nr;
+    if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
+    ss_sc_stat sum = sum_sc(per.data(), ncpus_);
     if (sum.count) out.push_back({int(nr), sum});
   }
 }
-
-}  // namespace
 
 Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
   auto slot = slot_of(tgid);
   if (!slot) return slot.error();
   KernelSnapshot snap;
   snap.ts_ns = monotonic_ns();
-  int tfd = bpf_map__fd(skel_->maps.threads);
-  uint32_t key = 0, next = 0;
-  uint32_t* prev = nullptr;
-  while (bpf_map_get_next_key(tfd, prev, &next) == 0) {
-    ThreadEntry e{next, {}};
-    if (bpf_map_lookup_elem(tfd, &next, &e.st) == 0 && e.st.tgid == tgid) snap.threads.push_back(e);
-    key = next;
-    prev = &key;
+  if (!batch_ok_ || !read_threads_batch(tgid, snap.threads)) {
+    batch_ok_ = false;
+    int tfd = bpf_map__fd(skel_->maps.threads);
+    uint32_t key = 0, next = 0;
+    uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(tfd, prev, &next) == 0) {
+      ThreadEntry e{next, {}};
+      if (bpf_map_lookup_elem(tfd, &next, &e.st) == 0 && e.st.tgid == tgid) snap.threads.push_back(e);
+      key = next;
+      prev = &key;
+    }
   }
-  read_sc_array(bpf_map__fd(skel_->maps.sc_block), ncpus_, *slot, snap.sc_block);
-  if (cfg_.all_syscalls) read_sc_array(bpf_map__fd(skel_->maps.sc_all), ncpus_, *slot, snap.sc_all);
+  read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, snap.sc_block);
+  if (cfg_.all_syscalls) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
   std::vector<uint64_t> per(ncpus_);
   int hfd = bpf_map__fd(skel_->maps.rq_hist);
-  for (uint32_t b = 0; b < SS_HIST_BUCKETS; b++) {
-    uint32_t k = *slot * SS_HIST_BUCKETS + b;
-    if (bpf_map_lookup_elem(hfd, &k, per.data()) != 0) continue;
-    for (auto v : per) snap.rq_hist[b] += v;
+  if (batch_ok_ && read_percpu_range(hfd, *slot * SS_HIST_BUCKETS, SS_HIST_BUCKETS, sizeof(uint64_t))) {
+    const auto* all = reinterpret_cast<const uint64_t*>(batch_percpu_.data());
+    for (uint32_t b = 0; b < SS_HIST_BUCKETS; b++)
+      for (int c = 0; c < ncpus_; c++) snap.rq_hist[b] += all[size_t(b) * size_t(ncpus_) + size_t(c)];
+  } else {
+    batch_ok_ = false;
+    for (uint32_t b = 0; b < SS_HIST_BUCKETS; b++) {
+      uint32_t k = *slot * SS_HIST_BUCKETS + b;
+      if (bpf_map_lookup_elem(hfd, &k, per.data()) != 0) continue;
+      for (auto v : per) snap.rq_hist[b] += v;
+    }
   }
   uint32_t zero = 0;
   snap.drops_per_cpu.assign(ncpus_, 0);
@@ -324,6 +410,21 @@ void Session::seed_thread(uint32_t tid, const ss_thread_state& st) {
 
 void Session::forget_thread(uint32_t tid) {
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &tid);
+}
+
+void Session::forget_threads(const std::vector<uint32_t>& tids) {
+  const int fd = bpf_map__fd(skel_->maps.threads);
+  size_t i = 0;
+  while (batch_ok_ && i < tids.size()) {
+    __u32 count = uint32_t(tids.size() - i);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_delete_batch(fd, tids.data() + i, &count, &opts);
+    i += count;
+    if (err == 0) return;
+    if (count == 0 && batch_unsupported(err)) break;  // element by element below
+    if (i < tids.size()) i++;  // the key that failed (already gone): skip it
+  }
+  for (; i < tids.size(); i++) forget_thread(tids[i]);
 }
 
 std::vector<std::string> Session::attached_programs() const {

@@ -86,6 +86,8 @@ class Session {
   void seed_thread(uint32_t tid, const ss_thread_state& st);
   // Remove a thread's state once its exit has been consumed.
   void forget_thread(uint32_t tid);
+  // The same for many threads, in one batch operation where the kernel has them.
+  void forget_threads(const std::vector<uint32_t>& tids);
   [[nodiscard]] const SessionConfig& config() const { return cfg_; }
   // The programs attached now, in the object's order.
   [[nodiscard]] std::vector<std::string> attached_programs() const;
@@ -148,6 +150,16 @@ class Session {
   UsdtProbeAttacher* usdt_ = nullptr;
   AnnotationsAttacher* annotations_ = nullptr;
   static int on_record(void* ctx, void* data, size_t size);
+  // Per-interval reads in batches (BPF_MAP_LOOKUP_BATCH, kernel 5.6+): one syscall per
+  // map instead of one or two per element. Off after the first refusal (older kernels):
+  // then element by element as before.
+  bool batch_ok_ = true;
+  std::vector<uint32_t> batch_keys_;
+  std::vector<ss_thread_state> batch_threads_;
+  std::vector<uint8_t> batch_percpu_;
+  bool read_threads_batch(uint32_t tgid, std::vector<ThreadEntry>& out);
+  bool read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value_size);
+  void read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out);
 };
 
 // Monotonic clock in ns (the clock of bpf_ktime_get_ns).

@@ -37,6 +37,12 @@ void print_gc_text(const model::Frame& f, FILE* out) {
       fprintf(out, "%s\n", line.c_str());
     }
   }
+  if (f.goroutine_counts.available) {
+    const auto& gcount = f.goroutine_counts;
+    fprintf(out, "   goroutines created: %llu (%.0f/s, +-%llu: goidgen per-P batches)\n",
+            static_cast<unsigned long long>(gcount.created), gcount.created_per_s,
+            static_cast<unsigned long long>(gcount.error_max));
+  }
   if (f.go_latency.available) {
     const auto& l = f.go_latency.lat;
     fprintf(out,

@@ -811,7 +811,7 @@ int View::draw_header(int W, int max_lines) {
   }
 
   // GC and goroutine census.
-  if (f.gc.enabled || f.census) {
+  if (f.gc.enabled || f.census || f.goroutine_counts.available) {
     Group gg{1, {}};
     const auto& g = f.gc;
     if (g.enabled) {
@@ -839,6 +839,8 @@ int View::draw_header(int W, int max_lines) {
                                                                                   : io->second) +
                            ")"});
     }
+    if (f.goroutine_counts.available)
+      gg.fields.push_back({"created " + fmt_count(f.goroutine_counts.created_per_s) + "/s"});
     groups.push_back(std::move(gg));
   }
 
