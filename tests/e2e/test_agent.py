@@ -1,0 +1,236 @@
+"""The node agent end to end, as a fleet runs it: a real Prometheus (Debian's, on loopback,
+a temporary data dir, scrape_interval 1s, deploy/prometheus/alerts.yml loaded) scrapes
+`schedscope agent`, Go workloads of several releases start and stop while it runs, and
+everything is checked through Prometheus's HTTP API: each target's series appear and go,
+the stuck workload alone has schedscope_alert_active{kind="stuck_p"} = 1 and the rules
+file's stuck-P alert fires for it, the storm workload's alert names the syscall the
+workload says it storms through, and Prometheus itself is one of the observed targets."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+from common import SCHEDSCOPE, SRC, TESTBINS, Proc, require_root, testbins, workload
+
+RULES = os.path.join(SRC, "deploy", "prometheus", "alerts.yml")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+class PromAPI:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def query(self, q):
+        """Instant query: a list of (labels, value)."""
+        url = self.base + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        _, body = http_get(url)
+        doc = json.loads(body)
+        assert doc["status"] == "success", doc
+        return [(r["metric"], float(r["value"][1])) for r in doc["data"]["result"]]
+
+    def wait(self, q, pred, timeout, what):
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            try:
+                last = self.query(q)
+                if pred(last):
+                    return last
+            except (OSError, AssertionError, ValueError) as e:
+                last = repr(e)
+            time.sleep(0.5)
+        raise AssertionError(f"{what}: not within {timeout}s; last answer to {q!r}: {last}")
+
+
+class Agent(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+        if not shutil.which("prometheus"):
+            self.fail("prometheus is not installed (scripts/install-deps.sh)")
+        self.tmp = tempfile.mkdtemp(prefix="ss-agent-e2e-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start_prometheus(self, agent_port):
+        port = free_port()
+        cfg = os.path.join(self.tmp, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {RULES}
+scrape_configs:
+  - job_name: schedscope
+    static_configs:
+      - targets: ['127.0.0.1:{agent_port}']
+""")
+        prom = Proc(["prometheus", f"--config.file={cfg}",
+                     f"--storage.tsdb.path={os.path.join(self.tmp, 'data')}",
+                     f"--web.listen-address=127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        self.addCleanup(prom.stop, signal.SIGKILL)
+        api = PromAPI(port)
+        api.wait("up", lambda r: r is not None, 30, "prometheus answering")
+        return prom, api
+
+    def start_agent(self, port, *extra):
+        log = os.path.join(self.tmp, "agent.err")
+        errf = open(log, "w")
+        self.addCleanup(errf.close)
+        agent = subprocess.Popen([SCHEDSCOPE, "agent", "--listen", f"127.0.0.1:{port}", "-i", "1s",
+                                  "--scan", "1s", *extra], stdout=subprocess.DEVNULL, stderr=errf)
+
+        def stop():
+            if agent.poll() is None:
+                agent.send_signal(signal.SIGTERM)
+                try:
+                    agent.wait(10)
+                except subprocess.TimeoutExpired:
+                    agent.kill()
+                    agent.wait()
+        self.addCleanup(stop)
+        end = time.time() + 20
+        while time.time() < end:
+            self.assertIsNone(agent.poll(), open(log).read())
+            try:
+                if http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                    return agent, log
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.fail("the agent did not answer /healthz: " + open(log).read())
+
+    def start_workload(self, argv):
+        wl = Proc(argv, stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        return wl
+
+    def test_prometheus_sees_targets_come_and_go_and_alerts_fire(self):
+        agent_port = free_port()
+        prom, api = self.start_prometheus(agent_port)
+        build_wl = os.path.join(os.path.dirname(workload("stuckp_raw")), "*")
+        alerts_log = os.path.join(self.tmp, "alerts.jsonl")
+        # Only this test's processes (the machine may run other Go programs, other tests'
+        # stuck workloads among them): the workloads, the fixtures and Prometheus.
+        agent, agent_err = self.start_agent(agent_port, "--exe", build_wl, "--exe", os.path.join(TESTBINS, "*"),
+                                            "--exe", "*/prometheus", "--alerts-log", alerts_log)
+
+        # Workloads of four Go releases: Debian's go1.19 (healthy_cpu, the stuck and storm
+        # workloads), and the go1.21 and go1.26 fixtures; Prometheus is Debian's build.
+        bins = testbins()
+        healthy = self.start_workload([workload("healthy_cpu"), "-forever", "-extra", "0", "-procs", "1"])
+        old = self.start_workload([bins[0]])
+        new = self.start_workload([bins[-1]])
+        stuck = self.start_workload([workload("stuckp_raw"), "-wait-stdin", "-hold", "40s"])
+        storm = self.start_workload([workload("storm_fileio"), "-wait-stdin", "-mode", "pipe"])
+        truth = {}
+        for name, wl in (("healthy", healthy), ("stuck", stuck), ("storm", storm)):
+            ready = wl.wait_for(lambda o: o.get("ev") == "ready", 15)
+            self.assertIsNotNone(ready, name)
+            truth[name] = (ready["pid"], ready["go"])
+        for name, wl in (("old", old), ("new", new)):
+            got = wl.wait_for(lambda o: "go" in o and "pid" in o, 15)
+            self.assertIsNotNone(got, name)
+            truth[name] = (got["pid"], got["go"])
+        versions = {v for _, v in truth.values()}
+        self.assertGreaterEqual(len(versions), 3, truth)
+
+        # Every target's series appear, with its Go version; Prometheus is one of them.
+        for name, (pid, ver) in truth.items():
+            r = api.wait(f'schedscope_target_info{{pid="{pid}"}}', lambda r: len(r) == 1, 30,
+                         f"{name} (pid {pid}) in Prometheus")
+            self.assertEqual(r[0][0]["go_version"], ver, name)
+            self.assertEqual(r[0][1], 1.0)
+        r = api.wait(f'schedscope_target_info{{pid="{prom.p.pid}"}}', lambda r: len(r) == 1, 30,
+                     "Prometheus among the targets")
+        self.assertEqual(r[0][0]["comm"], "prometheus")
+        self.assertTrue(r[0][0]["go_version"].startswith("go1."), r)
+        # Go-level series of a Go target: its Ps (Debian's go1.19 build, -procs 1).
+        api.wait(f'sum(schedscope_ps{{pid="{truth["healthy"][0]}"}})', lambda r: r and r[0][1] == 1, 30,
+                 "the healthy workload's one P")
+        _, targets = http_get(f"http://127.0.0.1:{agent_port}/targets")
+        by_pid = {t["pid"]: t for t in json.loads(targets)["targets"]}
+        self.assertEqual(by_pid[prom.p.pid]["state"], "observed", by_pid[prom.p.pid])
+
+        # The stuck workload: its P stuck in a raw read; stuck_p = 1 for it and only it.
+        stuck.send()
+        st = stuck.wait_for(lambda o: o.get("ev") == "stuck", 15)
+        self.assertIsNotNone(st)
+        spid = str(truth["stuck"][0])
+        r = api.wait('schedscope_alert_active{kind="stuck_p"} == 1', lambda r: len(r) >= 1, 20,
+                     "stuck_p active")
+        self.assertEqual([m["pid"] for m, _ in r], [spid])
+        everyone = api.query('schedscope_alert_active{kind="stuck_p"}')
+        self.assertGreaterEqual(len(everyone), len(truth) + 1)  # a series per target, 0 but one
+        for m, v in everyone:
+            self.assertEqual(v, 1.0 if m["pid"] == spid else 0.0, m)
+        # The rules file's stuck-P rule fires for it (for: 10s).
+        r = api.wait('ALERTS{alertname="SchedscopeStuckP",alertstate="firing"}', lambda r: len(r) >= 1, 30,
+                     "SchedscopeStuckP firing")
+        self.assertEqual([m["pid"] for m, _ in r], [spid])
+        self.assertEqual(r[0][0]["comm"], "stuckp_raw")
+
+        # The storm: its alert fires with the syscall the workload blocks in.
+        storm.send()
+        ev = storm.wait_for(lambda o: o.get("ev") == "storm", 15)
+        self.assertIsNotNone(ev)
+        mpid = str(truth["storm"][0])
+        r = api.wait(f'max_over_time(schedscope_alert_syscall_info{{kind="syscall_storm",pid="{mpid}"}}[5m])',
+                     lambda r: len(r) >= 1, 30, "the storm's alert")
+        self.assertEqual({m["syscall"] for m, _ in r}, {ev["syscall"]})
+        r = api.wait(f'schedscope_alerts_total{{kind="syscall_storm",pid="{mpid}"}}',
+                     lambda r: r and r[0][1] >= 1, 15, "the storm counted")
+        # No storm anywhere else.
+        others = api.query('max_over_time(schedscope_alert_active{kind="syscall_storm"}[5m]) == 1')
+        self.assertEqual({m["pid"] for m, _ in others}, {mpid})
+        # The alerts log has both, as JSON lines.
+        logged = [json.loads(line) for line in open(alerts_log)]
+        kinds = {(str(e["pid"]), e["alert"]["kind"]) for e in logged}
+        self.assertIn((spid, "stuck_p"), kinds)
+        self.assertIn((mpid, "syscall_storm"), kinds)
+
+        # Targets go: their series leave /metrics and Prometheus within 30 s.
+        gone = {"old": old, "new": new, "healthy": healthy, "storm": storm}
+        t_stop = time.time()
+        for wl in gone.values():
+            wl.stop(signal.SIGKILL)
+        for name in gone:
+            pid = truth[name][0]
+            api.wait(f'schedscope_target_info{{pid="{pid}"}}', lambda r: r == [], 30, f"{name} gone")
+            api.wait(f'schedscope_threads{{pid="{pid}"}}', lambda r: r == [], 5, f"{name}'s threads gone")
+        self.assertLess(time.time() - t_stop, 30)
+        _, text = http_get(f"http://127.0.0.1:{agent_port}/metrics")
+        for name in gone:
+            self.assertNotIn(f'pid="{truth[name][0]}"', text, name)
+        self.assertIn(f'pid="{spid}"', text)
+        # A newcomer after the start is found by the rescan.
+        late = self.start_workload([bins[2]])
+        got = late.wait_for(lambda o: "go" in o and "pid" in o, 15)
+        api.wait(f'schedscope_target_info{{pid="{got["pid"]}",go_version="{got["go"]}"}}', lambda r: len(r) == 1,
+                 30, "a target started late")
+        # The agent's own series.
+        r = api.query('schedscope_agent_targets{state="observed"}')
+        self.assertGreaterEqual(r[0][1], 3)
+        self.assertTrue(api.query("schedscope_agent_resident_memory_bytes > 0"))
+        self.assertTrue(api.query("schedscope_agent_cpu_seconds_total > 0"))
+        self.assertIsNone(agent.poll(), open(agent_err).read())
+
+
+if __name__ == "__main__":
+    unittest.main()
