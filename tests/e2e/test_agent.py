@@ -231,6 +231,53 @@ scrape_configs:
         self.assertTrue(api.query("schedscope_agent_cpu_seconds_total > 0"))
         self.assertIsNone(agent.poll(), open(agent_err).read())
 
+    def test_runs_unprivileged_with_the_units_capabilities(self):
+        """The agent as the systemd unit runs it: not root, only the capabilities the unit
+        grants (read from deploy/systemd/schedscope-agent.service), still observing a Go
+        target fully (its P table read through /proc/PID/mem, its GC probes attached)."""
+        if not shutil.which("capsh"):
+            self.fail("capsh is not installed (libcap2-bin, scripts/install-deps.sh)")
+        unit = open(os.path.join(SRC, "deploy", "systemd", "schedscope-agent.service")).read()
+        caps = [line.split("=", 1)[1].split() for line in unit.splitlines()
+                if line.startswith("AmbientCapabilities=")][0]
+        self.assertEqual(sorted(caps), sorted(
+            [line.split("=", 1)[1].split() for line in unit.splitlines()
+             if line.startswith("CapabilityBoundingSet=")][0]))
+        names = ",".join(c.lower() for c in caps)
+        wl = self.start_workload([workload("healthy_cpu"), "-forever", "-extra", "0", "-procs", "1"])
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 15)
+        self.assertIsNotNone(ready)
+        port = free_port()
+        log = os.path.join(self.tmp, "agent-caps.err")
+        cmd = f"exec {SCHEDSCOPE} agent --listen 127.0.0.1:{port} -i 1s --scan 1s --exe '*/healthy_cpu'"
+        agent = subprocess.Popen(["capsh", "--keep=1", "--user=nobody", f"--caps={names}+eip",
+                                  f"--addamb={names}", "--", "-c", cmd],
+                                 stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        self.addCleanup(lambda: (agent.poll() is None and agent.terminate(), agent.wait(10)))
+        end = time.time() + 30
+        metrics = ""
+        while time.time() < end:
+            self.assertIsNone(agent.poll(), open(log).read())
+            try:
+                metrics = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+            except OSError:
+                pass
+            if f'schedscope_ps{{pid="{ready["pid"]}",status="running"}} 1' in metrics and \
+                    f'schedscope_gc_cycles_total{{pid="{ready["pid"]}"}}' in metrics:
+                break
+            time.sleep(0.5)
+        self.assertIn(f'schedscope_ps{{pid="{ready["pid"]}",status="running"}} 1', metrics, open(log).read())
+        self.assertIn(f'schedscope_gc_cycles_total{{pid="{ready["pid"]}"}}', metrics)
+        targets = json.loads(http_get(f"http://127.0.0.1:{port}/targets")[1])["targets"]
+        mine = [t for t in targets if t["pid"] == ready["pid"]][0]
+        self.assertEqual(mine["state"], "observed", mine)
+        self.assertEqual(mine["gc"], "GC uprobes attached", mine)
+        with open(f"/proc/{agent.pid}/status") as f:
+            status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        self.assertEqual(status["Uid"].split()[0], "65534")
+        eff = int(status["CapEff"], 16)
+        self.assertEqual(bin(eff).count("1"), len(caps), status["CapEff"])
+
 
 if __name__ == "__main__":
     unittest.main()

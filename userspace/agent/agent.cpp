@@ -173,6 +173,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
     update(series_, f, all, opt_.top_syscalls);
     series_.container = labels_.container;
     series_.pod = labels_.pod;
+    gc_note_ = f.gc.note;
     have_frame_ = true;
     if (!log_) return;
     AlertOrigin o{proc_.pid, proc_.exe, proc_.comm, labels_.container, labels_.pod};
@@ -195,6 +196,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
     st.pod = labels_.pod;
     st.go_version = model_.target().go_version;
     st.since_s = double(now_ns() - found_ns_) / 1e9;
+    st.gc = gc_note_;
     const auto& t = model_.target();
     if (t.go_enabled) {
       st.state = "observed";
@@ -274,6 +276,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
   TargetSeries series_;
   std::set<std::tuple<std::string, uint64_t, uint64_t, uint32_t, int32_t>> logged_;
   std::unordered_set<uint32_t> named_;
+  std::string gc_note_;
   int pidfd_ = -1;
   bool added_ = false, go_pushed_ = false, gc_attached_ = false, have_frame_ = false;
   uint64_t go_retry_until_ = 0, found_ns_ = 0, intervals_ = 0, drops_ = 0;
@@ -499,6 +502,7 @@ void Agent::publish() {
     j["pod"] = s.pod;
     j["state"] = s.state;
     j["reason"] = s.reason;
+    if (!s.gc.empty()) j["gc"] = s.gc;
     j["found_s_ago"] = std::round(s.since_s * 10) / 10;
     arr.push_back(std::move(j));
   };

@@ -51,6 +51,7 @@ struct TargetStatus {
   std::string state;   // observed | kernel_only | starting | unobservable
   std::string reason;  // why not (fully) observed; the offsets' source when observed
   double since_s = 0;  // seconds since it was found
+  std::string gc;      // what GC observation is attached, or why not
 };
 
 class Target;
