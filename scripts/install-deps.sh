@@ -116,6 +116,7 @@ PKGS=(
   libcpp-httplib-dev                            # agent: the /metrics HTTP server
   prometheus                                    # agent e2e: a real Prometheus scraping it; promtool
   libcap2-bin                                   # agent e2e: capsh runs it with only its unit's capabilities
+  python3-yaml                                  # agent e2e: reads the DaemonSet
 )
 
 missing=()

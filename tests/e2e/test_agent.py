@@ -279,5 +279,71 @@ scrape_configs:
         self.assertEqual(bin(eff).count("1"), len(caps), status["CapEff"])
 
 
+class DeployFiles(unittest.TestCase):
+    """The deploy files agree with the agent: the rules pass promtool, the rules and the
+    dashboard use only metrics the agent exports (docs/agent.md's table, which a unit
+    test holds equal to what /metrics renders), and the DaemonSet grants the unit's
+    capabilities."""
+
+    def documented(self):
+        names = set()
+        for line in open(os.path.join(SRC, "docs", "agent.md")):
+            if line.startswith("| `schedscope_"):
+                names.add(line.split("`")[1])
+        self.assertGreater(len(names), 20)
+        return names
+
+    def used(self, text):
+        import re
+        out = set()
+        for m in re.findall(r"schedscope_[a-z0-9_]+", text):
+            for suffix in ("_bucket", "_sum", "_count"):
+                if m.endswith(suffix) and m[: -len(suffix)].endswith("_seconds"):
+                    m = m[: -len(suffix)]
+            out.add(m)
+        return out
+
+    def test_rules_pass_promtool_and_use_exported_metrics(self):
+        if not shutil.which("promtool"):
+            self.fail("promtool is not installed (prometheus, scripts/install-deps.sh)")
+        r = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SUCCESS: 6 rules found", r.stdout)
+        text = open(RULES).read()
+        for kind in ("stuck_p", "syscall_storm", "gc_stall", "stw_stall", "netpoll_saturation"):
+            self.assertIn(f'kind="{kind}"', text)
+        self.assertLessEqual(self.used(text) - {"schedscope"}, self.documented())
+
+    def test_dashboard_queries_exported_metrics(self):
+        dash = json.load(open(os.path.join(SRC, "deploy", "grafana", "schedscope-dashboard.json")))
+        exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 10)
+        used = self.used("\n".join(exprs))
+        self.assertLessEqual(used, self.documented())
+        # The issue's core series are on it.
+        for m in ("schedscope_alert_active", "schedscope_ps", "schedscope_goroutine_sched_latency_seconds",
+                  "schedscope_gc_stw_seconds_total", "schedscope_agent_cpu_seconds_total"):
+            self.assertIn(m, used)
+
+    def test_daemonset_grants_the_units_capabilities(self):
+        import yaml
+        unit = open(os.path.join(SRC, "deploy", "systemd", "schedscope-agent.service")).read()
+        caps = [line.split("=", 1)[1].split() for line in unit.splitlines()
+                if line.startswith("AmbientCapabilities=")][0]
+        docs = list(yaml.safe_load_all(open(os.path.join(SRC, "deploy", "kubernetes", "daemonset.yaml"))))
+        ds = [d for d in docs if d["kind"] == "DaemonSet"][0]
+        spec = ds["spec"]["template"]["spec"]
+        self.assertTrue(spec["hostPID"])
+        c = spec["containers"][0]
+        self.assertEqual(c["securityContext"]["capabilities"]["drop"], ["ALL"])
+        self.assertEqual(sorted("CAP_" + x for x in c["securityContext"]["capabilities"]["add"]), sorted(caps))
+        self.assertEqual(c["args"][0], "agent")
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        self.assertLessEqual({"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup"}, mounts)
+        self.assertEqual(c["image"], "schedscope-agent:latest")
+        dockerfile = open(os.path.join(SRC, "deploy", "container", "Dockerfile")).read()
+        self.assertIn("schedscope-agent:latest", dockerfile)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "agent/agent.h"
@@ -286,4 +288,68 @@ TEST(AgentListen, ParsesAddressAndPort) {
   EXPECT_FALSE(parse_listen("host:0").ok());
   EXPECT_FALSE(parse_listen("host:99999").ok());
   EXPECT_FALSE(parse_listen("host:9x").ok());
+}
+
+namespace {
+// A target with every section filled: Go sample, census, latency, GC, 30 syscalls.
+TargetSeries full_target(int pid) {
+  using namespace schedscope::synthetic;
+  TargetSeries s;
+  auto f = frame_with(pid, {});
+  for (int i = 0; i < 30; i++) f.syscalls.push_back(row(i, ("sc" + std::to_string(i)).c_str(), uint64_t(100 - i), 1));
+  go::SchedSample g;
+  g.gomaxprocs = 2;
+  g.ps = {P(0, 1, 0, pid, 1, 1, 1), P(1, 0, -1, 0, 0, 1, 1)};
+  f.go = g;
+  f.go_latency.available = true;
+  f.go_latency.lat.buckets = {{1000, 2000, 5}};
+  gc::Census c;
+  c.by_status[2] = 1;
+  c.by_status[4] = 9;
+  f.census = c;
+  f.gc.enabled = true;
+  f.gc.mmu_1ms = 0.5;
+  f.gc.mmu_10ms = 0.7;
+  f.gc.mmu_100ms = 0.9;
+  model::ThreadRow r;
+  f.threads = {r};
+  update(s, f, {}, 10);
+  return s;
+}
+}  // namespace
+
+TEST(AgentMetrics, EveryFamilyIsDocumentedAndTheSeriesPerTargetAreAsDocumented) {
+  AgentSeries ag;
+  ag.targets = {{"observed", 1}, {"starting", 0}, {"kernel_only", 0}, {"unobservable", 0}};
+  std::string text = render({full_target(77)}, ag);
+  std::set<std::string> families;
+  int per_target = 0, agent_own = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) families.insert(line.substr(7, line.find(' ', 7) - 7));
+    if (line[0] == '#') continue;
+    (line.find("pid=\"77\"") != std::string::npos ? per_target : agent_own)++;
+  }
+  // docs/agent.md: "86 series per target with the defaults" and "the agent's 11".
+  EXPECT_EQ(per_target, 86) << text;
+  EXPECT_EQ(agent_own, 11);
+  // An active alert naming a syscall adds its one series.
+  TargetSeries alerting = full_target(78);
+  alerting.alert_active["stuck_p"] = true;
+  alerting.alert_syscall["stuck_p"] = "read";
+  std::string more = render({alerting}, ag);
+  EXPECT_NE(more.find("schedscope_alert_syscall_info{pid=\"78\",kind=\"stuck_p\",syscall=\"read\"} 1\n"),
+            std::string::npos);
+  std::istringstream in2(more);
+  while (std::getline(in2, line))
+    if (line.rfind("# TYPE ", 0) == 0) families.insert(line.substr(7, line.find(' ', 7) - 7));
+  std::ifstream doc(std::string(SCHEDSCOPE_SOURCE_DIR) + "/docs/agent.md");
+  std::stringstream ds;
+  ds << doc.rdbuf();
+  std::set<std::string> documented;
+  std::istringstream dl(ds.str());
+  while (std::getline(dl, line))
+    if (line.rfind("| `schedscope_", 0) == 0) documented.insert(line.substr(3, line.find('`', 3) - 3));
+  EXPECT_EQ(families, documented);
 }
