@@ -3,6 +3,7 @@
 #   make test     all test tiers: unit (no root), bpf and e2e (root); one summary line each
 #   make demo     the live view on the bundled demo workload
 #   make bench    the overhead benchmark (not part of make test; bench-smoke: seconds)
+#   make deb      the Debian package (CPack): binary, the agent's systemd unit, man page
 #   make install  PREFIX=/usr/local DESTDIR=
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -18,7 +19,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-smoke install clean fuzz fuzz-build format tidy
+.PHONY: all deps build deb workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-smoke install clean fuzz fuzz-build format tidy
 
 all: build
 
@@ -76,7 +77,7 @@ npm-bins: deps
 
 # Every tier ends with a summary line (passed, failed, skipped and why); CI=true or
 # STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh).
-test: build workloads runtimes npm-bins fuzz-build
+test: build workloads runtimes npm-bins fuzz-build deb
 	@bash scripts/run-tests.sh $(BUILD)
 
 test-unit: build workloads npm-bins
@@ -111,6 +112,10 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@bash scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+# The Debian package (CPack): build/schedscope_<version>_amd64.deb
+deb: build
+	@cd $(BUILD) && cpack -G DEB >/dev/null && ls -1 $$PWD/schedscope_*.deb
 
 install: build
 	install -D -m 0755 $(BUILD)/schedscope $(DESTDIR)$(PREFIX)/bin/schedscope

@@ -345,5 +345,55 @@ class DeployFiles(unittest.TestCase):
         self.assertIn("schedscope-agent:latest", dockerfile)
 
 
+class DebianPackage(unittest.TestCase):
+    """`make deb`'s package installs with apt on this machine: `schedscope doctor` runs
+    from /usr/bin, the agent's unit passes `systemd-analyze verify` where it is installed,
+    the man page is found; removing the package removes them."""
+
+    def setUp(self):
+        require_root(self)
+
+    def test_apt_installs_the_package_and_doctor_runs_from_usr_bin(self):
+        import glob
+        debs = glob.glob(os.path.join(os.path.dirname(SCHEDSCOPE), "schedscope_*_amd64.deb"))
+        if not debs:
+            self.fail("no package in the build directory: make deb")
+        deb = max(debs, key=os.path.getmtime)
+        self.assertGreaterEqual(os.path.getmtime(deb), os.path.getmtime(SCHEDSCOPE) - 5,
+                                "the package is older than the binary: make deb")
+        info = subprocess.run(["dpkg-deb", "--field", deb, "Depends"], capture_output=True, text=True,
+                              timeout=30).stdout
+        for lib in ("libbpf1", "libcpp-httplib0.11", "libelf1", "libzstd1"):
+            self.assertIn(lib, info)
+        self.assertNotIn("-dev", info)
+        self.assertFalse(os.path.exists("/usr/bin/schedscope"), "/usr/bin/schedscope exists before the test")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+
+        def remove():
+            subprocess.run(["dpkg", "--purge", "schedscope"], capture_output=True, timeout=120)
+        self.addCleanup(remove)
+        r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", os.path.abspath(deb)],
+                           capture_output=True, text=True, timeout=600, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        files = subprocess.run(["dpkg", "-L", "schedscope"], capture_output=True, text=True, timeout=30).stdout
+        for f in ("/usr/bin/schedscope", "/usr/lib/systemd/system/schedscope-agent.service",
+                  "/usr/share/man/man8/schedscope.8.gz"):
+            self.assertIn(f, files.split())
+        r = subprocess.run(["/usr/bin/schedscope", "doctor"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("schedscope can run here.", r.stdout)
+        r = subprocess.run(["/usr/bin/schedscope", "agent", "--help"], capture_output=True, text=True, timeout=30)
+        self.assertIn("--listen", r.stdout)
+        r = subprocess.run(["systemd-analyze", "verify", "/usr/lib/systemd/system/schedscope-agent.service"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, "")
+        r = subprocess.run(["man", "-w", "8", "schedscope"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.stdout.strip(), "/usr/share/man/man8/schedscope.8.gz", r.stderr)
+        remove()
+        self.assertFalse(os.path.exists("/usr/bin/schedscope"))
+        self.assertFalse(os.path.exists("/usr/lib/systemd/system/schedscope-agent.service"))
+
+
 if __name__ == "__main__":
     unittest.main()
