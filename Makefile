@@ -19,7 +19,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build deb workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-smoke install clean fuzz fuzz-build format tidy
+.PHONY: all deps build deb workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-agent bench-smoke install clean fuzz fuzz-build format tidy
 
 all: build
 
@@ -97,6 +97,11 @@ demo: build workloads
 
 bench: build workloads
 	@bash scripts/bench.sh $(BUILD)
+	@python3 scripts/bench-agent.py --build $(BUILD)
+
+# The node agent alone: its CPU and memory with 50 idle Go targets, the targets' slowdown
+bench-agent: build workloads
+	@python3 scripts/bench-agent.py --build $(BUILD)
 
 # seconds: one round of a few configurations (the e2e suite runs it too)
 bench-smoke: build workloads

@@ -30,7 +30,7 @@ namespace schedscope::agent {
 struct AgentOptions {
   std::string listen = "127.0.0.1:9464";  // ADDR:PORT, ":PORT" (every address), [V6]:PORT
   Filter filter;
-  double interval_s = 5;  // how often every target is read and its detectors run
+  double interval_s = 10;  // how often every target is read and its detectors run
   double scan_s = 3;      // how often /proc is scanned for new targets
   uint32_t max_targets = probe::kMaxTargets;
   size_t top_syscalls = 10;  // syscall names exported per target (the rest: "other")

@@ -112,7 +112,7 @@ static int run(int argc, char** argv) {
 
   // ---- agent
   agent::AgentOptions agent_opt;
-  std::string agent_interval = "5s", agent_scan = "3s", agent_log_max = "16M";
+  std::string agent_interval = "10s", agent_scan = "3s", agent_log_max = "16M";
   auto* agentc = app.add_subcommand(
       "agent",
       "observe every Go process of this machine (or those the filters keep), always on, and "
@@ -122,7 +122,7 @@ static int run(int argc, char** argv) {
   agentc->add_option("--comm", agent_opt.filter.comm, "only processes whose comm matches this glob (repeatable)");
   agentc->add_option("--cgroup", agent_opt.filter.cgroup, "only processes whose cgroup path matches this glob (repeatable)");
   agentc->add_option("--exclude", agent_opt.filter.exclude, "leave out processes whose exe path or comm matches this glob (repeatable)");
-  agentc->add_option("-i,--interval", agent_interval, "how often each target is read and its detectors run (100ms to 1h, default 5s)")
+  agentc->add_option("-i,--interval", agent_interval, "how often each target is read and its detectors run (100ms to 1h, default 10s)")
       ->check(app::duration_flag(app::kDurationRange));
   agentc->add_option("--scan", agent_scan, "how often /proc is scanned for new processes (100ms to 1h, default 3s)")
       ->check(app::duration_flag(app::kDurationRange));
