@@ -159,7 +159,7 @@ def main():
     build = os.path.abspath(a.build)
     tmp = os.path.join(build, "bench")
     os.makedirs(tmp, exist_ok=True)
-    glob = os.path.join(build, "workloads", "pingpong")
+    glob = os.path.realpath(os.path.join(build, "workloads", "pingpong"))  # as /proc/PID/exe names it
     out = {"idle_targets": a.idle, "cpu_budget_pct": CPU_BUDGET_PCT, "rss_budget_mb": RSS_BUDGET_MB}
     idle = start_idle(build, a.idle)
     agents = []
