@@ -76,9 +76,12 @@ npm-bins: deps
 	@python3 tests/fixtures/npm/fetch.py $(BUILD)/npm-cache
 
 # Every tier ends with a summary line (passed, failed, skipped and why); CI=true or
-# STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh).
+# STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh). The
+# tiers run as CTest tests (unit, bpf, e2e, fuzz), then their summary lines come again.
 test: build workloads runtimes npm-bins fuzz-build deb
-	@bash scripts/run-tests.sh $(BUILD)
+	@rm -f $(BUILD)/test-results/*.summary; cd $(BUILD) && ctest -V --output-on-failure; rc=$$?; \
+	  cd $(CURDIR) && \
+	  bash scripts/run-tests.sh $(BUILD) --summary unit bpf e2e fuzz && exit $$rc
 
 test-unit: build workloads npm-bins
 	@bash scripts/run-tests.sh $(BUILD) unit
@@ -86,7 +89,7 @@ test-unit: build workloads npm-bins
 test-bpf: build npm-bins
 	@bash scripts/run-tests.sh $(BUILD) bpf
 
-test-e2e: build workloads runtimes npm-bins
+test-e2e: build workloads runtimes npm-bins deb
 	@bash scripts/run-tests.sh $(BUILD) e2e
 
 test-fuzz: fuzz-build

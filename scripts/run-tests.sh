@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test tiers: unit (no root) · bpf (root, real kernel) · e2e (root, real Go workloads).
 # Usage: run-tests.sh BUILD_DIR [unit|bpf|e2e|fuzz ...]   (default: all tiers)
+#        run-tests.sh BUILD_DIR --summary TIER...           (the summary lines of tiers run
+#        before, as `make test` prints them after ctest; exit 1 if one failed or is missing)
 # fuzz: every libFuzzer target of BUILD_DIR-fuzz (make fuzz-build) for FUZZ_SMOKE_SECONDS
 # (default 5) each: a smoke run that any crash fails; `make fuzz` is the long run.
 #
@@ -14,6 +16,11 @@
 set -uo pipefail
 build=${1:-build}
 shift || true
+summary_only=0
+if [[ ${1:-} == --summary ]]; then
+  summary_only=1
+  shift
+fi
 tiers=("$@")
 ((${#tiers[@]})) || tiers=(unit bpf e2e fuzz)
 root=$([[ $(id -u) -eq 0 ]] && echo 1 || echo 0)
@@ -82,6 +89,11 @@ fuzz_tier() {  # every fuzz target a few seconds; its summary line like the othe
   summaries+=("$results/fuzz.summary")
 }
 
+if ((summary_only)); then
+  for tier in "${tiers[@]}"; do summaries+=("$results/$tier.summary"); done
+  tiers=()
+fi
+
 for tier in "${tiers[@]}"; do
   case $tier in
     unit) gtest_tier unit "$build/unit_tests" ;;
@@ -106,6 +118,13 @@ done
 echo
 echo "=== summary$( ((STRICT)) && echo " (strict: skips outside tests/skip-allowlist.txt fail)")"
 for s in "${summaries[@]}"; do
-  if [[ -s $s ]]; then cat "$s"; else echo "=== $(basename "$s" .summary): no summary (crashed?)"; fail=1; fi
+  if [[ -s $s ]]; then
+    cat "$s"
+    # a tier's first line is its verdict: PASS, or FAIL/SKIPPED (strict mode makes skips FAIL)
+    head -n1 "$s" | grep -q ': FAIL' && fail=1
+  else
+    echo "=== $(basename "$s" .summary): no summary (crashed?)"
+    fail=1
+  fi
 done
 exit $fail
