@@ -344,6 +344,15 @@ class DeployFiles(unittest.TestCase):
         dockerfile = open(os.path.join(SRC, "deploy", "container", "Dockerfile")).read()
         self.assertIn("schedscope-agent:latest", dockerfile)
 
+    def test_bad_flags_are_usage_errors_in_one_line(self):
+        for args, what in ((["--listen", "9464"], "--listen"), (["--listen", "127.0.0.1:0"], "port"),
+                           (["-i", "20ms"], "--interval"), (["--max-targets", "65"], "--max-targets"),
+                           (["--scan", "50ms"], "--scan")):
+            r = subprocess.run([SCHEDSCOPE, "agent", *args], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(what, r.stderr)
+
 
 class DebianPackage(unittest.TestCase):
     """`make deb`'s package installs with apt on this machine: `schedscope doctor` runs

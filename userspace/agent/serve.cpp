@@ -16,6 +16,18 @@ int cmd_agent(const AgentOptions& opt) {
     fprintf(stderr, "schedscope agent: %s\n", where.error().message.c_str());
     return app::kExitUsage;
   }
+  if (opt.interval_s < 0.1 || opt.interval_s > 3600) {
+    fprintf(stderr, "schedscope agent: --interval must be 100ms to 1h\n");
+    return app::kExitUsage;
+  }
+  if (opt.scan_s < 0.1 || opt.scan_s > 3600) {
+    fprintf(stderr, "schedscope agent: --scan must be 100ms to 1h\n");
+    return app::kExitUsage;
+  }
+  if (opt.max_targets < 1 || opt.max_targets > probe::kMaxTargets) {
+    fprintf(stderr, "schedscope agent: --max-targets must be 1 to %u\n", probe::kMaxTargets);
+    return app::kExitUsage;
+  }
   app::install_stop_handlers();
   auto a = Agent::open(opt);
   if (!a) {
