@@ -43,11 +43,17 @@ $(BUILD)/workloads/healthy_cpu-pie-stripped: tools/workloads/healthy_cpu/*.go to
 	@mkdir -p $(BUILD)/workloads
 	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -buildmode=pie -ldflags='-s -w' -o $(abspath $@) ./healthy_cpu
 
+# The runtime/trace annotations workload stripped with go1.19 too (--annotations finds its
+# probes in pclntab alone: tests/e2e/test_annotations.py).
+$(BUILD)/workloads/annotated-stripped: tools/workloads/annotated/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
+	@mkdir -p $(BUILD)/workloads
+	cd tools/workloads && $(GO) build $(GOFLAGS_WL) -ldflags='-s -w' -o $(abspath $@) ./annotated
+
 # Some workloads again with Debian's second toolchain (go1.23, bookworm-backports),
 # stripped: the runtime's 1.20+ scheduling-latency histogram layout and the 1.21+
 # stop-the-world reasons, live (tests/e2e/test_schedlat.py, test_gc_netpoll.py).
 GO123 ?= /usr/lib/go-1.23/bin/go
-GO123_WORKLOADS := schedlat stwloop
+GO123_WORKLOADS := schedlat stwloop annotated
 # When the toolchain is not there (backports unreachable) they are skipped, and so are
 # their tests.
 $(BUILD)/workloads/%-go1.23-stripped: tools/workloads/%/*.go tools/workloads/go.mod $(wildcard tools/workloads/internal/*/*.go)
@@ -57,7 +63,7 @@ $(BUILD)/workloads/%-go1.23-stripped: tools/workloads/%/*.go tools/workloads/go.
 	  cd tools/workloads && $(GO123) build $(GOFLAGS_WL) -ldflags='-s -w' -o $(abspath $@) ./$*; \
 	else echo "skipping $@: $(GO123) not installed (golang-1.23-go, bookworm-backports)"; fi
 
-workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(patsubst %,$(BUILD)/workloads/%-go1.23-stripped,$(GO123_WORKLOADS))
+workloads: deps $(WORKLOADS) $(BUILD)/workloads/healthy_cpu-pie-stripped $(BUILD)/workloads/annotated-stripped $(patsubst %,$(BUILD)/workloads/%-go1.23-stripped,$(GO123_WORKLOADS))
 
 # USDT e2e programs of other runtimes: a Java class built with javac; the Python
 # program (tools/runtimes/usdt_python.py) runs from the source tree.

@@ -550,6 +550,121 @@ def machine():
     return info
 
 
+# ---------------------------------------------------------------- --annotations
+ANN_BINARIES = (("go1.19", "annotated-stripped"), ("go1.23", "annotated-go1.23-stripped"))
+
+
+def ann_run(build, binary, wl_flags, ss_flags, tmp, tag, ev):
+    """One run of the annotated workload (-wait-stdin), observed by `top ss_flags` when
+    ss_flags is not None; returns the workload's `ev` line."""
+    wl = subprocess.Popen([os.path.join(build, "workloads", binary), "-wait-stdin", "-requests", "0",
+                           "-health", "0", "-bg", "0", *wl_flags], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    obs = None
+    try:
+        ready = json.loads(wl.stdout.readline())
+        if ss_flags is not None:
+            out = os.path.join(tmp, f"{tag}.out")
+            with open(out, "w") as o, open(os.path.join(tmp, f"{tag}.err"), "w") as e:
+                obs = subprocess.Popen([os.path.join(build, "schedscope"), "top", "--batch", "--json",
+                                        "-i", "250ms", "-p", str(ready["pid"]), *ss_flags],
+                                       stdout=o, stderr=e, stdin=subprocess.DEVNULL, start_new_session=True)
+            if not wait_file(out, r"^\{", 30, obs):
+                return {"error": "schedscope did not attach: " + tail(os.path.join(tmp, f"{tag}.err"))}
+        wl.stdin.write("go\n")
+        wl.stdin.flush()
+        got = None
+        for line in wl.stdout:
+            o = json.loads(line)
+            if o.get("ev") == ev:
+                got = o
+        wl.wait(timeout=60)
+        return got or {"error": f"no {ev} line (exit {wl.returncode})"}
+    finally:
+        if obs and obs.poll() is None:
+            os.killpg(obs.pid, signal.SIGINT)
+            obs.wait(timeout=20)
+        if wl.poll() is None:
+            wl.kill()
+            wl.wait()
+
+
+def annotations_bench(build, tmp, rounds, loop_calls, paced_rate, paced_for):
+    """The cost of one annotated call (an empty trace.WithRegion: 2 runtime calls) with the
+    program's tracing off, with runtime/trace on, and observed by --annotations (medians of
+    `rounds` runs, configurations interleaved); then the duty cycle's effect: a program
+    making `paced_rate` WithRegion calls a second, its CPU per second unobserved, under top,
+    under top --annotations (always attached) and with --annotations-duty 250ms/1s; the
+    duty cycle's share is its extra CPU over top's divided by --annotations' (ideally
+    ON/PERIOD = 0.25)."""
+    rows = []
+    for tc, binary in ANN_BINARIES:
+        if not os.path.exists(os.path.join(build, "workloads", binary)):
+            rows.append({"toolchain": tc, "error": f"{binary} not built"})
+            continue
+        trace = os.path.join(tmp, "ann.trace")
+        per_call = {
+            "tracing off": (["-loop", str(loop_calls)], None),
+            "runtime/trace on": (["-loop", str(loop_calls), "-runtime-trace", trace], None),
+            "--annotations": (["-loop", str(loop_calls // 20)], ["--annotations", "--annotations-max-rate", "0"]),
+        }
+        paced = {
+            "paced, unobserved": (None,),
+            "paced, top": ([],),
+            "paced, --annotations": (["--annotations", "--annotations-max-rate", "0"],),
+            "paced, --annotations-duty 250ms/1s": (["--annotations", "--annotations-max-rate", "0",
+                                                    "--annotations-duty", "250ms/1s"],),
+        }
+        got = {k: [] for k in list(per_call) + list(paced)}
+        for r in range(rounds):
+            names = list(per_call)
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                wlf, ssf = per_call[name]
+                o = ann_run(build, binary, wlf, ssf, tmp, f"ann-{tc}-{r}-{len(got[name])}", "loop")
+                if "ns_per_region" in o:
+                    got[name].append(o["ns_per_region"])
+            names = list(paced)
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                (ssf,) = paced[name]
+                o = ann_run(build, binary, ["-paced", str(paced_rate), "-paced-for", f"{paced_for}s"], ssf,
+                            tmp, f"ann-{tc}-{r}-p{len(got[name])}", "paced")
+                if "cpu_ns" in o:
+                    got[name].append(o["cpu_ns"] / (o["elapsed_ns"] / 1e9) / 1e6)  # target CPU ms/s
+            if os.path.exists(trace):
+                os.unlink(trace)
+        row = {"toolchain": tc, "rounds": rounds, "loop_calls": loop_calls, "paced_rate": paced_rate}
+        for name, v in got.items():
+            row[name] = round(statistics.median(v), 1) if v else None
+        # The duty cycle's share of the annotation uprobes' cost: over top without them (the
+        # scheduler tracepoints and samplers cost the target something of their own).
+        base, on = row["paced, top"], row["paced, --annotations"]
+        duty = row["paced, --annotations-duty 250ms/1s"]
+        if None not in (base, on, duty) and on > base:
+            row["duty_extra_cpu_share"] = round((duty - base) / (on - base), 2)
+        rows.append(row)
+    return rows
+
+
+def annotations_table(rows):
+    out = ["--annotations: ns per trace.WithRegion (2 annotation calls), median; target CPU ms/s "
+           "of a program making WithRegion calls at a fixed rate"]
+    out.append(f"{'toolchain':<10} {'tracing off':>12} {'trace on':>10} {'--annotations':>14} "
+               f"{'paced CPU ms/s: unobserved':>27} {'top':>6} {'--annotations':>14} {'duty 250ms/1s':>14} "
+               f"{'duty share':>11}")
+    for r in rows:
+        if "error" in r:
+            out.append(f"{r['toolchain']:<10} ERROR {r['error']}")
+            continue
+        f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        out.append(f"{r['toolchain']:<10} {f(r['tracing off']):>12} {f(r['runtime/trace on']):>10} "
+                   f"{f(r['--annotations']):>14} {f(r['paced, unobserved']):>27} {f(r['paced, top']):>6} "
+                   f"{f(r['paced, --annotations']):>14} {f(r['paced, --annotations-duty 250ms/1s']):>14} "
+                   f"{r.get('duty_extra_cpu_share', '-'):>11}")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
@@ -558,7 +673,7 @@ def main():
     ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2; smoke 1)")
     ap.add_argument("--duration", type=int, help="measured seconds per run (default 2; smoke 1)")
     ap.add_argument("--scale-duration", type=int, default=2, help="measured seconds of a scaling run (default 2)")
-    ap.add_argument("--only", help="comma-separated case names to run")
+    ap.add_argument("--only", help="comma-separated case names to run (\"annotations\": the --annotations section)")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
     ap.add_argument("--markdown", metavar="RESULTS", help="print RESULTS (a results file) as Markdown and exit")
     a = ap.parse_args()
@@ -614,6 +729,11 @@ def main():
                     os.unlink(os.path.join(tmp, f))
                 except OSError:
                     pass
+    ann = None
+    if not a.smoke and (not a.only or "annotations" in a.only.split(",")):
+        print("bench: --annotations section", flush=True)
+        ann = annotations_bench(build, tmp, rounds=max(1, rounds // 2 + 1), loop_calls=200000,
+                                paced_rate=5000, paced_for=2)
     summary = summarize(results, case_list, all_obs)
     bud = budgets(summary) + budgets(summary, "cpu_overhead_pct")
     doc = {"machine": machine(), "command": " ".join(sys.argv), "rounds": rounds,
@@ -622,6 +742,8 @@ def main():
            "wall_s": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "cases": [{"name": c.name, "desc": c.desc, "unit": c.unit} for c in case_list],
            "summary": summary, "budgets": bud, "runs": results}
+    if ann is not None:
+        doc["annotations"] = ann
     os.makedirs(os.path.dirname(out_json), exist_ok=True)
     with open(out_json, "w") as f:
         json.dump(doc, f, indent=1)
@@ -630,9 +752,12 @@ def main():
         print(f"  {c.name:<16} {c.desc}")
     print()
     print(table(summary, bud))
+    if ann is not None:
+        print()
+        print(annotations_table(ann))
     print(f"\nbench: {len(results)} runs in {doc['wall_s']:.0f}s; results in {out_json}")
     shutil.rmtree(tmp, ignore_errors=True)
-    failed = [r for r in summary if "throughput" not in r]
+    failed = [r for r in summary if "throughput" not in r] + [r for r in (ann or []) if "error" in r]
     return 1 if failed else 0
 
 

@@ -4,14 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "analysis/replay.h"
+#include "annotations.h"
 #include "model/frame_json.h"
 #include "perfetto_trace.pb.h"
 #include "probe/syscalls.h"
@@ -32,6 +36,10 @@ constexpr uint64_t kCounterThreads = 10, kCounterRunnable = 11, kCounterSyscalls
 uint64_t p_uuid(int32_t p) { return 0x1000 + uint64_t(uint32_t(p)); }
 uint64_t thread_uuid(uint32_t tid) { return (1ull << 32) | tid; }
 uint64_t syscall_track_uuid(uint32_t tid) { return (2ull << 32) | tid; }
+// --annotations: a track per goroutine with annotations (regions nest there, logs are
+// instants on it) and one per task (the task as one slice).
+uint64_t annot_g_uuid(uint64_t goid) { return (5ull << 32) | (goid & 0xffffffffu); }
+uint64_t annot_task_uuid(uint64_t id) { return (6ull << 32) | (id & 0xffffffffu); }
 
 class TraceOut {
  public:
@@ -264,13 +272,75 @@ ExportStats export_perfetto(const Recording& rec, const detect::DetectOptions& d
   std::map<uint32_t, uint64_t> last_end;  // per thread / per syscall track: no overlaps
   uint64_t last_go_ts = 0, last_ts = 0;
 
+  // --annotations (docs/annotations.md): regions as slices on their goroutine's track
+  // (ends matched as the tracker matches them), tasks as slices on their own track, logs
+  // as instants; a track is described at its first use.
+  std::set<uint64_t> annot_tracks;
+  std::map<uint64_t, std::vector<std::string>> annot_stacks;  // goid -> open regions
+  std::set<uint64_t> annot_tasks;                             // task ids with an open slice
+  auto annot_track = [&](uint64_t uuid, const std::string& name) {
+    if (!annot_tracks.insert(uuid).second) return;
+    pp::TracePacket p;
+    auto* td = p.mutable_track_descriptor();
+    td->set_uuid(uuid);
+    td->set_parent_uuid(kProcessUuid);
+    td->set_name(name);
+    out.write(p);
+  };
+  auto annot_event = [&](const ss_annot& e) {
+    auto str = [](const char* s, size_t cap, uint32_t len) {
+      return std::string(s, strnlen(s, std::min<size_t>(cap, len)));
+    };
+    const uint64_t gt = annot_g_uuid(e.goid);
+    if (e.kind == SS_ANNOT_REGION || e.kind == SS_ANNOT_LOG)
+      annot_track(gt, "G" + std::to_string(e.goid) + " annotations");
+    if (e.kind == SS_ANNOT_TASK_CREATE) {
+      std::string name = str(e.s1, SS_ANNOT_S1, e.len1);
+      annot_track(annot_task_uuid(e.id), "task " + std::to_string(e.id) + " " + name);
+      auto p = begin(e.h.ts, annot_task_uuid(e.id), name, "task");
+      annotate(p.mutable_track_event(), "goid", int64_t(e.goid));
+      out.write(p);
+      annot_tasks.insert(e.id);
+    } else if (e.kind == SS_ANNOT_TASK_END) {
+      if (annot_tasks.erase(e.id)) end(e.h.ts, annot_task_uuid(e.id));
+    } else if (e.kind == SS_ANNOT_REGION && e.arg == 0) {
+      std::string name = str(e.s1, SS_ANNOT_S1, e.len1);
+      auto p = begin(e.h.ts, gt, name, "region");
+      annotate(p.mutable_track_event(), "task", int64_t(e.id));
+      if (e.flags & SS_ANNOT_P) annotate(p.mutable_track_event(), "p", int64_t(e.p_id));
+      out.write(p);
+      annot_stacks[e.goid].push_back(name);
+    } else if (e.kind == SS_ANNOT_REGION) {
+      auto& open_regions = annot_stacks[e.goid];
+      std::string name = str(e.s1, SS_ANNOT_S1, e.len1);
+      size_t k = open_regions.size();
+      while (k > 0 && open_regions[k - 1] != name) k--;
+      if (k == 0) return;
+      while (open_regions.size() >= k) {
+        end(e.h.ts, gt);
+        open_regions.pop_back();
+      }
+    } else if (e.kind == SS_ANNOT_LOG) {
+      auto p = instant(e.h.ts, gt,
+                       str(e.s1, SS_ANNOT_S1, e.len1) + ": " + str(e.s2, SS_ANNOT_S2, e.len2),
+                       "annotation-log");
+      annotate(p.mutable_track_event(), "task", int64_t(e.id));
+      out.write(p);
+      st.instants++;
+    }
+  };
+
   Replayer rp(rec, detect);
   rp.on_item = [&](const Item& it) {
     switch (it.kind) {
       case kRecRaw: {
         const ss_hdr* h = it.raw();
         last_ts = std::max(last_ts, h->ts);
-        if (h->type == SS_EV_OFFCPU && it.raw_size >= sizeof(ss_offcpu)) {
+        if (h->type == SS_EV_ANNOT && it.raw_size >= sizeof(ss_annot)) {  // --annotations
+          ss_annot e;
+          std::memcpy(&e, h, sizeof e);
+          annot_event(e);
+        } else if (h->type == SS_EV_OFFCPU && it.raw_size >= sizeof(ss_offcpu)) {
           const auto& e = *reinterpret_cast<const ss_offcpu*>(h);
           uint64_t start = std::max(e.start_ns, last_end[e.tid]);
           if (start >= e.h.ts) break;

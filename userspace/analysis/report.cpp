@@ -7,6 +7,7 @@
 
 #include "analysis/capacity_report.h"
 #include "analysis/replay.h"
+#include "model/annotations_json.h"
 #include "model/frame_json.h"
 
 namespace schedscope::record {
@@ -470,6 +471,10 @@ void print_report(const json& r, FILE* out) {
   }
 
   print_gc_report(r, out);
+  if (r["final"].contains("annotations")) {  // --annotations: the live tables, since attach
+    fprintf(out, "\nANNOTATIONS\n");
+    model::print_annotations_text(r["final"]["annotations"], out, "  ");
+  }
   print_latency_report(r, out);
   if (r.contains("capacity")) capacity::print_report(r["capacity"], out);
   fprintf(out, "\nALERTS  %zu\n", r["alerts"].size());

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 namespace schedscope::app {
@@ -53,6 +54,32 @@ CLI::Validator count_flag() {
         return "";
       },
       "N");
+}
+
+CLI::Validator rate_flag() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || errno != 0 || !end || *end != '\0' || !(v >= 0 && v <= 1e9))
+          return "a rate per second from 0 (none) to 1e9: " + s;
+        return "";
+      },
+      "PER_S");
+}
+
+CLI::Validator duty_flag() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        auto slash = s.find('/');
+        auto on = slash == std::string::npos ? std::nullopt : parse_duration(s.substr(0, slash));
+        auto period = slash == std::string::npos ? std::nullopt : parse_duration(s.substr(slash + 1));
+        if (!on || !period || *on <= 0 || *period < *on)
+          return "expected ON/PERIOD with 0 < ON <= PERIOD, e.g. 2s/10s: " + s;
+        return "";
+      },
+      "ON/PERIOD");
 }
 
 }  // namespace schedscope::app

@@ -33,5 +33,7 @@ CLI::Validator size_flag(SizeRange r);
 CLI::Validator ringbuf_flag();  // --ringbuf-size: power of two multiple of the page size
 CLI::Validator pid_flag();      // -p: a positive PID
 CLI::Validator count_flag();    // -n: 0 (until the target exits or a signal) or more
+CLI::Validator rate_flag();     // --annotations-max-rate: 0 (no ceiling) to 1e9 per second
+CLI::Validator duty_flag();     // --annotations-duty: ON/PERIOD, 0 < ON <= PERIOD
 
 }  // namespace schedscope::app

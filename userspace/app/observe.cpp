@@ -148,6 +148,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   cfg.goroutines = opt.goroutines && opt.go;
   cfg.gc = opt.gc && opt.go;  // the GC programs are loaded only when GC observation is asked
   cfg.usdt = !opt.usdt.empty() || opt.runtime_probes;
+  cfg.annotations = opt.annotations.on && opt.go;  // --annotations: load ss_annot
   auto s = probe::Session::open(cfg);
   if (!s) {
     *exit_code = kExitNoPrivilege;
@@ -194,6 +195,7 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   o->go_retry_until_ = probe::monotonic_ns() + 10'000'000'000ull;  // runtime may still be starting
   o->try_go();
   if (init) init(*o);
+  o->annotations_init();  // --annotations: after init, so the recorder sees its records
   // USDT: after init so the recorder sees the probe table.
   {
     std::vector<UsdtWanted> generic;
@@ -270,6 +272,7 @@ void Observer::try_go() {
     model_.set_target(t);
     go_pushed_ = true;
     attach_goroutines();
+    annotations_attach();
     gc_offsets_ready();
     if (capacity_) capacity_->start_sampler(*go_);  // the P sampler (capacity/psampler.h)
   } else {
@@ -278,6 +281,9 @@ void Observer::try_go() {
     if (probe::monotonic_ns() > go_retry_until_) {
       go_pushed_ = true;  // give up: kernel-only
       if (opt_.goroutines) t.goroutines_note = "not attached: Go runtime offsets did not validate";
+      if (annot_)
+        annot_->unavailable("Go runtime offsets did not validate",
+                            [this](const ss_hdr* r, size_t n) { inject(r, n); });
     }
     model_.set_target(t);
   }
@@ -389,6 +395,7 @@ Expected<model::Frame> Observer::next() {
   auto snap = session_->snapshot();
   if (!snap) return snap.error();
   usdt_counts();
+  annotations_tick();
   if (capacity_ && !target_gone_) {  // capacity: sampler counts and cgroup, as a record
     ss_cap_sample c = capacity_->sample(snap->ts_ns);
     inject(&c.h, sizeof c);
@@ -447,6 +454,7 @@ Expected<model::Frame> Observer::next() {
 model::Frame Observer::final_frame() {
   if (auto snap = session_->snapshot()) {
     usdt_counts();
+    annotations_tick();
     model_.on_kernel(*snap);
     for (auto* t : taps_) t->kernel(*snap);
   }

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "app/annotations_attach.h"
 #include "app/capacity_attach.h"
 #include "app/gc_attach.h"
 #include "app/go_attach.h"
@@ -42,6 +43,7 @@ struct ObserveOptions {
   bool gc = true;                 // GC uprobes + sampler + goroutine census (Go targets)
   uint64_t gc_sample_period_ns = 1'000'000;  // GC sampler period per CPU (1 kHz)
   double census_budget_ms = 20;              // time budget of one allgs pass
+  AnnotationsOptions annotations;            // --annotations (app/annotations_attach.h)
 };
 
 // Set by signal handlers (util/stop.h); the observer stops at the next poll.
@@ -100,6 +102,12 @@ class Observer {
   void attach_gc();
   void gc_offsets_ready();
   void maybe_ready();
+  // --annotations (app/annotations_attach.cpp)
+  void annotations_init();
+  void annotations_attach();
+  void annotations_tick();
+  std::unique_ptr<AnnotationsControl> annot_;
+  bool annot_tried_ = false;
   bool ready_ = false;
   bool go_read_ = false;  // the Go layer was read once since its offsets resolved
   std::string gc_note_;

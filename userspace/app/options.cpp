@@ -62,6 +62,25 @@ const std::vector<ObserveFlag>& observe_flags() {
        "runtime.newproc1 and on runtime.gdestroy/goexit0 (amd64). Costs the target ~16us per "
        "uprobe hit, 2 hits per goroutine, on the measured VM (docs/goroutines.md)",
        {}, [](O& o, const std::string&) { o.goroutines = true; }},
+      {"--annotations", F::kSwitch,
+       "runtime/trace tasks, regions and logs of the program, with its tracing off: entry "
+       "uprobes on runtime/trace.userTaskCreate/userTaskEnd/userRegion/userLog past their stack "
+       "check (amd64). Costs the target ~16us per annotation call on the measured VM; "
+       "trace.StartRegion and Logf are not seen with tracing off (docs/annotations.md)",
+       {}, [](O& o, const std::string&) { o.annotations.on = true; },
+       [](const O& o, J& m) {
+         if (o.annotations.on) m["annotations"] = true;
+       }},
+      {"--annotations-max-rate", F::kRate,
+       "with --annotations, detach the uprobes for good when they are hit more than this many "
+       "times a second (default 20000, about 0.3 CPU of the target; 0: no ceiling)",
+       {}, [](O& o, const std::string& v) { o.annotations.max_rate = std::strtod(v.c_str(), nullptr); }},
+      {"--annotations-duty", F::kDuty,
+       "with --annotations, attach the uprobes for ON of every PERIOD (e.g. 2s/10s): the cost "
+       "times ON/PERIOD, and only what the windows saw (default: always attached)",
+       {}, [](O& o, const std::string& v) {
+         parse_duty(v, &o.annotations.duty_on_s, &o.annotations.duty_period_s);
+       }},
       {"--no-gc", F::kSwitch,
        "no GC uprobes, GC sampler or goroutine census (on by default for Go targets; "
        "docs/gc-netpoll.md gives their cost)",
@@ -108,6 +127,12 @@ void add_observe_flags(CLI::App& cmd, ObserveOptions& o, bool target) {
         break;
       case ObserveFlag::kDuration:
         cmd.add_option_function<std::string>(f.names, one, f.help)->check(duration_flag(f.duration));
+        break;
+      case ObserveFlag::kRate:
+        cmd.add_option_function<std::string>(f.names, one, f.help)->check(rate_flag());
+        break;
+      case ObserveFlag::kDuty:
+        cmd.add_option_function<std::string>(f.names, one, f.help)->check(duty_flag());
         break;
     }
   }

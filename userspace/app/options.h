@@ -27,6 +27,8 @@ struct ObserveFlag {
     kSwitch,    // no value
     kList,      // repeatable
     kCommand,   // the positional command after --
+    kRate,      // a rate per second, 0 to 1e9
+    kDuty,      // ON/PERIOD durations ("2s/10s")
   };
   const char* names;  // CLI11 names: "-i,--interval"
   Kind kind;

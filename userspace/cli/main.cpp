@@ -32,6 +32,7 @@ static int run(int argc, char** argv) {
       "  sudo schedscope top --batch -i 1s -n 10 -p PID\n"
       "  sudo schedscope top --batch --json -S -- ./my-service --flag\n"
       "  sudo schedscope top -p PID --goroutines      goroutine creations/exits by function\n"
+      "  sudo schedscope top -p PID --annotations     runtime/trace tasks, regions, logs\n"
       "  sudo schedscope top -p PID --flight-recorder 30s --dir /var/lib/schedscope\n"
       "                                               keep the last 30s, write them when an alert fires\n"
       "  sudo schedscope record -p PID -d 10s -o incident.sched\n"

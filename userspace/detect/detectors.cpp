@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "detect/annotations_evidence.h"
 #include "util/strfmt.h"
 
 namespace schedscope::detect {
@@ -263,6 +264,8 @@ Detection Detectors::evaluate(const model::Frame& f) {
   gc_stall(f, now);
   stw_stall(f, now);
   netpoll(f, now);
+  if (f.annotations)  // --annotations: the tasks and regions in flight (annotations_evidence.h)
+    for (auto& [k, a] : now) annotate_alert(*f.annotations, a);
   Detection out;
   // Blocked Ms are shown, not alerted: the scheduler handed their P to another M.
   for (auto it = now.begin(); it != now.end();) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "capacity/present.h"
+#include "model/annotations_json.h"
 #include "go/runtime_json.h"
 
 namespace schedscope::model {
@@ -170,6 +171,7 @@ json frame_to_json(const Frame& f) {
   j["drops"] = f.drops;
   j["drops_interval"] = f.drops_interval;
   if (f.target.goroutines) j["goroutines"] = goroutines_json(f.goroutines);
+  if (f.annotations) j["annotations"] = annotations_json(*f.annotations);  // docs/annotations.md
   if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
     j["ps"] = go::ps_to_json(*f.go);

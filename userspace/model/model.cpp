@@ -206,6 +206,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
         o.m = e.go.m_id;
       }
       if (offcpu_.size() < 10000) offcpu_.push_back(o);
+      annot_.on_offcpu(e);  // --annotations: the slow tasks' goroutines off-CPU
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
         std::string name = probe::syscall_name(e.syscall_nr);
         double ms = double(e.h.ts - e.start_ns) / 1e6;
@@ -244,6 +245,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     }
     default:
       if (gc_.on_record(rec, size)) return;
+      if (annot_.on_record(rec, size)) return;  // --annotations
       break;
   }
   bad_records_++;
@@ -373,6 +375,7 @@ Frame Model::frame(bool final) {
   }
   if (final) frame_exited_threads(f);
   frame_usdt(f, final);
+  if (annot_.asked()) f.annotations = annot_.frame(final, f.interval_s, f.ts_ns);
   f.capacity = capacity_.fill(capacity_facts(f));  // last: it reads the sections above
   return f;
 }

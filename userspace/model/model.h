@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "annotations/tracker.h"
 #include "capacity/tracker.h"
 #include "gc/gc.h"
 #include "go/runtime_reader.h"
@@ -196,6 +197,7 @@ struct Frame {
   std::vector<uint64_t> rq_hist;         // its log2 histogram (bucket i: [2^i, 2^(i+1)) ns)
   GoLatency go_latency;                  // goroutine runnable -> running (Go 1.17+)
   capacity::Section capacity;            // capacity decisions (capacity/tracker.h)
+  std::optional<annotations::Stats> annotations;  // --annotations (annotations/tracker.h)
 };
 
 // Log2 histogram helpers (bucket i: [2^i, 2^(i+1)) ns).
@@ -258,6 +260,8 @@ class Model {
   [[nodiscard]] const usdt::Tracker& usdt() const { return usdt_; }
   // GC observation (gc/gc.h): the tracker the GC records feed, and the goroutine census.
   gc::Tracker& gc_tracker() { return gc_; }
+  // --annotations: runtime/trace tasks, regions and logs (annotations/tracker.h).
+  [[nodiscard]] const annotations::Tracker& annotations() const { return annot_; }
   void on_census(const gc::Census& c) { gc_.on_census(c); }
   // One read of the runtime's scheduling-latency histogram (cumulative counts).
   void on_sched_latency(const go::TimeHist& h);
@@ -333,6 +337,7 @@ class Model {
   usdt::Tracker usdt_;
   gc::Tracker gc_;
   capacity::Tracker capacity_;  // SS_EV_CAP_SAMPLE records; fills Frame::capacity
+  annotations::Tracker annot_;  // SS_EV_ANNOT(_STATE) records; fills Frame::annotations
 };
 
 }  // namespace schedscope::model

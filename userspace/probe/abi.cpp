@@ -2,6 +2,7 @@
 // means the two sides would disagree: bump SS_ABI_VERSION and fix both.
 #include <cstddef>
 
+#include "annotations.h"
 #include "schedscope.h"
 
 static_assert(sizeof(ss_hdr) == 16);
@@ -42,3 +43,9 @@ static_assert(sizeof(ss_target) == 8);
 static_assert(sizeof(ss_cap_counts) == 8 * (1 + SS_CAP_PROCS + SS_CAP_RUNQ));
 static_assert(offsetof(ss_cap_sample, cgroup) == 72);
 static_assert(offsetof(ss_cap_sample, counts) == 200);
+static_assert(sizeof(ss_annot) == 256);
+static_assert(offsetof(ss_annot, goid) == 40);
+static_assert(offsetof(ss_annot, s1) == 64);
+static_assert(offsetof(ss_annot, s2) == 128);
+static_assert(sizeof(ss_annot_state) == 240);
+static_assert(offsetof(ss_annot_state, note) == 40);

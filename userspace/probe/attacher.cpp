@@ -196,6 +196,42 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
   return {};
 }
 
+// ---------------------------------------------------------------- annotations
+
+void AnnotationsAttacher::configure() { bpf_program__set_autoload(skel_.progs.ss_annot, enabled_); }
+
+bool AnnotationsAttacher::attached(const bpf_program* p) const {
+  if (p != skel_.progs.ss_annot) return false;
+  for (const auto& [pid, links] : links_)
+    if (!links.empty()) return true;
+  return false;
+}
+
+size_t AnnotationsAttacher::uprobe_count(int pid) const {
+  auto it = links_.find(pid);
+  return it == links_.end() ? 0 : it->second.size();
+}
+
+Status AnnotationsAttacher::attach_uprobes(int pid, const AnnotationProbeTargets& t) {
+  if (!enabled_) return make_error("the annotation uprobe program was not loaded (--annotations)");
+  if (links_.count(pid)) return {};
+  if (t.offset_kinds.empty()) return make_error("no annotation functions to probe");
+  std::vector<Link> made;  // destroyed on error
+  for (const auto& [off, kind] : t.offset_kinds) {
+    LIBBPF_OPTS(bpf_uprobe_opts, o);
+    o.retprobe = false;
+    o.bpf_cookie = kind;
+    bpf_link* l = bpf_program__attach_uprobe_opts(skel_.progs.ss_annot, pid, t.path.c_str(),
+                                                  size_t(off), &o);
+    if (!l)
+      return make_error("cannot attach the annotation uprobe at " + t.path + "+" + hex(off) + ": " +
+                        errstr(errno));
+    made.emplace_back(l);
+  }
+  links_[pid] = std::move(made);
+  return {};
+}
+
 // ---------------------------------------------------------------- USDT
 
 void UsdtProbeAttacher::configure() { bpf_program__set_autoload(skel_.progs.ss_usdt, enabled_); }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "schedscope.h"
@@ -141,6 +142,33 @@ class GcAttacher : public Attacher {
   int ncpus_;
   std::map<int, std::vector<std::pair<const bpf_program*, Link>>> uprobes_;  // by pid
   std::vector<Link> sampler_;  // one per CPU; each link owns (closes) its perf event fd
+};
+
+// Where the --annotations uprobes go: file offsets inside `path`, each with the
+// SS_ANNOT_* kind of its function (the BPF cookie; bpf/annotations.h).
+struct AnnotationProbeTargets {
+  std::string path;
+  std::vector<std::pair<uint64_t, uint32_t>> offset_kinds;
+};
+
+// annotations.bpf.c (--annotations): one program, entry uprobes on the runtime/trace
+// functions past their stack check, per process. Loaded only when asked. Detached and
+// attached again by the duty cycle and the hit-rate ceiling (app/annotations_attach.h).
+class AnnotationsAttacher : public Attacher {
+ public:
+  AnnotationsAttacher(schedscope_bpf& skel, bool enabled) : Attacher(skel), enabled_(enabled) {}
+  void configure() override;
+  void detach_pid(int pid) override { links_.erase(pid); }
+  [[nodiscard]] bool attached(const bpf_program* p) const override;
+  // All or nothing: on error no link of this call stays. A second call for a process
+  // that has its links does nothing.
+  Status attach_uprobes(int pid, const AnnotationProbeTargets& t);
+  // The links of one process (its probes now attached).
+  [[nodiscard]] size_t uprobe_count(int pid) const;
+
+ private:
+  bool enabled_;
+  std::map<int, std::vector<Link>> links_;  // by pid
 };
 
 // usdt.bpf.c: one program attached per probe and file, with the probe's index as cookie.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "annotations.h"
 #include "schedscope.skel.h"
 #include "util/units.h"
 
@@ -93,6 +94,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_map__set_max_entries(skel->maps.sc_all, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.rq_hist, n * SS_HIST_BUCKETS);
   bpf_map__set_max_entries(skel->maps.go_hits, n * SS_GOHIT_SLOTS);
+  bpf_map__set_max_entries(skel->maps.annot_hits, n * SS_ANNOT_KINDS);
   s->slot_used_.assign(n, false);
 
   auto add = [&](auto a) {
@@ -105,6 +107,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   s->goroutines_ = add(std::make_unique<GoroutineAttacher>(*skel, cfg.goroutines));
   s->gc_ = add(std::make_unique<GcAttacher>(*skel, cfg.gc, s->ncpus_));
   s->usdt_ = add(std::make_unique<UsdtProbeAttacher>(*skel, cfg.usdt));
+  s->annotations_ = add(std::make_unique<AnnotationsAttacher>(*skel, cfg.annotations));
   for (auto& a : s->attachers_) a->configure();
   if (int err = schedscope_bpf__load(skel); err) {
     std::string hint;
@@ -153,6 +156,7 @@ void Session::clear_slot(uint32_t slot) {
   zero_percpu(skel_->maps.sc_all, SS_MAX_SYSCALLS, round8(sizeof(ss_sc_stat)));
   zero_percpu(skel_->maps.rq_hist, SS_HIST_BUCKETS, sizeof(uint64_t));
   zero_percpu(skel_->maps.go_hits, SS_GOHIT_SLOTS, sizeof(uint64_t));
+  zero_percpu(skel_->maps.annot_hits, SS_ANNOT_KINDS, sizeof(uint64_t));
   ss_go_offsets go{};
   bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &slot, &go, BPF_ANY);
   ss_gc_cfg gc{};
@@ -345,6 +349,20 @@ Status Session::set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg) {
   auto slot = slot_of(tgid);
   if (!slot) return slot.error();
   return gc_->set_cfg(*slot, cfg);
+}
+
+uint64_t Session::annotation_hits(uint32_t tgid) const {
+  auto slot = slot_of(tgid);
+  if (!cfg_.annotations || !slot) return 0;
+  int fd = bpf_map__fd(skel_->maps.annot_hits);
+  uint64_t sum = 0;
+  std::vector<uint64_t> v(static_cast<size_t>(ncpus_));
+  for (uint32_t kind = 1; kind < SS_ANNOT_KINDS; kind++) {
+    uint32_t k = *slot * SS_ANNOT_KINDS + kind;
+    if (bpf_map_lookup_elem(fd, &k, v.data()) != 0) continue;
+    for (uint64_t x : v) sum += x;
+  }
+  return sum;
 }
 
 std::vector<ss_usdt_count> Session::usdt_counts() const {

@@ -49,6 +49,7 @@ struct SessionConfig {
   bool goroutines = false;  // --goroutines: load the newproc1/gdestroy uprobe programs
   bool gc = false;          // load the GC uprobe and sampler programs (gc.bpf.c)
   bool usdt = true;         // load the USDT program (--usdt, runtime adapters)
+  bool annotations = false; // --annotations: load the runtime/trace uprobe program
 };
 
 // Called for every ring-buffer record (starts with ss_hdr; size already checked).
@@ -110,6 +111,19 @@ class Session {
                                const std::string& name, uint32_t probe, const ss_usdt_cfg& cfg) {
     return usdt_->attach_usdt(pid, path, provider, name, probe, cfg);
   }
+  // --annotations (annotations.bpf.c): the ss_annot program at each file offset of
+  // t.path in process `pid`, its SS_ANNOT_* kind as cookie. All or nothing.
+  Status attach_annotations(int pid, const AnnotationProbeTargets& t) {
+    return annotations_->attach_uprobes(pid, t);
+  }
+  // Drops the process's annotation links (the duty cycle, the ceiling); its hit counts stay.
+  void detach_annotations(int pid) { annotations_->detach_pid(pid); }
+  [[nodiscard]] size_t annotation_probe_count(int pid) const {
+    return annotations_->uprobe_count(pid);
+  }
+  // Uprobe hits of one target since it was added, all kinds (0 when not loaded).
+  [[nodiscard]] uint64_t annotation_hits(uint32_t tgid) const;
+
   // Hit counts per (thread, probe) since attach.
   [[nodiscard]] std::vector<ss_usdt_count> usdt_counts() const;
   // Forgets the counts of an exited thread.
@@ -132,6 +146,7 @@ class Session {
   GoroutineAttacher* goroutines_ = nullptr;
   GcAttacher* gc_ = nullptr;
   UsdtProbeAttacher* usdt_ = nullptr;
+  AnnotationsAttacher* annotations_ = nullptr;
   static int on_record(void* ctx, void* data, size_t size);
 };
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "annotations.h"
+
 namespace schedscope::record {
 
 static_assert(sizeof(kFileMagic) == 8 && sizeof(kChunkMagic) == 4);
@@ -193,6 +195,8 @@ const std::vector<AbiSize>& abi_sizes() {
       {"ss_usdt_hit", sizeof(ss_usdt_hit)},
       {"ss_usdt_count", sizeof(ss_usdt_count)},
       {"ss_usdt_probe", sizeof(ss_usdt_probe)},
+      {"ss_annot", sizeof(ss_annot)},
+      {"ss_annot_state", sizeof(ss_annot_state)},
   };
   return v;
 }

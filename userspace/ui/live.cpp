@@ -24,6 +24,7 @@
 
 #include "capacity/present.h"
 #include "go/runtime_reader.h"
+#include "ui/annotations_view.h"
 #include "ui/live_state.h"
 #include "util/printable.h"
 
@@ -809,6 +810,11 @@ int View::draw_header(int W, int max_lines) {
     gc.fields.push_back({f.goroutines.enabled ? "goroutine uprobes: " + f.goroutines.cost
                                               : "goroutines: off (" + f.goroutines.note + ")"});
   if (!gc.fields.empty()) groups.push_back(std::move(gc));
+  if (f.annotations) {  // --annotations (docs/annotations.md)
+    Group ga{2, {}};
+    for (auto& s : annotations_live_fields(*f.annotations, narrow)) ga.fields.push_back({std::move(s)});
+    groups.push_back(std::move(ga));
+  }
 
   // Alerts summary.
   int act = 0, crit = 0, warn = 0;

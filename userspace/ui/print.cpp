@@ -6,6 +6,7 @@
 
 #include "capacity/present.h"
 #include "go/runtime_reader.h"
+#include "model/annotations_json.h"
 
 namespace schedscope::ui {
 
@@ -31,6 +32,8 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     fprintf(out, "   %s\n", capacity::summary_line(f.capacity).c_str());
     for (const auto& l : capacity::detail_lines(f.capacity)) fprintf(out, "     %s\n", l.c_str());
   }
+  if (f.annotations)  // --annotations (docs/annotations.md)
+    model::print_annotations_text(model::annotations_json(*f.annotations), out);
   if (f.target.goroutines) {
     const auto& g = f.goroutines;
     if (!g.enabled) {
