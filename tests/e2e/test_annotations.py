@@ -9,6 +9,8 @@ import re
 import signal
 import subprocess
 import tempfile
+import shutil
+import time
 import unittest
 
 from common import BUILD, SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, top_json, workload
@@ -329,6 +331,97 @@ class Annotations(unittest.TestCase):
         logs = [n for c, n in got if c == "annotation-log"]
         self.assertEqual(len(logs), sum(done["logs"].values()))
         self.assertEqual(logs.count("decision: slow"), done["logs"]["decision/slow"])
+
+    @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+    def test_live_view_panes_show_regions_tasks_and_slowest_tasks(self):
+        """The live view on a terminal (tmux): key v turns pane 3 into the Regions, Tasks
+        and Slowest tasks views, T shows them since attach; the counts there equal the
+        workload's own, and the slowest task shows its span id, region tree and logs."""
+        from test_live_view import Tmux
+        requests, health = 40, 30
+        wl = Proc([workload("annotated-go1.23-stripped"), "-wait-stdin", "-requests",
+                   str(requests), "-health", str(health), "-bg", "0", "-hold", "120s"],
+                  stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        tmux = Tmux(200, 60)
+        self.addCleanup(tmux.close)
+        tmux.line(f"{SCHEDSCOPE} top -p {ready['pid']} --annotations -i 500ms")
+        s = tmux.wait(lambda s: "annotations: attached" in s, 30)
+        self.assertIsNotNone(s, f"no annotations line in the live view:\n{tmux.screen()}")
+        wl.send()
+        tasks = {}  # the workload's truth, one line per task as it ends ("done" comes after -hold)
+        end = time.time() + 60
+        while len(tasks) < requests + health and time.time() < end:
+            for o in wl.json_lines(1.0):
+                if o.get("ev") == "task":
+                    tasks[o["id"]] = o
+        self.assertEqual(len(tasks), requests + health)
+
+        def row(screen, first, *counts):
+            pat = re.escape(first) + r"\s+" + r"\s+".join(str(c) for c in counts) + r"\b"
+            return re.search(pat, screen)
+
+        tmux.keys("v")
+        tmux.keys("T")
+        # since attach: every request parsed and validated once, every health check once
+        s = tmux.wait(lambda s: "3 Regions" in s and "since attach" in s and
+                      row(s, "parse/validate", requests) and row(s, "check", health), 10)
+        self.assertIsNotNone(s, f"Regions since attach:\n{tmux.screen()}")
+        tmux.keys("v")
+        s = tmux.wait(lambda s: "3 Tasks" in s and
+                      row(s, "handleRequest span=<id>", requests, requests, 0) and
+                      row(s, "healthCheck", health, health, 0), 10)
+        self.assertIsNotNone(s, f"Tasks since attach:\n{tmux.screen()}")
+        tmux.keys("v", "z")
+        s = tmux.wait(lambda s: "3 Slowest tasks" in s and "zoomed" in s, 10)
+        self.assertIsNotNone(s, f"Slowest tasks:\n{tmux.screen()}")
+        # the first task line: its id and full name (the span id) as the workload made them
+        m = re.search(r"^\s*(\d+) (handleRequest span=[0-9a-f]{16})\s+G(\d+)\s+([0-9.]+)\s*$", s,
+                      re.M)
+        self.assertIsNotNone(m, s)
+        tid = int(m.group(1))
+        self.assertIn(tid, tasks)
+        truth = tasks[tid]
+        self.assertEqual(m.group(2), truth["name"])
+        self.assertEqual(int(m.group(3)), truth["goid"])
+        self.assertTrue(truth["slow"], f"the slowest task shown ({tid}) is not a slow request")
+        bracket(self, float(m.group(4)), truth, f"task {tid}")
+        for r in truth["regions"]:
+            self.assertRegex(s, r"\n\s+" + re.escape(r["name"]) + r"\s+G" + str(r["goid"]) + r"\b")
+        for lg in truth["logs"]:
+            self.assertIn(f"log {lg['category']}: {lg['message']}", s)
+        tmux.keys("q")
+
+    def test_stuck_p_alert_names_the_task_and_regions_in_flight(self):
+        """A goroutine stuck in a raw read inside task "stuckRequest span=..." and the
+        regions handle > rawRead: the stuck-P alert's evidence names that task (its id and
+        span id) and that region path, as the workload reports them."""
+        wl = Proc([workload("stuckp_raw"), "-wait-stdin", "-hold", "12s", "-annotate"],
+                  stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        ss = top_json(ready["pid"], "--annotations", "-i", "500ms")
+        self.addCleanup(ss.stop)
+        ss.wait_ready(30)  # the annotation uprobes are attached before the task starts
+        wl.send()
+        truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
+        self.assertIsNotNone(truth, "the workload did not block")
+        alert = None
+        end = time.time() + 10
+        while alert is None and time.time() < end:
+            for fr in ss.json_lines(1.0):
+                for a in fr.get("alerts", []):
+                    if a.get("kind") == "stuck_p" and a.get("active"):
+                        alert = a
+        self.assertIsNotNone(alert, "no stuck_p alert")
+        self.assertEqual(alert["goid"], truth["goid"])
+        want = (f'annotations on G{truth["goid"]}: task {truth["task_id"]} '
+                f'"{truth["task_name"]}", region {truth["regions"]}')
+        self.assertTrue(any(ev.startswith(want) for ev in alert.get("evidence", [])),
+                        f"no evidence line starting {want!r}: {alert.get('evidence')}")
 
     def test_program_without_annotations_says_so(self):
         wl = Proc([workload("gospawn"), "-wait-stdin", "-n", "10", "-bursts", "1"], stdin=True)

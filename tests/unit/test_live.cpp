@@ -346,3 +346,74 @@ TEST(LiveCost, Line) {
   EXPECT_EQ(app::ObserverSource::cost_line({"ss_sys_enter"}, false, 1, -1, 0, 0),
             "probes: 1 BPF program (sys_enter); drops 0");
 }
+
+// --annotations in pane 3: the regions and task types sorted by each key, and the slowest
+// tasks laid out as a task line followed by its region tree, logs and off-CPU time.
+TEST(LiveAnnotations, RegionAndTaskOrders) {
+  std::vector<annotations::RegionRow> r(3);
+  r[0].path = "handle", r[0].count = 10, r[0].total_ms = 50, r[0].p99_ms = 9, r[0].avg_ms = 5;
+  r[1].path = "handle/parse", r[1].count = 30, r[1].total_ms = 6, r[1].p99_ms = 1, r[1].avg_ms = 0.2;
+  r[2].path = "encode", r[2].count = 10, r[2].total_ms = 50, r[2].p99_ms = 20, r[2].avg_ms = 5;
+  auto paths = [&](const std::vector<size_t>& o) {
+    std::vector<std::string> v;
+    for (size_t i : o) v.push_back(r[i].path);
+    return v;
+  };
+  // total (ties: count, then path), count, p99, path; reversed
+  EXPECT_EQ(paths(order_regions(r, 0, false)),
+            (std::vector<std::string>{"encode", "handle", "handle/parse"}));
+  EXPECT_EQ(paths(order_regions(r, 1, false)),
+            (std::vector<std::string>{"handle/parse", "encode", "handle"}));
+  EXPECT_EQ(paths(order_regions(r, 3, false)),
+            (std::vector<std::string>{"encode", "handle", "handle/parse"}));
+  EXPECT_EQ(paths(order_regions(r, 5, false)),
+            (std::vector<std::string>{"encode", "handle", "handle/parse"}));
+  EXPECT_EQ(paths(order_regions(r, 1, true)),  // fewest first; ties keep the path order
+            (std::vector<std::string>{"encode", "handle", "handle/parse"}));
+  EXPECT_EQ(region_sort_keys().size(), 6u);
+
+  std::vector<annotations::TaskRow> t(2);
+  t[0].type = "healthCheck", t[0].started = 100, t[0].p99_ms = 0.5, t[0].in_flight = 0;
+  t[1].type = "handleRequest span=<id>", t[1].started = 20, t[1].p99_ms = 40, t[1].in_flight = 3;
+  auto types = [&](const std::vector<size_t>& o) {
+    std::vector<std::string> v;
+    for (size_t i : o) v.push_back(t[i].type);
+    return v;
+  };
+  EXPECT_EQ(types(order_tasks(t, 0, false)),
+            (std::vector<std::string>{"handleRequest span=<id>", "healthCheck"}));
+  EXPECT_EQ(types(order_tasks(t, 1, false)),
+            (std::vector<std::string>{"healthCheck", "handleRequest span=<id>"}));
+  EXPECT_EQ(types(order_tasks(t, 2, false)),
+            (std::vector<std::string>{"handleRequest span=<id>", "healthCheck"}));
+  EXPECT_STREQ(pane3_name(Pane3::kRegions), "Regions");
+  EXPECT_STREQ(pane3_name(Pane3::kSlowest), "Slowest tasks");
+}
+
+TEST(LiveAnnotations, SlowestTaskRowsAreItsTreeLogsAndOffCpu) {
+  annotations::SlowTask s;
+  s.id = 7, s.name = "handleRequest span=00f067aa0ba902b7", s.goid = 21, s.ms = 12.5;
+  s.regions = {{"parse", 21, 0.1, 1.0, 0, 0}, {"validate", 21, 0.2, 0.5, 1, 0},
+               {"shard", 40, 2.0, 8.0, 1, 1}};
+  s.logs = {{"cache", "miss", 21, 1.5}};
+  annotations::OffCpuRow o;
+  o.reason = SS_OFF_SLEEP, o.syscall_nr = 35 /* nanosleep */, o.count = 1, o.ms = 6, o.rq_ms = 0.25;
+  s.offcpu = {o};
+  auto rows = slowest_rows({s});
+  ASSERT_EQ(rows.size(), 1u + 3 + 1 + 1);
+  EXPECT_TRUE(rows[0].task);
+  EXPECT_EQ(rows[0].cells[0], "7");
+  EXPECT_EQ(rows[0].cells[1], "handleRequest span=00f067aa0ba902b7");  // searchable span id
+  EXPECT_EQ(rows[0].cells[5], "12.500");
+  EXPECT_EQ(rows[1].cells[1], "  parse");
+  EXPECT_EQ(rows[2].cells[1], "    validate");  // nested one deeper
+  EXPECT_EQ(rows[3].cells[2], "G40");
+  EXPECT_EQ(rows[3].cells[3], "1");
+  EXPECT_EQ(rows[4].cells[1], "  log cache: miss");
+  EXPECT_EQ(rows[4].cells[4], "1.500");
+  EXPECT_NE(rows[5].cells[1].find("off-CPU"), std::string::npos);
+  EXPECT_NE(rows[5].cells[1].find("nanosleep"), std::string::npos);
+  EXPECT_NE(rows[5].cells[1].find("run-queue 0.250 ms"), std::string::npos);
+  EXPECT_EQ(rows[5].cells[5], "6.000");
+  for (const auto& row : rows) EXPECT_EQ(row.cells.size(), 6u);
+}

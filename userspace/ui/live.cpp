@@ -24,6 +24,7 @@
 
 #include "capacity/present.h"
 #include "go/runtime_reader.h"
+#include "model/annotations_json.h"
 #include "ui/annotations_view.h"
 #include "ui/live_state.h"
 #include "util/printable.h"
@@ -404,7 +405,24 @@ class View {
   void draw_ps(const Rect& r);
   void draw_threads(const Rect& r);
   void draw_syscalls(const Rect& r);
+  void draw_annotations(const Rect& r);
   void draw_alerts(const Rect& r);
+  // Pane 3 shows the syscalls, or with --annotations the regions, tasks or slowest tasks.
+  [[nodiscard]] bool has_annotations() const {
+    return shown_ && shown_->annotations && shown_->annotations->asked;
+  }
+  [[nodiscard]] Pane3 view3() const { return has_annotations() ? view3_ : Pane3::kSyscalls; }
+  PaneState& state_of(int pane) {
+    return pane == kSyscalls && view3() != Pane3::kSyscalls ? annot_ps_[int(view3()) - 1]
+                                                            : pane_[pane];
+  }
+  [[nodiscard]] const std::vector<std::string>& keys_of(int pane) const;
+  [[nodiscard]] std::string pane_name(int pane) const {
+    return pane == kSyscalls ? pane3_name(view3()) : kPaneName[pane];
+  }
+  [[nodiscard]] const annotations::Tables& annot_tables() const {
+    return annot_total_ ? shown_->annotations->total : shown_->annotations->interval;
+  }
   void draw_help(int H, int W);
   std::vector<std::string> alert_details(const AlertEntry& e, int w) const;
 
@@ -428,6 +446,9 @@ class View {
   bool maximized_ = false;
   bool help_ = false;
   PaneState pane_[kPanes];
+  Pane3 view3_ = Pane3::kSyscalls;
+  PaneState annot_ps_[3];     // regions, tasks, slowest
+  bool annot_total_ = false;  // regions and tasks since attach instead of this interval
   int alert_sel_ = 0;  // position in the sorted alert list
   double speed_ = 1;
   double shown_pos_ = 0;  // replay: the position of the frame shown
@@ -472,7 +493,16 @@ int View::rows_of(int pane) const {
     case kThreads:
       return int(shown_->threads.size());
     case kSyscalls:
-      return int(shown_->syscalls.size());
+      switch (view3()) {
+        case Pane3::kRegions:
+          return int(annot_tables().regions.size());
+        case Pane3::kTasks:
+          return int(annot_tables().tasks.size());
+        case Pane3::kSlowest:
+          return int(slowest_rows(shown_->annotations->slowest).size());
+        default:
+          return int(shown_->syscalls.size());
+      }
     default:
       return int(alerts_.size());
   }
@@ -484,7 +514,7 @@ void View::scroll(int delta) {
     alert_sel_ = std::clamp(alert_sel_ + delta, 0, std::max(0, n - 1));
     return;
   }
-  PaneState& ps = pane_[focus_];
+  PaneState& ps = state_of(focus_);
   int page = std::max(1, body_rows_[focus_]);
   ps.first = std::clamp(ps.first + delta, 0, std::max(0, n - page));
 }
@@ -496,23 +526,33 @@ void View::focus(int pane) {
     focus_ = pane;
 }
 
+const std::vector<std::string>& View::keys_of(int pane) const {
+  switch (pane) {
+    case kPs:
+      return p_sort_keys();
+    case kThreads:
+      return thread_sort_keys();
+    case kSyscalls:
+      switch (view3()) {
+        case Pane3::kRegions:
+          return region_sort_keys();
+        case Pane3::kTasks:
+          return task_sort_keys();
+        case Pane3::kSlowest:
+          return slowest_sort_keys();
+        default:
+          return syscall_sort_keys();
+      }
+    default:
+      return alert_sort_keys();
+  }
+}
+
 bool View::on_key(int ch) {
   if (help_) {  // any key closes the help (q too, as in htop)
     if (ch != KEY_RESIZE) help_ = false;
     return true;
   }
-  auto keys_of = [](int pane) -> const std::vector<std::string>& {
-    switch (pane) {
-      case kPs:
-        return p_sort_keys();
-      case kThreads:
-        return thread_sort_keys();
-      case kSyscalls:
-        return syscall_sort_keys();
-      default:
-        return alert_sort_keys();
-    }
-  };
   int page = std::max(1, body_rows_[focus_] - 1);
   switch (ch) {
     case 'q':
@@ -555,15 +595,32 @@ bool View::on_key(int ch) {
     case 'o':
     case '>':
     case '<': {
-      PaneState& ps = pane_[focus_];
+      PaneState& ps = state_of(focus_);
       int n = int(keys_of(focus_).size());
       ps.sort = (ps.sort + (ch == '<' ? n - 1 : 1)) % n;
       ps.reverse = false;
-      flash("sort " + std::string(kPaneName[focus_]) + " by " + keys_of(focus_)[size_t(ps.sort)]);
+      flash("sort " + pane_name(focus_) + " by " + keys_of(focus_)[size_t(ps.sort)]);
       break;
     }
     case 'r':
-      pane_[focus_].reverse = !pane_[focus_].reverse;
+      state_of(focus_).reverse = !state_of(focus_).reverse;
+      break;
+    case 'v':
+      if (!has_annotations()) {
+        flash("v: the regions, tasks and slowest tasks need --annotations");
+      } else {
+        view3_ = Pane3((int(view3_) + 1) % int(Pane3::kViews));
+        focus_ = kSyscalls;
+        flash(std::string("pane 3: ") + pane3_name(view3_));
+      }
+      break;
+    case 'T':
+      if (!has_annotations()) {
+        flash("T: the regions and tasks tables need --annotations");
+      } else {
+        annot_total_ = !annot_total_;
+        flash(annot_total_ ? "regions and tasks: since attach" : "regions and tasks: this interval");
+      }
       break;
     case KEY_UP:
     case 'k':
@@ -899,6 +956,7 @@ void View::draw_footer(int y, int W) {
   std::string keys =
       "q quit  space pause  Tab/1-4 pane  z zoom  o sort  r reverse  arrows scroll  ? help";
   if (!live_) keys += "  . step  <-/-> seek  +/- speed";
+  if (has_annotations()) keys += "  v regions/tasks  T totals";
   attron(A_REVERSE);
   mvhline(y, 0, ' ', W);
   attroff(A_REVERSE);
@@ -913,7 +971,7 @@ void View::draw_footer(int y, int W) {
 
 void View::draw_title(const Rect& r, int pane, const std::string& info) {
   bool f = pane == focus_;
-  std::string t = std::string(f ? "> " : "  ") + std::to_string(pane + 1) + " " + kPaneName[pane];
+  std::string t = std::string(f ? "> " : "  ") + std::to_string(pane + 1) + " " + pane_name(pane);
   if (f && maximized_) t += " (zoomed)";
   t += "  " + info;
   attr_t attr = f ? (colors_ ? attr_pair(kTitleFocus) | A_BOLD : A_REVERSE | A_BOLD)
@@ -1116,6 +1174,74 @@ void View::draw_syscalls(const Rect& r) {
   draw_table(r, kSyscalls, cols, -1, rows, attrs, sort_col[ps.sort], ps.first, body);
 }
 
+void View::draw_annotations(const Rect& r) {
+  const annotations::Stats& a = *shown_->annotations;
+  const Pane3 v = view3();
+  PaneState& ps = state_of(kSyscalls);
+  int body = std::max(0, r.h - 2);
+  body_rows_[kSyscalls] = body;
+  std::vector<Col> cols;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<attr_t> attrs;
+  int sorted = -1, flex = 0;
+  const char* when = annot_total_ ? "since attach (T)" : "this interval (T)";
+  std::string info;
+  if (v == Pane3::kRegions) {
+    const auto& reg = annot_tables().regions;
+    cols = {{"REGION (path)", 14, false, 0}, {"COUNT", 6, true, 0}, {"TOTAL", 8, true, 0},
+            {"AVG", 7, true, 1},             {"p50", 7, true, 3},   {"p99", 7, true, 0},
+            {"MAX", 7, true, 2},             {"PS (P:count)", 12, false, 4},
+            {"THR", 4, true, 4}};
+    static const int sort_col[] = {2, 1, 3, 5, 6, 0};
+    sorted = sort_col[ps.sort];
+    for (size_t i : order_regions(reg, ps.sort, ps.reverse)) {
+      const auto& x = reg[i];
+      std::string pss;
+      for (const auto& [p, n] : x.ps)
+        pss += (pss.empty() ? "" : " ") + (p < 0 ? std::string("?") : std::to_string(p)) + ":" +
+               std::to_string(n);
+      rows.push_back({x.path, std::to_string(x.count), fmt_ms(x.total_ms), fmt_ms(x.avg_ms),
+                      fmt_ms(x.p50_ms), fmt_ms(x.p99_ms), fmt_ms(x.max_ms), pss,
+                      std::to_string(x.threads)});
+      attrs.push_back(0);
+    }
+    info = when;
+  } else if (v == Pane3::kTasks) {
+    const auto& tk = annot_tables().tasks;
+    cols = {{"TASK TYPE", 14, false, 0}, {"STARTED", 7, true, 0}, {"ENDED", 7, true, 0},
+            {"INFL", 5, true, 0},        {"p50", 7, true, 1},     {"p99", 7, true, 0},
+            {"MAX", 7, true, 0}};
+    static const int sort_col[] = {5, 1, 3, 6, 0};
+    sorted = sort_col[ps.sort];
+    for (size_t i : order_tasks(tk, ps.sort, ps.reverse)) {
+      const auto& x = tk[i];
+      rows.push_back({x.type, std::to_string(x.started), std::to_string(x.ended),
+                      std::to_string(x.in_flight), fmt_ms(x.p50_ms), fmt_ms(x.p99_ms),
+                      fmt_ms(x.max_ms)});
+      attrs.push_back(0);
+    }
+    info = when;
+  } else {
+    cols = {{"TASK", 8, true, 0}, {"NAME / REGION TREE", 16, false, 0}, {"G", 7, true, 0},
+            {"P", 3, true, 1},    {"START ms", 9, true, 1},            {"MS", 9, true, 0}};
+    flex = 1;
+    for (auto& row : slowest_rows(a.slowest)) {
+      rows.push_back(std::move(row.cells));
+      attrs.push_back(row.task ? attr_t(A_BOLD) : attr_t(0));
+    }
+    info = "since attach, slowest first";
+  }
+  int n = int(rows.size());
+  ps.first = std::clamp(ps.first, 0, std::max(0, n - body));
+  std::string state = a.state == SS_ANNOT_STATE_OFF || a.state == SS_ANNOT_STATE_CEILING
+                          ? std::string("  ") + model::annotation_state_name(a.state)
+                          : "";
+  draw_title(r, kSyscalls,
+             sort_info(keys_of(kSyscalls), ps) + "  " + rows_info(ps.first, body, n) + "  " +
+                 info + state + "  v: next view");
+  draw_table(r, kSyscalls, cols, flex, rows, attrs, sorted, ps.first, body);
+}
+
 std::vector<std::string> View::alert_details(const AlertEntry& e, int w) const {
   const model::Alert& a = e.alert;
   std::vector<std::string> out;
@@ -1217,6 +1343,8 @@ void View::draw_help(int H, int W) {
       "  . or n          replay: one frame while paused",
       "  Left / Right    replay: seek -5s / +5s",
       "  + / -           replay: faster / slower",
+      "  v               --annotations: pane 3 shows Syscalls / Regions / Tasks / Slowest tasks",
+      "  T               --annotations: Regions and Tasks this interval / since attach",
       "  Ctrl-L          redraw the screen",
       "",
       "Header: run-queue latency = threads waiting for a CPU (kernel); goroutine latency =",
@@ -1229,6 +1357,8 @@ void View::draw_help(int H, int W) {
       "    off-CPU ms: PRE(empted) SLP(eeping) DSK OTH(er), run-queue latency p99, M P G.",
       "Syscalls: blocking episodes (default) or every call (-S): count, time, p50/p99, in flight.",
       "Alerts: every alert raised since attach (colour = severity), with its evidence.",
+      "Regions, Tasks, Slowest tasks (--annotations, key v): runtime/trace regions by path, task",
+      "    types, and the slowest tasks with their region tree, logs and off-CPU time.",
       "",
       "press any key to close",
   };
@@ -1278,7 +1408,8 @@ void View::draw() {
   int want[kPanes];
   want[kPs] = 2 + (f.go ? int(f.go->ps.size()) : 1);
   want[kThreads] = 2 + int(f.threads.size());
-  want[kSyscalls] = 2 + std::max<int>(1, int(f.syscalls.size()));
+  want[kSyscalls] = 2 + std::max<int>(1, view3() == Pane3::kSyscalls ? int(f.syscalls.size())
+                                                                     : rows_of(kSyscalls));
   want[kAlerts] = 2 + std::max<int>(1, int(alerts_.size())) + (alerts_.empty() ? 0 : 7);
   Rect area{hy, 0, H - 1 - hy, W};
   layout_ = layout_panes(area, focus_, maximized_, want);
@@ -1293,7 +1424,10 @@ void View::draw() {
         draw_threads(r);
         break;
       case kSyscalls:
-        draw_syscalls(r);
+        if (view3() == Pane3::kSyscalls)
+          draw_syscalls(r);
+        else
+          draw_annotations(r);
         break;
       default:
         draw_alerts(r);

@@ -8,6 +8,8 @@
 #include <set>
 
 #include "go/runtime_reader.h"
+#include "model/frame_json.h"
+#include "probe/syscalls.h"
 
 namespace schedscope::ui::live {
 
@@ -542,6 +544,119 @@ Layout layout_panes(Rect area, int focused, bool maximized, const int want[kPane
   }
   for (bool& s : L.shown) s = true;
   return L;
+}
+
+// ---------------------------------------------------------------- --annotations views
+
+const char* pane3_name(Pane3 v) {
+  switch (v) {
+    case Pane3::kRegions:
+      return "Regions";
+    case Pane3::kTasks:
+      return "Tasks";
+    case Pane3::kSlowest:
+      return "Slowest tasks";
+    default:
+      return "Syscalls";
+  }
+}
+const std::vector<std::string>& region_sort_keys() {
+  static const std::vector<std::string> k = {"total", "count", "avg", "p99", "max", "path"};
+  return k;
+}
+const std::vector<std::string>& task_sort_keys() {
+  static const std::vector<std::string> k = {"p99", "started", "in-flight", "max", "type"};
+  return k;
+}
+const std::vector<std::string>& slowest_sort_keys() {
+  static const std::vector<std::string> k = {"duration"};
+  return k;
+}
+
+std::vector<size_t> order_regions(const std::vector<annotations::RegionRow>& r, int key,
+                                  bool reverse) {
+  std::vector<size_t> natural = iota_n(r.size());
+  std::stable_sort(natural.begin(), natural.end(),
+                   [&](size_t a, size_t b) { return r[a].path < r[b].path; });
+  Cmp cmp;
+  switch (key) {
+    case 1:
+      cmp = [&](size_t a, size_t b) { return three_way(r[b].count, r[a].count); };
+      break;
+    case 2:
+      cmp = [&](size_t a, size_t b) { return three_way(r[b].avg_ms, r[a].avg_ms); };
+      break;
+    case 3:
+      cmp = [&](size_t a, size_t b) { return three_way(r[b].p99_ms, r[a].p99_ms); };
+      break;
+    case 4:
+      cmp = [&](size_t a, size_t b) { return three_way(r[b].max_ms, r[a].max_ms); };
+      break;
+    case 5:
+      cmp = [&](size_t a, size_t b) { return three_way(r[a].path, r[b].path); };
+      break;
+    default:  // total, then count
+      cmp = [&](size_t a, size_t b) {
+        int c = three_way(r[b].total_ms, r[a].total_ms);
+        return c ? c : three_way(r[b].count, r[a].count);
+      };
+  }
+  return order(natural, cmp, reverse);
+}
+
+std::vector<size_t> order_tasks(const std::vector<annotations::TaskRow>& t, int key,
+                                bool reverse) {
+  std::vector<size_t> natural = iota_n(t.size());
+  std::stable_sort(natural.begin(), natural.end(),
+                   [&](size_t a, size_t b) { return t[a].type < t[b].type; });
+  Cmp cmp;
+  switch (key) {
+    case 1:
+      cmp = [&](size_t a, size_t b) { return three_way(t[b].started, t[a].started); };
+      break;
+    case 2:
+      cmp = [&](size_t a, size_t b) { return three_way(t[b].in_flight, t[a].in_flight); };
+      break;
+    case 3:
+      cmp = [&](size_t a, size_t b) { return three_way(t[b].max_ms, t[a].max_ms); };
+      break;
+    case 4:
+      cmp = [&](size_t a, size_t b) { return three_way(t[a].type, t[b].type); };
+      break;
+    default:  // p99, then started
+      cmp = [&](size_t a, size_t b) {
+        int c = three_way(t[b].p99_ms, t[a].p99_ms);
+        return c ? c : three_way(t[b].started, t[a].started);
+      };
+  }
+  return order(natural, cmp, reverse);
+}
+
+std::vector<SlowestRow> slowest_rows(const std::vector<annotations::SlowTask>& tasks) {
+  std::vector<SlowestRow> out;
+  auto ms3 = [](double v) { return printf_str("%.3f", v); };
+  for (const auto& t : tasks) {
+    out.push_back({{std::to_string(t.id), t.name, "G" + std::to_string(t.goid), "", "",
+                    ms3(t.ms)},
+                   true});
+    for (const auto& r : t.regions)
+      out.push_back({{"", std::string(size_t(2 * (r.depth + 1)), ' ') + r.name,
+                      "G" + std::to_string(r.goid), r.p >= 0 ? std::to_string(r.p) : "-",
+                      ms3(r.start_ms), ms3(r.ms)},
+                     false});
+    for (const auto& l : t.logs)
+      out.push_back({{"", "  log " + l.category + (l.category.empty() ? "" : ": ") + l.message,
+                      "G" + std::to_string(l.goid), "", ms3(l.at_ms), ""},
+                     false});
+    for (const auto& o : t.offcpu) {
+      std::string what = std::string("  off-CPU ") + model::offcpu_reason_name(o.reason);
+      if (o.syscall_nr >= 0) what += " in " + probe::syscall_name(o.syscall_nr);
+      what += " x" + std::to_string(o.count);
+      if (o.rq_ms > 0) what += " (run-queue " + ms3(o.rq_ms) + " ms)";
+      out.push_back({{"", what, "", "", "", ms3(o.ms)}, false});
+    }
+  }
+  return out;
 }
 
 }  // namespace schedscope::ui::live

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "annotations/tracker.h"
 #include "model/alert.h"
 #include "model/model.h"
 
@@ -97,6 +98,26 @@ std::vector<size_t> order_ps(const model::Frame& f, const std::map<int32_t, PTra
 std::vector<size_t> order_threads(const model::Frame& f, int key, bool reverse);
 std::vector<size_t> order_syscalls(const model::Frame& f, int key, bool reverse);
 std::vector<size_t> order_alerts(const std::vector<AlertEntry>& a, int key, bool reverse);
+
+// --annotations: pane 3 also shows the regions, the task types and the slowest tasks of
+// runtime/trace (docs/live-view.md); `v` switches between them and the syscalls.
+enum class Pane3 : int { kSyscalls = 0, kRegions = 1, kTasks = 2, kSlowest = 3, kViews = 4 };
+const char* pane3_name(Pane3 v);                          // "Syscalls" "Regions" "Tasks" "Slowest tasks"
+const std::vector<std::string>& region_sort_keys();      // total count avg p99 max path
+const std::vector<std::string>& task_sort_keys();        // p99 started in-flight max type
+const std::vector<std::string>& slowest_sort_keys();     // duration (slowest first)
+std::vector<size_t> order_regions(const std::vector<annotations::RegionRow>& r, int key,
+                                  bool reverse);
+std::vector<size_t> order_tasks(const std::vector<annotations::TaskRow>& t, int key,
+                                bool reverse);
+// The slowest tasks as table rows: per task a line with its id, name and duration, then
+// its region tree (indented by depth, with goroutine, P, start and length), its logs
+// and what its goroutines did off-CPU meanwhile. Columns: TASK REGION G P START MS.
+struct SlowestRow {
+  std::vector<std::string> cells;
+  bool task = false;  // the task's own line
+};
+std::vector<SlowestRow> slowest_rows(const std::vector<annotations::SlowTask>& tasks);
 
 int severity_rank(const std::string& s);  // critical 3, warning 2, info 1, else 0
 

@@ -8,12 +8,20 @@
 //
 // The blocking call is read(2) of a timerfd armed for -hold: the kernel ends
 // it, so no Go code has to run to end the hold. GC is off during the hold.
+//
+// -annotate: the blocker runs inside a runtime/trace task named
+// "stuckRequest span=<16 hex>" and the regions handle > rawRead, and its
+// "stuck" line gives the task's id and name and the region path, so that a
+// test can check that the stuck-P alert names them (--annotations).
 package main
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"runtime"
 	"runtime/debug"
+	"runtime/trace"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,7 +35,11 @@ var (
 	procs = flag.Int("procs", 2, "GOMAXPROCS")
 	cpu   = flag.Int("cpu", 1, "CPU-bound healthy goroutines")
 	pairs = flag.Int("pairs", 1, "ping-pong healthy goroutine pairs")
+	annot = flag.Bool("annotate", false, "block inside a runtime/trace task and regions handle > rawRead")
 )
+
+// taskID is the runtime/trace id of a task (the first field of trace.Task).
+func taskID(t *trace.Task) uint64 { return *(*uint64)(unsafe.Pointer(t)) }
 
 func init() {
 	wl.Flags(0, "total run time (default: -hold + 2s; with -forever: until killed)")
@@ -50,13 +62,34 @@ func rawBlocker() {
 	if err != nil {
 		wl.Fail("timerfd: %v", err)
 	}
-	var buf [8]byte
 	start := wl.MonoNs()
 	info := wl.Obj{
 		"expect": "stuck_p", "func": wl.FuncName(), "goid": wl.Goid(), "tid": wl.Tid(),
 		"syscall": "read", "nr": syscall.SYS_READ, "fd": fd, "fd_kind": "timerfd", "raw": true,
 		"start_ns": start, "hold_ns": hold.Nanoseconds(),
 	}
+	if !*annot {
+		blockRaw(fd, info)
+	} else {
+		name := fmt.Sprintf("stuckRequest span=%016x", uint64(start)*0x9e3779b97f4a7c15)
+		ctx, task := trace.NewTask(context.Background(), name)
+		info["task_id"], info["task_name"], info["regions"] = taskID(task), name, "handle/rawRead"
+		trace.WithRegion(ctx, "handle", func() {
+			trace.WithRegion(ctx, "rawRead", func() { blockRaw(fd, info) })
+		})
+		task.End()
+	}
+	end := wl.MonoNs()
+	syscall.Close(fd)
+	wl.Say("stuck_end", wl.Obj{"goid": info["goid"], "tid": info["tid"], "start_ns": start, "end_ns": end, "dur_ns": end - start})
+	runtime.UnlockOSThread() // exiting while locked would terminate the thread
+	close(blockerDone)
+}
+
+// blockRaw prints the "stuck" line and blocks in the raw read of fd until the
+// timer fires.
+func blockRaw(fd int, info wl.Obj) {
+	var buf [8]byte
 	// The P this goroutine holds when the raw read starts. Building the line
 	// allocates (a GC assist can park us and resume us on another P), so build
 	// it first, then pin the goroutine to its P and keep it pinned through the
@@ -86,11 +119,6 @@ func rawBlocker() {
 		}
 	}
 	wl.UnpinP()
-	end := wl.MonoNs()
-	syscall.Close(fd)
-	wl.Say("stuck_end", wl.Obj{"goid": info["goid"], "tid": info["tid"], "start_ns": start, "end_ns": end, "dur_ns": end - start})
-	runtime.UnlockOSThread() // exiting while locked would terminate the thread
-	close(blockerDone)
 }
 
 func main() {
