@@ -3,6 +3,7 @@
 #   make test     all test tiers: unit (no root), bpf and e2e (root); one summary line each
 #   make demo     the live view on the bundled demo workload
 #   make bench    the overhead benchmark (not part of make test; bench-smoke: seconds)
+#   make deb      the Debian package (CPack): binary, the agent's systemd unit, man page
 #   make install  PREFIX=/usr/local DESTDIR=
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -18,7 +19,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-smoke install clean fuzz fuzz-build format tidy
+.PHONY: all deps build deb workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-agent bench-smoke install clean fuzz fuzz-build format tidy
 
 all: build
 
@@ -83,7 +84,7 @@ npm-bins: deps
 # Every tier ends with a summary line (passed, failed, skipped and why); CI=true or
 # STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh). The
 # tiers run as CTest tests (unit, bpf, e2e, fuzz), then their summary lines come again.
-test: build workloads runtimes npm-bins fuzz-build
+test: build workloads runtimes npm-bins fuzz-build deb
 	@rm -f $(BUILD)/test-results/*.summary; cd $(BUILD) && ctest -V --output-on-failure; rc=$$?; \
 	  cd $(CURDIR) && \
 	  bash scripts/run-tests.sh $(BUILD) --summary unit bpf e2e fuzz && exit $$rc
@@ -94,7 +95,7 @@ test-unit: build workloads npm-bins
 test-bpf: build npm-bins
 	@bash scripts/run-tests.sh $(BUILD) bpf
 
-test-e2e: build workloads runtimes npm-bins
+test-e2e: build workloads runtimes npm-bins deb
 	@bash scripts/run-tests.sh $(BUILD) e2e
 
 test-fuzz: fuzz-build
@@ -105,6 +106,11 @@ demo: build workloads
 
 bench: build workloads
 	@bash scripts/bench.sh $(BUILD)
+	@python3 scripts/bench-agent.py --build $(BUILD)
+
+# The node agent alone: its CPU and memory with 50 idle Go targets, the targets' slowdown
+bench-agent: build workloads
+	@python3 scripts/bench-agent.py --build $(BUILD)
 
 # seconds: one round of a few configurations (the e2e suite runs it too)
 bench-smoke: build workloads
@@ -120,6 +126,10 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@bash scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+# The Debian package (CPack): build/schedscope_<version>_amd64.deb
+deb: build
+	@cd $(BUILD) && cpack -G DEB >/dev/null && ls -1 $$PWD/schedscope_*.deb
 
 install: build
 	install -D -m 0755 $(BUILD)/schedscope $(DESTDIR)$(PREFIX)/bin/schedscope

@@ -113,6 +113,10 @@ PKGS=(
   ccache                                        # faster rebuilds (used when present)
   openjdk-17-jdk-headless systemtap-sdt-dev     # USDT e2e: a JVM with hotspot probes, javac; sys/sdt.h
   wrk bpftrace linux-perf                       # make bench: load generator, alternatives
+  libcpp-httplib-dev                            # agent: the /metrics HTTP server
+  prometheus                                    # agent e2e: a real Prometheus scraping it; promtool
+  libcap2-bin                                   # agent e2e: capsh runs it with only its unit's capabilities
+  python3-yaml                                  # agent e2e: reads the DaemonSet
 )
 
 missing=()

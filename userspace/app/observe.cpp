@@ -80,6 +80,8 @@ void seed_threads(probe::Session& s, int pid) {
 
 }  // namespace
 
+void seed_thread_states(probe::Session& s, int pid) { seed_threads(s, pid); }
+
 void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop;

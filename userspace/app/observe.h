@@ -50,6 +50,10 @@ struct ObserveOptions {
 using schedscope::g_stop;
 void install_stop_handlers();
 
+// Seeds the session's state of every thread `pid` has now, from /proc (run state, the
+// syscall a blocked thread sits in), for a target added after attach.
+void seed_thread_states(probe::Session& s, int pid);
+
 class Observer {
  public:
   // Errors carry the CLI exit code in *exit_code. `init` (optional) runs once the target

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent/serve.h"
 #include "app/cli_checks.h"
 #include "app/commands.h"
 #include "app/output_watch.h"
@@ -38,7 +39,9 @@ static int run(int argc, char** argv) {
       "  schedscope report incident.sched             Ps, threads, syscalls, alerts of a recording\n"
       "  schedscope replay incident.sched             the live view over a recording\n"
       "  schedscope inspect ./my-service              Go version, offsets, probe points\n"
-      "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n",
+      "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n"
+      "  sudo schedscope agent --listen 127.0.0.1:9464\n"
+      "                                               every Go process of the machine, into Prometheus\n",
       "schedscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("schedscope ") + kSchedscopeVersion);
@@ -108,6 +111,31 @@ static int run(int argc, char** argv) {
       ->check(app::pid_flag());
   inspc->add_flag("--json", insp.json, "machine-readable output");
 
+  // ---- agent
+  agent::AgentOptions agent_opt;
+  std::string agent_interval = "10s", agent_scan = "3s", agent_log_max = "16M";
+  auto* agentc = app.add_subcommand(
+      "agent",
+      "observe every Go process of this machine (or those the filters keep), always on, and "
+      "serve Prometheus metrics (/metrics), /targets and /healthz");
+  agentc->add_option("--listen", agent_opt.listen, "ADDR:PORT to serve on, :PORT for every address (default 127.0.0.1:9464)");
+  agentc->add_option("--exe", agent_opt.filter.exe, "only processes whose executable path matches this glob (repeatable)");
+  agentc->add_option("--comm", agent_opt.filter.comm, "only processes whose comm matches this glob (repeatable)");
+  agentc->add_option("--cgroup", agent_opt.filter.cgroup, "only processes whose cgroup path matches this glob (repeatable)");
+  agentc->add_option("--exclude", agent_opt.filter.exclude, "leave out processes whose exe path or comm matches this glob (repeatable)");
+  agentc->add_option("-i,--interval", agent_interval, "how often each target is read and its detectors run (100ms to 1h, default 10s)")
+      ->check(app::duration_flag(app::kDurationRange));
+  agentc->add_option("--scan", agent_scan, "how often /proc is scanned for new processes (100ms to 1h, default 3s)")
+      ->check(app::duration_flag(app::kDurationRange));
+  agentc->add_option("--max-targets", agent_opt.max_targets, "most processes observed at once (1 to 64, default 64)");
+  agentc->add_option("--top-syscalls", agent_opt.top_syscalls, "syscall names exported per target, the rest summed as \"other\" (default 10)");
+  agentc->add_flag("!--no-gc", agent_opt.gc, "no GC uprobes, sampler or goroutine census");
+  agentc->add_option("--alerts-log", agent_opt.alerts_log, "append one JSON line per alert raised to this file");
+  agentc->add_option("--alerts-log-max", agent_log_max, "rotate the alerts log (to FILE.1) past this size (default 16M)")
+      ->check(app::size_flag(app::kMaxBytesRange));
+  agentc->add_flag("-v,--verbose", agent_opt.verbose, "say which processes are observed and dropped");
+  app::add_detector_flags(*agentc, agent_opt.detect);
+
   // ---- record, report, replay, export (app/record_cmd.h)
   app::RecordingCli recording;
   recording.add(app);
@@ -137,6 +165,12 @@ static int run(int argc, char** argv) {
         return app::kExitUsage;
       }
       return app::cmd_inspect(insp);
+    }
+    if (agentc->parsed()) {
+      agent_opt.interval_s = *parse_duration(agent_interval);
+      agent_opt.scan_s = *parse_duration(agent_scan);
+      agent_opt.alerts_log_max_bytes = *parse_size(agent_log_max);
+      return agent::cmd_agent(agent_opt);
     }
     if (topc->parsed()) {
       if ((top.observe.pid != 0) == !top.observe.command.empty()) {

@@ -1,0 +1,588 @@
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/observe.h"
+#include "util/json_out.h"
+#include "util/stop.h"
+
+namespace schedscope::agent {
+
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000;
+
+uint64_t now_ns() { return probe::monotonic_ns(); }
+
+// The thread a ring-buffer record is about (0: none).
+uint32_t record_tid(const ss_hdr* rec, size_t size) {
+  auto at = [&](size_t off) -> uint32_t {
+    if (size < off + sizeof(uint32_t)) return 0;
+    uint32_t v;
+    std::memcpy(&v, reinterpret_cast<const char*>(rec) + off, sizeof v);
+    return v;
+  };
+  switch (rec->type) {
+    case SS_EV_THREAD_NEW: return at(offsetof(ss_thread_new, parent_tid));  // the creator's process
+    case SS_EV_THREAD_EXIT: return at(offsetof(ss_thread_exit, tid));
+    case SS_EV_OFFCPU: return at(offsetof(ss_offcpu, tid));
+    case SS_EV_SYSCALL_SLOW: return at(offsetof(ss_syscall_slow, tid));
+    case SS_EV_GO_CREATE: return at(offsetof(ss_go_create, tid));
+    case SS_EV_GO_EXIT: return at(offsetof(ss_go_exit, tid));
+    case SS_EV_GC: return at(offsetof(ss_gc_event, tid));
+    case SS_EV_GC_SAMPLE: return at(offsetof(ss_gc_sample, tid));
+    case SS_EV_GC_STACK: return at(offsetof(ss_gc_stack, tid));
+    case SS_EV_USDT: return at(offsetof(ss_usdt_hit, tid));
+    case SS_EV_USDT_COUNT: return at(offsetof(ss_usdt_count, tid));
+    default: return 0;
+  }
+}
+
+std::string read_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+// Tgid of a thread from /proc/TID/status (0 when gone).
+uint32_t tgid_of(uint32_t tid) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.compare(0, 5, "Tgid:") == 0) return uint32_t(std::strtoul(line.c_str() + 5, nullptr, 10));
+  return 0;
+}
+
+std::vector<uint32_t> task_tids(int pid) {
+  std::vector<uint32_t> out;
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') out.push_back(uint32_t(std::strtoul(e->d_name, nullptr, 10)));
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+// One observed process: its Go layer, model and detectors over the shared session. It is
+// the frame source of its own pipeline (a frame built by interval() is pulled at once)
+// and the sink that turns the detected frames into its series.
+class Target : public detect::FrameFeed, public detect::FrameSink {
+ public:
+  Target(ProcEntry p, ContainerLabels labels, const AgentOptions& opt, probe::Session& s,
+         AlertsLog* log)
+      : proc_(std::move(p)), labels_(std::move(labels)), opt_(opt), s_(s), log_(log),
+        model_(model::TargetInfo{}), pipe_(*this, opt.detect) {
+    pipe_.add_sink(this);
+    found_ns_ = now_ns();
+  }
+  ~Target() override {
+    if (pidfd_ >= 0) close(pidfd_);
+  }
+
+  Status start() {
+    const int pid = proc_.pid;
+    if (auto slot = s_.add_target(uint32_t(pid)); !slot) return slot.error();
+    added_ = true;
+    pidfd_ = int(syscall(SYS_pidfd_open, pid, 0));
+    app::seed_thread_states(s_, pid);
+    go_ = app::GoAttach::inspect(pid);
+    model::TargetInfo t;
+    t.pid = pid;
+    t.comm = proc_.comm;
+    t.exe = proc_.exe;
+    if (go_->is_go()) t.go_version = go_->binary().go_version;
+    t.go_note = go_->note();
+    model_.set_symbolizer(go_.get());
+    model_.set_target(t);
+    attach_gc();
+    go_retry_until_ = now_ns() + 10 * kSec;  // the runtime may still be starting
+    try_go();
+    if (auto snap = s_.snapshot(uint32_t(pid))) {
+      model_.on_kernel(*snap);
+      (void)model_.frame();
+    }
+    return {};
+  }
+
+  void on_record(const ss_hdr* rec, size_t size) { model_.on_record(rec, size); }
+
+  // Reads the target once and runs its detectors. Returns the threads whose exit the
+  // model consumed (the session forgets them) and, in `tids`, every thread it has.
+  std::vector<uint32_t> interval(std::vector<uint32_t>& tids) {
+    const int pid = proc_.pid;
+    auto snap = s_.snapshot(uint32_t(pid));
+    if (!snap) return {};
+    drops_ = snap->drops;
+    model_.on_kernel(*snap);
+    try_go();
+    if (go_ && go_->ready()) {
+      if (auto smp = go_->sample()) model_.on_go_sample(*smp);
+      if (census_ && (intervals_ % uint64_t(std::max(1, opt_.census_every))) == 0)
+        if (auto c = census_->read(5)) model_.on_census(*c);
+      if (auto h = go_->sched_latency()) model_.on_sched_latency(*h);
+      model_.set_sched_latency_note(go_->sched_latency_note());
+    }
+    for (const auto& e : snap->threads) {
+      tids.push_back(e.tid);
+      if (named_.insert(e.tid).second) {
+        std::string n = read_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(e.tid) + "/comm");
+        if (!n.empty()) model_.set_thread_name(e.tid, n);
+      }
+    }
+    pending_ = model_.frame();
+    intervals_++;
+    (void)pipe_.step();
+    auto gone = model_.take_exited();
+    for (uint32_t t : gone) named_.erase(t);
+    return gone;
+  }
+
+  // detect::FrameFeed
+  Expected<detect::Pulled> pull() override {
+    detect::Pulled out;
+    if (pending_) {
+      out.kind = detect::Pulled::kShown;
+      out.frame = std::move(*pending_);
+      pending_.reset();
+    }
+    return out;
+  }
+  model::Frame final_frame() override { return model_.frame(true); }
+  [[nodiscard]] std::string end_reason() const override { return "target exited"; }
+
+  // detect::FrameSink
+  void on_shown(const model::Frame& f, const detect::Pipeline& p) override {
+    auto all = p.detectors().all();
+    update(series_, f, all, opt_.top_syscalls);
+    series_.container = labels_.container;
+    series_.pod = labels_.pod;
+    gc_note_ = f.gc.note;
+    have_frame_ = true;
+    if (!log_) return;
+    AlertOrigin o{proc_.pid, proc_.exe, proc_.comm, labels_.container, labels_.pod};
+    for (const auto& a : all) {
+      auto key = std::make_tuple(a.kind, a.since_ns, a.ts_ns, a.tid, a.p);
+      if (!logged_.insert(key).second) continue;
+      timespec ts{};
+      clock_gettime(CLOCK_REALTIME, &ts);
+      log_->write(o, a, double(ts.tv_sec) + double(ts.tv_nsec) / 1e9);
+    }
+  }
+
+  [[nodiscard]] TargetStatus status() const {
+    TargetStatus st;
+    st.pid = proc_.pid;
+    st.exe = proc_.exe;
+    st.comm = proc_.comm;
+    st.cgroup = proc_.cgroup;
+    st.container = labels_.container;
+    st.pod = labels_.pod;
+    st.go_version = model_.target().go_version;
+    st.since_s = double(now_ns() - found_ns_) / 1e9;
+    st.gc = gc_note_;
+    const auto& t = model_.target();
+    if (t.go_enabled) {
+      st.state = "observed";
+      st.reason = t.go_note;
+    } else if (go_pushed_ || !go_ || !go_->is_go()) {
+      st.state = "kernel_only";
+      st.reason = t.go_note.empty() ? "Go runtime offsets did not validate" : t.go_note;
+    } else {
+      st.state = "starting";
+      st.reason = "resolving the Go runtime offsets: " + t.go_note;
+    }
+    return st;
+  }
+
+  [[nodiscard]] int pid() const { return proc_.pid; }
+  [[nodiscard]] int pidfd() const { return pidfd_; }
+  [[nodiscard]] bool added() const { return added_; }
+  [[nodiscard]] bool have_frame() const { return have_frame_; }
+  [[nodiscard]] const TargetSeries& series() const { return series_; }
+  [[nodiscard]] uint64_t drops() const { return drops_; }
+
+ private:
+  void try_go() {
+    if (!go_ || !go_->is_go() || go_->ready() || go_pushed_) return;
+    auto t = model_.target();
+    if (go_->resolve()) {
+      go_pushed_ = true;
+      if (auto st = s_.set_go_offsets(uint32_t(proc_.pid), go_->bpf_offsets()); !st) {
+        t.go_note = st.error().message;
+        model_.set_target(t);
+        return;
+      }
+      t.go_enabled = true;
+      t.go_note = go_->note();
+      model_.set_target(t);
+      gc_offsets_ready();
+      return;
+    }
+    t.go_note = go_->note();
+    if (now_ns() > go_retry_until_) go_pushed_ = true;  // give up: kernel-level only
+    model_.set_target(t);
+  }
+
+  void attach_gc() {
+    if (!opt_.gc || !go_ || !go_->is_go()) return;
+    auto& tr = model_.gc_tracker();
+    tr.set_sample_period_ns(kGcPeriodNs);
+    auto t = app::gc_probe_targets(*go_, proc_.pid, kGcPeriodNs);
+    if (!t) {
+      tr.set_note("GC probes not attached: " + t.error().message, false);
+      return;
+    }
+    auto st = s_.attach_gc(proc_.pid, *t);
+    tr.set_note(st ? "GC uprobes attached" : "GC probes: " + st.error().message, st.ok());
+    gc_attached_ = true;
+  }
+
+  void gc_offsets_ready() {
+    if (!opt_.gc || !go_ || !go_->ready()) return;
+    census_ = std::make_unique<app::CensusReader>(proc_.pid, *go_);
+    if (!gc_attached_) return;
+    auto t = app::gc_probe_targets(*go_, proc_.pid, kGcPeriodNs);
+    if (t && t->cfg.enabled) (void)s_.set_gc_cfg(uint32_t(proc_.pid), t->cfg);
+  }
+
+  static constexpr uint64_t kGcPeriodNs = 1'000'000;
+  ProcEntry proc_;
+  ContainerLabels labels_;
+  const AgentOptions& opt_;
+  probe::Session& s_;
+  AlertsLog* log_;
+  std::unique_ptr<app::GoAttach> go_;
+  std::unique_ptr<app::CensusReader> census_;
+  model::Model model_;
+  detect::Pipeline pipe_;
+  std::optional<model::Frame> pending_;
+  TargetSeries series_;
+  std::set<std::tuple<std::string, uint64_t, uint64_t, uint32_t, int32_t>> logged_;
+  std::unordered_set<uint32_t> named_;
+  std::string gc_note_;
+  int pidfd_ = -1;
+  bool added_ = false, go_pushed_ = false, gc_attached_ = false, have_frame_ = false;
+  uint64_t go_retry_until_ = 0, found_ns_ = 0, intervals_ = 0, drops_ = 0;
+};
+
+Expected<std::pair<std::string, int>> parse_listen(const std::string& spec) {
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos) return make_error("--listen wants ADDR:PORT or :PORT, got \"" + spec + "\"");
+  std::string host = spec.substr(0, colon);
+  std::string port = spec.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  char* end = nullptr;
+  long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end || p < 1 || p > 65535)
+    return make_error("--listen: the port must be 1 to 65535, got \"" + port + "\"");
+  return std::make_pair(host, int(p));
+}
+
+Agent::Agent(AgentOptions o) : opt_(std::move(o)) {}
+Agent::~Agent() {
+  targets_.clear();  // their GoAttach/census readers before the session
+  session_.reset();
+}
+
+Expected<std::unique_ptr<Agent>> Agent::open(const AgentOptions& opt) {
+  if (!std::isfinite(opt.interval_s) || opt.interval_s < 0.1 || opt.interval_s > 3600)
+    return make_error("--interval must be 100ms to 1h");
+  if (opt.max_targets < 1 || opt.max_targets > probe::kMaxTargets)
+    return make_error("--max-targets must be 1 to " + std::to_string(probe::kMaxTargets));
+  if (auto ns = probe::observer_pid_namespace(); !ns) return ns.error();
+  std::unique_ptr<Agent> a(new Agent(opt));
+  if (!opt.alerts_log.empty()) {
+    auto l = AlertsLog::open(opt.alerts_log, opt.alerts_log_max_bytes);
+    if (!l) return l.error();
+    a->alerts_log_ = std::move(l.value());
+  }
+  probe::SessionConfig cfg;
+  cfg.tgid = 0;
+  cfg.max_targets = opt.max_targets;
+  cfg.ringbuf_bytes = opt.ringbuf_bytes;
+  cfg.gc = opt.gc;
+  cfg.usdt = false;
+  cfg.goroutines = false;
+  cfg.all_syscalls = false;
+  auto s = probe::Session::open(cfg);
+  if (!s) return s.error();
+  a->session_ = std::move(s.value());
+  if (auto st = a->session_->attach(); !st) return st.error();
+  a->next_interval_ns_ = now_ns() + uint64_t(opt.interval_s * 1e9);
+  a->scan();
+  a->publish();
+  return a;
+}
+
+void Agent::scan() {
+  scans_++;
+  const bool narrowed = !opt_.filter.exe.empty() || !opt_.filter.comm.empty() || !opt_.filter.cgroup.empty();
+  std::set<int> alive;
+  for (auto& p : list_processes(int(getpid()))) {
+    alive.insert(p.pid);
+    auto k = known_.find(p.pid);
+    if (k != known_.end() && k->second == p.exe) continue;
+    if (k != known_.end()) {  // exec'd since the last scan: a new program
+      drop(p.pid, "exec");
+      unobservable_.erase(p.pid);
+    }
+    known_[p.pid] = p.exe;
+    read_details(p);
+    if (!keep(opt_.filter, p)) continue;
+    GoVerdict v = recognizer_.check(p.pid);
+    if (!v.is_go) {
+      if (narrowed && v.note != "gone") {  // asked for by name: say why it is not observed
+        TargetStatus st;
+        st.pid = p.pid;
+        st.exe = p.exe;
+        st.comm = p.comm;
+        st.cgroup = p.cgroup;
+        auto l = container_of(p.cgroup);
+        st.container = l.container;
+        st.pod = l.pod;
+        st.state = "unobservable";
+        st.reason = v.note;
+        unobservable_[p.pid] = st;
+      }
+      continue;
+    }
+    add(std::move(p), v);
+  }
+  for (auto it = known_.begin(); it != known_.end();) {
+    if (alive.count(it->first)) {
+      ++it;
+      continue;
+    }
+    drop(it->first, "exited");
+    unobservable_.erase(it->first);
+    it = known_.erase(it);
+  }
+  next_scan_ns_ = now_ns() + uint64_t(opt_.scan_s * 1e9);
+}
+
+void Agent::add(ProcEntry p, const GoVerdict& v) {
+  const int pid = p.pid;
+  TargetStatus st;
+  st.pid = pid;
+  st.exe = p.exe;
+  st.comm = p.comm;
+  st.cgroup = p.cgroup;
+  st.go_version = v.go_version;
+  auto labels = container_of(p.cgroup);
+  st.container = labels.container;
+  st.pod = labels.pod;
+  if (targets_.size() >= opt_.max_targets) {
+    st.state = "unobservable";
+    st.reason = "the agent observes " + std::to_string(opt_.max_targets) + " processes already (--max-targets)";
+    unobservable_[pid] = st;
+    return;
+  }
+  auto t = std::make_unique<Target>(std::move(p), labels, opt_, *session_, alerts_log_.get());
+  if (auto s = t->start(); !s) {
+    if (t->added()) (void)session_->remove_target(uint32_t(pid));
+    st.state = "unobservable";
+    st.reason = s.error().message;
+    unobservable_[pid] = st;
+    if (opt_.verbose) fprintf(stderr, "schedscope agent: pid %d not observed: %s\n", pid, st.reason.c_str());
+    return;
+  }
+  for (uint32_t tid : task_tids(pid)) owner_[tid] = uint32_t(pid);
+  unobservable_.erase(pid);
+  if (opt_.verbose) fprintf(stderr, "schedscope agent: observing pid %d (%s)\n", pid, st.exe.c_str());
+  targets_[pid] = std::move(t);
+}
+
+void Agent::drop(int pid, const char* why) {
+  auto it = targets_.find(pid);
+  if (it == targets_.end()) return;
+  (void)session_->remove_target(uint32_t(pid));
+  for (auto o = owner_.begin(); o != owner_.end();) {
+    if (o->second == uint32_t(pid)) {
+      session_->forget_thread(o->first);
+      o = owner_.erase(o);
+    } else {
+      ++o;
+    }
+  }
+  targets_.erase(it);
+  if (opt_.verbose) fprintf(stderr, "schedscope agent: pid %d dropped (%s)\n", pid, why);
+}
+
+uint32_t Agent::owner_of(uint32_t tid) {
+  if (auto it = owner_.find(tid); it != owner_.end()) return it->second;
+  if (targets_.count(int(tid))) return owner_[tid] = tid;
+  uint32_t tgid = tgid_of(tid);
+  if (tgid && targets_.count(int(tgid))) return owner_[tid] = tgid;
+  return 0;
+}
+
+void Agent::route(const ss_hdr* rec, size_t size) {
+  records_++;
+  uint32_t tid = record_tid(rec, size);
+  uint32_t tgid = tid ? owner_of(tid) : 0;
+  auto it = tgid ? targets_.find(int(tgid)) : targets_.end();
+  if (it == targets_.end()) {
+    unrouted_++;
+    return;
+  }
+  if (rec->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new)) {
+    ss_thread_new e;
+    std::memcpy(&e, rec, sizeof e);
+    owner_[e.tid] = tgid;
+  }
+  it->second->on_record(rec, size);
+}
+
+void Agent::check_exits() {
+  std::vector<pollfd> fds;
+  std::vector<int> pids;
+  for (const auto& [pid, t] : targets_) {
+    if (t->pidfd() < 0) continue;
+    fds.push_back({t->pidfd(), POLLIN, 0});
+    pids.push_back(pid);
+  }
+  if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
+  bool any = false;
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (!any) (void)session_->poll(0, [this](const ss_hdr* r, size_t n) { route(r, n); });
+    any = true;
+    drop(pids[i], "exited");
+    known_.erase(pids[i]);
+  }
+  if (any) publish();
+}
+
+void Agent::interval() {
+  const uint64_t t0 = now_ns();
+  for (auto& [pid, t] : targets_) {
+    std::vector<uint32_t> tids;
+    for (uint32_t tid : t->interval(tids)) {
+      session_->forget_thread(tid);
+      owner_.erase(tid);
+    }
+    for (uint32_t tid : tids) owner_.emplace(tid, uint32_t(pid));
+    drops_ = std::max(drops_, t->drops());
+  }
+  intervals_++;
+  last_work_s_ = double(now_ns() - t0) / 1e9;
+  publish();
+}
+
+void Agent::publish() {
+  std::vector<TargetSeries> series;
+  std::map<std::string, int> counts = {{"observed", 0}, {"kernel_only", 0}, {"starting", 0}, {"unobservable", 0}};
+  nlohmann::json arr = nlohmann::json::array();
+  auto add_json = [&arr](const TargetStatus& s) {
+    nlohmann::json j;
+    j["pid"] = s.pid;
+    j["exe"] = s.exe;
+    j["comm"] = s.comm;
+    j["go_version"] = s.go_version;
+    j["cgroup"] = s.cgroup;
+    j["container"] = s.container;
+    j["pod"] = s.pod;
+    j["state"] = s.state;
+    j["reason"] = s.reason;
+    if (!s.gc.empty()) j["gc"] = s.gc;
+    j["found_s_ago"] = std::round(s.since_s * 10) / 10;
+    arr.push_back(std::move(j));
+  };
+  for (const auto& [pid, t] : targets_) {
+    auto st = t->status();
+    counts[st.state]++;
+    add_json(st);
+    if (t->have_frame()) series.push_back(t->series());
+  }
+  for (const auto& [pid, st] : unobservable_) {
+    counts[st.state]++;
+    add_json(st);
+  }
+  AgentSeries ag;
+  ag.targets = counts;
+  ag.drops_total = drops_;
+  ag.records_total = records_;
+  ag.scans_total = scans_;
+  ag.intervals_total = intervals_;
+  ag.last_interval_seconds = last_work_s_;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  ag.cpu_seconds_total = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  {
+    std::ifstream statm("/proc/self/statm");
+    uint64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    ag.resident_memory_bytes = resident * uint64_t(sysconf(_SC_PAGESIZE));
+  }
+  nlohmann::json doc;
+  doc["targets"] = std::move(arr);
+  doc["counts"] = counts;
+  std::string m = render(series, ag);
+  std::string j = dump_json(doc, 2) + "\n";
+  std::lock_guard<std::mutex> lk(mu_);
+  metrics_text_ = std::move(m);
+  targets_text_ = std::move(j);
+  target_counts_ = counts;
+}
+
+void Agent::step(int max_ms) {
+  uint64_t now = now_ns();
+  last_step_ns_ = now;
+  if (now >= next_scan_ns_) {
+    scan();
+    publish();
+  }
+  now = now_ns();
+  int ms = max_ms;
+  if (next_interval_ns_ > now)
+    ms = int(std::min<uint64_t>((next_interval_ns_ - now) / 1'000'000 + 1, uint64_t(max_ms)));
+  else
+    ms = 0;
+  (void)session_->poll(ms, [this](const ss_hdr* r, size_t n) { route(r, n); });
+  check_exits();
+  now = now_ns();
+  if (now >= next_interval_ns_) {
+    const uint64_t step = uint64_t(opt_.interval_s * 1e9);
+    while (next_interval_ns_ <= now) next_interval_ns_ += step;
+    interval();
+  }
+}
+
+void Agent::run() {
+  while (!g_stop) step();
+}
+
+std::string Agent::metrics() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return metrics_text_;
+}
+std::string Agent::targets_json() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return targets_text_;
+}
+bool Agent::healthy() const {
+  // The loop steps at least every 100 ms; a loop stuck for 10 s is not healthy.
+  uint64_t last = last_step_ns_.load();
+  return last && now_ns() - last < 10 * kSec;
+}
+
+}  // namespace schedscope::agent

@@ -1,0 +1,108 @@
+// The node agent: every Go process of the machine (or those the filters keep), observed
+// at once through one BPF session, each with its own model and detectors, exposed to
+// Prometheus (/metrics), with /healthz and /targets. docs/agent.md describes it.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/alerts_log.h"
+#include "agent/discovery.h"
+#include "agent/metrics.h"
+#include "app/gc_attach.h"
+#include "app/go_attach.h"
+#include "detect/pipeline.h"
+#include "model/model.h"
+#include "probe/session.h"
+#include "util/expected.h"
+
+namespace schedscope::agent {
+
+struct AgentOptions {
+  std::string listen = "127.0.0.1:9464";  // ADDR:PORT, ":PORT" (every address), [V6]:PORT
+  Filter filter;
+  double interval_s = 10;  // how often every target is read and its detectors run
+  double scan_s = 3;      // how often /proc is scanned for new targets
+  uint32_t max_targets = probe::kMaxTargets;
+  size_t top_syscalls = 10;  // syscall names exported per target (the rest: "other")
+  bool gc = true;            // GC uprobes + sampler + goroutine census
+  int census_every = 5;      // intervals between two goroutine censuses of a target
+  uint64_t ringbuf_bytes = 8u << 20;
+  detect::DetectOptions detect;
+  std::string alerts_log;  // --alerts-log FILE: one JSON line per alert raised
+  uint64_t alerts_log_max_bytes = 16u << 20;
+  bool verbose = false;
+};
+
+// A process the agent found: observed, observed at the kernel level only (its Go
+// runtime offsets did not validate), or not observed, with why.
+struct TargetStatus {
+  int pid = 0;
+  std::string exe, comm, cgroup, container, pod, go_version;
+  std::string state;   // observed | kernel_only | starting | unobservable
+  std::string reason;  // why not (fully) observed; the offsets' source when observed
+  double since_s = 0;  // seconds since it was found
+  std::string gc;      // what GC observation is attached, or why not
+};
+
+class Target;
+
+// "ADDR:PORT" -> (host, port); ":9464" listens on every address. Error for a bad port.
+Expected<std::pair<std::string, int>> parse_listen(const std::string& spec);
+
+class Agent {
+ public:
+  static Expected<std::unique_ptr<Agent>> open(const AgentOptions& opt);
+  ~Agent();
+
+  // One step: scans when due, consumes ring-buffer records for up to `max_ms`, notices
+  // exits, and at each interval deadline reads every target and renders the series.
+  void step(int max_ms = 100);
+  // Until g_stop.
+  void run();
+
+  // What /metrics, /targets and /healthz serve (thread-safe: the HTTP threads read them).
+  [[nodiscard]] std::string metrics() const;
+  [[nodiscard]] std::string targets_json() const;
+  [[nodiscard]] bool healthy() const;
+
+ private:
+  explicit Agent(AgentOptions o);
+  void scan();
+  void add(ProcEntry p, const GoVerdict& v);
+  void drop(int pid, const char* why);
+  void route(const ss_hdr* rec, size_t size);
+  uint32_t owner_of(uint32_t tid);
+  void check_exits();
+  void interval();
+  void publish();
+
+  AgentOptions opt_;
+  std::unique_ptr<probe::Session> session_;
+  GoRecognizer recognizer_;
+  std::map<int, std::unique_ptr<Target>> targets_;  // observed (and kernel_only, starting)
+  std::map<int, TargetStatus> unobservable_;          // found, not observed, and why
+  std::map<int, std::string> known_;                  // pid -> exe at the last scan
+  std::unordered_map<uint32_t, uint32_t> owner_;      // tid -> tgid of a target
+  std::unique_ptr<AlertsLog> alerts_log_;
+  uint64_t next_scan_ns_ = 0, next_interval_ns_ = 0;
+  uint64_t records_ = 0, unrouted_ = 0, scans_ = 0, intervals_ = 0;
+  double last_work_s_ = 0;
+  uint64_t drops_ = 0;
+
+  mutable std::mutex mu_;  // guards the published texts
+  std::string metrics_text_, targets_text_;
+  std::map<std::string, int> target_counts_;
+  std::atomic<uint64_t> last_step_ns_{0};
+};
+
+}  // namespace schedscope::agent
