@@ -85,7 +85,7 @@ npm-bins: deps
 # STRICT=1: skips outside tests/skip-allowlist.txt fail (scripts/run-tests.sh). The
 # tiers run as CTest tests (unit, bpf, e2e, fuzz), then their summary lines come again.
 test: build workloads runtimes npm-bins fuzz-build deb
-	@rm -f $(BUILD)/test-results/*.summary; cd $(BUILD) && ctest -V --output-on-failure; rc=$$?; \
+	@rm -f $(BUILD)/test-results/*.summary; cd $(BUILD) && ctest -V; rc=$$?; \
 	  cd $(CURDIR) && \
 	  bash scripts/run-tests.sh $(BUILD) --summary unit bpf e2e fuzz && exit $$rc
 
