@@ -59,8 +59,15 @@ class Alerts(unittest.TestCase):
         self.assertIsNotNone(truth)
         self.assertEqual(truth["syscall"], "fsync")
         t0 = time.time()
-        a, frame, _ = first_alert(top, "syscall_storm", 8)
-        self.assertIsNotNone(a, "no syscall_storm alert for the fsync storm")
+        a, frame, seen = first_alert(top, "syscall_storm", 8)
+        # What each frame showed: seconds since the storm began, threads, of them in fsync,
+        # thread creations/s, and the workload's own last tick.
+        shown = [(round(f.get("elapsed_s", 0), 1), f.get("threads_alive"),
+                  sum(1 for t in f.get("threads", []) if t.get("syscall") == "fsync"),
+                  round(f.get("creations_per_s", 0))) for f in seen]
+        self.assertIsNotNone(a, f"no syscall_storm alert for the fsync storm; frames "
+                                f"(elapsed, threads, in fsync, creations/s): {shown}; "
+                                f"workload: {[l for l in wl.lines if 'tick' in l][-3:]}")
         self.assertLessEqual(time.time() - t0, 6)
         self.assertEqual(a["syscall"], "fsync")
         self.assertEqual(a["func"], truth["func"])
