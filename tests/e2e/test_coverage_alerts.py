@@ -62,7 +62,7 @@ class Alerts(unittest.TestCase):
         a, frame, seen = first_alert(top, "syscall_storm", 8)
         # What each frame showed: seconds since the storm began, threads, of them in fsync,
         # thread creations/s, and the workload's own last tick.
-        shown = [(round(f.get("elapsed_s", 0), 1), len(f.get("threads", [])),
+        shown = [(round(f.get("t", 0), 1), len(f.get("threads", [])),
                   sum(1 for t in f.get("threads", []) if t.get("syscall") == "fsync"),
                   round(sum(s["time_ms"] for s in f.get("syscalls", []) if s["name"] == "fsync")
                         / (1e3 * (f.get("interval_s") or 1)), 1),

@@ -2,6 +2,7 @@
 right P, tid, G function and syscall, within 5 s of the condition starting; a long cgo
 call whose P sysmon hands off shows as a blocked M, not a stuck P; healthy workloads
 raise nothing in 30 s."""
+import os
 import signal
 import time
 import unittest
@@ -62,6 +63,50 @@ class Detectors(unittest.TestCase):
         self.assertEqual(p["status"], "running")
         self.assertEqual(p["tid"], truth["tid"])
         self.assertEqual(p["goid"], truth["goid"])
+
+    def test_stuck_p_in_a_pid_namespace_of_its_own(self):
+        # A container's process: its own PID namespace (unshare), so m.procid holds the tids
+        # it sees, not the kernel's. The alert must still name the blocked thread by the
+        # host's tid, with its P and G.
+        wl = Proc(["unshare", "--pid", "--fork", "--mount-proc", workload("stuckp_raw"),
+                   "-wait-stdin", "-hold", "12s"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        self.assertEqual(ready["pid"], 1, "the workload runs as pid 1 of its own namespace")
+        with open(f"/proc/{wl.p.pid}/task/{wl.p.pid}/children") as f:
+            host_pid = int(f.read().split()[0])
+
+        def host_tid(ns_tid):
+            for tid in os.listdir(f"/proc/{host_pid}/task"):
+                with open(f"/proc/{host_pid}/task/{tid}/status") as st:
+                    for line in st:
+                        if line.startswith("NSpid:") and int(line.split()[-1]) == ns_tid:
+                            return int(tid)
+            return None
+
+        top = top_json(host_pid, "-i", "500ms")
+        self.addCleanup(top.stop)
+        first = top.wait_for(lambda o: "target" in o, 10)
+        self.assertIsNotNone(first, "schedscope did not start")
+        self.assertTrue(first["target"]["go_enabled"], first["target"].get("go_note"))
+        wl.send()
+        truth = wl.wait_for(lambda o: o.get("ev") == "stuck", 10)
+        self.assertIsNotNone(truth)
+        tid = host_tid(truth["tid"])
+        self.assertIsNotNone(tid)
+        self.assertNotEqual(tid, truth["tid"])
+        a, dt, frame = first_alert(top, "stuck_p", time.time(), ALERT_DEADLINE_S + 3)
+        self.assertIsNotNone(a, "no stuck_p alert for a process in its own PID namespace")
+        self.assertEqual(a["tid"], tid)
+        self.assertEqual(a["goid"], truth["goid"])
+        self.assertEqual(a["func"], truth["func"])
+        self.assertEqual(a["p"], truth["p"])
+        # Every M of the sample names a thread of the process as the host sees it.
+        tids = {int(t) for t in os.listdir(f"/proc/{host_pid}/task")}
+        ms = [p for p in frame["ps"] if p.get("tid", 0) > 0]
+        self.assertTrue(ms)
+        self.assertTrue(all(p["tid"] in tids for p in ms), (ms, tids))
 
     def test_long_cgo_call_is_a_blocked_m_not_a_stuck_p(self):
         wl, top = self.start("stuckp_cgo", "-hold", "10s")

@@ -51,6 +51,7 @@ bool GoAttach::resolve() {
     return false;
   }
   reader_ = std::make_unique<go::RuntimeReader>(std::move(mem2), bin_, off_, bias_);
+  reader_->map_namespace_tids(pid_);
   note_ = "offsets: " + off_.source;
   return true;
 }

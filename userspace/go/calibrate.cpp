@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "go/pidns.h"
 #include "go/reader_detail.h"
 #include "go/runtime_reader.h"
 
@@ -1056,7 +1057,7 @@ Expected<Offsets> calibrate(MemReader& mem, const BinaryInfo& bin, uint64_t load
 }
 
 Expected<Offsets> calibrate(MemReader& mem, const BinaryInfo& bin, uint64_t load_bias, int pid) {
-  return calibrate(mem, bin, load_bias, pid, [pid] { return read_tids(pid); });
+  return calibrate(mem, bin, load_bias, namespace_pid(pid), [pid] { return namespace_tids(pid); });
 }
 
 }  // namespace schedscope::go

@@ -251,12 +251,31 @@ Expected<TimeHist> RuntimeReader::time_to_run() {
   return h;
 }
 
+void RuntimeReader::map_namespace_tids(int pid) {
+  ns_ = read_ns_tids(pid);
+  ns_pid_src_ = ns_.nested ? pid : 0;
+}
+
+int32_t RuntimeReader::host_tid(int32_t ns_tid, bool& refreshed) {
+  if (ns_pid_src_ == 0 || ns_tid <= 0) return ns_tid;
+  auto it = ns_.to_host.find(ns_tid);
+  if (it == ns_.to_host.end() && !refreshed) {  // a thread started since the last read
+    refreshed = true;
+    ns_ = read_ns_tids(ns_pid_src_);
+    it = ns_.to_host.find(ns_tid);
+  }
+  // Not (yet) in /proc: unknown rather than a tid of the observer's namespace that may
+  // name another thread.
+  return it == ns_.to_host.end() ? 0 : it->second;
+}
+
 Expected<SchedSample> RuntimeReader::sample() {
   const Globals& gl = bin_.globals;
   if (gl.allp == 0 || gl.allm == 0) return make_error("runtime.allp/allm addresses unknown");
   SchedSample s;
   s.ts_ns = monotonic_ns();
   MemReader& mem = *mem_;
+  bool refreshed = false;  // the namespace's tids re-read at most once a sample
 
   // sched
   if (gl.sched != 0) {
@@ -312,7 +331,7 @@ Expected<SchedSample> RuntimeReader::sample() {
       MSample m;
       m.addr = maddr;
       if (off_.m_id) m.id = mb.at<int64_t>(off_.m_id);
-      if (off_.m_procid) m.tid = static_cast<int32_t>(mb.u64(off_.m_procid));
+      if (off_.m_procid) m.tid = host_tid(static_cast<int32_t>(mb.u64(off_.m_procid)), refreshed);
       auto pid_of = [&](uint64_t p) -> int32_t {
         if (p == 0) return -1;
         auto it = p_ids.find(p);
@@ -379,7 +398,7 @@ Expected<SchedSample> RuntimeReader::sample() {
       Block mb;
       if (read_block(mem, maddr, kMBlock, mb)) {
         if (!p.via_oldp && off_.m_id) p.m_id = mb.at<int64_t>(off_.m_id);
-        if (off_.m_procid) p.tid = static_cast<int32_t>(mb.u64(off_.m_procid));
+        if (off_.m_procid) p.tid = host_tid(static_cast<int32_t>(mb.u64(off_.m_procid)), refreshed);
         if (off_.m_curg) {
           if (uint64_t cg = mb.u64(off_.m_curg)) {
             Block gb;
@@ -709,7 +728,9 @@ Validation validate(MemReader& mem, const BinaryInfo& bin, const Offsets& off, u
 
 Validation validate(MemReader& mem, const BinaryInfo& bin, const Offsets& off, uint64_t load_bias,
                     int pid) {
-  return validate(mem, bin, off, load_bias, pid, [pid] { return read_tids(pid); });
+  // m.procid holds the tids the process sees: those of its own PID namespace.
+  return validate(mem, bin, off, load_bias, namespace_pid(pid),
+                  [pid] { return namespace_tids(pid); });
 }
 
 }  // namespace schedscope::go
@@ -729,7 +750,8 @@ std::string first_failure(const Validation& v) {
 
 Expected<std::pair<Offsets, Validation>> resolve_offsets(MemReader& mem, const BinaryInfo& bin,
                                                          uint64_t load_bias, int pid) {
-  return resolve_offsets(mem, bin, load_bias, pid, [pid] { return read_tids(pid); });
+  return resolve_offsets(mem, bin, load_bias, namespace_pid(pid),
+                         [pid] { return namespace_tids(pid); });
 }
 
 Expected<std::pair<Offsets, Validation>> resolve_offsets(MemReader& mem, const BinaryInfo& bin,

@@ -13,6 +13,7 @@
 #include "go/binary.h"
 #include "go/timehist.h"
 #include "go/offsets.h"
+#include "go/pidns.h"
 #include "util/expected.h"
 
 namespace schedscope::go {
@@ -117,8 +118,14 @@ class RuntimeReader {
   // only when the wrapper (a .funcN closure: also small) makes exactly one direct call
   // outside runtime.*; otherwise the wrapper's own name is kept.
   std::string start_func(uint64_t runtime_startpc);
+  // Samples name threads by the observer's tids even when the process runs in a PID
+  // namespace of its own (m.procid holds the namespace's tid): call once with its pid.
+  void map_namespace_tids(int pid);
 
  private:
+  int32_t host_tid(int32_t ns_tid, bool& refreshed);
+  int ns_pid_src_ = 0;  // the process whose namespace tids are mapped (0: not nested)
+  NsTids ns_;
   std::optional<GSample> read_g(uint64_t addr);
   std::map<uint64_t, std::string> start_cache_;
 
