@@ -88,6 +88,14 @@ class Podman:
     def __call__(self, *args, timeout=600, check=True):
         return run(self.argv(*args), timeout, check=check)
 
+    def release(self):
+        """Unmounts what podman leaves mounted under the store (its overlay directory,
+        bind-mounted onto itself), so that the build directory can be removed; podman
+        mounts it again when next used."""
+        for p in sorted(mounts_under(self.root), key=len, reverse=True):
+            subprocess.run(["umount", p], capture_output=True, timeout=60)
+        return mounts_under(self.root)
+
     @staticmethod
     def ulimits():
         nofile = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1048576)
@@ -507,6 +515,9 @@ def main():
         if wl:
             wl.kill()
             wl.wait()
+        left = podman.release()
+        if left:
+            report(False, "cleanup", f"still mounted: {left}", time.time())
     sys.exit(1 if failed else 0)
 
 

@@ -81,6 +81,11 @@ class ContainerImage(unittest.TestCase):
         print(f"\n  image: rootfs {'built in %.0f s' % built if built else 'cached'}, "
               f"base + build {time.time() - t0 - built:.0f} s", flush=True)
 
+    @classmethod
+    def tearDownClass(cls):
+        left = cls.podman.release()
+        assert not left, f"still mounted after the tests: {left}"
+
     def setUp(self):
         require_root(self)
 
