@@ -15,7 +15,9 @@ registry):
   5. agent    the image's entrypoint with the DaemonSet's args (--listen on loopback):
               a Go workload of the host, and one in another container, are among its
               /targets (the latter with its container id) and in /metrics with the
-              number of Ps each workload reports
+              number of Ps each workload reports; the one on the host then gets a P
+              stuck, and its stuck_p alert is in /metrics and in the alerts log the
+              DaemonSet writes to its mounted /var/log/schedscope
   6. chroot   the .deb installed with apt into a fresh copy of the same rootfs (no build
               dependency there), then `schedscope --help`, `doctor`, `inspect -p PID` and
               `top -p PID --json -n 1` from its /usr/bin against the host's workload
@@ -76,7 +78,7 @@ class Podman:
     (e.g. itself on overlayfs)."""
 
     def __init__(self, workdir):
-        self.root = os.path.join(workdir, "storage")
+        self.root = os.path.join(os.path.abspath(workdir), "storage")
         tag = hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:12]
         self.runroot = f"/run/schedscope-image-{tag}"
         self.driver = os.environ.get("SCHEDSCOPE_PODMAN_STORAGE_DRIVER", "overlay")
@@ -319,6 +321,38 @@ def wait_for_target(agent, pid, timeout=60):
     raise Failed(f"pid {pid} not observed with its Ps within {timeout}s; last /targets: {last}\n{agent.logs()}")
 
 
+# The stuck-P workload on the host: once told (a line on stdin), its P blocks in a raw
+# read for 2 minutes.
+STUCK_ARGS = ("-wait-stdin", "-hold", "120s")
+
+
+def wait_for_alert(agent, log, pid, kind, timeout=90):
+    """Polls the alerts log (a JSON line per alert) and /metrics until pid's alert of this
+    kind is in both. Returns the log entry."""
+    end = time.time() + timeout
+    entry, active = None, None
+    while time.time() < end:
+        if not agent.running():
+            raise Failed(f"the agent container exited:\n{agent.logs()}")
+        try:
+            with open(log) as f:
+                entry = next((e for e in map(json.loads, f) if e["pid"] == pid and e["alert"]["kind"] == kind),
+                             None)
+        except (OSError, ValueError):
+            entry = None
+        try:
+            active = next((v for n, l, v in parse_metrics(agent.get("/metrics"))
+                           if n == "schedscope_alert_active" and l.get("pid") == str(pid) and l.get("kind") == kind),
+                          None)
+        except OSError:
+            active = None
+        if entry and active == 1:
+            return entry
+        time.sleep(1)
+    raise Failed(f"no {kind} alert of pid {pid} within {timeout}s (log entry: {entry}, "
+                 f"schedscope_alert_active: {active})\n{agent.logs()}")
+
+
 # -- 6. the .deb in a clean chroot ------------------------------------------------------------
 
 def mounts_under(path):
@@ -391,13 +425,13 @@ class ContainerWorkload:
     namespaces and cgroup, as a pod's would be. .pid is its pid on the host, .id the
     container id, .ready its ready line."""
 
-    def __init__(self, podman, build, name, timeout=60):
+    def __init__(self, podman, build, name, *args, timeout=60):
         self.podman = podman
         wl = os.path.join(build, "workloads")
         if not os.path.exists(os.path.join(wl, name)):
             raise Failed(f"{wl}/{name} not built (make workloads)")
         self.id = podman("run", "-d", "--network=host", *Podman.ulimits(), "-v", f"{os.path.realpath(wl)}:/wl:ro",
-                         BASE, f"/wl/{name}", "-forever", "-every", "500ms", timeout=180).stdout.strip()
+                         BASE, f"/wl/{name}", *args, timeout=180).stdout.strip()
         end = time.time() + timeout
         self.ready = None
         while time.time() < end and not self.ready:
@@ -414,12 +448,12 @@ class ContainerWorkload:
         self.podman("rm", "-f", "-t", "0", self.id, check=False, timeout=120)
 
 
-def start_workload(build, name):
+def start_workload(build, name, *args):
+    """A workload of BUILD/workloads on the host (stdin a pipe); (Popen, its ready line)."""
     path = os.path.join(build, "workloads", name)
     if not os.path.exists(path):
         raise Failed(f"{path} not built (make workloads)")
-    d = tempfile.mkdtemp(prefix="ss-image-wl-")
-    p = subprocess.Popen([path, "-forever", "-every", "500ms", "-dir", d], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([path, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ready = json.loads(p.stdout.readline())
     return p, ready
 
@@ -444,7 +478,7 @@ def main():
         failed += not ok
         print(f"[{'ok  ' if ok else 'FAIL'}] {step:<8} {detail} ({time.time() - t0:.0f} s)", flush=True)
 
-    wl = None
+    workloads = []
     try:
         t0 = time.time()
         tar, built = ensure_rootfs(workdir, a.fresh)
@@ -468,22 +502,34 @@ def main():
             if not ok:
                 print(r.stdout + r.stderr)
         if "agent" in steps or "chroot" in steps:
-            wl, ready = start_workload(build, a.workload)
+            wl, ready = start_workload(build, a.workload, "-forever", "-every", "500ms",
+                                       "-dir", tempfile.mkdtemp(prefix="ss-image-wl-"))
+            workloads.append(wl)
         if "agent" in steps:
             t0 = time.time()
             logdir = tempfile.mkdtemp(prefix="ss-image-logs-")
-            inner = ContainerWorkload(podman, build, a.workload)
+            stuck, sready = start_workload(build, "stuckp_raw", *STUCK_ARGS)
+            workloads.append(stuck)
+            inner = ContainerWorkload(podman, build, a.workload, "-forever", "-every", "500ms")
             agent = None
             try:
                 agent = AgentContainer(podman, logdir)
-                for pid, want, where in ((ready["pid"], ready, "on the host"), (inner.pid, inner.ready, "in a container")):
+                for pid, want, where in ((sready["pid"], sready, "on the host"),
+                                         (inner.pid, inner.ready, "in a container")):
                     target, metrics = wait_for_target(agent, pid)
                     ps = sum(v for n, l, v in metrics if n == "schedscope_ps" and l.get("pid") == str(pid))
                     ok = (target["go_version"] == want["go"] and ps == want["gomaxprocs"]
                           and target["container"] == ("" if where == "on the host" else inner.id[:12]))
-                    report(ok, "agent", f"{a.workload} {where}: pid {pid} ({target['go_version']}, "
+                    report(ok, "agent", f"{want['workload']} {where}: pid {pid} ({target['go_version']}, "
                            f"container={target['container']!r}) observed ({target['reason']}; {target['gc']}); "
                            f"schedscope_ps sums to {ps:.0f}, the workload says GOMAXPROCS={want['gomaxprocs']}", t0)
+                t0 = time.time()
+                stuck.stdin.write("go\n")
+                stuck.stdin.flush()
+                entry = wait_for_alert(agent, os.path.join(logdir, "alerts.jsonl"), sready["pid"], "stuck_p")
+                report(entry["alert"].get("syscall") == "read", "alerts",
+                       f"stuck_p of pid {sready['pid']} (syscall {entry['alert'].get('syscall')}) in /metrics and "
+                       f"in the alerts log the DaemonSet writes to its mounted /var/log/schedscope", t0)
             finally:
                 if agent:
                     agent.stop()
@@ -512,9 +558,9 @@ def main():
     except Failed as e:
         report(False, "error", str(e), time.time())
     finally:
-        if wl:
-            wl.kill()
-            wl.wait()
+        for w in workloads:
+            w.kill()
+            w.wait()
         left = podman.release()
         if left:
             report(False, "cleanup", f"still mounted: {left}", time.time())

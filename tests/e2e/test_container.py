@@ -5,7 +5,8 @@ into a private podman store as the Dockerfile's base, deploy/container/Dockerfil
 from `make deb`'s package, then the image run the way deploy/kubernetes/daemonset.yaml
 runs it (hostPID, its capabilities only, read-only root, its mounts and limits): doctor
 passes, and the agent finds a Go workload of the host and one in another container, each
-with the Ps the workload says it has. Then the package installed with apt into a fresh
+with the Ps the workload says it has, and the host one's stuck P reaches /metrics and the
+alerts log in the mounted log directory. Then the package installed with apt into a fresh
 copy of that rootfs (a chroot sharing the host's /proc and /sys): its schedscope runs
 doctor, inspect and top against the host's workload.
 
@@ -126,9 +127,12 @@ class ContainerImage(unittest.TestCase):
         self.assertIn("load + attach (self test)", r.stdout)
         self.assertNotIn("[FAIL]", r.stdout)
 
-    def test_agent_in_the_image_observes_go_processes_of_the_host_and_of_a_container(self):
-        ready = ready_workload(self)
-        inner = ci.ContainerWorkload(self.podman, BUILD, "healthy_mixed")
+    def test_agent_in_the_image_observes_go_processes_of_the_host_and_of_a_container_and_alerts(self):
+        stuck = Proc([workload("stuckp_raw"), *ci.STUCK_ARGS], stdin=True)
+        self.addCleanup(stuck.stop)
+        sready = stuck.wait_for(lambda o: o.get("ev") == "ready", 30)
+        self.assertIsNotNone(sready, "stuckp_raw printed no ready line")
+        inner = ci.ContainerWorkload(self.podman, BUILD, "healthy_mixed", "-forever", "-every", "500ms")
         self.addCleanup(inner.stop)
         logdir = tempfile.mkdtemp(prefix="ss-img-logs-")
         self.addCleanup(shutil.rmtree, logdir, True)
@@ -137,13 +141,13 @@ class ContainerImage(unittest.TestCase):
         # the DaemonSet's own args, only --listen moved to loopback
         self.assertIn("--alerts-log=/var/log/schedscope/alerts.jsonl", agent.args)
         self.assertNotEqual(inner.pid, inner.ready["pid"], "the containerized workload has its own pid namespace")
-        for pid, want, container in ((ready["pid"], ready, ""), (inner.pid, inner.ready, inner.id[:12])):
+        for pid, want, container in ((sready["pid"], sready, ""), (inner.pid, inner.ready, inner.id[:12])):
             with self.subTest(pid=pid, container=container):
                 target, metrics = ci.wait_for_target(agent, pid)
                 self.assertEqual(target["state"], "observed", target)
                 self.assertEqual(target["go_version"], want["go"])
                 self.assertEqual(target["container"], container)
-                self.assertEqual(target["comm"], "healthy_mixed")
+                self.assertEqual(target["comm"], want["workload"])
                 info = [l for n, l, v in metrics if n == "schedscope_target_info" and l["pid"] == str(pid)]
                 self.assertEqual(len(info), 1, info)
                 self.assertEqual(info[0]["container"], container)
@@ -151,6 +155,21 @@ class ContainerImage(unittest.TestCase):
                 self.assertEqual(ps, want["gomaxprocs"], "Ps in /metrics against the workload's GOMAXPROCS")
                 threads = sum(v for n, l, v in metrics if n == "schedscope_threads" and l["pid"] == str(pid))
                 self.assertGreaterEqual(threads, want["threads"], "threads in /metrics against the workload's")
+        # The host workload's P gets stuck: its alert reaches /metrics and the alerts log in
+        # the mounted /var/log/schedscope (the root file system is read-only).
+        stuck.send()
+        self.assertIsNotNone(stuck.wait_for(lambda o: o.get("ev") == "stuck", 15))
+        entry = ci.wait_for_alert(agent, os.path.join(logdir, "alerts.jsonl"), sready["pid"], "stuck_p")
+        self.assertEqual(entry["comm"], "stuckp_raw")
+        self.assertEqual(entry["alert"]["syscall"], "read", entry)
+        metrics = ci.parse_metrics(agent.get("/metrics"))
+        active = {l["pid"]: v for n, l, v in metrics if n == "schedscope_alert_active" and l["kind"] == "stuck_p"}
+        self.assertEqual(active.get(str(sready["pid"])), 1.0)
+        self.assertEqual(active.get(str(inner.pid)), 0.0, "the healthy containerized workload is not stuck")
+        # the DaemonSet's memory limit applied, the agent still running under it
+        mem = self.podman("inspect", "--format", "{{.HostConfig.Memory}}", agent.name, timeout=60).stdout.strip()
+        limits = ci.daemonset()["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        self.assertEqual(int(mem), ci.memory_bytes(limits["memory"]))
         self.assertTrue(agent.running(), agent.logs())
 
 
