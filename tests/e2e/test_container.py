@@ -10,7 +10,7 @@ alerts log in the mounted log directory. Then the package installed with apt int
 copy of that rootfs (a chroot sharing the host's /proc and /sys): its schedscope runs
 doctor, inspect and top against the host's workload.
 
-A first run builds the rootfs from the mirror (about 4 minutes here); with the rootfs
+A first run builds the rootfs from the mirror (40 s to 4 minutes here); with the rootfs
 cached the module takes about 2 minutes."""
 import importlib.util
 import json
