@@ -11,7 +11,7 @@ copy of that rootfs (a chroot sharing the host's /proc and /sys): its schedscope
 doctor, inspect and top against the host's workload.
 
 A first run builds the rootfs from the mirror (40 s to 4 minutes here); with the rootfs
-cached the module takes about 2 minutes."""
+cached the module takes about 1 minute."""
 import importlib.util
 import json
 import os
