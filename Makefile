@@ -4,6 +4,7 @@
 #   make demo     the live view on the bundled demo workload
 #   make bench    the overhead benchmark (not part of make test; bench-smoke: seconds)
 #   make deb      the Debian package (CPack): binary, the agent's systemd unit, man page
+#   make check-image  the agent image built with podman and run as the DaemonSet runs it; the package on a clean Debian 12
 #   make install  PREFIX=/usr/local DESTDIR=
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -19,7 +20,7 @@ export GOPATH ?= $(abspath $(BUILD))/go-path
 WORKLOADS_SRC := $(wildcard tools/workloads/*/main.go)
 WORKLOADS := $(patsubst tools/workloads/%/main.go,$(BUILD)/workloads/%,$(WORKLOADS_SRC))
 
-.PHONY: all deps build deb workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-agent bench-smoke install clean fuzz fuzz-build format tidy
+.PHONY: all deps build deb check-image workloads runtimes npm-bins test test-unit test-bpf test-e2e test-fuzz demo bench bench-agent bench-smoke install clean fuzz fuzz-build format tidy
 
 all: build
 
@@ -116,6 +117,12 @@ bench-agent: build workloads
 bench-smoke: build workloads
 	@bash scripts/bench.sh $(BUILD) --smoke
 
+# The agent's container image (deploy/container/Dockerfile, podman, a Debian 12 base built
+# from the mirror) run as the DaemonSet runs it, and the package installed with apt into a
+# clean Debian 12 chroot; the e2e tier runs the same checks (tests/e2e/test_container.py)
+check-image: build workloads deb
+	@python3 scripts/check-image.py --build $(BUILD)
+
 # The libFuzzer targets (clang, ASan) in $(BUILD)-fuzz. `make fuzz` runs every target
 # FUZZ_SECONDS each (default 60); FUZZ_TARGETS="fuzz_x ..." for some. `make test` runs
 # each for a few seconds (its fuzz tier).
@@ -141,4 +148,6 @@ tidy: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'userspace/*.cpp')
 
 clean:
+	@if grep -qs " $(abspath $(BUILD))/image/chroot" /proc/self/mounts; then \
+	  echo "$(BUILD)/image/chroot is still mounted (an interrupted check-image): umount -R it first"; exit 1; fi
 	rm -rf $(BUILD) $(BUILD)-fuzz

@@ -117,6 +117,7 @@ PKGS=(
   prometheus                                    # agent e2e: a real Prometheus scraping it; promtool
   libcap2-bin                                   # agent e2e: capsh runs it with only its unit's capabilities
   python3-yaml                                  # agent e2e: reads the DaemonSet
+  podman runc mmdebstrap                        # container e2e: a Debian 12 rootfs, the image built and run
 )
 
 missing=()
