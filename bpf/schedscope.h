@@ -388,4 +388,15 @@ struct ss_cap_sample {
 	struct ss_cap_counts counts;
 };
 
+/* exec.bpf.c (the node agent only: SessionConfig::exec_events): a process of the
+ * observer's PID namespace called execve successfully. The agent looks at it at once
+ * instead of at its next /proc scan; never routed to a target's model nor recorded. */
+#define SS_EV_EXEC 50          /* struct ss_exec */
+
+struct ss_exec {
+	struct ss_hdr hdr;
+	ss_u32 pid;                /* the process (its tgid) in the observer's PID namespace */
+	ss_u32 pad;
+};
+
 #endif /* SCHEDSCOPE_ABI_H */

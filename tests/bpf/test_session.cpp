@@ -264,6 +264,43 @@ TEST(BpfSession, DefaultModeDoesNotLoadSyscallTracepoints) {
   child.wait();
 }
 
+// The node agent's discovery on exec: with exec_events, one SS_EV_EXEC record names a
+// process that exec'd (no target needed); without, the program is not even loaded.
+TEST(BpfSession, ExecEventsNameTheProcessThatExecd) {
+  REQUIRE_ROOT();
+  Child child([] {
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    _exit(3);
+  });
+  probe::SessionConfig cfg;
+  cfg.exec_events = true;
+  cfg.ringbuf_bytes = 1 << 20;
+  auto s = probe::Session::open(cfg);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE((*s)->attach().ok());
+  const auto progs = (*s)->attached_programs();
+  EXPECT_NE(std::find(progs.begin(), progs.end(), "ss_sched_process_exec"), progs.end());
+  child.release();
+  EXPECT_EQ(child.wait(), 0);
+  std::vector<uint32_t> pids;
+  probe::EventFn fn = [&](const ss_hdr* h, size_t size) {
+    if (h->type != SS_EV_EXEC) return;
+    ASSERT_EQ(size, sizeof(ss_exec));
+    pids.push_back(reinterpret_cast<const ss_exec*>(h)->pid);
+  };
+  for (int i = 0; i < 20 && std::find(pids.begin(), pids.end(), uint32_t(child.pid)) == pids.end(); i++)
+    (void)(*s)->poll(50, fn);
+  EXPECT_NE(std::find(pids.begin(), pids.end(), uint32_t(child.pid)), pids.end());
+
+  Child other([] {});
+  auto d = open_for(other.pid, false);
+  ASSERT_TRUE(d);
+  const auto dprogs = d->attached_programs();
+  EXPECT_EQ(std::find(dprogs.begin(), dprogs.end(), "ss_sched_process_exec"), dprogs.end());
+  other.release();
+  other.wait();
+}
+
 TEST(BpfSession, OtherProcessesAreFilteredOut) {
   REQUIRE_ROOT();
   // Both children sleep (scheduler events), say so, and stay alive until the snapshot is

@@ -33,6 +33,36 @@ def http_get(url, timeout=5):
         return r.status, r.read().decode()
 
 
+def start_agent(tc, tmp, port, *extra):
+    """`schedscope agent` on 127.0.0.1:PORT at -i 1s, stopped (SIGTERM) at the test's end;
+    returns once /healthz answers: (the process, the path of its stderr)."""
+    log = os.path.join(tmp, "agent.err")
+    errf = open(log, "w")
+    tc.addCleanup(errf.close)
+    agent = subprocess.Popen([SCHEDSCOPE, "agent", "--listen", f"127.0.0.1:{port}", "-i", "1s", *extra],
+                             stdout=subprocess.DEVNULL, stderr=errf)
+
+    def stop():
+        if agent.poll() is None:
+            agent.send_signal(signal.SIGTERM)
+            try:
+                agent.wait(10)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait()
+    tc.addCleanup(stop)
+    end = time.time() + 20
+    while time.time() < end:
+        tc.assertIsNone(agent.poll(), open(log).read())
+        try:
+            if http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                return agent, log
+        except OSError:
+            pass
+        time.sleep(0.2)
+    tc.fail("the agent did not answer /healthz: " + open(log).read())
+
+
 class PromAPI:
     def __init__(self, port):
         self.base = f"http://127.0.0.1:{port}"
@@ -90,31 +120,7 @@ scrape_configs:
         return prom, api
 
     def start_agent(self, port, *extra):
-        log = os.path.join(self.tmp, "agent.err")
-        errf = open(log, "w")
-        self.addCleanup(errf.close)
-        agent = subprocess.Popen([SCHEDSCOPE, "agent", "--listen", f"127.0.0.1:{port}", "-i", "1s",
-                                  "--scan", "1s", *extra], stdout=subprocess.DEVNULL, stderr=errf)
-
-        def stop():
-            if agent.poll() is None:
-                agent.send_signal(signal.SIGTERM)
-                try:
-                    agent.wait(10)
-                except subprocess.TimeoutExpired:
-                    agent.kill()
-                    agent.wait()
-        self.addCleanup(stop)
-        end = time.time() + 20
-        while time.time() < end:
-            self.assertIsNone(agent.poll(), open(log).read())
-            try:
-                if http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
-                    return agent, log
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.fail("the agent did not answer /healthz: " + open(log).read())
+        return start_agent(self, self.tmp, port, "--scan", "1s", *extra)
 
     def start_workload(self, argv):
         wl = Proc(argv, stdin=True)
@@ -347,7 +353,11 @@ class DeployFiles(unittest.TestCase):
     def test_bad_flags_are_usage_errors_in_one_line(self):
         for args, what in ((["--listen", "9464"], "--listen"), (["--listen", "127.0.0.1:0"], "port"),
                            (["-i", "20ms"], "--interval"), (["--max-targets", "65"], "--max-targets"),
-                           (["--scan", "50ms"], "--scan")):
+                           (["--scan", "50ms"], "--scan"),
+                           (["--flight-recorder", "0s"], "--flight-recorder"),
+                           (["--dir", "/tmp"], "--flight-recorder"),
+                           (["--flight-recorder", "5s", "--dir", "/nonexistent-dir"], "--dir"),
+                           (["--flight-recorder", "5s", "--flight-max-bytes", "1"], "--flight-max-bytes")):
             r = subprocess.run([SCHEDSCOPE, "agent", *args], capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)

@@ -1,15 +1,19 @@
-// The flight recorder's window (record/flight.h): what it keeps, what a dump contains,
-// and that a dump reads back as an ordinary recording.
+// The flight recorder: its window (record/flight.h), what it keeps, what a dump contains,
+// that a dump reads back as an ordinary recording; and app::FlightRecorder over one
+// observed process (what top and each target of the agent run).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <string>
 
+#include "app/flight.h"
 #include "record/flight.h"
 #include "record/reader.h"
+#include "record/rotate.h"
 
 using namespace schedscope;
 using nlohmann::json;
@@ -179,4 +183,102 @@ TEST(Flight, AttachMarkerWithoutATimeDoesNotStretchTheSpan) {
   c.frame({{"mode", "baseline"}});
   for (int i = 1; i < 4; i++) feed_frame(c, i);
   EXPECT_DOUBLE_EQ(c.span_s(), 3.0);
+}
+
+namespace {
+// Any observed process (app::Observed): the Observer of top, or one target of the agent.
+class FakeObserved : public app::Observed {
+ public:
+  model::TargetInfo t;
+  std::vector<model::Inputs*> taps;
+  bool gone = false;
+  [[nodiscard]] const model::TargetInfo& target() const override { return t; }
+  app::GoAttach* go() override { return nullptr; }
+  void add_tap(model::Inputs* x) override { taps.push_back(x); }
+  [[nodiscard]] bool target_gone() const override { return gone; }
+  [[nodiscard]] bool stopped() const override { return false; }
+};
+
+std::vector<std::string> sched_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& f : record::list_recordings(dir)) out.push_back(f.path.substr(dir.size() + 1));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+// The flight recorder as the agent runs it, one per target: it taps the process, writes a
+// file named after the pid and the alert kinds when an alert is raised, says which alerts
+// a file covers, waits out the window before the next file, and writes the one owed at
+// the end.
+TEST(Flight, RecorderOfOneTargetNamesItsFilesAfterThePidAndTheAlerts) {
+  TempDir d;
+  FakeObserved o;
+  o.t.pid = 4242;
+  o.t.comm = "svc";
+  app::FlightRecorderOptions opt;
+  opt.window_s = 3;
+  opt.dir = d.path;
+  opt.kind_in_name = true;
+  app::ObserveOptions obs;
+  obs.pid = 4242;
+  app::FlightRecorder fr(opt, obs, detect::DetectOptions{});
+  std::vector<std::pair<std::string, std::vector<detect::Alert>>> written;
+  fr.on_written = [&](const std::string& p, const std::vector<detect::Alert>& t) { written.emplace_back(p, t); };
+  fr.attach(o);
+  ASSERT_EQ(o.taps.size(), 1u);
+  auto alert = [](const char* kind, uint64_t ts) {
+    detect::Alert a;
+    a.kind = kind;
+    a.ts_ns = ts;
+    a.p = 0;
+    a.tid = 7;
+    return a;
+  };
+  auto step = [&](int i, std::vector<detect::Alert> alerts) {
+    probe::KernelSnapshot s;
+    s.ts_ns = (100 + uint64_t(i)) * kSec;
+    probe::ThreadEntry t{};
+    t.tid = 7;
+    s.threads.push_back(t);
+    o.taps[0]->kernel(s);
+    model::Frame f;
+    f.ts_ns = s.ts_ns;
+    f.elapsed_s = i;
+    f.interval_s = 1;
+    f.alerts = alerts;
+    return fr.after_frame(o, f, alerts);
+  };
+  for (int i = 0; i < 5; i++) step(i, {});
+  EXPECT_TRUE(sched_files(d.path).empty());
+
+  const auto stuck = alert("stuck_p", 105 * kSec);
+  auto said = step(5, {stuck});
+  ASSERT_EQ(written.size(), 1u);
+  auto files = sched_files(d.path);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].rfind("schedscope-", 0), 0u) << files[0];
+  EXPECT_NE(files[0].find("-4242-stuck_p-"), std::string::npos) << files[0];
+  EXPECT_EQ(written[0].first, d.path + "/" + files[0]);
+  ASSERT_EQ(written[0].second.size(), 1u);
+  EXPECT_EQ(written[0].second[0].kind, "stuck_p");
+  ASSERT_FALSE(said.empty());
+  EXPECT_NE(said.back().find("wrote " + written[0].first), std::string::npos) << said.back();
+  Summary s = read_back(written[0].first);
+  EXPECT_EQ(s.meta["capture"]["kind"], "flight");
+  EXPECT_EQ(s.meta["target"]["pid"], 4242);
+
+  // Still active at the next frames: not a new alert. A new one within the window waits.
+  step(6, {stuck});
+  const auto storm = alert("syscall_storm", 107 * kSec);
+  step(7, {stuck, storm});
+  EXPECT_EQ(written.size(), 1u);
+  // The end: the file still owed.
+  o.gone = true;
+  fr.finish(o, {stuck, storm});
+  ASSERT_EQ(written.size(), 2u);
+  ASSERT_EQ(written[1].second.size(), 1u);
+  EXPECT_EQ(written[1].second[0].kind, "syscall_storm");
+  EXPECT_NE(written[1].first.find("-4242-syscall_storm-"), std::string::npos) << written[1].first;
+  EXPECT_EQ(sched_files(d.path).size(), 2u);
 }

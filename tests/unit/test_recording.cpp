@@ -787,6 +787,10 @@ TEST(Recording, NamesAndRotation) {
   EXPECT_EQ(n, "schedscope-web-1.prod-4242-20231114T221320Z.sched");
   EXPECT_TRUE(record::is_recording_name(n));
   EXPECT_EQ(record::default_recording_name("a/b c", 1, 0), "schedscope-a_b_c-1-19700101T000000Z.sched");
+  // The agent's flight recordings carry the alert kinds; rotation counts them as recordings.
+  std::string k = record::default_recording_name("h", 9, 0, "stuck_p+gc stall");
+  EXPECT_EQ(k, "schedscope-h-9-stuck_p+gc_stall-19700101T000000Z.sched");
+  EXPECT_TRUE(record::is_recording_name(k));
   EXPECT_FALSE(record::is_recording_name("notes.txt"));
   EXPECT_FALSE(record::is_recording_name("schedscope-x.sched.tmp-12"));
 

@@ -78,12 +78,25 @@ std::vector<uint32_t> task_tids(int pid) {
   return out;
 }
 
+// What /targets says of a process before its state: who it is and where.
+TargetStatus status_of(const ProcEntry& p, const ContainerLabels& l) {
+  TargetStatus st;
+  st.pid = p.pid;
+  st.exe = p.exe;
+  st.comm = p.comm;
+  st.cgroup = p.cgroup;
+  st.container = l.container;
+  st.pod = l.pod;
+  return st;
+}
+
 }  // namespace
 
 // One observed process: its Go layer, model and detectors over the shared session. It is
-// the frame source of its own pipeline (a frame built by interval() is pulled at once)
-// and the sink that turns the detected frames into its series.
-class Target : public detect::FrameFeed, public detect::FrameSink {
+// the frame source of its own pipeline (a frame built by interval() is pulled at once),
+// the sink that turns the detected frames into its series, and an observed process its
+// flight recorder taps (every input its model consumes goes to the taps too).
+class Target : public detect::FrameFeed, public detect::FrameSink, public app::Observed {
  public:
   Target(ProcEntry p, ContainerLabels labels, const AgentOptions& opt, probe::Session& s,
          AlertsLog* log)
@@ -114,14 +127,36 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
     attach_gc();
     go_retry_until_ = now_ns() + 10 * kSec;  // the runtime may still be starting
     try_go();
+    if (opt_.flight.window_s > 0) start_flight();
     if (auto snap = s_.snapshot(uint32_t(pid))) {
       model_.on_kernel(*snap);
+      for (auto* tp : taps_) tp->kernel(*snap);
       (void)model_.frame();
     }
     return {};
   }
 
-  void on_record(const ss_hdr* rec, size_t size) { model_.on_record(rec, size); }
+  void on_record(const ss_hdr* rec, size_t size) {
+    for (auto* tp : taps_) tp->raw(rec, size);
+    model_.on_record(rec, size);
+  }
+
+  // The target is gone (exit, exec, dropped): its flight recorder writes the dump it
+  // still owes.
+  void end() {
+    gone_ = true;
+    if (!fr_) return;
+    (void)fr_->finish(*this, pipe_.detectors().all());
+    tell_flight();
+    relog_owed();
+  }
+
+  // app::Observed
+  [[nodiscard]] const model::TargetInfo& target() const override { return model_.target(); }
+  app::GoAttach* go() override { return go_.get(); }
+  void add_tap(model::Inputs* t) override { taps_.push_back(t); }
+  [[nodiscard]] bool target_gone() const override { return gone_; }
+  [[nodiscard]] bool stopped() const override { return g_stop != 0; }
 
   // Reads the target once and runs its detectors. Returns the threads whose exit the
   // model consumed (the session forgets them) and, in `tids`, every thread it has.
@@ -131,19 +166,32 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
     if (!snap) return {};
     drops_ = snap->drops;
     model_.on_kernel(*snap);
+    for (auto* tp : taps_) tp->kernel(*snap);
     try_go();
     if (go_ && go_->ready()) {
-      if (auto smp = go_->sample()) model_.on_go_sample(*smp);
+      if (auto smp = go_->sample()) {
+        model_.on_go_sample(*smp);
+        for (auto* tp : taps_) tp->go(*smp);
+      }
       if (census_ && (intervals_ % uint64_t(std::max(1, opt_.census_every))) == 0)
-        if (auto c = census_->read(5)) model_.on_census(*c);
-      if (auto h = go_->sched_latency()) model_.on_sched_latency(*h);
+        if (auto c = census_->read(5)) {
+          model_.on_census(*c);
+          for (auto* tp : taps_) tp->census(*c);
+        }
+      if (auto h = go_->sched_latency()) {
+        model_.on_sched_latency(*h);
+        for (auto* tp : taps_) tp->sched_latency(*h);
+      }
       model_.set_sched_latency_note(go_->sched_latency_note());
     }
     for (const auto& e : snap->threads) {
       tids.push_back(e.tid);
       if (named_.insert(e.tid).second) {
         std::string n = read_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(e.tid) + "/comm");
-        if (!n.empty()) model_.set_thread_name(e.tid, n);
+        if (!n.empty()) {
+          model_.set_thread_name(e.tid, n);
+          for (auto* tp : taps_) tp->name(e.tid, n);
+        }
       }
     }
     pending_ = model_.frame();
@@ -169,34 +217,39 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
 
   // detect::FrameSink
   void on_shown(const model::Frame& f, const detect::Pipeline& p) override {
+    if (fr_) {  // first: the file it writes is named in the log lines
+      fr_->on_shown(f, p);
+      tell_flight();
+    }
     auto all = p.detectors().all();
     update(series_, f, all, opt_.top_syscalls);
     series_.container = labels_.container;
     series_.pod = labels_.pod;
     gc_note_ = f.gc.note;
     have_frame_ = true;
-    if (!log_) return;
-    AlertOrigin o{proc_.pid, proc_.exe, proc_.comm, labels_.container, labels_.pod};
+    if (!log_) {
+      written_now_.clear();
+      return;
+    }
     for (const auto& a : all) {
       auto key = std::make_tuple(a.kind, a.since_ns, a.ts_ns, a.tid, a.p);
       if (!logged_.insert(key).second) continue;
-      timespec ts{};
-      clock_gettime(CLOCK_REALTIME, &ts);
-      log_->write(o, a, double(ts.tv_sec) + double(ts.tv_nsec) / 1e9);
+      std::string file = covered_by(a);
+      log_line(a, file);
+      // Raised less than a window after this target's previous recording: the file
+      // comes later, and its line with it.
+      if (fr_ && file.empty() && a.active) owed_.push_back(a);
     }
+    relog_owed();
   }
 
   [[nodiscard]] TargetStatus status() const {
-    TargetStatus st;
-    st.pid = proc_.pid;
-    st.exe = proc_.exe;
-    st.comm = proc_.comm;
-    st.cgroup = proc_.cgroup;
-    st.container = labels_.container;
-    st.pod = labels_.pod;
+    TargetStatus st = status_of(proc_, labels_);
     st.go_version = model_.target().go_version;
     st.since_s = double(now_ns() - found_ns_) / 1e9;
     st.gc = gc_note_;
+    st.flight_recordings = flight_count_;
+    st.flight_last = flight_last_;
     const auto& t = model_.target();
     if (t.go_enabled) {
       st.state = "observed";
@@ -240,6 +293,65 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
     model_.set_target(t);
   }
 
+  void start_flight() {
+    obs_.pid = proc_.pid;
+    obs_.interval_s = opt_.interval_s;
+    obs_.ringbuf_bytes = opt_.ringbuf_bytes;
+    obs_.gc = opt_.gc;
+    obs_.goroutines = false;
+    obs_.all_syscalls = false;
+    obs_.runtime_probes = false;
+    fr_ = std::make_unique<app::FlightRecorder>(opt_.flight, obs_, opt_.detect);
+    fr_->on_written = [this](const std::string& path, const std::vector<detect::Alert>& triggers) {
+      flight_count_++;
+      flight_last_ = path;
+      written_now_.emplace_back(path, triggers);
+    };
+    fr_->attach(*this);
+  }
+
+  static bool same_alert(const detect::Alert& a, const detect::Alert& b) {
+    return a.kind == b.kind && a.p == b.p && a.tid == b.tid && a.ts_ns == b.ts_ns;
+  }
+
+  // The file just written whose triggers include `a`, or "".
+  std::string covered_by(const detect::Alert& a) const {
+    for (const auto& [path, triggers] : written_now_)
+      for (const auto& t : triggers)
+        if (same_alert(a, t)) return path;
+    return "";
+  }
+
+  void log_line(const detect::Alert& a, const std::string& file) {
+    if (!log_) return;
+    AlertOrigin o{proc_.pid, proc_.exe, proc_.comm, labels_.container, labels_.pod};
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    log_->write(o, a, double(ts.tv_sec) + double(ts.tv_nsec) / 1e9, file);
+  }
+
+  // The alerts logged before their recording was written, again with the file.
+  void relog_owed() {
+    for (auto it = owed_.begin(); it != owed_.end();) {
+      std::string file = covered_by(*it);
+      if (file.empty()) {
+        ++it;
+        continue;
+      }
+      log_line(*it, file);
+      it = owed_.erase(it);
+    }
+    written_now_.clear();
+  }
+
+  // What the flight recorder has to say (files written, deleted, errors) goes to stderr
+  // (the journal); its last word is in /targets.
+  void tell_flight() {
+    for (const auto& l : fr_->take_lines()) {
+      fprintf(stderr, "schedscope agent: pid %d: %s\n", proc_.pid, l.c_str());
+      if (l.find("cannot write") != std::string::npos) flight_last_ = l;
+    }
+  }
   void attach_gc() {
     if (!opt_.gc || !go_ || !go_->is_go()) return;
     auto& tr = model_.gc_tracker();
@@ -277,8 +389,15 @@ class Target : public detect::FrameFeed, public detect::FrameSink {
   std::set<std::tuple<std::string, uint64_t, uint64_t, uint32_t, int32_t>> logged_;
   std::unordered_set<uint32_t> named_;
   std::string gc_note_;
+  std::vector<model::Inputs*> taps_;
+  app::ObserveOptions obs_;  // what the flight recordings' metadata says of the observation
+  std::unique_ptr<app::FlightRecorder> fr_;
+  std::vector<std::pair<std::string, std::vector<detect::Alert>>> written_now_;
+  std::vector<detect::Alert> owed_;  // logged without their file, which is still owed
+  uint64_t flight_count_ = 0;
+  std::string flight_last_;
   int pidfd_ = -1;
-  bool added_ = false, go_pushed_ = false, gc_attached_ = false, have_frame_ = false;
+  bool added_ = false, go_pushed_ = false, gc_attached_ = false, have_frame_ = false, gone_ = false;
   uint64_t go_retry_until_ = 0, found_ns_ = 0, intervals_ = 0, drops_ = 0;
 };
 
@@ -298,6 +417,7 @@ Expected<std::pair<std::string, int>> parse_listen(const std::string& spec) {
 
 Agent::Agent(AgentOptions o) : opt_(std::move(o)) {}
 Agent::~Agent() {
+  for (auto& [pid, t] : targets_) t->end();  // the flight recordings still owed
   targets_.clear();  // their GoAttach/census readers before the session
   session_.reset();
 }
@@ -308,6 +428,10 @@ Expected<std::unique_ptr<Agent>> Agent::open(const AgentOptions& opt) {
   if (opt.max_targets < 1 || opt.max_targets > probe::kMaxTargets)
     return make_error("--max-targets must be 1 to " + std::to_string(probe::kMaxTargets));
   if (auto ns = probe::observer_pid_namespace(); !ns) return ns.error();
+  if (opt.flight.window_s > 0) {
+    if (!std::isfinite(opt.flight.window_s) || opt.flight.window_s < 1 || opt.flight.window_s > 24 * 3600)
+      return make_error("--flight-recorder must be 1s to 24h");
+  }
   std::unique_ptr<Agent> a(new Agent(opt));
   if (!opt.alerts_log.empty()) {
     auto l = AlertsLog::open(opt.alerts_log, opt.alerts_log_max_bytes);
@@ -322,6 +446,7 @@ Expected<std::unique_ptr<Agent>> Agent::open(const AgentOptions& opt) {
   cfg.usdt = false;
   cfg.goroutines = false;
   cfg.all_syscalls = false;
+  cfg.exec_events = true;  // discovery on exec; the scan stays the fallback
   auto s = probe::Session::open(cfg);
   if (!s) return s.error();
   a->session_ = std::move(s.value());
@@ -332,39 +457,53 @@ Expected<std::unique_ptr<Agent>> Agent::open(const AgentOptions& opt) {
   return a;
 }
 
+// A process of the scan, or one that just exec'd (`execd`: a new program even when its
+// executable path is the one known).
+void Agent::consider(ProcEntry p, bool execd) {
+  const bool narrowed = !opt_.filter.exe.empty() || !opt_.filter.comm.empty() || !opt_.filter.cgroup.empty();
+  auto k = known_.find(p.pid);
+  if (k != known_.end() && k->second == p.exe && !execd) return;
+  if (k != known_.end()) {  // exec'd since it was seen: a new program
+    drop(p.pid, "exec");
+    unobservable_.erase(p.pid);
+  }
+  known_[p.pid] = p.exe;
+  read_details(p);
+  if (!keep(opt_.filter, p)) return;
+  GoVerdict v = recognizer_.check(p.pid);
+  if (!v.is_go) {
+    if (narrowed && v.note != "gone") {  // asked for by name: say why it is not observed
+      TargetStatus st = status_of(p, container_of(p.cgroup));
+      st.state = "unobservable";
+      st.reason = v.note;
+      unobservable_[p.pid] = st;
+    }
+    return;
+  }
+  add(std::move(p), v);
+}
+
+// The processes the kernel said exec'd (SS_EV_EXEC) since the last call.
+void Agent::look_at_execs() {
+  if (execd_.empty()) return;
+  std::vector<uint32_t> pids;
+  pids.swap(execd_);
+  const int self = int(getpid());
+  for (uint32_t pid : pids) {
+    ProcEntry p;
+    if (int(pid) == self || !process_entry(int(pid), p)) continue;
+    consider(std::move(p), true);
+    exec_found_++;
+  }
+  publish();
+}
+
 void Agent::scan() {
   scans_++;
-  const bool narrowed = !opt_.filter.exe.empty() || !opt_.filter.comm.empty() || !opt_.filter.cgroup.empty();
   std::set<int> alive;
   for (auto& p : list_processes(int(getpid()))) {
     alive.insert(p.pid);
-    auto k = known_.find(p.pid);
-    if (k != known_.end() && k->second == p.exe) continue;
-    if (k != known_.end()) {  // exec'd since the last scan: a new program
-      drop(p.pid, "exec");
-      unobservable_.erase(p.pid);
-    }
-    known_[p.pid] = p.exe;
-    read_details(p);
-    if (!keep(opt_.filter, p)) continue;
-    GoVerdict v = recognizer_.check(p.pid);
-    if (!v.is_go) {
-      if (narrowed && v.note != "gone") {  // asked for by name: say why it is not observed
-        TargetStatus st;
-        st.pid = p.pid;
-        st.exe = p.exe;
-        st.comm = p.comm;
-        st.cgroup = p.cgroup;
-        auto l = container_of(p.cgroup);
-        st.container = l.container;
-        st.pod = l.pod;
-        st.state = "unobservable";
-        st.reason = v.note;
-        unobservable_[p.pid] = st;
-      }
-      continue;
-    }
-    add(std::move(p), v);
+    consider(std::move(p), false);
   }
   for (auto it = known_.begin(); it != known_.end();) {
     if (alive.count(it->first)) {
@@ -380,15 +519,9 @@ void Agent::scan() {
 
 void Agent::add(ProcEntry p, const GoVerdict& v) {
   const int pid = p.pid;
-  TargetStatus st;
-  st.pid = pid;
-  st.exe = p.exe;
-  st.comm = p.comm;
-  st.cgroup = p.cgroup;
-  st.go_version = v.go_version;
   auto labels = container_of(p.cgroup);
-  st.container = labels.container;
-  st.pod = labels.pod;
+  TargetStatus st = status_of(p, labels);
+  st.go_version = v.go_version;
   if (targets_.size() >= opt_.max_targets) {
     st.state = "unobservable";
     st.reason = "the agent observes " + std::to_string(opt_.max_targets) + " processes already (--max-targets)";
@@ -413,6 +546,7 @@ void Agent::add(ProcEntry p, const GoVerdict& v) {
 void Agent::drop(int pid, const char* why) {
   auto it = targets_.find(pid);
   if (it == targets_.end()) return;
+  it->second->end();
   (void)session_->remove_target(uint32_t(pid));
   for (auto o = owner_.begin(); o != owner_.end();) {
     if (o->second == uint32_t(pid)) {
@@ -436,6 +570,14 @@ uint32_t Agent::owner_of(uint32_t tid) {
 
 void Agent::route(const ss_hdr* rec, size_t size) {
   records_++;
+  if (rec->type == SS_EV_EXEC) {
+    if (size >= sizeof(ss_exec)) {
+      ss_exec e;
+      std::memcpy(&e, rec, sizeof e);
+      execd_.push_back(e.pid);
+    }
+    return;
+  }
   uint32_t tid = record_tid(rec, size);
   uint32_t tgid = tid ? owner_of(tid) : 0;
   auto it = tgid ? targets_.find(int(tgid)) : targets_.end();
@@ -503,6 +645,10 @@ void Agent::publish() {
     j["state"] = s.state;
     j["reason"] = s.reason;
     if (!s.gc.empty()) j["gc"] = s.gc;
+    if (s.flight_recordings || !s.flight_last.empty()) {
+      j["flight_recordings"] = s.flight_recordings;
+      j["flight_last"] = s.flight_last;
+    }
     j["found_s_ago"] = std::round(s.since_s * 10) / 10;
     arr.push_back(std::move(j));
   };
@@ -521,6 +667,7 @@ void Agent::publish() {
   ag.drops_total = drops_;
   ag.records_total = records_;
   ag.scans_total = scans_;
+  ag.exec_lookups_total = exec_found_;
   ag.intervals_total = intervals_;
   ag.last_interval_seconds = last_work_s_;
   rusage ru{};
@@ -558,6 +705,7 @@ void Agent::step(int max_ms) {
   else
     ms = 0;
   (void)session_->poll(ms, [this](const ss_hdr* r, size_t n) { route(r, n); });
+  look_at_execs();
   check_exits();
   now = now_ns();
   if (now >= next_interval_ns_) {

@@ -18,6 +18,7 @@
 #include "agent/alerts_log.h"
 #include "agent/discovery.h"
 #include "agent/metrics.h"
+#include "app/flight.h"
 #include "app/gc_attach.h"
 #include "app/go_attach.h"
 #include "detect/pipeline.h"
@@ -26,6 +27,17 @@
 #include "util/expected.h"
 
 namespace schedscope::agent {
+
+// The agent's flight-recorder defaults: off; when on, 1 GiB of recordings on disk and
+// 32 MiB of history in memory per target.
+inline app::FlightRecorderOptions agent_flight_defaults() {
+  app::FlightRecorderOptions f;
+  f.window_s = 0;
+  f.max_bytes = uint64_t(1) << 30;
+  f.memory_bytes = size_t(32) << 20;
+  f.kind_in_name = true;
+  return f;
+}
 
 struct AgentOptions {
   std::string listen = "127.0.0.1:9464";  // ADDR:PORT, ":PORT" (every address), [V6]:PORT
@@ -40,6 +52,9 @@ struct AgentOptions {
   detect::DetectOptions detect;
   std::string alerts_log;  // --alerts-log FILE: one JSON line per alert raised
   uint64_t alerts_log_max_bytes = 16u << 20;
+  // --flight-recorder DUR --dir DIR: per target, the last DUR in memory, written as a
+  // recording on each of its alerts; the recordings of DIR capped by --flight-max-bytes.
+  app::FlightRecorderOptions flight = agent_flight_defaults();
   bool verbose = false;
 };
 
@@ -52,6 +67,8 @@ struct TargetStatus {
   std::string reason;  // why not (fully) observed; the offsets' source when observed
   double since_s = 0;  // seconds since it was found
   std::string gc;      // what GC observation is attached, or why not
+  uint64_t flight_recordings = 0;  // files its flight recorder wrote
+  std::string flight_last;         // the last one, or its last error
 };
 
 class Target;
@@ -78,6 +95,8 @@ class Agent {
  private:
   explicit Agent(AgentOptions o);
   void scan();
+  void consider(ProcEntry p, bool execd);
+  void look_at_execs();
   void add(ProcEntry p, const GoVerdict& v);
   void drop(int pid, const char* why);
   void route(const ss_hdr* rec, size_t size);
@@ -96,6 +115,8 @@ class Agent {
   std::unique_ptr<AlertsLog> alerts_log_;
   uint64_t next_scan_ns_ = 0, next_interval_ns_ = 0;
   uint64_t records_ = 0, unrouted_ = 0, scans_ = 0, intervals_ = 0;
+  std::vector<uint32_t> execd_;  // SS_EV_EXEC pids not looked at yet
+  uint64_t exec_found_ = 0;      // processes looked at because they exec'd
   double last_work_s_ = 0;
   uint64_t drops_ = 0;
 

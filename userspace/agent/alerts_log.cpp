@@ -34,7 +34,8 @@ void AlertsLog::rotate() {
   size_ = 0;
 }
 
-void AlertsLog::write(const AlertOrigin& o, const model::Alert& a, double wall_time_s) {
+void AlertsLog::write(const AlertOrigin& o, const model::Alert& a, double wall_time_s,
+                      const std::string& flight_recording) {
   nlohmann::json j;
   j["time"] = wall_time_s;
   j["pid"] = o.pid;
@@ -43,6 +44,7 @@ void AlertsLog::write(const AlertOrigin& o, const model::Alert& a, double wall_t
   if (!o.container.empty()) j["container"] = o.container;
   if (!o.pod.empty()) j["pod"] = o.pod;
   j["alert"] = record::alert_to_json(a);
+  if (!flight_recording.empty()) j["flight_recording"] = flight_recording;
   std::string line = dump_json(j) + "\n";
   if (max_ && size_ > 0 && size_ + line.size() > max_) rotate();
   if (!f_) return;

@@ -24,7 +24,9 @@ class AlertsLog {
   AlertsLog(const AlertsLog&) = delete;
   AlertsLog& operator=(const AlertsLog&) = delete;
   // Appends one line (flushed). Errors are kept in last_error() and do not stop the agent.
-  void write(const AlertOrigin& o, const model::Alert& a, double wall_time_s);
+  // flight_recording: the flight recording that covers this alert ("": none, no key).
+  void write(const AlertOrigin& o, const model::Alert& a, double wall_time_s,
+             const std::string& flight_recording = "");
   [[nodiscard]] const std::string& last_error() const { return err_; }
   [[nodiscard]] uint64_t lines() const { return lines_; }
 

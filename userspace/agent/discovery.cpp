@@ -99,17 +99,21 @@ std::vector<ProcEntry> list_processes(int self_pid, const std::string& proc) {
     if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
     int pid = std::atoi(e->d_name);
     if (pid <= 0 || pid == self_pid) continue;
-    std::string base = proc + "/" + e->d_name;
-    char buf[4096];
-    ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof buf - 1);
-    if (n <= 0) continue;  // a kernel thread, a zombie, or gone
     ProcEntry p;
-    p.pid = pid;
-    p.exe.assign(buf, size_t(n));
-    out.push_back(std::move(p));
+    if (process_entry(pid, p, proc)) out.push_back(std::move(p));
   }
   closedir(d);
   return out;
+}
+
+bool process_entry(int pid, ProcEntry& out, const std::string& proc) {
+  char buf[4096];
+  ssize_t n = readlink((proc + "/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return false;  // a kernel thread, a zombie, or gone
+  out = ProcEntry{};
+  out.pid = pid;
+  out.exe.assign(buf, size_t(n));
+  return true;
 }
 
 void read_details(ProcEntry& p, const std::string& proc) {

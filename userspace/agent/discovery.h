@@ -48,6 +48,9 @@ std::string cgroup_path(std::string_view proc_cgroup);
 // User-space processes under `proc`, pid and exe only (kernel threads and zombies left
 // out, `self_pid` too): one readlink each, so a rescan costs little.
 std::vector<ProcEntry> list_processes(int self_pid, const std::string& proc = "/proc");
+// One process, as list_processes() lists it; false when it is gone, a kernel thread or a
+// zombie.
+bool process_entry(int pid, ProcEntry& out, const std::string& proc = "/proc");
 // Fills comm and cgroup (a process seen for the first time).
 void read_details(ProcEntry& p, const std::string& proc = "/proc");
 

@@ -312,6 +312,9 @@ std::string render(const std::vector<TargetSeries>& ts, const AgentSeries& ag) {
            [&] { o.sample("schedscope_agent_records_total", {}, double(ag.records_total)); });
   o.family("schedscope_agent_scans_total", "counter", "Scans of /proc for targets.",
            [&] { o.sample("schedscope_agent_scans_total", {}, double(ag.scans_total)); });
+  o.family("schedscope_agent_exec_lookups_total", "counter",
+           "Processes looked at as soon as they exec'd (discovery on exec, between two scans).",
+           [&] { o.sample("schedscope_agent_exec_lookups_total", {}, double(ag.exec_lookups_total)); });
   o.family("schedscope_agent_intervals_total", "counter", "Intervals stepped (every target read once).",
            [&] { o.sample("schedscope_agent_intervals_total", {}, double(ag.intervals_total)); });
   o.family("schedscope_agent_interval_work_seconds", "gauge",

@@ -66,6 +66,7 @@ struct AgentSeries {
   uint64_t drops_total = 0;            // ring-buffer records lost (full buffer)
   uint64_t records_total = 0;          // ring-buffer records consumed
   uint64_t scans_total = 0;
+  uint64_t exec_lookups_total = 0;
   uint64_t intervals_total = 0;
   double cpu_seconds_total = 0;
   uint64_t resident_memory_bytes = 0;

@@ -1,8 +1,12 @@
 #include "agent/serve.h"
 
 #include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "app/observe.h"
@@ -27,6 +31,18 @@ int cmd_agent(const AgentOptions& opt) {
   if (opt.max_targets < 1 || opt.max_targets > probe::kMaxTargets) {
     fprintf(stderr, "schedscope agent: --max-targets must be 1 to %u\n", probe::kMaxTargets);
     return app::kExitUsage;
+  }
+  if (opt.flight.window_s > 0) {
+    struct stat st {};
+    if (stat(opt.flight.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fprintf(stderr, "schedscope agent: --dir: no such directory: %s\n", opt.flight.dir.c_str());
+      return app::kExitUsage;
+    }
+    if (access(opt.flight.dir.c_str(), W_OK) != 0) {
+      fprintf(stderr, "schedscope agent: --dir: cannot write into %s: %s\n", opt.flight.dir.c_str(),
+              std::strerror(errno));
+      return app::kExitUsage;
+    }
   }
   app::install_stop_handlers();
   auto a = Agent::open(opt);

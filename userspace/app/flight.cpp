@@ -20,7 +20,7 @@ FlightRecorder::FlightRecorder(FlightRecorderOptions opt, const ObserveOptions& 
       host_(hostname()),
       buf_(record::FlightOptions{opt_.window_s, opt_.memory_bytes}) {}
 
-void FlightRecorder::attach(Observer& o) {
+void FlightRecorder::attach(Observed& o) {
   o_ = &o;
   meta_ = recording_meta(o, obs_, det_, host_, wall_now());
   rec_ = std::make_unique<Recorder>(buf_, o.go());
@@ -53,7 +53,7 @@ std::vector<std::string> FlightRecorder::take_lines() {
   return out;
 }
 
-std::vector<std::string> FlightRecorder::after_frame(Observer& o, const model::Frame& f,
+std::vector<std::string> FlightRecorder::after_frame(Observed& o, const model::Frame& f,
                                                      const std::vector<detect::Alert>& all) {
   if (!rec_) return {};
   rec_->marker(record::FrameMode::kShown, o, &f, &f.alerts);
@@ -75,15 +75,21 @@ std::vector<std::string> FlightRecorder::after_frame(Observer& o, const model::F
   return dump(o, all, f.ts_ns);
 }
 
-std::vector<std::string> FlightRecorder::finish(const Observer& o, const std::vector<detect::Alert>& all) {
+std::vector<std::string> FlightRecorder::finish(const Observed& o, const std::vector<detect::Alert>& all) {
   if (!rec_ || triggers_.empty()) return {};
   return dump(o, all, probe::monotonic_ns());
 }
 
-std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vector<detect::Alert>& all,
+std::vector<std::string> FlightRecorder::dump(const Observed& o, const std::vector<detect::Alert>& all,
                                               uint64_t now_ns) {
   std::vector<std::string> out;
-  std::string path = record::unique_recording_path(opt_.dir, host_, o.target().pid, std::time(nullptr));
+  std::string kinds;
+  if (opt_.kind_in_name) {
+    std::set<std::string> seen;
+    for (const auto& a : triggers_)
+      if (seen.insert(a.kind).second) kinds += (kinds.empty() ? "" : "+") + a.kind;
+  }
+  std::string path = record::unique_recording_path(opt_.dir, host_, o.target().pid, std::time(nullptr), kinds);
   json meta = meta_;
   meta["target"] = record::target_to_json(o.target());
   meta["capture"] = {{"kind", "flight"},
@@ -104,13 +110,15 @@ std::vector<std::string> FlightRecorder::dump(const Observer& o, const std::vect
   last_dump_ns_ = now_ns;
   std::string why;
   for (size_t i = 0; i < triggers_.size(); i++) why += (i ? ", " : "") + triggers_[i].kind;
-  triggers_.clear();
+  std::vector<detect::Alert> triggers;
+  triggers.swap(triggers_);
   if (!r) {
     say(out, "cannot write " + path + ": " + r.error().message);
     return out;
   }
   for (const auto& n : r->notices) say(out, n);
   written_.push_back(r->path);
+  if (on_written) on_written(r->path, triggers);
   char detail[256];
   std::snprintf(detail, sizeof detail, " (the last %.0fs before %s, %llu events)", r->span_s,
                 why.c_str(), static_cast<unsigned long long>(r->events));

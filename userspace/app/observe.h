@@ -54,23 +54,36 @@ void install_stop_handlers();
 // syscall a blocked thread sits in), for a target added after attach.
 void seed_thread_states(probe::Session& s, int pid);
 
-class Observer {
+// What a recorder (app/recorder.h) and the flight recorder (app/flight.h) read of one
+// observed process: the Observer of `top`/`record`, or one target of the node agent.
+class Observed {
+ public:
+  virtual ~Observed() = default;
+  [[nodiscard]] virtual const model::TargetInfo& target() const = 0;
+  virtual GoAttach* go() = 0;  // null: no Go layer
+  // A tap receives every input the process's model consumes, in order (model/inputs.h).
+  virtual void add_tap(model::Inputs* t) = 0;
+  [[nodiscard]] virtual bool target_gone() const = 0;
+  [[nodiscard]] virtual bool stopped() const = 0;
+};
+
+class Observer : public Observed {
  public:
   // Errors carry the CLI exit code in *exit_code. `init` (optional) runs once the target
   // is known and before the baseline snapshot, so hooks set there see everything.
   static Expected<std::unique_ptr<Observer>> start(
       const ObserveOptions& opt, int* exit_code,
       const std::function<void(Observer&)>& init = nullptr);
-  ~Observer();
+  ~Observer() override;
 
   // Polls events until the interval deadline (or stop/target exit), then builds a frame.
   Expected<model::Frame> next();
   // Totals since attach.
   model::Frame final_frame();
-  [[nodiscard]] bool target_gone() const { return target_gone_; }
-  [[nodiscard]] bool stopped() const { return g_stop != 0; }
-  [[nodiscard]] const model::TargetInfo& target() const { return model_.target(); }
-  [[nodiscard]] GoAttach* go() { return go_.get(); }
+  [[nodiscard]] bool target_gone() const override { return target_gone_; }
+  [[nodiscard]] bool stopped() const override { return g_stop != 0; }
+  [[nodiscard]] const model::TargetInfo& target() const override { return model_.target(); }
+  [[nodiscard]] GoAttach* go() override { return go_.get(); }
   model::Model& model() { return model_; }
   [[nodiscard]] int child_exit_status() const;
   // Names of the BPF programs attached (the live view's cost line).
@@ -80,7 +93,7 @@ class Observer {
   // consumes it (model/inputs.h): raw records, kernel snapshots (final_frame()'s too), Go
   // samples, /proc thread names, the goroutine baseline (at once when it is already
   // known), censuses and scheduling-latency reads. Without taps nothing is copied.
-  void add_tap(model::Inputs* t);
+  void add_tap(model::Inputs* t) override;
   [[nodiscard]] std::optional<uint64_t> goroutine_baseline() const { return goroutine_baseline_; }
   // Called once with "attached to pid N (K BPF programs)" when everything this
   // observation counts is in place: the BPF programs attached and the kernel baseline

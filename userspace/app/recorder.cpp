@@ -70,7 +70,7 @@ json abi_json() {
 }  // namespace
 
 
-json recording_meta(Observer& o, const ObserveOptions& obs, const detect::DetectOptions& d,
+json recording_meta(Observed& o, const ObserveOptions& obs, const detect::DetectOptions& d,
                     const std::string& host, const json& start_time) {
   utsname u{};
   uname(&u);
@@ -93,7 +93,7 @@ json recording_meta(Observer& o, const ObserveOptions& obs, const detect::Detect
   return meta;
 }
 
-void Recorder::hook(Observer& o) { o.add_tap(this); }
+void Recorder::hook(Observed& o) { o.add_tap(this); }
 
 void Recorder::raw(const ss_hdr* rec, size_t size) {
   if (sym_) {
@@ -149,7 +149,7 @@ void Recorder::symbols(const std::vector<uint64_t>& pcs, bool with_start) {
 }
 
 
-void Recorder::marker(record::FrameMode mode, const Observer& o, const model::Frame* f,
+void Recorder::marker(record::FrameMode mode, const Observed& o, const model::Frame* f,
             const std::vector<detect::Alert>* alerts) {
   json m = {{"mode", record::frame_mode_name(mode)}};
   if (f) {

@@ -1,5 +1,5 @@
-// What `record` and the flight recorder (`top --flight-recorder`) share: the Recorder,
-// which hooks an Observer and sends everything it consumes — plus the symbols of every
+// What `record` and the flight recorders (`top --flight-recorder`, the agent's) share: the
+// Recorder, which hooks an observed process (app::Observed) and sends everything it consumes — plus the symbols of every
 // PC the model symbolizes and one marker per frame — to a RecordSink, and the metadata
 // that heads a recording.
 #pragma once
@@ -21,7 +21,7 @@ std::string hostname();
 nlohmann::json wall_now();
 // The recording's metadata (docs/recording-format.md) without "capture", which the
 // caller adds.
-nlohmann::json recording_meta(Observer& o, const ObserveOptions& obs, const detect::DetectOptions& d,
+nlohmann::json recording_meta(Observed& o, const ObserveOptions& obs, const detect::DetectOptions& d,
                               const std::string& host, const nlohmann::json& start_time);
 // Go metadata as recorded (version, offsets and their source, checks).
 nlohmann::json go_meta(GoAttach& g);
@@ -33,7 +33,7 @@ class Recorder : public model::Inputs {
   Recorder(record::RecordSink& w, const model::Symbolize* sym) : w_(w), sym_(sym) {}
 
   // Taps the observer (call from Observer::start's init, before it consumes).
-  void hook(Observer& o);
+  void hook(Observed& o);
   void raw(const ss_hdr* rec, size_t size) override;
   void kernel(const probe::KernelSnapshot& s) override;
   void go(const go::SchedSample& s) override;
@@ -47,7 +47,7 @@ class Recorder : public model::Inputs {
   void symbols(const std::vector<uint64_t>& pcs, bool with_start);
   // The end of one frame. Shown frames carry the live alerts and the stacks the
   // observer walked from /proc/PID/mem after building the frame.
-  void marker(record::FrameMode mode, const Observer& o, const model::Frame* f,
+  void marker(record::FrameMode mode, const Observed& o, const model::Frame* f,
               const std::vector<detect::Alert>* alerts);
 
   void set_target(const nlohmann::json& t) { last_target_ = t; }

@@ -41,7 +41,9 @@ static int run(int argc, char** argv) {
       "  schedscope inspect ./my-service              Go version, offsets, probe points\n"
       "  sudo schedscope probes -p PID                USDT probes (a JVM, CPython, any .note.stapsdt)\n"
       "  sudo schedscope agent --listen 127.0.0.1:9464\n"
-      "                                               every Go process of the machine, into Prometheus\n",
+      "                                               every Go process of the machine, into Prometheus\n"
+      "  sudo schedscope agent --flight-recorder 30s --dir /var/lib/schedscope\n"
+      "                                               ... and a recording of the 30s before each alert\n",
       "schedscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("schedscope ") + kSchedscopeVersion);
@@ -114,6 +116,7 @@ static int run(int argc, char** argv) {
   // ---- agent
   agent::AgentOptions agent_opt;
   std::string agent_interval = "10s", agent_scan = "3s", agent_log_max = "16M";
+  std::string agent_flight, agent_flight_max = "1G", agent_flight_memory = "32M";
   auto* agentc = app.add_subcommand(
       "agent",
       "observe every Go process of this machine (or those the filters keep), always on, and "
@@ -133,6 +136,24 @@ static int run(int argc, char** argv) {
   agentc->add_option("--alerts-log", agent_opt.alerts_log, "append one JSON line per alert raised to this file");
   agentc->add_option("--alerts-log-max", agent_log_max, "rotate the alerts log (to FILE.1) past this size (default 16M)")
       ->check(app::size_flag(app::kMaxBytesRange));
+  auto* afg = "Flight recorder";
+  agentc->add_option("--flight-recorder", agent_flight,
+                     "per target, keep its last DUR (e.g. 30s) in memory and, on each of its alerts, "
+                     "write them as a recording (schedscope-HOST-PID-KIND-TIME.sched, read by "
+                     "report/replay/export) into --dir; at most one file per DUR per target (1s to 24h)")
+      ->group(afg)
+      ->check(app::duration_flag(app::kFlightWindowRange));
+  agentc->add_option("--dir", agent_opt.flight.dir, "where --flight-recorder writes (default .)")->group(afg);
+  agentc->add_option("--flight-max-bytes", agent_flight_max,
+                     "after each flight recording delete the oldest recordings in --dir to stay under "
+                     "this (default 1G)")
+      ->group(afg)
+      ->check(app::size_flag(app::kMaxBytesRange));
+  agentc->add_option("--flight-memory", agent_flight_memory,
+                     "cap of the history kept in memory per target; the oldest seconds go first "
+                     "(default 32M; 1M to 64G)")
+      ->group(afg)
+      ->check(app::size_flag(app::kFlightMemoryRange));
   agentc->add_flag("-v,--verbose", agent_opt.verbose, "say which processes are observed and dropped");
   app::add_detector_flags(*agentc, agent_opt.detect);
 
@@ -170,6 +191,14 @@ static int run(int argc, char** argv) {
       agent_opt.interval_s = *parse_duration(agent_interval);
       agent_opt.scan_s = *parse_duration(agent_scan);
       agent_opt.alerts_log_max_bytes = *parse_size(agent_log_max);
+      if (!agent_flight.empty()) {
+        agent_opt.flight.window_s = *parse_duration(agent_flight);
+        agent_opt.flight.max_bytes = *parse_size(agent_flight_max);
+        agent_opt.flight.memory_bytes = *parse_size(agent_flight_memory);
+      } else if (agentc->count("--dir") || agentc->count("--flight-max-bytes") || agentc->count("--flight-memory")) {
+        std::cerr << "schedscope agent: --dir, --flight-max-bytes and --flight-memory go with --flight-recorder DUR\n";
+        return app::kExitUsage;
+      }
       return agent::cmd_agent(agent_opt);
     }
     if (topc->parsed()) {

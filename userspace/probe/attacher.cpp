@@ -75,6 +75,8 @@ std::vector<bpf_program*> SyscallAttacher::programs() const {
   return {skel_.progs.ss_sys_enter, skel_.progs.ss_sys_exit};
 }
 
+std::vector<bpf_program*> ExecAttacher::programs() const { return {skel_.progs.ss_sched_process_exec}; }
+
 // ---------------------------------------------------------------- goroutines
 
 void GoroutineAttacher::configure() {

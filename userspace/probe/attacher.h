@@ -73,6 +73,16 @@ class SchedAttacher : public TracepointAttacher {
   [[nodiscard]] std::vector<bpf_program*> programs() const override;
 };
 
+// exec.bpf.c: sched_process_exec, loaded only for the node agent (SS_EV_EXEC records:
+// discovery on exec).
+class ExecAttacher : public TracepointAttacher {
+ public:
+  ExecAttacher(schedscope_bpf& skel, bool enabled) : TracepointAttacher(skel, enabled) {}
+
+ protected:
+  [[nodiscard]] std::vector<bpf_program*> programs() const override;
+};
+
 // syscalls.bpf.c: raw_syscalls sys_enter/sys_exit, loaded only with -S (every syscall of
 // the machine goes through the tracing slow path while they are attached).
 class SyscallAttacher : public TracepointAttacher {

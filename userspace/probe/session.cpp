@@ -105,6 +105,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   };
   add(std::make_unique<SchedAttacher>(*skel));
   add(std::make_unique<SyscallAttacher>(*skel, cfg.all_syscalls));
+  add(std::make_unique<ExecAttacher>(*skel, cfg.exec_events));
   s->goroutines_ = add(std::make_unique<GoroutineAttacher>(*skel, cfg.goroutines));
   s->gc_ = add(std::make_unique<GcAttacher>(*skel, cfg.gc, s->ncpus_));
   s->usdt_ = add(std::make_unique<UsdtProbeAttacher>(*skel, cfg.usdt));

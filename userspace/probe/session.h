@@ -50,6 +50,7 @@ struct SessionConfig {
   bool gc = false;          // load the GC uprobe and sampler programs (gc.bpf.c)
   bool usdt = true;         // load the USDT program (--usdt, runtime adapters)
   bool annotations = false; // --annotations: load the runtime/trace uprobe program
+  bool exec_events = false; // the node agent: an SS_EV_EXEC record per execve (exec.bpf.c)
 };
 
 // Called for every ring-buffer record (starts with ss_hdr; size already checked).

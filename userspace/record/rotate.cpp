@@ -27,16 +27,24 @@ bool ends_with(const std::string& s, const std::string& e) {
 }
 }  // namespace
 
-std::string default_recording_name(const std::string& host, int pid, std::time_t t) {
-  std::string h;
-  for (char c : host)
-    h += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+namespace {
+std::string name_safe(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '+') ? c : '_';
+  return out;
+}
+}  // namespace
+
+std::string default_recording_name(const std::string& host, int pid, std::time_t t, const std::string& tag) {
+  std::string h = name_safe(host);
   if (h.empty()) h = "host";
   std::tm tm{};
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(kPrefix) + h + "-" + std::to_string(pid) + "-" + ts + kExt;
+  std::string mid = tag.empty() ? "" : name_safe(tag) + "-";
+  return std::string(kPrefix) + h + "-" + std::to_string(pid) + "-" + mid + ts + kExt;
 }
 
 bool is_recording_name(const std::string& n) {
@@ -44,8 +52,9 @@ bool is_recording_name(const std::string& n) {
          ends_with(n, kExt);
 }
 
-std::string unique_recording_path(const std::string& dir, const std::string& host, int pid, std::time_t t) {
-  std::string base = default_recording_name(host, pid, t);
+std::string unique_recording_path(const std::string& dir, const std::string& host, int pid, std::time_t t,
+                                  const std::string& tag) {
+  std::string base = default_recording_name(host, pid, t, tag);
   std::string d = dir.empty() ? "." : dir;
   std::string path = d + "/" + base;
   std::string stem = base.substr(0, base.size() - std::strlen(kExt));

@@ -7,13 +7,16 @@
 
 namespace schedscope::record {
 
-// "schedscope-<host>-<pid>-<YYYYmmddTHHMMSSZ>.sched" (UTC; host reduced to [A-Za-z0-9._-]).
-std::string default_recording_name(const std::string& host, int pid, std::time_t t);
+// "schedscope-<host>-<pid>-<YYYYmmddTHHMMSSZ>.sched" (UTC; host reduced to [A-Za-z0-9._-]);
+// with a tag (the agent's flight recordings: the alert kinds) "schedscope-<host>-<pid>-<tag>-<time>.sched",
+// the tag reduced like the host.
+std::string default_recording_name(const std::string& host, int pid, std::time_t t, const std::string& tag = "");
 // A name default_recording_name() produces (what rotation may delete).
 bool is_recording_name(const std::string& file_name);
 // A path in `dir` that does not exist yet: default name, else with "-1", "-2", ... before
 // the extension.
-std::string unique_recording_path(const std::string& dir, const std::string& host, int pid, std::time_t t);
+std::string unique_recording_path(const std::string& dir, const std::string& host, int pid, std::time_t t,
+                                  const std::string& tag = "");
 
 struct RecordingFile {
   std::string path;
