@@ -304,3 +304,61 @@ TEST(StuckP, StaysActiveThroughASignalBlipWhileTicksStayFrozen) {
   detect::attach(f4, d.evaluate(f4));
   EXPECT_EQ(find(f4, "stuck_p"), nullptr) << "ticks moved: the P schedules again";
 }
+
+namespace {
+
+model::SyscallRow sc_row(const char* name, double time_ms) {
+  model::SyscallRow r;
+  r.name = name;
+  r.time_ms = time_ms;
+  r.count = 1;
+  return r;
+}
+
+}  // namespace
+
+TEST(SyscallStorm, ShareBlockedOverTheIntervalDecidesWhenTheInstantCatchesFewerThreads) {
+  // 60 threads, only 20 caught in fsync at the frame's instant (a third), but the interval's
+  // fsync time says 45 were in it on average: the storm is there.
+  detect::Detectors d;
+  auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
+  detect::attach(f1, d.evaluate(f1));
+  auto f2 = storm_frame(2 * kSec, 60, 20, 70, "fsync");
+  f2.syscalls = {sc_row("fsync", 45000), sc_row("futex", 50000)};
+  detect::attach(f2, d.evaluate(f2));
+  const auto* a = find(f2, "syscall_storm");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->syscall, "fsync");
+  bool said = false;
+  for (const auto& e : a->evidence)
+    if (e.find("45.0 threads blocked in them on average over the last 1.0s") != std::string::npos)
+      said = true;
+  EXPECT_TRUE(said) << ::testing::PrintToString(a->evidence);
+}
+
+TEST(SyscallStorm, IntervalShareCountsOnlyTheSyscallsGoroutinesAreBlockedIn) {
+  // The same instant, but the interval's time is in futex (parked Ms) and in a syscall no
+  // goroutine is blocked in now: a third of the threads is no storm.
+  detect::Detectors d;
+  auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
+  detect::attach(f1, d.evaluate(f1));
+  auto f2 = storm_frame(2 * kSec, 60, 20, 70, "fsync");
+  f2.syscalls = {sc_row("fsync", 20000), sc_row("futex", 60000), sc_row("epoll_pwait", 60000)};
+  detect::attach(f2, d.evaluate(f2));
+  EXPECT_EQ(find(f2, "syscall_storm"), nullptr);
+}
+
+TEST(SyscallStorm, NamesTheSyscallMostThreadsWereInOverTheInterval) {
+  // At the instant, 20 threads in fsync and 25 in another call; over the interval, fsync held
+  // 45 threads on average and the other call 25: the storm is in fsync.
+  detect::Detectors d;
+  auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
+  detect::attach(f1, d.evaluate(f1));
+  auto f2 = storm_frame(2 * kSec, 60, 45, 70, "fsync");
+  for (int i = 20; i < 45; i++) f2.threads[size_t(i)].syscall = "pread64";
+  f2.syscalls = {sc_row("pread64", 25000), sc_row("fsync", 45000)};
+  detect::attach(f2, d.evaluate(f2));
+  const auto* a = find(f2, "syscall_storm");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->syscall, "fsync");
+}

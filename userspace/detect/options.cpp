@@ -22,7 +22,7 @@ const std::vector<ThresholdSpec>& threshold_specs() {
       {"--storm-threads", "storm_threads", &D::storm_threads, "threads", -kInf, kInf,
        "syscall storm: at least this many threads"},
       {"--storm-blocked", "storm_blocked_frac", &D::storm_blocked_frac, "share", 0, 1,
-       "syscall storm: share of threads blocked in syscalls (0-1)"},
+       "syscall storm: share of threads blocked in syscalls, at the instant or on average over the interval (0-1)"},
       {"--pause-ms", "pause_ms", &D::pause_ms, "ms", -kInf, kInf,
        "safepoint/GC pause (USDT runtimes): alert on a single pause this long (ms)"},
       {"--pause-share", "pause_share", &D::pause_share, "share", 0, 1,

@@ -382,6 +382,9 @@ class View {
  private:
   void show(model::Frame f) {
     shown_ = std::move(f);
+    // The slowest tasks' rows, built once per frame shown (the pane and its row count read them).
+    slowest_.clear();
+    if (shown_->annotations) slowest_ = slowest_rows(shown_->annotations->slowest);
     pinfo_ = ptrack_.all();
     alerts_ = hist_.entries();
   }
@@ -426,6 +429,7 @@ class View {
   void draw_help(int H, int W);
   std::vector<std::string> alert_details(const AlertEntry& e, int w) const;
 
+  std::vector<SlowestRow> slowest_;
   model::FrameSource& src_;
   LiveOptions opt_;
   Shared& sh_;
@@ -499,7 +503,7 @@ int View::rows_of(int pane) const {
         case Pane3::kTasks:
           return int(annot_tables().tasks.size());
         case Pane3::kSlowest:
-          return int(slowest_rows(shown_->annotations->slowest).size());
+          return int(slowest_.size());
         default:
           return int(shown_->syscalls.size());
       }
@@ -1227,8 +1231,8 @@ void View::draw_annotations(const Rect& r) {
     cols = {{"TASK", 8, true, 0}, {"NAME / REGION TREE", 16, false, 0}, {"G", 7, true, 0},
             {"P", 3, true, 1},    {"START ms", 9, true, 1},            {"MS", 9, true, 0}};
     flex = 1;
-    for (auto& row : slowest_rows(a.slowest)) {
-      rows.push_back(std::move(row.cells));
+    for (const auto& row : slowest_) {
+      rows.push_back(row.cells);
       attrs.push_back(row.task ? attr_t(A_BOLD) : attr_t(0));
     }
     info = "since attach, slowest first";
