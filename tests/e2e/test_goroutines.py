@@ -100,6 +100,40 @@ class Goroutines(unittest.TestCase):
         self.assertLess(g["live"], n // 10, g)
         self.assertGreater(max(c["live"] or 0 for c in during), 0)
 
+    def test_top_start_functions_without_uprobes(self):
+        """The census (one pass over allgs per interval, no uprobe) names the start
+        functions of the live goroutines: while gospawn holds its n goroutines of
+        main.spawned (each sleeping 3 s), main.spawned leads the census's live_funcs with
+        at least n of them, as gospawn says it started them."""
+        n = 2000
+        wl = Proc([workload("gospawn"), "-wait-stdin", "-n", str(n), "-bursts", "1",
+                   "-sleep", "3s", "-hold", "500ms"], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready, "gospawn did not start")
+        top = top_json(ready["pid"], "-i", "500ms")
+        self.addCleanup(top.stop)
+        first = top.wait_for(lambda o: "census" in o, 15)
+        if first is None:
+            top.stop()
+            self.fail("no frame with a census: " + top.stderr_text())
+        self.assertNotIn("goroutines", first)  # no --goroutines: no uprobe section
+        wl.send()
+        spawned = wl.wait_for(lambda o: o.get("ev") == "spawned", 20)
+        self.assertIsNotNone(spawned)
+        self.assertEqual(spawned["count"], n)
+        self.assertEqual(spawned["func"], "main.spawned")
+        frames = frames_until_final(top, 20)
+        tops = [f["census"]["live_funcs"] for f in frames if f.get("census")]
+        held = [t for t in tops if t and t[0]["func"] == spawned["func"]]
+        self.assertTrue(held, tops[-4:])
+        best = max(t[0]["count"] for t in held)
+        self.assertGreaterEqual(best, n, held)
+        self.assertLessEqual(best, n + 16, held)  # only gospawn's; nothing else starts there
+        for t in tops:  # most first
+            counts = [e["count"] for e in t]
+            self.assertEqual(counts, sorted(counts, reverse=True), t)
+
     def test_recording_keeps_goroutines_and_uprobe_hits(self):
         """What --goroutines showed live comes back from a recording: per-function counts and
         the uprobe hits (the cost line) — not zeros."""

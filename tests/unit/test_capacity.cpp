@@ -380,6 +380,68 @@ TEST(CapacitySampler, TallyCountsRunningPsAndTheLongestQueue) {
   EXPECT_EQ(c.runq[SS_CAP_RUNQ - 1], 1u);
 }
 
+TEST(CapacitySampler, AWeightedReadCountsForTheSlotsItStandsFor) {
+  ss_cap_counts c{};
+  uint64_t key = tally({1, 0}, {0, 3}, true, c, 4);  // one read after a 4-period sleep
+  EXPECT_EQ(c.ticks, 4u);
+  EXPECT_EQ(c.procs[1], 4u);
+  EXPECT_EQ(c.runq[3], 4u);
+  EXPECT_EQ(key & 0xffffffffu, 1u);  // Ps running
+  EXPECT_EQ(key >> 32, 3u);          // longest queue
+  EXPECT_EQ(tally({1, 1}, {9, 9}, false, c) >> 32, 0u);  // queues unknown: not in the key
+}
+
+TEST(CapacitySampler, AGapEndingOnAChangeIsSplitBetweenItsEnds) {
+  const size_t nps = 2;
+  const uint64_t one = 1, two = 2, two_queued = 2 | (uint64_t(5) << 32);
+  // What the period adapts to: all Ps running or not, and the longest queue's class
+  // (under 64, under 192, near full) the capacity rules use.
+  EXPECT_EQ(stretch_key(0, nps), stretch_key(one, nps));
+  EXPECT_NE(stretch_key(one, nps), stretch_key(two, nps));
+  EXPECT_EQ(stretch_key(two, nps), stretch_key(two_queued, nps));
+  EXPECT_EQ(stretch_key(2 | (uint64_t(63) << 32), nps) >> 32, 0u);
+  EXPECT_EQ(stretch_key(2 | (uint64_t(64) << 32), nps) >> 32, 1u);
+  EXPECT_EQ(stretch_key(2 | (uint64_t(191) << 32), nps) >> 32, 1u);
+  EXPECT_EQ(stretch_key(2 | (uint64_t(192) << 32), nps) >> 32, 2u);
+  ss_cap_counts c{};
+  add_gap(c, one, two, nps, true, 8);  // saturated somewhere in the 8 ms: half each
+  EXPECT_EQ(c.ticks, 8u);
+  EXPECT_EQ(c.procs[1], 4u);
+  EXPECT_EQ(c.procs[2], 4u);
+  add_gap(c, 0, one, nps, true, 8);  // same key at both ends: all to the new read
+  EXPECT_EQ(c.procs[1], 12u);
+  EXPECT_EQ(c.procs[0], 0u);
+  add_gap(c, one, two_queued, nps, true, 1);  // one period: nothing to split
+  EXPECT_EQ(c.procs[2], 5u);
+  EXPECT_EQ(c.runq[5], 1u);
+  EXPECT_EQ(c.ticks, 17u);
+}
+
+TEST(CapacitySampler, StretchesOnlyWhileNothingChangesAndNothingQueues) {
+  Stretch s;
+  const uint64_t idle = 0, one = 1, queued = 1 | (uint64_t(2) << 32);
+  EXPECT_EQ(s.next(idle), 1u);
+  // kStableReads identical reads double the period, up to kMaxStretch.
+  uint32_t reads = 0;
+  while (s.stretch() < kMaxStretch && reads < 1000) {
+    uint32_t before = s.stretch();
+    s.next(idle);
+    reads++;
+    if (s.stretch() != before) {
+      EXPECT_EQ(s.stretch(), before * 2);
+    }
+  }
+  EXPECT_EQ(s.stretch(), kMaxStretch);
+  EXPECT_EQ(reads, kStableReads * 3);  // 1 -> 2 -> 4 -> 8
+  for (uint32_t i = 0; i < 100; i++) s.next(idle);
+  EXPECT_EQ(s.stretch(), kMaxStretch);  // never beyond
+  EXPECT_EQ(s.next(one), 1u);           // a change: every period again
+  for (uint32_t i = 0; i < kStableReads; i++) s.next(one);
+  EXPECT_EQ(s.stretch(), 2u);
+  // A long queue (class 1: 64 or more): every period, however long the state holds.
+  for (uint32_t i = 0; i < 10 * kStableReads; i++) EXPECT_EQ(s.next(queued), 1u);
+}
+
 // ---- the tracker through the model, as live and replay feed it
 
 ss_cap_sample cap_record(uint64_t ts, uint64_t ticks, uint64_t k_at_1, uint64_t runq240,

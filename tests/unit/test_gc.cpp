@@ -5,6 +5,7 @@
 
 #include "detect/detectors.h"
 #include "gc/gc.h"
+#include "model/frame_json.h"
 #include "model/model.h"
 #include "record/census_format.h"
 
@@ -188,6 +189,36 @@ TEST(Census, RoundTrip) {
   EXPECT_NEAR(d.read_ms, 1.5, 1e-6);
   record::ByteReader shortr(w.data().data(), w.size() - 3);
   EXPECT_FALSE(record::decode_census(shortr, &d));
+}
+
+TEST(Census, LiveStartFunctionsRoundTripAndOlderRecordsHaveNone) {
+  gc::Census c;
+  c.allglen = 3000;
+  c.read = 3000;
+  c.by_status[4] = 2990;
+  c.io_wait_funcs = {{"net/http.(*conn).serve", 5}};
+  c.live_funcs = {{"main.spawned", 2980}, {"main.main", 1}};
+  record::ByteWriter w;
+  record::encode_census(w, c);
+  record::ByteReader r(w.data().data(), w.size());
+  gc::Census d;
+  ASSERT_TRUE(record::decode_census(r, &d));
+  EXPECT_EQ(d.io_wait_funcs, c.io_wait_funcs);
+  EXPECT_EQ(d.live_funcs, c.live_funcs);
+  // A recording made before the live start functions ends after the IO-wait ones.
+  gc::Census old = c;
+  old.live_funcs.clear();
+  record::ByteWriter wo;
+  record::encode_census(wo, old);
+  record::ByteReader ro(wo.data().data(), wo.size() - 4);  // without the trailing count
+  ASSERT_TRUE(record::decode_census(ro, &d));
+  EXPECT_EQ(d.io_wait_funcs, c.io_wait_funcs);
+  EXPECT_TRUE(d.live_funcs.empty());
+  // And the frame JSON lists them, most first.
+  auto j = model::census_json(c);
+  ASSERT_EQ(j["live_funcs"].size(), 2u);
+  EXPECT_EQ(j["live_funcs"][0]["func"], "main.spawned");
+  EXPECT_EQ(j["live_funcs"][0]["count"], 2980);
 }
 
 model::Frame gc_frame(double mmu10, double mmu100) {

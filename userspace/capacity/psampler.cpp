@@ -1,5 +1,7 @@
 #include "capacity/psampler.h"
 
+#include "capacity/thresholds.h"
+
 #include <sys/uio.h>
 #include <time.h>
 
@@ -7,16 +9,55 @@
 
 namespace schedscope::capacity {
 
-void tally(const std::vector<uint32_t>& status, const std::vector<uint32_t>& runq, bool runq_known,
-           ss_cap_counts& c) {
+uint64_t measure(const std::vector<uint32_t>& status, const std::vector<uint32_t>& runq,
+                 bool runq_known) {
   uint32_t k = 0, longest = 0;
   for (size_t i = 0; i < status.size(); i++) {
     if ((status[i] & ~0x1000u) == kPRunning) k++;
     if (i < runq.size()) longest = std::max(longest, runq[i]);
   }
-  c.ticks++;
-  c.procs[std::min<uint32_t>(k, SS_CAP_PROCS - 1)]++;
-  if (runq_known) c.runq[std::min<uint32_t>(longest, SS_CAP_RUNQ - 1)]++;
+  return uint64_t(k) | (uint64_t(runq_known ? longest : 0) << 32);
+}
+
+void add(ss_cap_counts& c, uint64_t m, bool runq_known, uint32_t weight) {
+  c.ticks += weight;
+  c.procs[std::min<uint64_t>(m & 0xffffffffu, SS_CAP_PROCS - 1)] += weight;
+  if (runq_known) c.runq[std::min<uint64_t>(m >> 32, SS_CAP_RUNQ - 1)] += weight;
+}
+
+uint64_t tally(const std::vector<uint32_t>& status, const std::vector<uint32_t>& runq,
+               bool runq_known, ss_cap_counts& c, uint32_t weight) {
+  uint64_t m = measure(status, runq, runq_known);
+  add(c, m, runq_known, weight);
+  return m;
+}
+
+uint64_t stretch_key(uint64_t m, size_t nps) {
+  const uint64_t longest = m >> 32;
+  const uint64_t queue = longest >= kRunqNear ? 2 : longest >= kRunqShort ? 1 : 0;
+  return ((m & 0xffffffffu) >= nps && nps > 0 ? 1u : 0u) | (queue << 32);
+}
+
+void add_gap(ss_cap_counts& c, uint64_t prev, uint64_t cur, size_t nps, bool runq_known,
+             uint32_t weight) {
+  if (weight > 1 && stretch_key(prev, nps) != stretch_key(cur, nps)) {
+    add(c, prev, runq_known, weight / 2);
+    add(c, cur, runq_known, weight - weight / 2);
+  } else {
+    add(c, cur, runq_known, weight);
+  }
+}
+
+uint32_t Stretch::next(uint64_t key) {
+  if (key != last_ || (key >> 32) != 0) {  // a change, or a long queue: every period
+    last_ = key;
+    same_ = 0;
+    stretch_ = 1;
+  } else if (++same_ >= kStableReads) {
+    same_ = 0;
+    stretch_ = std::min(stretch_ * 2, kMaxStretch);
+  }
+  return stretch_;
 }
 
 PSampler::PSampler(const PSamplerConfig& c) : cfg_(c) {
@@ -56,9 +97,13 @@ void PSampler::run() {
   std::vector<uint32_t> headtail;
   std::vector<uint64_t> runnext;
   std::vector<iovec> local, remote;
+  Stretch stretch;
+  uint32_t weight = 1;  // the periods this read stands for
+  uint64_t prev = 0;    // the previous read's measure()
+  bool have_prev = false;
   bool have = false;
   while (!stop_) {
-    // allp changes only when GOMAXPROCS does: its pointers are re-read every 100 samples.
+    // allp changes only when GOMAXPROCS does: its pointers are re-read every 100 reads.
     if (!have || n % 100 == 0) have = refresh_ps();
     n++;
     if (have) {
@@ -95,13 +140,28 @@ void PSampler::run() {
         runq.assign(np, 0);
         for (size_t i = 0; i < np && runq_; i++)
           runq[i] = (headtail[2 * i + 1] - headtail[2 * i]) + (runnext[i] ? 1 : 0);
-        std::lock_guard<std::mutex> lk(mu_);
-        tally(status, runq, runq_, counts_);
+        uint64_t m = measure(status, runq, runq_);
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          if (have_prev) {
+            add_gap(counts_, prev, m, np, runq_, weight);
+          } else {
+            add(counts_, m, runq_, weight);
+          }
+        }
+        prev = m;
+        have_prev = true;
+        weight = stretch.next(stretch_key(m, np));
       } else {
         have = false;
+        have_prev = false;
+        weight = 1;
       }
+    } else {
+      have_prev = false;
+      weight = 1;
     }
-    next.tv_nsec += long(cfg_.period_ns);
+    next.tv_nsec += long(cfg_.period_ns * weight);
     while (next.tv_nsec >= 1'000'000'000) {
       next.tv_nsec -= 1'000'000'000;
       next.tv_sec++;

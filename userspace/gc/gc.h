@@ -54,6 +54,9 @@ struct Census {
   double read_ms = 0;             // what the census cost the observer
   // Start functions of the goroutines in IO wait, most first (at most 8).
   std::vector<std::pair<std::string, uint32_t>> io_wait_funcs;
+  // Start functions (g.startpc, go-statement wrappers unwrapped) of the live goroutines,
+  // most first (at most 8): the census's top start functions, without uprobes.
+  std::vector<std::pair<std::string, uint32_t>> live_funcs;
   [[nodiscard]] std::string reason_name(uint32_t reason) const {
     return wait_reason_name(reason, reason_names);
   }

@@ -74,9 +74,51 @@ class ProcMemReader final : public MemReader {
     return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
   }
 
+  // process_vm_readv copies whole iovecs and stops at the first it cannot read: the spans
+  // before it are read, that one is read alone (read(): pread, its own fallbacks), and
+  // the batch goes on after it. Refused outright (a seccomp filter): one by one from then on.
+  void read_many(std::vector<ReadSpan>& spans) override {
+    constexpr size_t kIov = 1024;  // IOV_MAX
+    std::vector<iovec> local, remote;
+    size_t i = 0;
+    while (i < spans.size()) {
+      if (!batch_) {
+        for (; i < spans.size(); i++) spans[i].ok = read(spans[i].addr, spans[i].buf, spans[i].len);
+        return;
+      }
+      local.clear();
+      remote.clear();
+      for (size_t j = i; j < spans.size() && local.size() < kIov; j++) {
+        local.push_back({spans[j].buf, spans[j].len});
+        remote.push_back(  // NOLINTNEXTLINE(performance-no-int-to-ptr)
+            {reinterpret_cast<void*>(spans[j].addr), spans[j].len});
+      }
+      ssize_t r = process_vm_readv(pid_, local.data(), local.size(), remote.data(), remote.size(), 0);
+      if (r < 0) {
+        if (errno == EPERM || errno == ENOSYS || errno == EACCES) {
+          batch_ = false;
+          continue;
+        }
+        r = 0;  // EFAULT on the first span: read it alone below
+      }
+      size_t got = size_t(r);
+      for (size_t j = 0; j < local.size(); j++) {
+        if (got >= local[j].iov_len) {
+          got -= local[j].iov_len;
+          spans[i++].ok = true;
+          continue;
+        }
+        spans[i].ok = read(spans[i].addr, spans[i].buf, spans[i].len);
+        i++;
+        break;
+      }
+    }
+  }
+
  private:
   int pid_;
   int fd_;
+  bool batch_ = true;  // process_vm_readv allowed
 };
 
 struct ElfCloser {
@@ -226,6 +268,13 @@ std::string RuntimeReader::start_func(uint64_t runtime_startpc) {
 std::optional<GSample> RuntimeReader::read_g(uint64_t addr) {
   Block g;
   if (!read_block(*mem_, addr, kGBlock, g)) return std::nullopt;
+  return g_from_block(addr, g.b.data(), g.b.size());
+}
+
+GSample RuntimeReader::g_from_block(uint64_t addr, const uint8_t* b, size_t len) {
+  Block g;  // out-of-range fields read as 0, as from read_block
+  g.addr = addr;
+  g.b.assign(b, b + len);
   GSample s;
   s.addr = addr;
   if (off_.g_goid) s.goid = g.u64(off_.g_goid);
@@ -320,14 +369,87 @@ Expected<SchedSample> RuntimeReader::sample() {
     }
   }
 
-  // allm
+  // allm. Each M's first kMBlock bytes: those of the previous sample's Ms in one batched
+  // read, then the walk from the head through the blocks' alllink (an M not in the batch,
+  // new since, is read alone). Then the Gs the Ms point at (curg, lockedg), in one batch.
   uint64_t head = mem.get<uint64_t>(gl.allm + bias_).value_or(0);
-  std::unordered_map<uint64_t, size_t> m_index;
+  std::unordered_map<uint64_t, Block> mblocks;
+  std::unordered_map<uint64_t, Block> gblocks;
   if (off_.m_alllink != 0) {
-    AllmWalk w = walk_allm(mem, head, off_.m_alllink);
-    for (uint64_t maddr : w.ms) {
-      Block mb;
-      if (!read_block(mem, maddr, kMBlock, mb)) continue;
+    std::vector<uint64_t> order;
+    if (off_.m_alllink + 8 <= kMBlock) {
+      std::vector<ReadSpan> spans;
+      std::vector<Block> batch(last_ms_.size());
+      for (size_t i = 0; i < last_ms_.size(); i++) {
+        batch[i].addr = last_ms_[i];
+        batch[i].b.assign(kMBlock, 0);
+        if (plausible_ptr(last_ms_[i]))
+          spans.push_back({last_ms_[i], batch[i].b.data(), kMBlock, false});
+      }
+      mem.read_many(spans);
+      size_t k = 0;
+      for (auto& b : batch)
+        if (plausible_ptr(b.addr) && spans[k++].ok) mblocks.emplace(b.addr, std::move(b));
+      std::unordered_set<uint64_t> seen;
+      uint64_t m = head;
+      while (m != 0) {
+        if (!plausible_ptr(m) || !seen.insert(m).second || order.size() >= kMaxMs) break;
+        order.push_back(m);
+        auto it = mblocks.find(m);
+        if (it == mblocks.end()) {
+          Block b;
+          if (read_block(mem, m, kMBlock, b)) it = mblocks.emplace(m, std::move(b)).first;
+        }
+        uint64_t next = 0;
+        if (it != mblocks.end() && off_.m_alllink + 8 <= it->second.b.size()) {
+          next = it->second.u64(off_.m_alllink);
+        } else if (auto n = mem.get<uint64_t>(m + off_.m_alllink)) {
+          next = *n;
+        } else {
+          break;
+        }
+        m = next;
+      }
+    } else {
+      order = walk_allm(mem, head, off_.m_alllink).ms;
+      for (uint64_t maddr : order) {
+        Block b;
+        if (read_block(mem, maddr, kMBlock, b)) mblocks.emplace(maddr, std::move(b));
+      }
+    }
+    last_ms_ = order;
+    // The Gs: curg of every M, and lockedg when it is another G.
+    std::vector<uint64_t> gaddrs;
+    for (uint64_t maddr : order) {
+      auto it = mblocks.find(maddr);
+      if (it == mblocks.end()) continue;
+      for (uint32_t off : {off_.m_curg, off_.m_lockedg}) {
+        uint64_t g = off ? it->second.u64(off) : 0;
+        if (g && plausible_ptr(g) && gblocks.emplace(g, Block{}).second) gaddrs.push_back(g);
+      }
+    }
+    std::vector<ReadSpan> gspans;
+    gspans.reserve(gaddrs.size());
+    for (uint64_t g : gaddrs) {
+      Block& b = gblocks[g];
+      b.addr = g;
+      b.b.assign(kGBlock, 0);
+      gspans.push_back({g, b.b.data(), kGBlock, false});
+    }
+    mem.read_many(gspans);
+    for (const auto& sp : gspans) {
+      if (sp.ok) continue;
+      Block b;  // near a mapping's end: read_block's shorter reads
+      if (read_block(mem, sp.addr, kGBlock, b)) {
+        gblocks[sp.addr] = std::move(b);
+      } else {
+        gblocks.erase(sp.addr);
+      }
+    }
+    for (uint64_t maddr : order) {
+      auto mit = mblocks.find(maddr);
+      if (mit == mblocks.end()) continue;
+      const Block& mb = mit->second;
       MSample m;
       m.addr = maddr;
       if (off_.m_id) m.id = mb.at<int64_t>(off_.m_id);
@@ -342,10 +464,11 @@ Expected<SchedSample> RuntimeReader::sample() {
       if (off_.m_oldp) m.oldp = pid_of(mb.u64(off_.m_oldp));
       if (off_.m_curg) {
         if (uint64_t cg = mb.u64(off_.m_curg)) {
-          if (auto g = read_g(cg)) {
-            m.curg_goid = g->goid;
-            m.curg_func = g->func;
-            m.curg_status = g->status;
+          if (auto it = gblocks.find(cg); it != gblocks.end()) {
+            GSample g = g_from_block(cg, it->second.b.data(), it->second.b.size());
+            m.curg_goid = g.goid;
+            m.curg_func = g.func;
+            m.curg_status = g.status;
           }
         }
       }
@@ -354,15 +477,26 @@ Expected<SchedSample> RuntimeReader::sample() {
       if (off_.m_incgo) m.incgo = mb.at<uint8_t>(off_.m_incgo) != 0;
       if (off_.m_lockedg) {
         if (uint64_t lg = mb.u64(off_.m_lockedg)) {
-          if (off_.g_goid) m.lockedg_goid = mem.get<uint64_t>(lg + off_.g_goid).value_or(0);
+          if (off_.g_goid) {
+            auto it = gblocks.find(lg);
+            m.lockedg_goid = it != gblocks.end() ? it->second.u64(off_.g_goid)
+                                                 : mem.get<uint64_t>(lg + off_.g_goid).value_or(0);
+          }
         }
       }
       if (off_.m_mstartfn && sysmon_entry_) {
         if (uint64_t fv = mb.u64(off_.m_mstartfn)) {
-          m.sysmon = mem.get<uint64_t>(fv).value_or(0) == sysmon_entry_ + bias_;
+          auto it = sysmon_fv_.find(fv);
+          if (it == sysmon_fv_.end()) {
+            auto fn = mem.get<uint64_t>(fv);
+            bool sysmon = fn.value_or(0) == sysmon_entry_ + bias_;
+            if (fn && sysmon_fv_.size() < 4096) sysmon_fv_.emplace(fv, sysmon);
+            m.sysmon = sysmon;
+          } else {
+            m.sysmon = it->second;
+          }
         }
       }
-      m_index[maddr] = s.ms.size();
       s.ms.push_back(std::move(m));
     }
   }
@@ -387,7 +521,11 @@ Expected<SchedSample> RuntimeReader::sample() {
     if (maddr == 0 && p.status == kPsyscall && off_.m_oldp) {
       // ≤1.25: the P of an M in a syscall has p.m == 0 and m.oldp == P.
       for (const auto& ms : s.ms) {
-        if (mem.get<uint64_t>(ms.addr + off_.m_oldp).value_or(0) == p.addr) {
+        auto mit = mblocks.find(ms.addr);  // the block read above (m.oldp is in it), else a read
+        uint64_t oldp = mit != mblocks.end() && off_.m_oldp + 8 <= mit->second.b.size()
+                            ? mit->second.u64(off_.m_oldp)
+                            : mem.get<uint64_t>(ms.addr + off_.m_oldp).value_or(0);
+        if (oldp == p.addr) {
           maddr = ms.addr;
           p.via_oldp = true;
           break;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "go/binary.h"
@@ -76,10 +77,23 @@ struct SchedSample {
   std::vector<MSample> ms;
 };
 
+// One of many reads made together (MemReader::read_many).
+struct ReadSpan {
+  uint64_t addr = 0;
+  void* buf = nullptr;
+  size_t len = 0;
+  bool ok = false;
+};
+
 class MemReader {
  public:
   virtual ~MemReader() = default;
   virtual bool read(uint64_t addr, void* buf, size_t len) = 0;
+  // Many reads at once; each span's `ok` says whether it was read in full. The default
+  // reads them one by one; the process reader makes one process_vm_readv per 1024 spans.
+  virtual void read_many(std::vector<ReadSpan>& spans) {
+    for (auto& s : spans) s.ok = read(s.addr, s.buf, s.len);
+  }
   template <typename T>
   std::optional<T> get(uint64_t addr) {
     T v{};
@@ -127,7 +141,13 @@ class RuntimeReader {
   int ns_pid_src_ = 0;  // the process whose namespace tids are mapped (0: not nested)
   NsTids ns_;
   std::optional<GSample> read_g(uint64_t addr);
+  GSample g_from_block(uint64_t addr, const uint8_t* b, size_t len);
   std::map<uint64_t, std::string> start_cache_;
+  // The M list of the previous sample: its blocks are read in one batch and the walk
+  // checks them (new Ms are read one by one).
+  std::vector<uint64_t> last_ms_;
+  // m.mstartfn value -> "is runtime.sysmon" (the funcval is read once per value).
+  std::unordered_map<uint64_t, bool> sysmon_fv_;
 
   std::unique_ptr<MemReader> mem_;
   const BinaryInfo& bin_;

@@ -491,6 +491,11 @@ json census_json(const gc::Census& c) {
              json a = json::array();
              for (const auto& [fn, n] : c.io_wait_funcs) a.push_back({{"func", fn}, {"count", n}});
              return a;
+           }()},
+          {"live_funcs", [&] {
+             json a = json::array();
+             for (const auto& [fn, n] : c.live_funcs) a.push_back({{"func", fn}, {"count", n}});
+             return a;
            }()}};
 }
 

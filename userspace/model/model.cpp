@@ -90,11 +90,15 @@ void add_state(ss_thread_state& acc, const ss_thread_state& s) {
   acc.sc_count += s.sc_count;
 }
 
-// A thread's long blocks by syscall name (two numbers of one name merge).
-std::map<std::string, BlockedIn> blocks_by_name(const std::map<int, BlockedIn>& by_nr) {
+// A thread's long blocks by syscall name (two numbers of one name merge): the interval's
+// or (total) those since attach; syscalls with none are left out.
+template <typename V>
+std::map<std::string, BlockedIn> blocks_by_name(const V& by_nr, bool total) {
   std::map<std::string, BlockedIn> out;
-  for (const auto& [nr, b] : by_nr) {
-    BlockedIn& o = out[probe::syscall_name(nr)];
+  for (const auto& e : by_nr) {
+    const BlockedIn& b = total ? e.total : e.iv;
+    if (b.count == 0) continue;
+    BlockedIn& o = out[probe::syscall_name(e.nr)];
     o.count += b.count;
     o.ms += b.ms;
     o.max_ms = std::max(o.max_ms, b.max_ms);
@@ -219,7 +223,11 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       annot_.on_offcpu(e);  // --annotations: the slow tasks' goroutines off-CPU
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
         double ms = double(e.h.ts - e.start_ns) / 1e6;
-        for (auto* m : {&blocked_iv_[e.tid][e.syscall_nr], &blocked_total_[e.tid][e.syscall_nr]}) {
+        auto& v = blocked_[e.tid];
+        auto it = std::find_if(v.begin(), v.end(),
+                               [&](const BlockedNr& b) { return b.nr == e.syscall_nr; });
+        if (it == v.end()) it = v.insert(v.end(), BlockedNr{e.syscall_nr, {}, {}});
+        for (auto* m : {&it->iv, &it->total}) {
           m->count++;
           m->ms += ms;
           m->max_ms = std::max(m->max_ms, ms);
@@ -537,9 +545,8 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
       r.go_func = m.curg_func;
       r.incgo = m.incgo;
     }
-    if (auto bit = (final ? blocked_total_ : blocked_iv_).find(tid);
-        bit != (final ? blocked_total_ : blocked_iv_).end())
-      r.blocked_in = blocks_by_name(bit->second);
+    if (auto bit = blocked_.find(tid); bit != blocked_.end())
+      r.blocked_in = blocks_by_name(bit->second, final);
     f.threads.push_back(std::move(r));
     if (!final) {
       t.prev = c;
@@ -694,7 +701,8 @@ void Model::end_interval() {
   drops_prev_ = drops_;
   creations_.clear();
   offcpu_.clear();
-  blocked_iv_.clear();
+  for (auto& [tid, v] : blocked_)
+    for (auto& b : v) b.iv = {};
   prev_frame_ns_ = snap_ns_;
 }
 
@@ -736,8 +744,8 @@ void Model::frame_exited_threads(Frame& f) {
     r.rq_p99_us = hist_percentile_ns(h, SS_HIST_BUCKETS, 0.99) / 1e3;
     r.switches = switches_of(st);
     r.created_by = st.created_by;
-    if (auto bit = blocked_total_.find(tid); bit != blocked_total_.end())
-      r.blocked_in = blocks_by_name(bit->second);
+    if (auto bit = blocked_.find(tid); bit != blocked_.end())
+      r.blocked_in = blocks_by_name(bit->second, true);
     if (st.go.flags & SS_GO_VALID) {
       r.m = st.go.m_id;
       r.p = st.go.p_id;

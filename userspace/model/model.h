@@ -313,8 +313,14 @@ class Model {
   std::vector<Frame_Creation> creations_, all_creations_;
   uint64_t creations_total_ = 0, exits_total_ = 0;
   std::vector<OffCpuEvent> offcpu_;
-  // tid -> syscall number -> long blocks; named when a frame is built (not per event).
-  std::unordered_map<uint32_t, std::map<int, BlockedIn>> blocked_iv_, blocked_total_;
+  // tid -> its long blocks by syscall number, this interval's and since attach; named when
+  // a frame is built (not per event). A thread blocks in few distinct syscalls: a short
+  // vector scanned, kept across intervals (the interval's part zeroed, not freed).
+  struct BlockedNr {
+    int nr = 0;
+    BlockedIn iv, total;
+  };
+  std::unordered_map<uint32_t, std::vector<BlockedNr>> blocked_;
   std::vector<uint32_t> exited_tids_;
   std::optional<go::SchedSample> go_;
   // sched.goidgen: first read, at the previous frame, last read (value, time).

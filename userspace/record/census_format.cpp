@@ -3,7 +3,9 @@
 namespace schedscope::record {
 
 // u64 ts, u32 allglen, u32 read, u32 by_status[16], u32 n, {u32 reason, u32 count} x n,
-// u64 rss_bytes, u64 read_ns, u32 nf, {str func, u32 count} x nf
+// u64 rss_bytes, u64 read_ns, u32 nf, {str func, u32 count} x nf (IO wait),
+// then u32 nl, {str func, u32 count} x nl (live by start function; absent in recordings
+// made before it: read as none)
 void encode_census(ByteWriter& out, const gc::Census& c) {
   out.u64(c.ts_ns);
   out.u32(c.allglen);
@@ -18,6 +20,11 @@ void encode_census(ByteWriter& out, const gc::Census& c) {
   out.u64(uint64_t(c.read_ms * 1e6));
   out.u32(uint32_t(c.io_wait_funcs.size()));
   for (const auto& [f, n] : c.io_wait_funcs) {
+    out.str(f);
+    out.u32(n);
+  }
+  out.u32(uint32_t(c.live_funcs.size()));
+  for (const auto& [f, n] : c.live_funcs) {
     out.str(f);
     out.u32(n);
   }
@@ -45,6 +52,15 @@ bool decode_census(ByteReader& in, gc::Census* c) {
     uint32_t k = 0;
     if (!in.str(f) || !in.get(k)) return false;
     c->io_wait_funcs.emplace_back(std::move(f), k);
+  }
+  if (in.left() == 0) return true;  // recorded before the live start functions
+  uint32_t nl = 0;
+  if (!in.get(nl) || nl > in.left() / 8) return false;
+  for (uint32_t i = 0; i < nl; i++) {
+    std::string f;
+    uint32_t k = 0;
+    if (!in.str(f) || !in.get(k)) return false;
+    c->live_funcs.emplace_back(std::move(f), k);
   }
   return true;
 }
