@@ -166,6 +166,25 @@ class ContainerImage(unittest.TestCase):
         active = {l["pid"]: v for n, l, v in metrics if n == "schedscope_alert_active" and l["kind"] == "stuck_p"}
         self.assertEqual(active.get(str(sready["pid"])), 1.0)
         self.assertEqual(active.get(str(inner.pid)), 0.0, "the healthy containerized workload is not stuck")
+        # A pod's process: the stuck-P workload in a container of its own PID namespace. Its
+        # runtime knows its threads by the namespace's tids; the alert names the host's.
+        boxed = ci.ContainerWorkload(self.podman, BUILD, "stuckp_raw", "-delay", "2s", "-hold", "60s")
+        self.addCleanup(boxed.stop)
+        self.assertNotEqual(boxed.pid, boxed.ready["pid"])
+        entry = ci.wait_for_alert(agent, os.path.join(logdir, "alerts.jsonl"), boxed.pid, "stuck_p")
+        self.assertEqual(entry["alert"]["syscall"], "read", entry)
+        out = self.podman("logs", boxed.id, timeout=60).stdout
+        truth = next(json.loads(l) for l in out.splitlines()
+                     if l.startswith("{") and json.loads(l).get("ev") == "stuck")
+        host_tids = {}
+        for tid in os.listdir(f"/proc/{boxed.pid}/task"):
+            with open(f"/proc/{boxed.pid}/task/{tid}/status") as st:
+                ns = next(l.split() for l in st if l.startswith("NSpid:"))
+            host_tids[int(ns[-1])] = int(tid)
+        self.assertEqual(entry["alert"]["tid"], host_tids[truth["tid"]], (entry, truth))
+        self.assertNotEqual(entry["alert"]["tid"], truth["tid"])
+        self.assertEqual(entry["alert"]["p"], truth["p"], (entry, truth))
+        self.assertEqual(entry.get("container"), boxed.id[:12], entry)
         # the DaemonSet's memory limit applied, the agent still running under it
         mem = self.podman("inspect", "--format", "{{.HostConfig.Memory}}", agent.name, timeout=60).stdout.strip()
         limits = ci.daemonset()["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
