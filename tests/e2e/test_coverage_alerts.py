@@ -77,8 +77,8 @@ class Alerts(unittest.TestCase):
         self.assertGreaterEqual(a["threads"], 50)
         self.assertIn("fsync", a["message"])
         # The threads it counts are there, in fsync (sleeping or in disk wait): at the frame's
-        # instant, or on average over its interval (the fsync row's time over the interval),
-        # which is what the detector also weighs.
+        # instant, or on average over its interval (the fsync row's time over the interval;
+        # the detector weighs each thread between two calls by its time blocked).
         in_fsync = [t for t in frame["threads"] if t["syscall"] == "fsync"]
         self.assertTrue(in_fsync)
         avg = sum(s["time_ms"] for s in frame["syscalls"] if s["name"] == "fsync") / (

@@ -307,56 +307,66 @@ TEST(StuckP, StaysActiveThroughASignalBlipWhileTicksStayFrozen) {
 
 namespace {
 
-model::SyscallRow sc_row(const char* name, double time_ms) {
-  model::SyscallRow r;
-  r.name = name;
-  r.time_ms = time_ms;
-  r.count = 1;
-  return r;
+// A thread that runs goroutine `goid` and is between two calls at the frame's instant, after
+// spending `blocked_ms` of the 1 s interval blocked, in long blocks of `sc`.
+void between_calls(model::Frame& f, size_t i, const char* sc, double blocked_ms) {
+  auto& r = f.threads[i];
+  r.state = model::ThreadState::kRunning;
+  r.syscall.clear();
+  r.offcpu_ms.sleep = blocked_ms;
+  r.blocked_in[sc] = {10, blocked_ms, 20};
+  f.go->ms[i].curg_goid = 100 + i;
+  f.go->ms[i].curg_func = "main.fsyncer";
 }
 
 }  // namespace
 
 TEST(SyscallStorm, ShareBlockedOverTheIntervalDecidesWhenTheInstantCatchesFewerThreads) {
-  // 60 threads, only 20 caught in fsync at the frame's instant (a third), but the interval's
-  // fsync time says 45 were in it on average: the storm is there.
+  // 60 threads, only 20 caught in fsync at the frame's instant (a third); 30 more spent 80%
+  // of the interval blocked in fsync between calls: 44 on average, the storm is there.
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
   detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 60, 20, 70, "fsync");
-  f2.syscalls = {sc_row("fsync", 45000), sc_row("futex", 50000)};
+  for (size_t i = 20; i < 50; i++) between_calls(f2, i, "fsync", 800);
   detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "syscall_storm");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->syscall, "fsync");
   bool said = false;
   for (const auto& e : a->evidence)
-    if (e.find("45.0 threads blocked in them on average over the last 1.0s") != std::string::npos)
+    if (e.find("44.0 threads blocked on average over the last 1.0s") != std::string::npos)
       said = true;
   EXPECT_TRUE(said) << ::testing::PrintToString(a->evidence);
 }
 
-TEST(SyscallStorm, IntervalShareCountsOnlyTheSyscallsGoroutinesAreBlockedIn) {
-  // The same instant, but the interval's time is in futex (parked Ms) and in a syscall no
-  // goroutine is blocked in now: a third of the threads is no storm.
+TEST(SyscallStorm, IntervalShareIsBoundedAndLeavesOutFutexAndIdleMs) {
+  // The same instant. The others: parked in futex between calls, or idle Ms whose threads
+  // slept, or threads whose one long sleep of 5 s ended in this interval (a thread counts at
+  // most once): a third of the threads is no storm.
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
   detect::attach(f1, d.evaluate(f1));
   auto f2 = storm_frame(2 * kSec, 60, 20, 70, "fsync");
-  f2.syscalls = {sc_row("fsync", 20000), sc_row("futex", 60000), sc_row("epoll_pwait", 60000)};
+  for (size_t i = 20; i < 40; i++) between_calls(f2, i, "futex", 1000);
+  for (size_t i = 40; i < 45; i++) between_calls(f2, i, "fsync", 5000);
+  for (size_t i = 45; i < 60; i++) {  // idle Ms
+    f2.threads[i].offcpu_ms.sleep = 1000;
+    f2.threads[i].blocked_in["nanosleep"] = {1, 1000, 1000};
+  }
   detect::attach(f2, d.evaluate(f2));
   EXPECT_EQ(find(f2, "syscall_storm"), nullptr);
 }
 
 TEST(SyscallStorm, NamesTheSyscallMostThreadsWereInOverTheInterval) {
-  // At the instant, 20 threads in fsync and 25 in another call; over the interval, fsync held
-  // 45 threads on average and the other call 25: the storm is in fsync.
+  // At the instant, 20 threads in fsync and 25 in pread64; between calls, 30 more spent
+  // nearly all the interval in fsync: the storm is in fsync.
   detect::Detectors d;
   auto f1 = storm_frame(1 * kSec, 20, 15, 10, "fsync");
   detect::attach(f1, d.evaluate(f1));
-  auto f2 = storm_frame(2 * kSec, 60, 45, 70, "fsync");
-  for (int i = 20; i < 45; i++) f2.threads[size_t(i)].syscall = "pread64";
-  f2.syscalls = {sc_row("pread64", 25000), sc_row("fsync", 45000)};
+  auto f2 = storm_frame(2 * kSec, 80, 45, 70, "fsync");
+  for (size_t i = 20; i < 45; i++) f2.threads[i].syscall = "pread64";
+  for (size_t i = 45; i < 75; i++) between_calls(f2, i, "fsync", 950);
   detect::attach(f2, d.evaluate(f2));
   const auto* a = find(f2, "syscall_storm");
   ASSERT_NE(a, nullptr);

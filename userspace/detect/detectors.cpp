@@ -170,35 +170,48 @@ void Detectors::storm(const model::Frame& f, std::map<std::string, Alert>& now) 
   std::unordered_map<int32_t, const go::MSample*> m_by_tid;
   if (f.go)
     for (const auto& m : f.go->ms) m_by_tid[m.tid] = &m;
+  // The instant a frame is taken can catch threads between two short calls: a storm of
+  // fsyncs of a few ms each shows 40% of its threads in fsync one frame and 95% the next.
+  // So the share is weighed over the interval too: a thread blocked now counts 1; one
+  // between two calls counts the share of the interval it spent blocked (asleep or in disk
+  // wait, at most all of it), for the syscall of its longest blocks in the interval.
   int blocked = 0;
+  double avg_blocked = 0;
   std::map<std::string, int> by_syscall, by_func;
+  std::map<std::string, double> weighted;
   std::vector<uint32_t> blocked_tids;  // named by the runtime adapter
+  const double interval_ms = f.interval_s * 1e3;
   for (const auto& r : f.threads) {
-    if (r.state == model::ThreadState::kExited || !blocked_in_kernel(r) || r.syscall == "futex") continue;
+    if (r.state == model::ThreadState::kExited || r.syscall == "futex") continue;
     std::string func = r.go_func;
     if (auto it = m_by_tid.find(int32_t(r.tid)); it != m_by_tid.end()) {
       if (it->second->curg_goid == 0) continue;  // idle M, netpoller or sysmon
       func = it->second->curg_func;
     }
-    blocked++;
-    blocked_tids.push_back(r.tid);
-    by_syscall[r.syscall.empty() ? model::thread_state_name(r.state) : r.syscall]++;
-    if (!func.empty()) by_func[func]++;
+    if (blocked_in_kernel(r)) {
+      blocked++;
+      blocked_tids.push_back(r.tid);
+      const std::string sc = r.syscall.empty() ? model::thread_state_name(r.state) : r.syscall;
+      by_syscall[sc]++;
+      weighted[sc] += 1;
+      avg_blocked += 1;
+      if (!func.empty()) by_func[func]++;
+      continue;
+    }
+    if (interval_ms <= 0) continue;
+    const std::string* longest = nullptr;
+    double longest_ms = 0;
+    for (const auto& [sc, b] : r.blocked_in)
+      if (sc != "futex" && b.ms > longest_ms) {
+        longest = &sc;
+        longest_ms = b.ms;
+      }
+    if (!longest) continue;
+    double w = std::min(1.0, (r.offcpu_ms.sleep + r.offcpu_ms.disk) / interval_ms);
+    weighted[*longest] += w;
+    avg_blocked += w;
   }
   int threads = f.threads_alive;
-  // The instant a frame is taken can catch threads between two short calls: a storm of
-  // fsyncs of a few ms each shows 40% of its threads in fsync one frame and 95% the next.
-  // So the share is also taken over the interval: the time spent blocked in the syscalls
-  // goroutines are blocked in now, divided by the interval, is how many threads were in
-  // them on average. The larger of the two decides.
-  double avg_blocked = 0;
-  std::map<std::string, double> avg_by_syscall;
-  if (f.interval_s > 0)
-    for (const auto& s : f.syscalls)
-      if (by_syscall.count(s.name)) {
-        avg_by_syscall[s.name] = s.time_ms / (f.interval_s * 1e3);
-        avg_blocked += avg_by_syscall[s.name];
-      }
   avg_blocked = std::min(avg_blocked, double(threads));
   double frac = threads ? std::max(double(blocked), avg_blocked) / threads : 0;
   int max_threads = f.go && f.go->maxmcount > 0 ? f.go->maxmcount : f.target.max_threads;
@@ -213,16 +226,14 @@ void Detectors::storm(const model::Frame& f, std::map<std::string, Alert>& now) 
     a.severity = threads >= opt_.thread_limit_frac * max_threads ? "critical" : "warning";
     a.threads = threads;
     int n_sc = 0, n_fn = 0;
-    a.syscall = top_key(by_syscall, &n_sc);
-    // The syscall named is the one most threads were in, at the instant or on average over
-    // the interval, whichever is larger for it.
-    double best = n_sc;
-    for (const auto& [sc, avg] : avg_by_syscall)
-      if (avg > best) {
-        best = avg;
+    // The syscall named is the one most threads were in, weighed over the interval.
+    double best = -1;
+    for (const auto& [sc, w] : weighted)
+      if (w > best) {
+        best = w;
         a.syscall = sc;
-        n_sc = by_syscall[sc];
       }
+    n_sc = by_syscall.count(a.syscall) ? by_syscall[a.syscall] : 0;
     a.func = top_key(by_func, &n_fn);
     std::map<std::string, int> sites;
     const model::Frame_Creation* example = nullptr;
@@ -243,8 +254,9 @@ void Detectors::storm(const model::Frame& f, std::map<std::string, Alert>& now) 
                              static_cast<unsigned long long>(f.creations_total)));
     for (const auto& [sc, n] : by_syscall)
       a.evidence.push_back(strfmt("  %4d threads blocked in %s", n, sc.c_str()));
-    if (avg_blocked > 0)
-      a.evidence.push_back(strfmt("  %.1f threads blocked in them on average over the last %.1fs",
+    if (avg_blocked > blocked)
+      a.evidence.push_back(strfmt("  %.1f threads blocked on average over the last %.1fs (those "
+                                  "between two calls weighed by their time blocked)",
                                   avg_blocked, f.interval_s));
     for (const auto& [fn, n] : by_func)
       if (n * 10 >= blocked)
