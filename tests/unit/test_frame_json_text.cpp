@@ -85,6 +85,36 @@ TEST(FrameJsonText, SameTextAsTheDom) {
     }
 }
 
+TEST(FrameJsonText, SameTextWithTheMList) {
+  model::Frame f = sample_frame(false, false);
+  go::SchedSample g;
+  g.gomaxprocs = 2;
+  go::PSample p;
+  p.id = 0;
+  p.func = "main.worker";
+  g.ps.push_back(p);
+  const char* funcs[] = {"", "main.steady", "odd \"q\"\x01", "caf\xc3\xa9", "bad\xff"};
+  for (int i = 0; i < 5; i++) {
+    go::MSample m;
+    m.id = i == 0 ? -1 : i * 1000;
+    m.tid = 30000 + i;
+    m.p = i == 1 ? 0 : -1;
+    m.oldp = i == 2 ? 1 : -1;
+    m.curg_goid = i == 3 ? UINT64_MAX : uint64_t(i);
+    m.curg_func = funcs[i];
+    m.spinning = i == 1;
+    m.blocked = i % 2 == 0;
+    m.incgo = i == 3;
+    m.sysmon = i == 4;
+    m.lockedg_goid = i == 2 ? 77 : 0;
+    g.ms.push_back(m);
+  }
+  f.go = g;
+  EXPECT_EQ(model::frame_json_text(f), dump_json(model::frame_to_json(f)));
+  f.go->ms.clear();
+  EXPECT_EQ(model::frame_json_text(f), dump_json(model::frame_to_json(f)));
+}
+
 TEST(FrameJsonText, EmptyFrame) {
   model::Frame f;
   EXPECT_EQ(model::frame_json_text(f), dump_json(model::frame_to_json(f)));

@@ -191,7 +191,7 @@ json frame_dom(const Frame& f, bool rows) {
   if (!f.usdt.empty()) j["usdt"] = usdt::stats_to_json(f.usdt);
   if (f.go) {
     j["ps"] = go::ps_to_json(*f.go);
-    j["ms"] = go::ms_to_json(*f.go);
+    j["ms"] = rows ? go::ms_to_json(*f.go) : json(nullptr);  // frame_json_text: put_ms
   }
   j["gc"] = gc_json(f.gc);
   j["sched_latency"] = sched_latency_json(f);
@@ -361,6 +361,40 @@ void put_threads(std::string& o, const Frame& f) {
   o += ']';
 }
 
+// go::ms_to_json's text: one row per M of the target (as many as its threads).
+void put_ms(std::string& o, const go::SchedSample& s) {
+  o += '[';
+  bool first_row = true;
+  for (const auto& m : s.ms) {
+    if (!first_row) o += ',';
+    first_row = false;
+    o += "{\"blocked\":";
+    put_raw(o, m.blocked ? "true" : "false");
+    o += ",\"func\":";
+    put_str(o, m.curg_func);
+    o += ",\"goid\":";
+    put_u(o, m.curg_goid);
+    o += ",\"id\":";
+    put_i(o, m.id);
+    o += ",\"incgo\":";
+    put_raw(o, m.incgo ? "true" : "false");
+    o += ",\"lockedg\":";
+    put_u(o, m.lockedg_goid);
+    o += ",\"oldp\":";
+    put_i(o, m.oldp);
+    o += ",\"p\":";
+    put_i(o, m.p);
+    o += ",\"spinning\":";
+    put_raw(o, m.spinning ? "true" : "false");
+    o += ",\"sysmon\":";
+    put_raw(o, m.sysmon ? "true" : "false");
+    o += ",\"tid\":";
+    put_i(o, m.tid);
+    o += '}';
+  }
+  o += ']';
+}
+
 void put_creations(std::string& o, const Frame& f) {
   o += '[';
   bool first_row = true;
@@ -404,7 +438,7 @@ json frame_to_json(const Frame& f) { return frame_dom(f, true); }
 std::string frame_json_text(const Frame& f) {
   const json j = frame_dom(f, false);
   std::string o;
-  o.reserve(256 * (f.threads.size() + f.creations.size()) + 4096);
+  o.reserve(256 * (f.threads.size() + f.creations.size()) + (f.go ? 160 * f.go->ms.size() : 0) + 4096);
   o += '{';
   bool first = true;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -417,6 +451,8 @@ std::string frame_json_text(const Frame& f) {
       put_threads(o, f);
     } else if (k == "creations") {
       put_creations(o, f);
+    } else if (k == "ms" && f.go) {
+      put_ms(o, *f.go);
     } else {
       o += dump_json(*it);
     }

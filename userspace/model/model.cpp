@@ -208,18 +208,6 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
     case SS_EV_OFFCPU: {
       if (size < sizeof(ss_offcpu)) break;
       const auto& e = *reinterpret_cast<const ss_offcpu*>(rec);
-      OffCpuEvent o;
-      o.start_ns = e.start_ns;
-      o.end_ns = e.h.ts;
-      o.tid = e.tid;
-      o.reason = e.reason;
-      o.syscall_nr = e.syscall_nr;
-      if (e.go.flags & SS_GO_VALID) {
-        o.goid = e.go.goid;
-        o.p = e.go.p_id;
-        o.m = e.go.m_id;
-      }
-      if (offcpu_.size() < 10000) offcpu_.push_back(o);
       annot_.on_offcpu(e);  // --annotations: the slow tasks' goroutines off-CPU
       if (e.syscall_nr >= 0 && e.reason != SS_OFF_PREEMPTED) {
         double ms = double(e.h.ts - e.start_ns) / 1e6;
@@ -635,7 +623,6 @@ void Model::frame_events(Frame& f, bool final) {
   }
   f.creations_total = creations_total_;
   f.exits_total = exits_total_;
-  f.long_offcpu = offcpu_;
   f.drops = drops_;
   f.drops_interval = drops_ - std::min(drops_, drops_prev_);
   f.go = go_;
@@ -700,7 +687,6 @@ void Model::end_interval() {
   for (auto& fa : go_funcs_) fa.created_iv = fa.exited_iv = 0;
   drops_prev_ = drops_;
   creations_.clear();
-  offcpu_.clear();
   for (auto& [tid, v] : blocked_)
     for (auto& b : v) b.iv = {};
   prev_frame_ns_ = snap_ns_;

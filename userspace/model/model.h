@@ -107,16 +107,6 @@ struct Frame_Creation {
   bool stack_skipped = false;       // over the kernel's stack budget: no stack was taken
 };
 
-struct OffCpuEvent {
-  uint64_t start_ns = 0, end_ns = 0;
-  uint32_t tid = 0;
-  uint32_t reason = 0;
-  int syscall_nr = -1;
-  uint64_t goid = 0;
-  int32_t p = -1;
-  int64_t m = -1;
-};
-
 // Totals since attach over every thread seen (alive and exited).
 struct Totals {
   double oncpu_ms = 0;
@@ -199,7 +189,6 @@ struct Frame {
   double rq_p50_us = 0, rq_p99_us = 0;
   uint64_t drops = 0, drops_interval = 0;
   Totals totals;
-  std::vector<OffCpuEvent> long_offcpu;  // this interval, from SS_EV_OFFCPU
   std::optional<go::SchedSample> go;     // the P table and M list
   std::vector<Alert> alerts;             // filled by the detectors (active + cleared now)
   std::vector<Alert> notices;            // shown, not alerted: blocked Ms (P handed off)
@@ -312,7 +301,6 @@ class Model {
   bool started_ = false;
   std::vector<Frame_Creation> creations_, all_creations_;
   uint64_t creations_total_ = 0, exits_total_ = 0;
-  std::vector<OffCpuEvent> offcpu_;
   // tid -> its long blocks by syscall number, this interval's and since attach; named when
   // a frame is built (not per event). A thread blocks in few distinct syscalls: a short
   // vector scanned, kept across intervals (the interval's part zeroed, not freed).
