@@ -634,7 +634,7 @@ def observer_bench(build, tmp, rounds=2, settle=10, window=15):
         row = {"name": name, "args": args, "rounds": rounds, "settle_s": settle, "window_s": window,
                "limit_pct": limit, "runs": runs}
         if ok:
-            for k in ("total_pct", "main_pct", "sampler_pct", "attach_cpu_s", "attach_wall_s", "events_per_s",
+            for k in ("total_pct", "main_pct", "sampler_pct", "attach_cpu_s", "attach_wall_s", "first2s_pct", "events_per_s",
                       "created_per_s", "rss_mb"):
                 v = [x[k] for x in ok if x.get(k) is not None]
                 if v:
@@ -654,16 +654,18 @@ def observer_bench(build, tmp, rounds=2, settle=10, window=15):
 def observer_table(rows, markdown=False):
     """The steady-state observer CPU section (observer_bench), as text or Markdown."""
     hdr = ["case", "steady CPU % of a core (min–max)", "main thread", "P sampler", "attach CPU-s (wall s)",
+           "2 s after first frame %",
            "workload threads/s", "RSS MB", "budget", ""]
     lines = []
     for r in rows:
         if "total_pct" not in r:
-            lines.append([r["name"], "failed: " + r.get("error", "?")[:80]] + [""] * 7)
+            lines.append([r["name"], "failed: " + r.get("error", "?")[:80]] + [""] * 8)
             continue
         ok = r["total_pct"] < r["limit_pct"]
         lines.append([r["name"], f"{r['total_pct']:.2f} ({r['total_min']:.2f}–{r['total_max']:.2f})",
                       f"{r['main_pct']:.2f}", f"{r['sampler_pct']:.2f}",
-                      f"{r['attach_cpu_s']:.2f} ({r['attach_wall_s']:.1f})", f"{r.get('created_per_s', 0):,.0f}",
+                      f"{r['attach_cpu_s']:.2f} ({r['attach_wall_s']:.1f})", f"{r.get('first2s_pct', 0):.1f}",
+                      f"{r.get('created_per_s', 0):,.0f}",
                       f"{r.get('rss_mb', 0):.1f}", f"< {r['limit_pct']}%",
                       "PASS" if ok else ("**MISS**" if markdown else "MISS")])
     if markdown:

@@ -7,6 +7,8 @@ attach `schedscope top --json` at its default 1 s interval, and read the observe
 from /proc/PID/task/*/stat:
   attach  CPU the observer used from its start to its first JSON frame (one-off: BPF load,
           Go runtime offsets, first reads of the M list and census), and that wall time;
+  first2s CPU over the 2 s after the first frame (the window of `make bench`'s observer
+          CPU column: what is left of the warm-up is in it);
   steady  CPU over --window seconds that start --settle seconds after the first frame,
           per observer thread (main = the frame loop and ring-buffer events, sampler = the
           P sampler) and in total, as % of one core.
@@ -114,7 +116,11 @@ def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
             return {"error": "no first frame: " + open(err).read()[-300:]}
         r["attach_wall_s"] = time.monotonic() - t_start
         r["attach_cpu_s"] = proc_cpu(obs.pid) / HZ
-        time.sleep(settle)
+        # The 2 s after the first frame: the window `make bench`'s observer CPU column uses.
+        t_first = time.monotonic()
+        time.sleep(2)
+        r["first2s_pct"] = 100 * (proc_cpu(obs.pid) / HZ - r["attach_cpu_s"]) / (time.monotonic() - t_first)
+        time.sleep(max(0.0, settle - 2))
         a, pa, t0 = task_cpu(obs.pid), proc_cpu(obs.pid), time.monotonic()
         sw_a = {t: task_switches(obs.pid, t) for t in a}
         frames_before = sum(1 for _ in open(out))
@@ -189,7 +195,7 @@ def main():
     wl_argv = [a.workload] + (a.wl_args or ["-threads", "1000", "-churn", "100"])
     tmp = tempfile.mkdtemp(prefix="schedscope-obscpu-")
     runs = []
-    keys = ["total_pct", "main_pct", "sampler_pct", "other_pct", "attach_cpu_s", "attach_wall_s",
+    keys = ["total_pct", "main_pct", "sampler_pct", "other_pct", "attach_cpu_s", "attach_wall_s", "first2s_pct",
             "events_per_s", "created_per_s", "main_wakeups_per_s", "sampler_wakeups_per_s", "rss_mb"]
     print(f"observer_cpu: {' '.join(wl_argv[1:])}; settle {a.settle:g}s, window {a.window:g}s, "
           f"{a.rounds} round(s)", flush=True)
@@ -205,7 +211,7 @@ def main():
             print(f"  round {rnd + 1} {name:<10} total {r['total_pct']:5.2f}%  main {r['main_pct']:5.2f}% ({r.get('main_wakeups_per_s', 0):3.0f} wake/s)  "
                   f"sampler {r['sampler_pct']:5.2f}% ({r.get('sampler_wakeups_per_s', 0):4.0f} wake/s)  "
                   f"other {r['other_pct']:4.2f}%  | attach {r['attach_cpu_s']:.2f} CPU-s in "
-                  f"{r['attach_wall_s']:.1f}s | {r.get('events_per_s', 0):,.0f} events/s, "
+                  f"{r['attach_wall_s']:.1f}s, next 2 s {r['first2s_pct']:.1f}% | {r.get('events_per_s', 0):,.0f} events/s, "
                   f"{r.get('created_per_s', 0):,.0f} threads/s | RSS {r['rss_mb']:.1f} MB | "
                   f"load {r['load1']:.1f}", flush=True)
     med = {}
@@ -216,7 +222,8 @@ def main():
         m = med[name]
         if m:
             print(f"median {name:<10} total {m['total_pct']:5.2f}%  main {m['main_pct']:5.2f}%  "
-                  f"sampler {m['sampler_pct']:5.2f}%  attach {m['attach_cpu_s']:.2f} CPU-s "
+                  f"sampler {m['sampler_pct']:5.2f}%  attach {m['attach_cpu_s']:.2f} CPU-s, next 2 s "
+                  f"{m['first2s_pct']:.1f}% "
                   f"({len(ok)} runs, min-max total {min(r['total_pct'] for r in ok):.2f}-"
                   f"{max(r['total_pct'] for r in ok):.2f}%)")
     if a.json:
