@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace schedscope::capacity {
 
@@ -63,17 +62,6 @@ uint32_t Stretch::next(uint64_t key) {
 
 PSampler::PSampler(const PSamplerConfig& c) : cfg_(c) {
   runq_ = c.p_runqhead && c.p_runqtail == c.p_runqhead + 4;  // read together
-  if (runq_) {  // the fields of one P read as one span when they are close together
-    uint32_t lo = std::min(c.p_status, c.p_runqhead), hi = std::max(c.p_status + 4, c.p_runqhead + 8);
-    if (c.p_runnext) {
-      lo = std::min(lo, c.p_runnext);
-      hi = std::max(hi, c.p_runnext + 8);
-    }
-    if (hi - lo <= kSpanMax) {
-      span_lo_ = lo;
-      span_len_ = hi - lo;
-    }
-  }
   th_ = std::thread([this] { run(); });
 }
 
@@ -109,7 +97,6 @@ void PSampler::run() {
   std::vector<uint32_t> headtail;
   std::vector<uint64_t> runnext;
   std::vector<iovec> local, remote;
-  std::vector<uint8_t> spans;  // span_len_ bytes per P
   Stretch stretch;
   uint32_t weight = 1;  // the periods this read stands for
   uint64_t prev = 0;    // the previous read's measure()
@@ -126,23 +113,15 @@ void PSampler::run() {
       runnext.assign(np, 0);
       local.clear();
       remote.clear();
-      if (span_len_) {  // one vector per P: the span from its status to its runnext
-        spans.resize(np * span_len_);
-        for (size_t i = 0; i < np; i++) {
-          local.push_back({&spans[i * span_len_], span_len_});
-          remote.push_back({reinterpret_cast<void*>(ps_[i] + span_lo_), span_len_});
-        }
-      } else {
-        for (size_t i = 0; i < np; i++) {
-          local.push_back({&status[i], 4});
-          remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_status), 4});
-          if (runq_) {  // runqhead and runqtail are adjacent uint32s
-            local.push_back({&headtail[2 * i], 8});
-            remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runqhead), 8});
-            if (cfg_.p_runnext) {
-              local.push_back({&runnext[i], 8});
-              remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runnext), 8});
-            }
+      for (size_t i = 0; i < np; i++) {
+        local.push_back({&status[i], 4});
+        remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_status), 4});
+        if (runq_) {  // runqhead and runqtail are adjacent uint32s
+          local.push_back({&headtail[2 * i], 8});
+          remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runqhead), 8});
+          if (cfg_.p_runnext) {
+            local.push_back({&runnext[i], 8});
+            remote.push_back({reinterpret_cast<void*>(ps_[i] + cfg_.p_runnext), 8});
           }
         }
       }
@@ -156,14 +135,6 @@ void PSampler::run() {
         ssize_t r = process_vm_readv(cfg_.pid, &local[off], cnt, &remote[off], cnt, 0);
         ok = r > 0;
         if (ok) got += size_t(r);
-      }
-      if (ok && got == want && span_len_) {
-        for (size_t i = 0; i < np; i++) {
-          const uint8_t* b = &spans[i * span_len_];
-          std::memcpy(&status[i], b + (cfg_.p_status - span_lo_), 4);
-          std::memcpy(&headtail[2 * i], b + (cfg_.p_runqhead - span_lo_), 8);
-          if (cfg_.p_runnext) std::memcpy(&runnext[i], b + (cfg_.p_runnext - span_lo_), 8);
-        }
       }
       if (ok && got == want) {
         runq.assign(np, 0);

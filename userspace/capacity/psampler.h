@@ -32,10 +32,6 @@ inline constexpr uint64_t kPSamplePeriodNs = 1'000'000;  // 1 kHz
 inline constexpr uint32_t kPRunning = 1;                  // _Prunning
 inline constexpr uint32_t kStableReads = 16;              // same reads before stretching
 inline constexpr uint32_t kMaxStretch = 8;                // longest period, in periods
-// A P's status, run-queue head/tail and runnext are read as one span of its memory (one
-// vector of the read, one page walk in the kernel, instead of three) when they lie within
-// this many bytes of each other (the 256-slot run queue between them is ~2 KiB).
-inline constexpr uint32_t kSpanMax = 8192;
 
 // One read: statuses and run-queue lengths of every P (same order) -> the count of Ps
 // running in the low 32 bits, the longest run queue (0 when unknown) above.
@@ -90,7 +86,6 @@ class PSampler {
   bool read(uint64_t addr, void* buf, size_t len) const;
   PSamplerConfig cfg_;
   bool runq_ = false;
-  uint32_t span_lo_ = 0, span_len_ = 0;  // span_len_ 0: the fields read one by one
   std::vector<uint64_t> ps_;
   mutable std::mutex mu_;
   ss_cap_counts counts_{};
