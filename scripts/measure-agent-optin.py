@@ -10,7 +10,7 @@ that did not, and how long the agent takes to stop with many targets.
 2. Stop: `schedscope agent` observing K idle Go processes (pingpong -wait-stdin), from
    SIGTERM to its exit.
 
-  sudo scripts/measure-agent-optin.py --build build [--calls 300000] [--rounds 3] [--stop 20]
+  sudo scripts/measure-agent-optin.py --build build [--calls 300000] [--rounds 3] [--stop 20] [--no-syscalls]
 """
 import argparse
 import json
@@ -133,12 +133,14 @@ def main():
     ap.add_argument("--calls", type=int, default=300000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stop", type=int, default=20, help="idle targets when stopping (0: skip)")
+    ap.add_argument("--no-syscalls", action="store_true", help="only the stop (any build of the agent)")
     a = ap.parse_args()
     ss = os.path.join(a.build, "schedscope")
     tmp = tempfile.mkdtemp(prefix="ss-optin-measure-")
     try:
-        med, all_ = syscall_cost(ss, os.path.join(a.build, "workloads", "knows"), tmp, a.calls, a.rounds)
-        base = med["none"]
+        med, all_ = ({}, {}) if a.no_syscalls else syscall_cost(ss, os.path.join(a.build, "workloads", "knows"),
+                                                                  tmp, a.calls, a.rounds)
+        base = med.get("none", 1)
         for k, v in med.items():
             print(f"getppid of B, agent tracing syscalls of {k:12s}: {v:7.1f} ns/call  "
                   f"(x{v / base:.2f}; rounds {', '.join(f'{x:.1f}' for x in all_[k])})")

@@ -155,47 +155,5 @@ class AgentOptIn(unittest.TestCase):
         self.assertIsNone(agent.poll())
 
 
-class AgentStop(unittest.TestCase):
-    """Stopping the agent detaches every target's uprobes at once: closing one uprobe waits
-    for the kernel's RCU grace periods (50-130 ms each here), 3 GC uprobes per target, so
-    one after the other 20 targets took 3.8-4.2 s to stop; at once, well under a second."""
-
-    def setUp(self):
-        require_root(self)
-        self.tmp = tempfile.mkdtemp(prefix="ss-agent-stop-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-
-    def test_stopping_with_20_targets_takes_under_2s(self):
-        n = 20
-        d = os.path.join(self.tmp, "wl")
-        os.mkdir(d)
-        shutil.copy2(workload("pingpong"), os.path.join(d, "pingpong"))
-        kids = []
-        for _ in range(n):
-            k = Proc([os.path.join(d, "pingpong"), "-wait-stdin"], stdin=True)
-            self.addCleanup(k.stop, signal.SIGKILL)
-            kids.append(k)
-        pids = {k.wait_for(lambda o: o.get("ev") == "ready", 20)["pid"] for k in kids}
-        port = free_port()
-        agent, log = start_agent(self, self.tmp, port, "--scan", "1s", "--exe", os.path.join(d, "*"))
-        end = time.time() + 60
-        gc = {}
-        while time.time() < end:
-            t = {x["pid"]: x for x in json.loads(http_get(f"http://127.0.0.1:{port}/targets")[1])["targets"]}
-            gc = {p: t.get(p, {}).get("gc", "") for p in pids}
-            if all(t.get(p, {}).get("state") == "observed" for p in pids) and \
-                    all(g.startswith("GC uprobes attached") for g in gc.values()):
-                break
-            time.sleep(0.3)
-        self.assertTrue(all(g.startswith("GC uprobes attached") for g in gc.values()), f"{gc} {open(log).read()}")
-        t0 = time.monotonic()
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(30)
-        took = time.monotonic() - t0
-        print(f"\n  agent stop with {n} targets (3 GC uprobes each): {took:.2f} s")
-        self.assertEqual(agent.returncode, 0, open(log).read())
-        self.assertLess(took, 2.0)
-
-
 if __name__ == "__main__":
     unittest.main()

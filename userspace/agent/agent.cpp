@@ -49,6 +49,7 @@ uint32_t record_tid(const ss_hdr* rec, size_t size) {
     case SS_EV_GC_STACK: return at(offsetof(ss_gc_stack, tid));
     case SS_EV_USDT: return at(offsetof(ss_usdt_hit, tid));
     case SS_EV_USDT_COUNT: return at(offsetof(ss_usdt_count, tid));
+    case SS_EV_ANNOT: return at(offsetof(ss_annot, tid));
     default: return 0;
   }
 }
