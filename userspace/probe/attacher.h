@@ -25,10 +25,9 @@ struct LinkDeleter {
 // One attachment of a program; detached when destroyed.
 using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 
-// Destroys the links from several threads at once. Closing a uprobe's perf event waits
-// for the kernel's RCU grace periods (50 to 130 ms per uprobe on the development VM, a
-// 6.18 kernel); closes made at the same time share them, so many links go in about the
-// time of one instead of one after the other (docs/kernel-side.md).
+// Destroys the links from several threads at once. Closing a uprobe's perf event takes
+// 50 to 130 ms on the development VM (a 6.18 kernel); the kernel serialises the closes,
+// so threads save the time between them, not the closes (docs/kernel-side.md).
 void destroy_links(std::vector<Link> links);
 
 class Attacher {
