@@ -89,7 +89,11 @@ struct ss_goctx {
 struct ss_target {
 	ss_u32 slot;      /* the target's entries in the per-target maps (< their capacity) */
 	ss_u32 tgid;      /* tgid in the observer's PID namespace, as userspace names it */
+	ss_u32 flags;     /* SS_TGT_*: what is observed of this target beyond the default */
 };
+
+/* ss_target.flags */
+#define SS_TGT_ALL_SYSCALLS 1u /* syscalls.bpf.c counts and times every syscall of it (-S) */
 
 struct ss_hdr {
 	ss_u32 type;      /* SS_EV_* */

@@ -3,7 +3,10 @@
  * raw_syscalls sys_enter/sys_exit: per-thread in-flight syscall with its start time,
  * per-syscall counts and log2 latency histograms aggregated in kernel (per CPU), and an
  * event only for calls slower than slow_syscall_ns. Not loaded in the default mode:
- * enabling raw_syscalls puts every syscall of the machine on the tracing slow path. */
+ * enabling raw_syscalls puts every syscall of the machine on the tracing slow path.
+ * Only the targets whose ss_target.flags has SS_TGT_ALL_SYSCALLS are traced (the node
+ * agent asks it per target): the calls of any other task end at the target filter, before
+ * the thread lookup, the clock read and the aggregates. */
 #include "common.bpf.h"
 
 /* Syscall nr -> every completed call (count, latency histogram), per target (key: slot *
@@ -19,7 +22,8 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 tid = 0;
-	if (!current_target(&tid))
+	struct ss_target *tt = current_target(&tid);
+	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 		return 0;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st)
@@ -34,7 +38,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
-	if (!tt)
+	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 		return 0;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (!st || !st->sc_enter_ns)

@@ -561,3 +561,86 @@ TEST(BpfSession, SnapshotReadsEveryThreadInBatchesAndForgetsThemInOne) {
   child.release();
   EXPECT_EQ(child.wait(), 0);
 }
+
+// The node agent's -S per target: one session with the raw_syscalls programs loaded on
+// demand; they are attached only while a target asks for them, and only that target's
+// syscalls are counted (exactly), the other target's not at all.
+TEST(BpfSession, AllSyscallsPerTargetCountsOnlyTheTargetThatAsked) {
+  REQUIRE_ROOT();
+  constexpr int kCallsA = 400, kCallsB = 900;
+  Child ka([] {
+    for (int c = 0; c < kCallsA; c++) syscall(SYS_getppid);
+  });
+  Child kb([] {
+    for (int c = 0; c < kCallsB; c++) syscall(SYS_getppid);
+  });
+  const uint32_t a = uint32_t(ka.pid), b = uint32_t(kb.pid);
+  probe::SessionConfig cfg;
+  cfg.max_targets = 2;
+  cfg.all_syscalls = true;
+  cfg.syscalls_per_target = true;
+  cfg.ringbuf_bytes = 1 << 20;
+  auto opened = probe::Session::open(cfg);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& s = **opened;
+  ASSERT_TRUE(s.attach().ok());
+  ASSERT_TRUE(s.add_target(a).ok());
+  ASSERT_TRUE(s.add_target(b).ok());
+  EXPECT_FALSE(s.syscalls_attached()) << "no target asked: raw_syscalls stay detached";
+  auto progs = s.attached_programs();
+  EXPECT_EQ(std::count(progs.begin(), progs.end(), "ss_sys_enter"), 0);
+  ASSERT_TRUE(s.set_all_syscalls(a, true).ok());
+  EXPECT_TRUE(s.syscalls_attached());
+  EXPECT_TRUE(s.all_syscalls(a));
+  EXPECT_FALSE(s.all_syscalls(b));
+  progs = s.attached_programs();
+  EXPECT_EQ(std::count(progs.begin(), progs.end(), "ss_sys_enter"), 1);
+  ka.release();
+  kb.release();
+  ka.wait();
+  kb.wait();
+  Collected col;
+  drain(s, col);
+  const int getppid = *probe::syscall_number("getppid");
+  auto sa = s.snapshot(a);
+  ASSERT_TRUE(sa.ok()) << sa.error().message;
+  std::map<int, uint64_t> all_a;
+  for (const auto& x : sa->sc_all) all_a[x.nr] = x.stat.count;
+  EXPECT_EQ(all_a[getppid], uint64_t(kCallsA));
+  auto sb = s.snapshot(b);
+  ASSERT_TRUE(sb.ok()) << sb.error().message;
+  EXPECT_TRUE(sb->sc_all.empty()) << "the target that did not ask has no syscall counts";
+  for (const auto& t : sb->threads) EXPECT_EQ(t.st.sc_count, 0u) << "tid " << t.tid;
+  uint64_t a_calls = 0;
+  for (const auto& t : sa->threads) a_calls += t.st.sc_count;
+  EXPECT_GE(a_calls, uint64_t(kCallsA));
+  // The last target that asked leaves: the programs go with it.
+  ASSERT_TRUE(s.remove_target(a).ok());
+  EXPECT_FALSE(s.syscalls_attached());
+  // And come back for the next one that asks.
+  ASSERT_TRUE(s.set_all_syscalls(b, true).ok());
+  EXPECT_TRUE(s.syscalls_attached());
+  ASSERT_TRUE(s.set_all_syscalls(b, false).ok());
+  EXPECT_FALSE(s.syscalls_attached());
+}
+
+// top and record's -S: every target of the session is traced without asking, and the
+// per-target switch is refused there.
+TEST(BpfSession, AllSyscallsOfTopTracesItsTargetWithoutAsking) {
+  REQUIRE_ROOT();
+  Child k([] {
+    for (int c = 0; c < 250; c++) syscall(SYS_getppid);
+  });
+  auto s = open_for(k.pid, true);
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->all_syscalls(uint32_t(k.pid)));
+  EXPECT_TRUE(s->syscalls_attached());
+  EXPECT_FALSE(s->set_all_syscalls(uint32_t(k.pid), false).ok());
+  k.release();
+  k.wait();
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  std::map<int, uint64_t> all;
+  for (const auto& x : snap->sc_all) all[x.nr] = x.stat.count;
+  EXPECT_EQ(all[*probe::syscall_number("getppid")], 250u);
+}

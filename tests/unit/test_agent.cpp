@@ -16,6 +16,8 @@
 #include "agent/alerts_log.h"
 #include "agent/discovery.h"
 #include "agent/metrics.h"
+#include "agent/opt_in.h"
+#include <CLI/CLI.hpp>
 #include "synthetic.h"
 
 using namespace schedscope;
@@ -351,5 +353,134 @@ TEST(AgentMetrics, EveryFamilyIsDocumentedAndTheSeriesPerTargetAreAsDocumented) 
   std::istringstream dl(ds.str());
   while (std::getline(dl, line))
     if (line.rfind("| `schedscope_", 0) == 0) documented.insert(line.substr(3, line.find('`', 3) - 3));
+  // A target with every per-target option on (--all-syscalls-for, --goroutines-for,
+  // --annotations-for) adds their families, as documented: 2 syscalls here, each 11
+  // buckets + +Inf + _sum + _count; 2 goroutine counters; 3 annotation counters.
+  TargetSeries opted = full_target(79);
+  {
+    auto f = frame_with(79, {});
+    f.target.all_syscalls = true;
+    auto a = row(0, "read", 3, 1);
+    a.hist_total[12] = 3;
+    a.total_ns = 15000;
+    auto b = row(1, "write", 1, 1);
+    b.hist_total[20] = 1;
+    b.total_ns = 1500000;
+    f.syscalls = {a, b};
+    f.goroutines.enabled = true;
+    f.goroutines.created_total = 5;
+    annotations::Stats st;
+    st.asked = true;
+    f.annotations = st;
+    update(opted, f, {}, 10);
+  }
+  std::string with_opts = render({opted}, ag);
+  std::istringstream in3(with_opts);
+  int opt_series = 0;
+  while (std::getline(in3, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) families.insert(line.substr(7, line.find(' ', 7) - 7));
+    if (line.rfind("schedscope_syscall_latency_seconds", 0) == 0 || line.rfind("schedscope_goroutines_", 0) == 0 ||
+        line.rfind("schedscope_annotation_", 0) == 0)
+      opt_series++;
+  }
+  EXPECT_EQ(opt_series, 2 * 14 + 2 + 3) << with_opts;
   EXPECT_EQ(families, documented);
+}
+
+TEST(AgentOptIn, GlobsMatchTheExecutablePathOrTheComm) {
+  ProcEntry p{1, "/srv/api/bin/my-service", "my-service", "/system.slice/x.service"};
+  EXPECT_TRUE(matches_any({"*/my-service"}, p)) << "exe path";
+  EXPECT_TRUE(matches_any({"my-*"}, p)) << "comm";
+  EXPECT_TRUE(matches_any({"nope", "/srv/*"}, p)) << "any of several; * crosses /";
+  EXPECT_FALSE(matches_any({"*/other"}, p));
+  EXPECT_FALSE(matches_any({"/system.slice/*"}, p)) << "not the cgroup";
+  EXPECT_FALSE(matches_any({}, p)) << "nothing asked: off";
+  OptIn o;
+  o.all_syscalls = {"*/my-service"};
+  o.goroutines = {"prometheus"};
+  o.annotations = {"my-serv?ce"};
+  auto w = wanted(o, p);
+  EXPECT_TRUE(w.all_syscalls);
+  EXPECT_FALSE(w.goroutines);
+  EXPECT_TRUE(w.annotations);
+  EXPECT_FALSE(OptIn{}.any());
+  EXPECT_TRUE(o.any());
+}
+
+TEST(AgentOptIn, FlagsAreRepeatableAndRepeatTopsHelp) {
+  CLI::App app{"t"};
+  OptIn o;
+  add_opt_in_flags(app, o);
+  std::vector<std::string> args = {"t", "--all-syscalls-for", "*/a", "--all-syscalls-for", "b",
+                                   "--goroutines-for", "c", "--annotations-for", "*/d"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  app.parse(int(argv.size()), argv.data());
+  EXPECT_EQ(o.all_syscalls, (std::vector<std::string>{"*/a", "b"}));
+  EXPECT_EQ(o.goroutines, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(o.annotations, (std::vector<std::string>{"*/d"}));
+  // --help teaches each flag with the help of top's flag it stands for.
+  std::string help = app.help();
+  for (const auto& f : opt_in_flags()) EXPECT_NE(help.find(f.name), std::string::npos) << f.name;
+  EXPECT_NE(help.find("trace every syscall (raw_syscalls)"), std::string::npos) << help;
+  EXPECT_NE(help.find("count goroutines created/exited by start function"), std::string::npos) << help;
+  EXPECT_NE(help.find("runtime/trace tasks, regions and logs"), std::string::npos) << help;
+  CLI::App bad{"t"};
+  OptIn o2;
+  add_opt_in_flags(bad, o2);
+  std::vector<std::string> args2 = {"t", "--goroutines-for"};
+  std::vector<char*> argv2;
+  for (auto& a : args2) argv2.push_back(a.data());
+  EXPECT_THROW(bad.parse(int(argv2.size()), argv2.data()), CLI::ParseError) << "a glob is required";
+}
+
+TEST(AgentMetrics, AllSyscallsHistogramsAreExactAndBoundedAndBlockingSeriesStay) {
+  TargetSeries s;
+  auto f = frame_with(5, {});
+  f.target.all_syscalls = true;
+  // Every call: read 10 calls in [2^12, 2^13) ns (-> le 16384e-9), 2 in [2^20, 2^21)
+  // (-> le 4194304e-9); futex 1 in bucket 0 (-> le 1024e-9); nanosleep named past the cap.
+  auto rd = row(0, "read", 12, 1);
+  rd.hist_total[12] = 10;
+  rd.hist_total[20] = 2;
+  rd.total_ns = 5'000'000;
+  auto fx = row(202, "futex", 1, 0);
+  fx.hist_total[0] = 1;
+  fx.total_ns = 1;
+  auto ns = row(35, "nanosleep", 0, 0);
+  f.syscalls = {rd, fx};
+  // The blocking table of a -S frame stays in the blocking series.
+  f.blocking_syscalls = {row(0, "read", 2, 4)};
+  update(s, f, {}, 1);
+  ASSERT_TRUE(s.all_syscalls);
+  EXPECT_EQ(s.blocking_syscalls_total["read"], 2u);
+  EXPECT_EQ(s.blocking_syscalls_total.count("futex"), 0u);
+  ASSERT_EQ(s.syscall_latency.count("read"), 1u);
+  const auto& h = s.syscall_latency["read"];
+  EXPECT_EQ(h.count, 12u);
+  EXPECT_EQ(h.buckets[2], 10u);  // le 16384e-9: [4096, 8192) ns
+  EXPECT_EQ(h.buckets[6], 2u);   // le 4194304e-9: [2^20, 2^21) ns
+  EXPECT_DOUBLE_EQ(h.sum, 0.005);
+  EXPECT_EQ(s.syscall_latency["other"].buckets[0], 1u) << "futex past the cap of 1 name";
+  // Next interval: only the growth is added; a new syscall goes to "other" too.
+  rd.hist_total[12] = 13;
+  rd.total_ns = 5'000'300;
+  ns.hist_total[30] = 1;
+  ns.total_ns = 2'000'000'000;
+  f.syscalls = {rd, ns};
+  update(s, f, {}, 1);
+  EXPECT_EQ(s.syscall_latency["read"].count, 15u);
+  EXPECT_EQ(s.syscall_latency["read"].buckets[2], 13u);
+  EXPECT_EQ(s.syscall_latency["other"].buckets.back(), 1u) << "[2^30, 2^31) ns: only +Inf holds it";
+  EXPECT_EQ(s.syscall_latency.size(), 2u);
+  std::string text = render({s}, AgentSeries{});
+  EXPECT_NE(text.find("schedscope_syscall_latency_seconds_bucket{pid=\"5\",syscall=\"read\",le=\"1.6384e-05\"} 13\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("schedscope_syscall_latency_seconds_count{pid=\"5\",syscall=\"read\"} 15\n"),
+            std::string::npos) << text;
+  // A target without -S: no such series.
+  TargetSeries plain;
+  update(plain, frame_with(6, {row(0, "read", 3, 1)}), {}, 10);
+  EXPECT_FALSE(plain.all_syscalls);
+  EXPECT_EQ(render({plain}, AgentSeries{}).find("schedscope_syscall_latency_seconds"), std::string::npos);
 }

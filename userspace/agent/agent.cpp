@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/annotations_attach.h"
 #include "app/observe.h"
 #include "util/json_out.h"
 #include "util/stop.h"
@@ -48,6 +49,7 @@ uint32_t record_tid(const ss_hdr* rec, size_t size) {
     case SS_EV_GC_STACK: return at(offsetof(ss_gc_stack, tid));
     case SS_EV_USDT: return at(offsetof(ss_usdt_hit, tid));
     case SS_EV_USDT_COUNT: return at(offsetof(ss_usdt_count, tid));
+    case SS_EV_ANNOT: return at(offsetof(ss_annot, tid));
     default: return 0;
   }
 }
@@ -122,12 +124,31 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     t.exe = proc_.exe;
     if (go_->is_go()) t.go_version = go_->binary().go_version;
     t.go_note = go_->note();
+    want_ = wanted(opt_.opt_in, proc_);
+    if (want_.all_syscalls) {  // in the kernel: this target's flag in the target set
+      auto st = s_.set_all_syscalls(uint32_t(pid), true);
+      t.all_syscalls = st.ok();
+      sc_note_ = st ? "every syscall traced (raw_syscalls): counts and latencies"
+                    : "not traced: " + st.error().message;
+    }
+    if (want_.goroutines) {
+      t.goroutines = true;
+      t.goroutines_note = go_->is_go() ? "waiting for the Go runtime offsets" : "not attached: " + go_->note();
+    }
     model_.set_symbolizer(go_.get());
     model_.set_target(t);
     attach_gc();
+    // The recorder first: it sees what the options attach from the start.
+    if (opt_.flight.window_s > 0) start_flight();
+    if (want_.annotations) {
+      app::AnnotationsOptions ao;
+      ao.on = true;
+      annot_ = std::make_unique<app::AnnotationsControl>(ao);
+      if (!go_->is_go()) annot_->unavailable(go_->note(), inject_fn());
+      else annot_->unavailable("waiting for the Go runtime offsets", inject_fn());
+    }
     go_retry_until_ = now_ns() + 10 * kSec;  // the runtime may still be starting
     try_go();
-    if (opt_.flight.window_s > 0) start_flight();
     if (auto snap = s_.snapshot(uint32_t(pid))) {
       model_.on_kernel(*snap);
       for (auto* tp : taps_) tp->kernel(*snap);
@@ -165,6 +186,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     auto snap = s_.snapshot(uint32_t(pid));
     if (!snap) return {};
     drops_ = snap->drops;
+    if (annot_ && !gone_) annot_->tick(s_, pid, now_ns(), inject_fn());
     model_.on_kernel(*snap);
     for (auto* tp : taps_) tp->kernel(*snap);
     try_go();
@@ -226,6 +248,8 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     series_.container = labels_.container;
     series_.pod = labels_.pod;
     gc_note_ = f.gc.note;
+    if (f.annotations) annot_note_ = f.annotations->note;
+    syscalls_counted_ = f.totals.syscalls;
     have_frame_ = true;
     if (!log_) {
       written_now_.clear();
@@ -251,6 +275,12 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     st.flight_recordings = flight_count_;
     st.flight_last = flight_last_;
     const auto& t = model_.target();
+    if (want_.all_syscalls) st.options["all_syscalls"] = {t.all_syscalls, sc_note_};
+    if (s_.config().all_syscalls) st.syscalls_counted = syscalls_counted_;
+    if (want_.goroutines) st.options["goroutines"] = {t.goroutines_attached, t.goroutines_note};
+    if (want_.annotations) {
+      st.options["annotations"] = {annot_ && annot_->attached(), annot_note_};
+    }
     if (t.go_enabled) {
       st.state = "observed";
       st.reason = t.go_note;
@@ -286,10 +316,47 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
       t.go_note = go_->note();
       model_.set_target(t);
       gc_offsets_ready();
+      attach_goroutines();
+      if (annot_) annot_->attach(s_, proc_.pid, go_->binary(), inject_fn());
       return;
     }
     t.go_note = go_->note();
-    if (now_ns() > go_retry_until_) go_pushed_ = true;  // give up: kernel-level only
+    if (now_ns() > go_retry_until_) {  // give up: kernel-level only
+      go_pushed_ = true;
+      if (want_.goroutines) t.goroutines_note = "not attached: Go runtime offsets did not validate";
+      if (annot_) annot_->unavailable("Go runtime offsets did not validate", inject_fn());
+    }
+    model_.set_target(t);
+  }
+
+  // Records made here (the annotations' state) go where the kernel's go.
+  std::function<void(const ss_hdr*, size_t)> inject_fn() {
+    return [this](const ss_hdr* r, size_t n) { on_record(r, n); };
+  }
+
+  // --goroutines-for: entry uprobes at every RET of runtime.newproc1 and at
+  // runtime.gdestroy / goexit0 of this process (as `top --goroutines`), once the offsets
+  // they read are in the kernel; detached when the target leaves the session.
+  void attach_goroutines() {
+    if (!want_.goroutines || !go_) return;
+    auto t = model_.target();
+    auto targets = go_->goroutine_uprobes();
+    if (!targets) {
+      t.goroutines_note = "not attached: " + targets.error().message;
+    } else if (auto st = s_.attach_go_uprobes(proc_.pid, *targets); !st) {
+      t.goroutines_note = "not attached: " + st.error().message;
+    } else {
+      t.goroutines_attached = true;
+      t.goroutines_note = std::to_string(targets->create_offsets.size()) +
+                          " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " +
+                          std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
+                                                                                        : "runtime.goexit0");
+      if (auto n = go_->live_goroutines()) {
+        model_.set_goroutine_baseline(*n);
+        for (auto* tp : taps_) tp->goroutine_baseline(*n);
+      }
+    }
+    if (opt_.verbose) fprintf(stderr, "schedscope agent: pid %d: goroutines: %s\n", proc_.pid, t.goroutines_note.c_str());
     model_.set_target(t);
   }
 
@@ -298,8 +365,9 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     obs_.interval_s = opt_.interval_s;
     obs_.ringbuf_bytes = opt_.ringbuf_bytes;
     obs_.gc = opt_.gc;
-    obs_.goroutines = false;
-    obs_.all_syscalls = false;
+    obs_.goroutines = want_.goroutines;
+    obs_.all_syscalls = model_.target().all_syscalls;
+    obs_.annotations.on = want_.annotations;
     obs_.runtime_probes = false;
     fr_ = std::make_unique<app::FlightRecorder>(opt_.flight, obs_, opt_.detect);
     fr_->on_written = [this](const std::string& path, const std::vector<detect::Alert>& triggers) {
@@ -382,6 +450,11 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
   AlertsLog* log_;
   std::unique_ptr<app::GoAttach> go_;
   std::unique_ptr<app::CensusReader> census_;
+  Wanted want_;        // the per-target options asked for this process
+  std::string sc_note_;  // --all-syscalls-for: traced, or why not
+  std::unique_ptr<app::AnnotationsControl> annot_;  // --annotations-for
+  std::string annot_note_ = "waiting for the Go runtime offsets";
+  uint64_t syscalls_counted_ = 0;  // the kernel's count of this target's completed syscalls
   model::Model model_;
   detect::Pipeline pipe_;
   std::optional<model::Frame> pending_;
@@ -444,8 +517,12 @@ Expected<std::unique_ptr<Agent>> Agent::open(const AgentOptions& opt) {
   cfg.ringbuf_bytes = opt.ringbuf_bytes;
   cfg.gc = opt.gc;
   cfg.usdt = false;
-  cfg.goroutines = false;
-  cfg.all_syscalls = false;
+  // The costly options' programs are loaded only when some target may ask for them, and
+  // attached per target (the raw_syscalls ones only while a target asks).
+  cfg.goroutines = !opt.opt_in.goroutines.empty();
+  cfg.annotations = !opt.opt_in.annotations.empty();
+  cfg.all_syscalls = !opt.opt_in.all_syscalls.empty();
+  cfg.syscalls_per_target = true;
   cfg.exec_events = true;  // discovery on exec; the scan stays the fallback
   auto s = probe::Session::open(cfg);
   if (!s) return s.error();
@@ -649,6 +726,12 @@ void Agent::publish() {
       j["flight_recordings"] = s.flight_recordings;
       j["flight_last"] = s.flight_last;
     }
+    if (!s.options.empty()) {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, v] : s.options) o[k] = {{"on", v.on}, {"note", v.note}};
+      j["options"] = std::move(o);
+    }
+    if (s.syscalls_counted) j["syscalls_counted"] = *s.syscalls_counted;
     j["found_s_ago"] = std::round(s.since_s * 10) / 10;
     arr.push_back(std::move(j));
   };

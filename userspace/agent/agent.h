@@ -18,6 +18,7 @@
 #include "agent/alerts_log.h"
 #include "agent/discovery.h"
 #include "agent/metrics.h"
+#include "agent/opt_in.h"
 #include "app/flight.h"
 #include "app/gc_attach.h"
 #include "app/go_attach.h"
@@ -42,6 +43,7 @@ inline app::FlightRecorderOptions agent_flight_defaults() {
 struct AgentOptions {
   std::string listen = "127.0.0.1:9464";  // ADDR:PORT, ":PORT" (every address), [V6]:PORT
   Filter filter;
+  OptIn opt_in;  // the costly options of `top`, per target (--all-syscalls-for, ...)
   double interval_s = 10;  // how often every target is read and its detectors run
   double scan_s = 3;      // how often /proc is scanned for new targets
   uint32_t max_targets = probe::kMaxTargets;
@@ -69,6 +71,16 @@ struct TargetStatus {
   std::string gc;      // what GC observation is attached, or why not
   uint64_t flight_recordings = 0;  // files its flight recorder wrote
   std::string flight_last;         // the last one, or its last error
+  // The per-target options asked for it (OptInFlag::key): on now, and what is attached
+  // or why not.
+  struct Option {
+    bool on = false;
+    std::string note;
+  };
+  std::map<std::string, Option> options;
+  // (the agent traces syscalls for some target) the completed syscalls of this target's
+  // threads the kernel counted since attach: 0 for a target that did not ask.
+  std::optional<uint64_t> syscalls_counted;
 };
 
 class Target;

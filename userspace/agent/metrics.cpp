@@ -30,6 +30,51 @@ const char* g_state(int s) {
 }
 }  // namespace
 
+namespace {
+// Which bucket of kSyscallBounds the kernel's log2 bucket i ([2^i, 2^(i+1)) ns) falls in.
+size_t syscall_bucket(int i) {
+  for (size_t b = 0; b < kSyscallBounds.size(); b++)
+    if (std::ldexp(1.0, i + 1) <= kSyscallBounds[b] * 1e9 + 0.5) return b;
+  return kSyscallBounds.size();  // +Inf
+}
+
+// Every call of the interval into the per-syscall histograms: the frame's table holds
+// each syscall's totals since attach; what was counted before is subtracted.
+void update_all_syscalls(TargetSeries& s, const model::Frame& f, size_t top_syscalls) {
+  s.all_syscalls = true;
+  std::vector<const model::SyscallRow*> rows;
+  for (const auto& r : f.syscalls) rows.push_back(&r);
+  std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->total_count > b->total_count; });
+  size_t named = s.syscall_latency.size() - s.syscall_latency.count("other");
+  for (const auto* r : rows) {
+    auto& seen = s.syscall_all_seen[r->nr];
+    SyscallHist add;
+    for (int i = 0; i < SS_HIST_BUCKETS; i++) {
+      const uint64_t now = r->hist_total[size_t(i)], before = seen.hist[size_t(i)];
+      const uint64_t d = now > before ? now - before : 0;
+      seen.hist[size_t(i)] = std::max(now, before);
+      add.buckets[syscall_bucket(i)] += d;
+      add.count += d;
+    }
+    add.sum = r->total_ns > seen.total_ns ? double(r->total_ns - seen.total_ns) / 1e9 : 0;
+    seen.total_ns = std::max(seen.total_ns, r->total_ns);
+    if (add.count == 0) continue;
+    std::string name = r->name.empty() ? "nr_" + std::to_string(r->nr) : r->name;
+    if (!s.syscall_latency.count(name)) {
+      if (named < top_syscalls && name != "other") {
+        named++;
+      } else {
+        name = "other";
+      }
+    }
+    auto& h = s.syscall_latency[name];
+    for (size_t b = 0; b < h.buckets.size(); b++) h.buckets[b] += add.buckets[b];
+    h.count += add.count;
+    h.sum += add.sum;
+  }
+}
+}  // namespace
+
 void update(TargetSeries& s, const model::Frame& f, const std::vector<detect::Alert>& all,
             size_t top_syscalls) {
   s.pid = f.target.pid;
@@ -63,8 +108,10 @@ void update(TargetSeries& s, const model::Frame& f, const std::vector<detect::Al
     if (r.state != model::ThreadState::kExited) s.threads[model::thread_state_name(r.state)]++;
   s.threads_created_total = f.creations_total;
 
+  // With -S the frame's syscall table has every call; the blocking one is apart.
+  const auto& blocking = f.target.all_syscalls ? f.blocking_syscalls : f.syscalls;
   std::vector<const model::SyscallRow*> rows;
-  for (const auto& r : f.syscalls) rows.push_back(&r);
+  for (const auto& r : blocking) rows.push_back(&r);
   std::sort(rows.begin(), rows.end(),
             [](auto* a, auto* b) { return a->total_count > b->total_count; });
   size_t named = s.blocking_syscalls_total.size() - s.blocking_syscalls_total.count("other");
@@ -84,6 +131,8 @@ void update(TargetSeries& s, const model::Frame& f, const std::vector<detect::Al
     s.blocking_syscalls_total[name] += delta;
     s.blocking_syscall_seconds_total[name] += r->time_ms / 1000;
   }
+
+  if (f.target.all_syscalls) update_all_syscalls(s, f, top_syscalls);
 
   s.oncpu_seconds_total = f.totals.oncpu_ms / 1000;
   s.offcpu_seconds_total["preempted"] = f.totals.offcpu_ms.preempted / 1000;
@@ -125,6 +174,22 @@ void update(TargetSeries& s, const model::Frame& f, const std::vector<detect::Al
     if (f.gc.mmu_100ms >= 0) s.gc_mmu["100ms"] = f.gc.mmu_100ms;
   }
   s.runqueue_latency_p99_seconds = f.rq_p99_us / 1e6;
+
+  if (f.goroutines.enabled) {
+    s.goroutine_probes = true;
+    s.goroutines_created_total = std::max(s.goroutines_created_total, f.goroutines.created_total);
+    s.goroutines_exited_total = std::max(s.goroutines_exited_total, f.goroutines.exited_total);
+  }
+  if (f.annotations && f.annotations->asked) {
+    s.annotations = true;
+    uint64_t tasks = 0, regions = 0, logs = 0;
+    for (const auto& t : f.annotations->total.tasks) tasks += t.ended;
+    for (const auto& r : f.annotations->total.regions) regions += r.count;
+    for (const auto& l : f.annotations->total.logs) logs += l.count;
+    s.annotation_tasks_total = std::max(s.annotation_tasks_total, tasks);
+    s.annotation_regions_total = std::max(s.annotation_regions_total, regions);
+    s.annotation_logs_total = std::max(s.annotation_logs_total, logs);
+  }
 }
 
 std::string escape_label(const std::string& v) {
@@ -300,6 +365,55 @@ std::string render(const std::vector<TargetSeries>& ts, const AgentSeries& ag) {
            "Minimum mutator utilization over the last interval, by window (1ms, 10ms, 100ms).",
            each([&](const TargetSeries& t, const std::string& pid) {
              for (const auto& [w, v] : t.gc_mmu) o.sample("schedscope_gc_mmu", {{"pid", pid}, {"window", w}}, v);
+           }));
+
+  o.family("schedscope_syscall_latency_seconds", "histogram",
+           "Every completed syscall of a target that asked for it (--all-syscalls-for), by syscall (the top "
+           "syscalls by name, the rest as \"other\"): time from entry to exit.",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             for (const auto& [sc, h] : t.syscall_latency) {
+               uint64_t cum = 0;
+               for (size_t i = 0; i < kSyscallBounds.size(); i++) {
+                 cum += h.buckets[i];
+                 o.sample("schedscope_syscall_latency_seconds_bucket",
+                          {{"pid", pid}, {"syscall", sc}, {"le", num(kSyscallBounds[i])}}, double(cum));
+               }
+               cum += h.buckets.back();
+               o.sample("schedscope_syscall_latency_seconds_bucket", {{"pid", pid}, {"syscall", sc}, {"le", "+Inf"}},
+                        double(cum));
+               o.sample("schedscope_syscall_latency_seconds_sum", {{"pid", pid}, {"syscall", sc}}, h.sum);
+               o.sample("schedscope_syscall_latency_seconds_count", {{"pid", pid}, {"syscall", sc}}, double(cum));
+             }
+           }));
+  o.family("schedscope_goroutines_created_total", "counter",
+           "Goroutines the target created since the goroutine uprobes were attached (--goroutines-for).",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             if (t.goroutine_probes)
+               o.sample("schedscope_goroutines_created_total", {{"pid", pid}}, double(t.goroutines_created_total));
+           }));
+  o.family("schedscope_goroutines_exited_total", "counter",
+           "Goroutines of the target that exited since the goroutine uprobes were attached (--goroutines-for).",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             if (t.goroutine_probes)
+               o.sample("schedscope_goroutines_exited_total", {{"pid", pid}}, double(t.goroutines_exited_total));
+           }));
+  o.family("schedscope_annotation_tasks_total", "counter",
+           "runtime/trace tasks of the target that ended since the annotation uprobes were attached (--annotations-for).",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             if (t.annotations)
+               o.sample("schedscope_annotation_tasks_total", {{"pid", pid}}, double(t.annotation_tasks_total));
+           }));
+  o.family("schedscope_annotation_regions_total", "counter",
+           "runtime/trace regions (WithRegion) of the target that ended since the annotation uprobes were attached.",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             if (t.annotations)
+               o.sample("schedscope_annotation_regions_total", {{"pid", pid}}, double(t.annotation_regions_total));
+           }));
+  o.family("schedscope_annotation_logs_total", "counter",
+           "runtime/trace.Log calls of the target since the annotation uprobes were attached.",
+           each([&](const TargetSeries& t, const std::string& pid) {
+             if (t.annotations)
+               o.sample("schedscope_annotation_logs_total", {{"pid", pid}}, double(t.annotation_logs_total));
            }));
 
   o.family("schedscope_agent_targets", "gauge",

@@ -24,6 +24,19 @@ const std::vector<std::string>& alert_kinds();
 inline constexpr std::array<double, 16> kLatencyBounds = {
     1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 1};
 
+// Upper bounds (seconds) of the per-syscall latency histogram (--all-syscalls-for): every
+// other power of two from 2^10 ns to 2^30 ns, so that each of the kernel's log2 buckets
+// ([2^i, 2^(i+1)) ns) falls whole into one: the counts are exact, not interpolated.
+inline constexpr std::array<double, 11> kSyscallBounds = {
+    1024e-9, 4096e-9, 16384e-9, 65536e-9, 262144e-9, 1048576e-9,
+    4194304e-9, 16777216e-9, 67108864e-9, 268435456e-9, 1073741824e-9};
+
+struct SyscallHist {
+  std::array<uint64_t, kSyscallBounds.size() + 1> buckets{};  // not cumulative; last: +Inf
+  uint64_t count = 0;
+  double sum = 0;  // seconds in the calls
+};
+
 struct TargetSeries {
   int pid = 0;
   std::string exe, comm, go_version, container, pod;
@@ -54,6 +67,22 @@ struct TargetSeries {
   std::map<std::string, double> gc_mmu;  // window -> minimum mutator utilization (0..1)
   int gomaxprocs = 0;
   double runqueue_latency_p99_seconds = -1;
+
+  // --all-syscalls-for: every completed call, by syscall (top_n names, the rest in
+  // "other"), with its latency.
+  bool all_syscalls = false;
+  std::map<std::string, SyscallHist> syscall_latency;
+  struct SeenAll {
+    uint64_t total_ns = 0;
+    std::array<uint64_t, SS_HIST_BUCKETS> hist{};
+  };
+  std::map<int, SeenAll> syscall_all_seen;  // nr -> what is already counted
+  // --goroutines-for: goroutines created and exited (uprobes) since they were attached.
+  bool goroutine_probes = false;
+  uint64_t goroutines_created_total = 0, goroutines_exited_total = 0;
+  // --annotations-for: runtime/trace tasks ended, regions ended and log calls since attach.
+  bool annotations = false;
+  uint64_t annotation_tasks_total = 0, annotation_regions_total = 0, annotation_logs_total = 0;
 };
 
 // Adds one shown frame (with the detectors' alerts on it) to `s`; `all` is every alert

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent/opt_in.h"
 #include "agent/serve.h"
 #include "app/cli_checks.h"
 #include "app/commands.h"
@@ -43,7 +44,9 @@ static int run(int argc, char** argv) {
       "  sudo schedscope agent --listen 127.0.0.1:9464\n"
       "                                               every Go process of the machine, into Prometheus\n"
       "  sudo schedscope agent --flight-recorder 30s --dir /var/lib/schedscope\n"
-      "                                               ... and a recording of the 30s before each alert\n",
+      "                                               ... and a recording of the 30s before each alert\n"
+      "  sudo schedscope agent --all-syscalls-for '*/my-service'\n"
+      "                                               ... and every syscall of my-service (top's -S) only\n",
       "schedscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("schedscope ") + kSchedscopeVersion);
@@ -154,6 +157,7 @@ static int run(int argc, char** argv) {
                      "(default 32M; 1M to 64G)")
       ->group(afg)
       ->check(app::size_flag(app::kFlightMemoryRange));
+  agent::add_opt_in_flags(*agentc, agent_opt.opt_in);
   agentc->add_flag("-v,--verbose", agent_opt.verbose, "say which processes are observed and dropped");
   app::add_detector_flags(*agentc, agent_opt.detect);
 

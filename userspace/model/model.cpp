@@ -562,11 +562,25 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
   return in_flight;
 }
 
-// Syscalls: the -S table (every call) or the blocking table (default).
+// Syscalls: the -S table (every call) or the blocking table (default); with -S the
+// blocking table too, apart.
 void Model::frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight) {
   const auto& cur = target_.all_syscalls ? sc_all_ : sc_block_;
   auto& prev = target_.all_syscalls ? sc_all_prev_ : sc_block_prev_;
+  f.syscalls = syscall_rows(cur, prev, f, final, in_flight);
   uint64_t calls = 0;
+  for (const auto& r : f.syscalls) calls += r.count;
+  f.syscalls_per_s = f.interval_s > 0 ? double(calls) / f.interval_s : 0;
+  if (target_.all_syscalls) {
+    std::map<int, int> none;
+    f.blocking_syscalls = syscall_rows(sc_block_, sc_block_prev_, f, final, none);
+  }
+}
+
+std::vector<SyscallRow> Model::syscall_rows(const std::map<int, ss_sc_stat>& cur,
+                                            std::map<int, ss_sc_stat>& prev, const Frame& f,
+                                            bool final, std::map<int, int>& in_flight) {
+  std::vector<SyscallRow> rows;
   for (const auto& [nr, s] : cur) {
     ss_sc_stat p0{};
     const ss_sc_stat& p = final ? p0 : (prev.count(nr) ? prev.at(nr) : p0);
@@ -583,14 +597,15 @@ void Model::frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight) 
     row.p99_us = hist_percentile_ns(hist, SS_HIST_BUCKETS, 0.99) / 1e3;
     row.max_us = double(s.max_ns) / 1e3;
     row.in_flight = in_flight.count(nr) ? in_flight[nr] : 0;
-    calls += row.count;
-    if (row.count || row.in_flight || final) f.syscalls.push_back(row);
+    row.total_ns = s.total_ns;
+    for (int b = 0; b < SS_HIST_BUCKETS; b++) row.hist_total[size_t(b)] = s.hist[b];
+    if (row.count || row.in_flight || final) rows.push_back(row);
   }
-  std::sort(f.syscalls.begin(), f.syscalls.end(), [&](const SyscallRow& a, const SyscallRow& b) {
+  std::sort(rows.begin(), rows.end(), [&](const SyscallRow& a, const SyscallRow& b) {
     return a.time_ms != b.time_ms ? a.time_ms > b.time_ms : a.count > b.count;
   });
-  f.syscalls_per_s = f.interval_s > 0 ? double(calls) / f.interval_s : 0;
   if (!final) prev = cur;
+  return rows;
 }
 
 // The kernel run-queue latency of the process.

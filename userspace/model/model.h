@@ -3,6 +3,7 @@
 // the kernel or replayed from a recording — and turned into one Frame per interval that
 // the printers, the live view and the detectors read.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -94,6 +95,9 @@ struct SyscallRow {
   double calls_per_s = 0;
   double p50_us = 0, p99_us = 0, max_us = 0;  // this interval (max: since attach)
   int in_flight = 0;                          // threads currently in it
+  // Since attach: time in it and its log2 latency histogram (bucket i: [2^i, 2^(i+1)) ns).
+  uint64_t total_ns = 0;
+  std::array<uint64_t, SS_HIST_BUCKETS> hist_total{};
 };
 
 struct Frame_Creation {
@@ -181,6 +185,8 @@ struct Frame {
   int threads_alive = 0;
   std::vector<ThreadRow> threads;
   std::vector<SyscallRow> syscalls;
+  // (-S) the blocking episodes too (`syscalls` then has every call), as without -S.
+  std::vector<SyscallRow> blocking_syscalls;
   std::vector<Frame_Creation> creations;  // this interval (all since attach when final)
   uint64_t creations_total = 0, exits_total = 0;
   double creations_per_s = 0;
@@ -328,6 +334,9 @@ class Model {
   void frame_latency(Frame& f, bool final);
   std::map<int, int> frame_threads(Frame& f, uint64_t since, bool final);
   void frame_syscalls(Frame& f, bool final, std::map<int, int>& in_flight);
+  static std::vector<SyscallRow> syscall_rows(const std::map<int, ss_sc_stat>& cur,
+                                              std::map<int, ss_sc_stat>& prev, const Frame& f,
+                                              bool final, std::map<int, int>& in_flight);
   void frame_runqueue(Frame& f, bool final);
   void frame_events(Frame& f, bool final);
   void frame_goroutines(Frame& f, bool final);

@@ -39,7 +39,7 @@ static_assert(offsetof(ss_gc_stack, pcs) == 32);
 static_assert(offsetof(ss_gc_sample, goid) == 24);
 static_assert(offsetof(ss_gc_sample, p_id) == 32);
 static_assert(sizeof(ss_gc_cfg) == 24);
-static_assert(sizeof(ss_target) == 8);
+static_assert(sizeof(ss_target) == 12);
 static_assert(sizeof(ss_exec) == 24);
 static_assert(offsetof(ss_exec, pid) == 16);
 static_assert(sizeof(ss_cap_counts) == 8 * (1 + SS_CAP_PROCS + SS_CAP_RUNQ));

@@ -6,9 +6,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
+#include <thread>
+#include <type_traits>
 
 #include "schedscope.skel.h"
 #include "util/hex.h"
@@ -16,6 +20,41 @@
 namespace schedscope::probe {
 
 void LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+void destroy_links(std::vector<Link> links) {
+  // Up to 64 threads, each destroying every n-th link: they wait in the kernel, not on a CPU.
+  const size_t n = std::min<size_t>(links.size(), 64);
+  if (n <= 1) return;  // one link (or none): destroyed on return
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < n; t++) {
+    try {
+      threads.emplace_back([&links, t, n] {
+        for (size_t i = t; i < links.size(); i += n) links[i].reset();
+      });
+    } catch (const std::system_error&) {  // no thread: the rest goes on return, in order
+      for (size_t i = t; i < links.size(); i += n) links[i].reset();
+    }
+  }
+  for (auto& th : threads) th.join();
+}
+
+namespace {
+// Moves the links of `pid` (pid < 0: of every process) out of a per-process table.
+template <typename ByPid>
+void take_from(ByPid& by_pid, int pid, std::vector<Link>& out) {
+  for (auto it = by_pid.begin(); it != by_pid.end();) {
+    if (pid >= 0 && it->first != pid) {
+      ++it;
+      continue;
+    }
+    for (auto& e : it->second) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(e)>, Link>) out.push_back(std::move(e));
+      else out.push_back(std::move(e.second));
+    }
+    it = by_pid.erase(it);
+  }
+}
+}  // namespace
 
 namespace {
 
@@ -46,7 +85,9 @@ void TracepointAttacher::configure() {
   for (bpf_program* p : programs()) bpf_program__set_autoload(p, enabled_);
 }
 
-Status TracepointAttacher::attach() {
+Status TracepointAttacher::attach() { return attach_all(); }
+
+Status TracepointAttacher::attach_all() {
   if (!enabled_ || !links_.empty()) return {};
   for (bpf_program* p : programs()) {
     bpf_link* l = bpf_program__attach(p);
@@ -58,6 +99,12 @@ Status TracepointAttacher::attach() {
     links_.emplace_back(p, Link(l));
   }
   return {};
+}
+
+void TracepointAttacher::take_links(int pid, std::vector<Link>& out) {
+  if (pid >= 0) return;  // attached for every process
+  for (auto& [p, l] : links_) out.push_back(std::move(l));
+  links_.clear();
 }
 
 bool TracepointAttacher::attached(const bpf_program* p) const {
@@ -85,6 +132,8 @@ void GoroutineAttacher::configure() {
 }
 
 bool GoroutineAttacher::attached(const bpf_program* p) const { return holds(links_, p); }
+
+void GoroutineAttacher::take_links(int pid, std::vector<Link>& out) { take_from(links_, pid, out); }
 
 size_t GoroutineAttacher::uprobe_count() const {
   size_t n = 0;
@@ -124,6 +173,13 @@ void GcAttacher::configure() {
 bool GcAttacher::attached(const bpf_program* p) const {
   if (p == skel_.progs.ss_gc_sampler) return !sampler_.empty();
   return holds(uprobes_, p);
+}
+
+void GcAttacher::take_links(int pid, std::vector<Link>& out) {
+  take_from(uprobes_, pid, out);
+  if (pid >= 0) return;
+  for (auto& l : sampler_) out.push_back(std::move(l));
+  sampler_.clear();
 }
 
 size_t GcAttacher::uprobe_count() const {
@@ -208,6 +264,9 @@ bool AnnotationsAttacher::attached(const bpf_program* p) const {
     if (!links.empty()) return true;
   return false;
 }
+
+void AnnotationsAttacher::take_links(int pid, std::vector<Link>& out) { take_from(links_, pid, out); }
+void UsdtProbeAttacher::take_links(int pid, std::vector<Link>& out) { take_from(links_, pid, out); }
 
 size_t AnnotationsAttacher::uprobe_count(int pid) const {
   auto it = links_.find(pid);

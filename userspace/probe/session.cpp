@@ -104,7 +104,8 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
     return raw;
   };
   add(std::make_unique<SchedAttacher>(*skel));
-  add(std::make_unique<SyscallAttacher>(*skel, cfg.all_syscalls));
+  s->syscalls_ = add(std::make_unique<SyscallAttacher>(*skel, cfg.all_syscalls,
+                                                       cfg.all_syscalls && cfg.syscalls_per_target));
   add(std::make_unique<ExecAttacher>(*skel, cfg.exec_events));
   s->goroutines_ = add(std::make_unique<GoroutineAttacher>(*skel, cfg.goroutines));
   s->gc_ = add(std::make_unique<GcAttacher>(*skel, cfg.gc, s->ncpus_));
@@ -123,7 +124,11 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
 }
 
 Session::~Session() {
-  attachers_.clear();  // detach every feature first
+  // Detach every feature first, every link at once (destroy_links).
+  std::vector<Link> links;
+  for (auto& a : attachers_) a->take_links(-1, links);
+  destroy_links(std::move(links));
+  attachers_.clear();
   if (rb_) ring_buffer__free(rb_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }
@@ -133,7 +138,67 @@ Status Session::attach() {
     if (Status st = a->attach(); !st) return make_error("cannot attach BPF programs: " + st.error().message);
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Session::on_record, this, nullptr);
   if (!rb_) return make_error("cannot create ring buffer consumer: " + errstr(errno));
+  attached_ = true;
+  if (any_traced())  // per target: targets that asked before attach
+    if (Status st = syscalls_->need(true); !st) return make_error("cannot attach BPF programs: " + st.error().message);
   return {};
+}
+
+// Writes a target's flags into every entry of the kernel's target set that names it.
+Status Session::write_flags(uint32_t tgid, uint32_t flags) {
+  auto slot = slot_of(tgid);
+  if (!slot) return slot.error();
+  ss_target v{*slot, tgid, flags};
+  if (ns_ino_) {
+    int nfd = bpf_map__fd(skel_->maps.targets_ns);
+    if (bpf_map_update_elem(nfd, &tgid, &v, BPF_EXIST) != 0)
+      return make_error("cannot update process " + std::to_string(tgid) + " in the targets map: " + errstr(errno));
+    // The kernel tgids the BPF side entered for it (resolve_target).
+    int fd = bpf_map__fd(skel_->maps.targets);
+    uint32_t key = 0, next = 0;
+    uint32_t* prev = nullptr;
+    std::vector<uint32_t> keys;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      ss_target cur{};
+      if (bpf_map_lookup_elem(fd, &next, &cur) == 0 && cur.tgid == tgid) keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    for (uint32_t k : keys) bpf_map_update_elem(fd, &k, &v, BPF_EXIST);
+  } else if (bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &v, BPF_EXIST) != 0) {
+    return make_error("cannot update process " + std::to_string(tgid) + " in the targets map: " + errstr(errno));
+  }
+  flags_[tgid] = flags;
+  return {};
+}
+
+Status Session::set_all_syscalls(uint32_t tgid, bool on) {
+  if (!cfg_.all_syscalls || !cfg_.syscalls_per_target)
+    return make_error("the session traces syscalls of every target or of none");
+  auto f = flags_.find(tgid);
+  if (f == flags_.end()) return make_error("process " + std::to_string(tgid) + " is no target");
+  const uint32_t flags = on ? f->second | SS_TGT_ALL_SYSCALLS : f->second & ~SS_TGT_ALL_SYSCALLS;
+  if (flags == f->second) return {};
+  if (on && attached_)  // the programs first: the flag then takes effect at once
+    if (Status st = syscalls_->need(true); !st) return st;
+  Status st = write_flags(tgid, flags);
+  if (!any_traced()) (void)syscalls_->need(false);  // off, or on but not written
+  return st;
+}
+
+bool Session::any_traced() const {
+  for (const auto& [t, fl] : flags_)
+    if (fl & SS_TGT_ALL_SYSCALLS) return true;
+  return false;
+}
+
+bool Session::all_syscalls(uint32_t tgid) const {
+  auto f = flags_.find(tgid);
+  return f != flags_.end() && (f->second & SS_TGT_ALL_SYSCALLS) != 0;
+}
+
+bool Session::syscalls_attached() const {
+  return syscalls_->live();
 }
 
 Expected<uint32_t> Session::slot_of(uint32_t tgid) const {
@@ -184,7 +249,9 @@ Expected<uint32_t> Session::add_target(uint32_t tgid) {
                       " process(es) already");
   if (slot_used_[slot]) clear_slot(slot);
   slot_used_[slot] = true;
-  ss_target v{slot, tgid};
+  // -S of top and record: every target; per target (the agent): set_all_syscalls().
+  const uint32_t flags = cfg_.all_syscalls && !cfg_.syscalls_per_target ? SS_TGT_ALL_SYSCALLS : 0;
+  ss_target v{slot, tgid, flags};
   // In the initial PID namespace the kernel's tgid is ours; in a child namespace the BPF
   // side finds the kernel's tgid itself, at the target's first event (resolve_target).
   bpf_map* m = ns_ino_ ? skel_->maps.targets_ns : skel_->maps.targets;
@@ -198,6 +265,7 @@ Expected<uint32_t> Session::add_target(uint32_t tgid) {
     __atomic_fetch_or(&skel_->bss->target_bits[i / 64], uint64_t(1) << (i % 64), __ATOMIC_SEQ_CST);
   }
   targets_[tgid] = slot;
+  flags_[tgid] = flags;
   return slot;
 }
 
@@ -219,8 +287,13 @@ Status Session::remove_target(uint32_t tgid) {
   for (uint32_t k : keys) bpf_map_delete_elem(fd, &k);
   if (ns_ino_ && keys.empty())  // never seen by the BPF side: no longer looked for
     __atomic_fetch_sub(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
-  for (auto& a : attachers_) a->detach_pid(int(tgid));
+  std::vector<Link> links;  // what was attached for it, all at once
+  for (auto& a : attachers_) a->take_links(int(tgid), links);
+  destroy_links(std::move(links));
   targets_.erase(tgid);
+  const bool traced = all_syscalls(tgid);
+  flags_.erase(tgid);
+  if (traced && !any_traced()) (void)syscalls_->need(false);  // the last one traced (on demand)
   return {};
 }
 
@@ -365,7 +438,7 @@ Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
     }
   }
   read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, snap.sc_block);
-  if (cfg_.all_syscalls) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
+  if (all_syscalls(tgid)) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
   std::vector<uint64_t> per(ncpus_);
   int hfd = bpf_map__fd(skel_->maps.rq_hist);
   if (batch_ok_ && read_percpu_range(hfd, *slot * SS_HIST_BUCKETS, SS_HIST_BUCKETS, sizeof(uint64_t))) {

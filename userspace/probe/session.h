@@ -42,6 +42,10 @@ struct SessionConfig {
   // target set and of every per-target map.
   uint32_t max_targets = 1;
   bool all_syscalls = false;          // -S: raw_syscalls enter/exit
+  // With all_syscalls: every target is traced (top, record), or, per target (the node
+  // agent), only those set_all_syscalls() asks for, the programs attached only while
+  // there is one.
+  bool syscalls_per_target = false;
   uint64_t ringbuf_bytes = 4u << 20;  // power of two, >= page size
   uint64_t offcpu_min_ns = 1'000'000;
   uint64_t slow_syscall_ns = 1'000'000;
@@ -69,6 +73,14 @@ class Session {
   Expected<uint32_t> add_target(uint32_t tgid);
   // Takes a process out of the set and detaches what was attached for it.
   Status remove_target(uint32_t tgid);
+  // (all_syscalls and syscalls_per_target) Traces every syscall of one target, or stops:
+  // its SS_TGT_ALL_SYSCALLS flag in the kernel's target set; the raw_syscalls programs are
+  // attached with the first such target and detached after the last.
+  Status set_all_syscalls(uint32_t tgid, bool on);
+  // Whether every syscall of this target is traced (its snapshots have sc_all).
+  [[nodiscard]] bool all_syscalls(uint32_t tgid) const;
+  // Whether the raw_syscalls programs are attached now.
+  [[nodiscard]] bool syscalls_attached() const;
   [[nodiscard]] std::vector<uint32_t> targets() const;
 
   // Attaches the programs that attach by themselves (the scheduler tracepoints, -S).
@@ -143,6 +155,9 @@ class Session {
   int ncpus_ = 1;
   uint32_t ns_ino_ = 0;                   // the observer's PID namespace (0: the initial one)
   std::map<uint32_t, uint32_t> targets_;  // tgid -> slot
+  std::map<uint32_t, uint32_t> flags_;    // tgid -> its SS_TGT_* flags
+  Status write_flags(uint32_t tgid, uint32_t flags);
+  [[nodiscard]] bool any_traced() const;  // a target with SS_TGT_ALL_SYSCALLS
   std::vector<bool> slot_used_;           // slots that held a target before
   // The features; destroyed (detached) before the BPF object.
   std::vector<std::unique_ptr<Attacher>> attachers_;
@@ -150,6 +165,8 @@ class Session {
   GcAttacher* gc_ = nullptr;
   UsdtProbeAttacher* usdt_ = nullptr;
   AnnotationsAttacher* annotations_ = nullptr;
+  SyscallAttacher* syscalls_ = nullptr;
+  bool attached_ = false;  // attach() done
   static int on_record(void* ctx, void* data, size_t size);
   // Per-interval reads in batches (BPF_MAP_LOOKUP_BATCH, kernel 5.6+): one syscall per
   // map instead of one or two per element. Off after the first refusal (older kernels):
