@@ -227,9 +227,11 @@ TEST(Goroutines, ExitsFromTheCensus) {
   f = m.frame();
   EXPECT_EQ(f.goroutines.exited, 0u);
   EXPECT_EQ(*f.goroutines.live, 5);
+  EXPECT_NE(f.goroutines.exited_note.find("cut short"), std::string::npos);
   m.on_census(census(14 * kSec, 2, {{"main.main", 2}}));
   m.on_kernel(snap(14 * kSec + 2, 7, 0));
   f = m.frame();
+  EXPECT_EQ(f.goroutines.exited_note, "");
   // 6 created since the base (19 was before it), live 5 -> 2: 9 exits, 5 already shown.
   EXPECT_EQ(f.goroutines.exited_total, 9u);
   EXPECT_EQ(f.goroutines.exited, 4u);

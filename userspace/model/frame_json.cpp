@@ -88,6 +88,7 @@ json goroutines_json(const GoroutineStats& g) {
             {"est_target_cpu_ms_per_s", r2(g.est_cpu_ms_per_s)},
             {"cost", g.cost}};
   if (!g.note.empty()) j["note"] = g.note;
+  if (!g.exited_note.empty()) j["exited_note"] = g.exited_note;
   return j;
 }
 

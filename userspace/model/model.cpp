@@ -339,7 +339,6 @@ uint32_t Model::go_func_index(uint64_t startpc, bool known) {
 
 namespace {
 constexpr size_t kGoNamedMax = size_t{1} << 18;      // census mode: creators named among these
-constexpr size_t kGoPendingMax = size_t{1} << 22;    // creations waiting for a census
 }  // namespace
 
 void Model::on_go_create(const ss_go_create& e) {
@@ -366,12 +365,8 @@ void Model::on_go_create(const ss_go_create& e) {
           fa.created_cen++;
         }
       } else {
-        if (go_pending_.size() >= kGoPendingMax) {  // no census for long: older than any next
-          go_created_cen_++;
-          go_funcs_[go_pending_.front().second].created_cen++;
-          go_pending_.pop_front();
-        }
-        go_pending_.emplace_back(e.h.ts, idx);
+        go_pending_++;
+        fa.created_pending++;
       }
     }
   }
@@ -393,22 +388,24 @@ void Model::on_census(const gc::Census& c) {
 // estimate (the first after attach) or its latest point. The creations that began before
 // it ended are counted against it.
 void Model::go_census_exits(const gc::Census& c) {
-  if (c.allglen == 0 || c.read < c.allglen) return;
+  if (c.allglen == 0 || c.read < c.allglen) {
+    go_cen_cut_ = "the last census was cut short by its time budget (" + std::to_string(c.read) +
+                  " of " + std::to_string(c.allglen) + " goroutines read): " +
+                  (go_cen_base_ ? "exits as of the last complete one" : "no exits estimated yet");
+    return;
+  }
+  go_cen_cut_.clear();
   GoCensusLive l;
   l.ts = c.ts_ns;
   l.live = int64_t(c.live());
   for (const auto& [f, n] : c.live_funcs) l.by_func[f] += int64_t(n);
   l.funcs_all = c.live_funcs.size() < gc::kCensusLiveFuncsMax;
-  std::deque<std::pair<uint64_t, uint32_t>> later;
-  for (const auto& [ts, idx] : go_pending_) {
-    if (ts > l.ts) {
-      later.emplace_back(ts, idx);
-    } else if (go_cen_base_) {
-      go_created_cen_++;
-      go_funcs_[idx].created_cen++;
-    }
+  if (go_cen_base_) {
+    go_created_cen_ += go_pending_;
+    for (auto& fa : go_funcs_) fa.created_cen += fa.created_pending;
   }
-  go_pending_.swap(later);
+  go_pending_ = 0;
+  for (auto& fa : go_funcs_) fa.created_pending = 0;
   if (!go_cen_base_) go_cen_base_ = l;
   go_cen_last_ = std::move(l);
 }
@@ -709,6 +706,7 @@ void Model::frame_events(Frame& f, bool final) {
 // interval shows how much the estimate grew since the previous frame (never negative).
 // Fills the exits of `g` and each function's `exited` (interval or, final, total).
 void Model::frame_goroutine_census_exits(GoroutineStats& g, bool final) {
+  g.exited_note = go_cen_cut_;
   if (!go_cen_last_) return;
   g.live = go_cen_last_->live;
   const GoCensusLive& b = *go_cen_base_;

@@ -157,6 +157,7 @@ struct GoroutineStats {
   // Where the exits come from: "uprobe" (exact) or "census" (an estimate: created minus the
   // growth of the live count between censuses, as of the last census; docs/goroutines.md).
   std::string exited_source;
+  std::string exited_note;  // census: why the exits are not up to date, if they are not
   // exit uprobe: baseline count at attach + created - exited; census: the last census's
   std::optional<int64_t> live;
   std::vector<GoFuncRow> top;          // by created, this interval (final: since attach)
@@ -366,7 +367,7 @@ class Model {
     uint64_t created_iv = 0, exited_iv = 0, created = 0, exited = 0;
     // census exits: creations between the first and the last census, the estimate as of
     // the last census, and what the frames reported so far
-    uint64_t created_cen = 0;
+    uint64_t created_cen = 0, created_pending = 0;
     int64_t exited_est = 0;
     uint64_t exited_shown = 0;
   };
@@ -394,8 +395,12 @@ class Model {
     bool funcs_all = true;  // every live start function listed (absent: none alive)
   };
   std::optional<GoCensusLive> go_cen_base_, go_cen_last_;
-  std::deque<std::pair<uint64_t, uint32_t>> go_pending_;  // creations after the last census
+  // Creations after the last census (each function's in GoFuncAcc::created_pending): the
+  // observer drains the ring buffer before it reads a census, so these all began before
+  // the next census ends.
+  uint64_t go_pending_ = 0;
   uint64_t go_created_cen_ = 0;  // creations between the base and the last census
+  std::string go_cen_cut_;       // why the last census did not count (cut short), if so
   uint64_t go_exit_shown_ = 0;   // the exits the frames reported so far
   // Without exit events go_live_ cannot forget the exited: it keeps the goids of the last
   // kGoNamedMax creations (to name creators), oldest forgotten first.
