@@ -367,7 +367,7 @@ static __always_inline __u64 go_current_goid(const struct ss_go_offsets *o, __u6
 /* Reads the Go context of `task` (which must be current or just switched out on this
  * CPU) from its TLS g. Leaves `out` zeroed (flags 0) when disabled or unreadable. */
 static __always_inline void read_goctx(const struct ss_target *tt, struct task_struct *task,
-				       __u32 tid, struct ss_goctx *out)
+				       struct ss_goctx *out)
 {
 	struct ss_go_offsets *o = go_offsets(tt);
 
@@ -380,15 +380,12 @@ static __always_inline void read_goctx(const struct ss_target *tt, struct task_s
 	if (!o)
 		return;
 
-	__u64 g = go_tls_g(o, task), m = 0, curg = 0, procid = 0, p = 0;
+	__u64 g = go_tls_g(o, task), m = 0, curg = 0, p = 0;
 	if (!go_current_g(o, g, &m, &curg))
 		return;
 	out->g_addr = g;
 	out->m_addr = m;
 	out->flags |= SS_GO_VALID;
-	if (!bpf_probe_read_user(&procid, sizeof(procid), (void *)(m + o->m_procid)) &&
-	    (__u32)procid == tid)
-		out->flags |= SS_GO_TID_OK;
 	bpf_probe_read_user(&out->m_id, sizeof(out->m_id), (void *)(m + o->m_id));
 	if (curg) {
 		go_goid(o, curg, &out->goid);

@@ -76,7 +76,8 @@ struct ss_goctx {
 };
 
 #define SS_GO_VALID 0x1      /* g and m were read */
-#define SS_GO_TID_OK 0x2     /* m.procid == tid */
+/* 0x2 is not used: older recordings may carry it (it compared m.procid with the host tid,
+ * which differs in a PID namespace); nothing reads it. */
 #define SS_GO_OLDP 0x4       /* P came from m.oldp (P detached for a syscall) */
 #define SS_GO_ONG0 0x8       /* TLS g is not m.curg (scheduler, g0 or signal context) */
 #define SS_GO_INCGO 0x10     /* m.incgo */
