@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Cost of `schedscope top --goroutines` on the target: gospawn -churn (spawn and join
 goroutines as fast as possible, GOMAXPROCS=1) with and without the uprobes, interleaved.
-Every goroutine costs 2 uprobe hits (newproc1 RET + gdestroy/goexit0), so
-    per-hit cost = (1/rate_with - 1/rate_without) / 2.
-Usage (root): scripts/measure-goroutines.py [BUILD_DIR] [ROUNDS] [SECONDS]"""
+Every goroutine costs 1 uprobe hit (newproc1 RET; exits come from the census), or 2 with
+--goroutine-exits (+ gdestroy/goexit0) and with builds before the census estimate (their
+frames have no "exited_source"), so
+    per-hit cost = (1/rate_with - 1/rate_without) / hits per goroutine.
+Usage (root): scripts/measure-goroutines.py [BUILD_DIR] [ROUNDS] [SECONDS] [EXTRA TOP FLAGS...]"""
 import json
 import os
 import subprocess
@@ -13,8 +15,12 @@ import time
 build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "build")
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 secs = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+extra = sys.argv[4:]  # e.g. --goroutine-exits
 wl = os.path.join(build, "workloads", "gospawn")
 ss = os.path.join(build, "schedscope")
+
+
+hits_per_g = set()
 
 
 def run(with_probes):
@@ -25,7 +31,7 @@ def run(with_probes):
     top = None
     if with_probes:
         top = subprocess.Popen([ss, "top", "-p", str(ready["pid"]), "--batch", "--json", "--goroutines",
-                                "-i", "1s"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                *extra, "-i", "1s"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         # the first frame is printed once the uprobes are attached
         while True:
             line = top.stdout.readline()
@@ -34,6 +40,7 @@ def run(with_probes):
         g = json.loads(line)["goroutines"] if line else {}
         if not g.get("enabled"):
             sys.exit(f"uprobes not attached: {g.get('note')}")
+        hits_per_g.add(1 if g.get("exited_source") == "census" else 2)
     else:
         time.sleep(0.5)
     p.stdin.write("go\n")
@@ -65,5 +72,6 @@ for r in range(rounds):
 off = sorted(res[False])[len(res[False]) // 2]
 on = sorted(res[True])[len(res[True]) // 2]
 print(f"median without: {off:.0f}/s  with: {on:.0f}/s  ratio with/without: {on / off:.4f}")
+k = max(hits_per_g)
 print(f"per goroutine: {1e6 / off:.2f} us without, {1e6 / on:.2f} us with -> "
-      f"{(1e6 / on - 1e6 / off) / 2:.2f} us per uprobe hit (2 hits per goroutine)")
+      f"{(1e6 / on - 1e6 / off) / k:.2f} us per uprobe hit ({k} hit{'s' if k > 1 else ''} per goroutine)")

@@ -1,5 +1,7 @@
-"""--goroutines e2e: entry uprobes at the RETs of runtime.newproc1 and at
-runtime.gdestroy/goexit0 count and attribute goroutines; the target must survive them."""
+"""--goroutines e2e: entry uprobes at the RETs of runtime.newproc1 count and attribute
+goroutines, the census gives their exits (with --goroutine-exits an uprobe at
+runtime.gdestroy/goexit0 counts them exactly); the target must survive them. Without
+--goroutines: counts from goidgen and the census, no uprobe."""
 import json
 import os
 import signal
@@ -14,14 +16,16 @@ class Goroutines(unittest.TestCase):
     def setUp(self):
         require_root(self)
 
-    def test_gospawn_counts_and_attributes(self):
-        n = 2000
+    def gospawn_under_top(self, n, *flags):
+        """gospawn spawns n goroutines of main.spawned in 4 bursts under `top --goroutines
+        <flags>` (attached before the first burst) and holds 1.5 s once all have exited.
+        Returns the frames, the last one final."""
         wl = Proc([workload("gospawn"), "-wait-stdin", "-n", str(n), "-bursts", "4",
                    "-gap", "200ms", "-hold", "1500ms"], stdin=True)
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
         self.assertIsNotNone(ready, "gospawn did not start")
-        top = top_json(ready["pid"], "--goroutines", "-i", "500ms")
+        top = top_json(ready["pid"], "--goroutines", *flags, "-i", "500ms")
         self.addCleanup(top.stop)
         # Wait until the uprobes are attached (first frame says so), then start spawning.
         first = top.wait_for(lambda o: "target" in o, 15)
@@ -39,6 +43,11 @@ class Goroutines(unittest.TestCase):
         self.assertTrue(done, "gospawn did not finish (crashed under the uprobes?)")
         self.assertEqual(wl.p.wait(5), 0)
         self.assertTrue(frames and frames[-1].get("final"), "no final frame")
+        return frames
+
+    def check_counts(self, frames, n):
+        """What both modes give alike: gospawn's n goroutines of main.spawned created (and,
+        by then, exited), all by main.main (goid 1)."""
         g = frames[-1]["goroutines"]
         by_func = {r["func"]: r for r in g["top"]}
         self.assertIn("main.spawned", by_func, g["top"])
@@ -50,14 +59,43 @@ class Goroutines(unittest.TestCase):
         self.assertEqual(g["exited"], sum(r["exited"] for r in g["top"]), g)
         # Every per-interval frame adds up to the total.
         self.assertEqual(sum(f["goroutines"]["created"] for f in frames[:-1]), g["created_total"])
-        # One uprobe hit per creation and per exit, no more (and no record lost).
-        self.assertEqual(frames[-1]["drops"], 0)
-        self.assertEqual(g["uprobe_hits"], g["created"] + g["exited"], g)
+        self.assertEqual(frames[-1]["drops"], 0)  # no record lost
         self.assertIsNotNone(g["live"])
         self.assertIn("hits/s", g["cost"])
         # main.main (goid 1) created them all.
         self.assertEqual(g["top_creators"][0]["goid"], 1)
         self.assertEqual(g["top_creators"][0]["count"], n)
+        return g
+
+    def test_gospawn_counts_and_attributes(self):
+        """--goroutines: one uprobe trap per goroutine (newproc1's RETs), none at exit. The
+        exits come from the census (created - growth of the live count between the first
+        and the last census): exact when nothing starts or exits while those two censuses
+        read allgs, as here (gospawn is idle before its first burst and during its hold)."""
+        n = 2000
+        frames = self.gospawn_under_top(n)
+        g = self.check_counts(frames, n)
+        self.assertEqual(g["exited_source"], "census", g)
+        self.assertRegex(g["note"], r"uprobe\(s\) at the RETs of runtime\.newproc1; exits from the goroutine census$")
+        # One uprobe hit per goroutine created, no more: the hits (go_hits, per CPU in the
+        # kernel) equal the creation records, and main.spawned's records are gospawn's own
+        # count (a probe firing twice would double both).
+        self.assertEqual(g["uprobe_hits"], g["created"], g)
+        self.assertLessEqual(g["uprobe_hits"], n + 16, g)  # gospawn's, + the runtime's few
+        # The live count is the census's (no estimate of its own).
+        self.assertEqual(g["live"], frames[-1]["goroutine_counts"]["live"], g)
+        self.assertLess(g["live"], n // 10, g)
+
+    def test_gospawn_exact_exits(self):
+        """--goroutine-exits: the exit uprobe too (runtime.gdestroy / goexit0), exits
+        counted one by one and matched to their creation: two traps per goroutine."""
+        n = 2000
+        frames = self.gospawn_under_top(n, "--goroutine-exits")
+        g = self.check_counts(frames, n)
+        self.assertEqual(g["exited_source"], "uprobe", g)
+        self.assertRegex(g["note"], r"\+ 1 at the entry of runtime\.(gdestroy|goexit0)$")
+        # One uprobe hit per creation and per exit, no more.
+        self.assertEqual(g["uprobe_hits"], g["created"] + g["exited"], g)
 
     def test_created_without_uprobes(self):
         """The default mode (no --goroutines, no uprobe) counts created goroutines from the
@@ -163,9 +201,12 @@ class Goroutines(unittest.TestCase):
         by_func = {x["func"]: x for x in g["top"]}
         self.assertIn("main.spawned", by_func, g["top"])
         self.assertEqual(by_func["main.spawned"]["count"], n)
+        # Exits from the recorded censuses, as live (nothing started or exited while the
+        # first and last of them read allgs: exact here).
+        self.assertEqual(g["exited_source"], "census", g)
         self.assertEqual(by_func["main.spawned"]["exited"], n)
-        # One uprobe hit per creation and per exit, as live.
-        self.assertEqual(g["uprobe_hits"], g["created"] + g["exited"], g)
+        # One uprobe hit per creation, as live.
+        self.assertEqual(g["uprobe_hits"], g["created"], g)
         self.assertGreaterEqual(g["created"], n)
         self.assertGreater(max(f["goroutines"]["uprobe_hits_per_s"] for f in frames[:-1]), 0)
 

@@ -219,6 +219,18 @@ TEST(Census, LiveStartFunctionsRoundTripAndOlderRecordsHaveNone) {
   ASSERT_EQ(j["live_funcs"].size(), 2u);
   EXPECT_EQ(j["live_funcs"][0]["func"], "main.spawned");
   EXPECT_EQ(j["live_funcs"][0]["count"], 2980);
+  // The census keeps every function (up to kCensusLiveFuncsMax) for the --goroutines exit
+  // estimate, records them all, and the JSON shows the first kCensusLiveFuncsShown.
+  c.live_funcs.clear();
+  for (uint32_t i = 0; i < 20; i++) c.live_funcs.emplace_back("f" + std::to_string(i), 100 - i);
+  record::ByteWriter wm;
+  record::encode_census(wm, c);
+  record::ByteReader rm(wm.data().data(), wm.size());
+  ASSERT_TRUE(record::decode_census(rm, &d));
+  EXPECT_EQ(d.live_funcs, c.live_funcs);
+  j = model::census_json(c);
+  ASSERT_EQ(j["live_funcs"].size(), gc::kCensusLiveFuncsShown);
+  EXPECT_EQ(j["live_funcs"][7]["func"], "f7");
 }
 
 model::Frame gc_frame(double mmu10, double mmu100) {

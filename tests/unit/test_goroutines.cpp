@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "analysis/replay.h"
 #include "go/probes.h"
 #include "model/model.h"
 #include "schedscope.h"
@@ -53,13 +54,28 @@ probe::KernelSnapshot snap(uint64_t ts, uint64_t create_hits, uint64_t exit_hits
   return s;
 }
 
+// --goroutine-exits (or an older recording): exits counted by the exit uprobe.
 model::TargetInfo target() {
   model::TargetInfo t;
   t.pid = 100;
   t.goroutines = true;
   t.goroutines_attached = true;
+  t.goroutine_exits = true;
   t.goroutines_note = "attached";
   return t;
+}
+
+// A complete census at ts: `live` Gs alive in all, by start function.
+gc::Census census(uint64_t ts, uint32_t live,
+                  std::vector<std::pair<std::string, uint32_t>> funcs) {
+  gc::Census c;
+  c.ts_ns = ts;
+  c.allglen = live + 10;
+  c.read = c.allglen;
+  c.by_status[4] = live;  // waiting
+  c.by_status[6] = 10;    // dead
+  c.live_funcs = std::move(funcs);
+  return c;
 }
 
 const model::GoFuncRow* row(const model::Frame& f, const std::string& func) {
@@ -144,6 +160,127 @@ TEST(Goroutines, CountsAttributesAndEstimatesLive) {
   EXPECT_EQ(row(f, "main.worker")->exited, 1u);
   EXPECT_EQ(f.goroutines.created, 5u);
   EXPECT_EQ(f.goroutines.uprobe_hits, 10u);
+}
+
+// --goroutines alone: one uprobe (creation), exits estimated from the census = creations
+// between two complete censuses - growth of the live count, in all and by start function.
+TEST(Goroutines, ExitsFromTheCensus) {
+  FakeSym sym;
+  sym.names[0x1000] = "main.spawned";
+  sym.names[0x2000] = "main.worker";
+  model::TargetInfo t = target();
+  t.goroutine_exits = false;
+  model::Model m(t);
+  m.set_symbolizer(&sym);
+  m.on_kernel(snap(10 * kSec, 1, 0));
+  // Created before the base census ended: in its live count, not in the estimate's creations.
+  auto early = create(19, 0x1000, 1, 10 * kSec + 1);
+  m.on_record(&early.h, sizeof early);
+  // Base: 5 alive (1 main.spawned, 2 main.idle started before attach, 2 main.main/...).
+  m.on_census(census(10 * kSec + 5, 5, {{"main.idle", 2}, {"main.main", 2}, {"main.spawned", 1}}));
+  model::Frame f = m.frame();
+  EXPECT_EQ(f.goroutines.exited_source, "census");
+  EXPECT_EQ(f.goroutines.exited, 0u);
+  ASSERT_TRUE(f.goroutines.live.has_value());
+  EXPECT_EQ(*f.goroutines.live, 5);
+
+  // Interval 1: 3 main.spawned + 1 main.worker before the census, one more main.worker
+  // drained after it but created before it ended, one created after it. At the census
+  // 1 main.spawned and 1 main.worker are alive, one main.idle has exited: 5 created, live
+  // 5 -> 5: 5 exits (3 main.spawned, 1 main.worker, 1 main.idle: started none since attach).
+  for (uint64_t g : {20, 21, 22}) {
+    auto e = create(g, 0x1000, 1, 11 * kSec + g);
+    m.on_record(&e.h, sizeof e);
+  }
+  auto w = create(23, 0x2000, 20, 11 * kSec + 30);
+  m.on_record(&w.h, sizeof w);
+  m.on_census(census(12 * kSec, 5, {{"main.main", 2}, {"main.idle", 1}, {"main.spawned", 1},
+                                    {"main.worker", 1}}));
+  // Drained after that census, created before it ended: counted against it.
+  auto late = create(24, 0x2000, 1, 12 * kSec - 1);
+  m.on_record(&late.h, sizeof late);
+  // Created after it: the next census's.
+  auto next = create(25, 0x2000, 1, 12 * kSec + 1);
+  m.on_record(&next.h, sizeof next);
+  m.on_kernel(snap(12 * kSec + 2, 7, 0));
+  f = m.frame();
+  const auto& g = f.goroutines;
+  EXPECT_EQ(g.created, 6u);                // every creation event of the interval
+  EXPECT_EQ(g.exited, 5u);
+  EXPECT_EQ(g.exited_total, 5u);
+  EXPECT_EQ(g.exited_unmatched, 1u);       // main.idle 2 -> 1
+  EXPECT_EQ(*g.live, 5);                   // the census's
+  ASSERT_NE(row(f, "main.spawned"), nullptr);
+  EXPECT_EQ(row(f, "main.spawned")->exited, 3u);  // 3 created, live 1 -> 1
+  ASSERT_NE(row(f, "main.worker"), nullptr);
+  EXPECT_EQ(row(f, "main.worker")->exited, 1u);   // 2 created before the census, 1 alive
+  EXPECT_EQ(g.uprobe_hits, 6u);           // one per creation, no exit trap
+  EXPECT_EQ(g.exited, g.exited_unmatched + row(f, "main.spawned")->exited +
+                          row(f, "main.worker")->exited);
+
+  // Interval 2: nothing more created; everything of main.spawned/main.worker gone. A
+  // census cut short by its time budget is not a count: ignored.
+  gc::Census cut = census(13 * kSec, 2, {{"main.main", 2}});
+  cut.read = cut.allglen - 1;
+  m.on_census(cut);
+  m.on_kernel(snap(13 * kSec + 2, 7, 0));
+  f = m.frame();
+  EXPECT_EQ(f.goroutines.exited, 0u);
+  EXPECT_EQ(*f.goroutines.live, 5);
+  EXPECT_NE(f.goroutines.exited_note.find("cut short"), std::string::npos);
+  m.on_census(census(14 * kSec, 2, {{"main.main", 2}}));
+  m.on_kernel(snap(14 * kSec + 2, 7, 0));
+  f = m.frame();
+  EXPECT_EQ(f.goroutines.exited_note, "");
+  // 6 created since the base (19 was before it), live 5 -> 2: 9 exits, 5 already shown.
+  EXPECT_EQ(f.goroutines.exited_total, 9u);
+  EXPECT_EQ(f.goroutines.exited, 4u);
+  EXPECT_EQ(f.goroutines.exited_unmatched, 2u);  // both main.idle
+  EXPECT_EQ(row(f, "main.spawned")->exited, 1u);
+  EXPECT_EQ(row(f, "main.worker")->exited, 2u);  // 3 created, none alive
+  // Final: totals since the base census.
+  f = m.frame(true);
+  EXPECT_EQ(f.goroutines.exited, 9u);
+  EXPECT_EQ(row(f, "main.spawned")->exited, 4u);
+  EXPECT_EQ(row(f, "main.worker")->exited, 3u);
+  EXPECT_EQ(f.goroutines.created, 7u);
+  EXPECT_EQ(f.goroutines.uprobe_hits, 7u);
+}
+
+// A census that lists at most kCensusLiveFuncsMax functions and is full says nothing of
+// the functions it leaves out: their estimate stays where it was.
+TEST(Goroutines, CensusExitsNeedTheFunctionListed) {
+  FakeSym sym;
+  sym.names[0x1000] = "main.spawned";
+  model::TargetInfo t = target();
+  t.goroutine_exits = false;
+  model::Model m(t);
+  m.set_symbolizer(&sym);
+  m.on_kernel(snap(10 * kSec, 0, 0));
+  std::vector<std::pair<std::string, uint32_t>> full;
+  for (size_t i = 0; i < gc::kCensusLiveFuncsMax; i++) full.emplace_back("f" + std::to_string(i), 1);
+  m.on_census(census(10 * kSec, uint32_t(full.size()), full));
+  auto e = create(20, 0x1000, 1, 11 * kSec);
+  m.on_record(&e.h, sizeof e);
+  m.on_census(census(12 * kSec, uint32_t(full.size()), full));  // main.spawned not listed
+  m.on_kernel(snap(12 * kSec, 1, 0));
+  model::Frame f = m.frame();
+  ASSERT_NE(row(f, "main.spawned"), nullptr);
+  EXPECT_EQ(row(f, "main.spawned")->exited, 0u);  // unknown: not estimated
+  EXPECT_EQ(f.goroutines.exited_total, 1u);       // the total needs no list
+}
+
+// Recordings say where the exits came from; one made before the census estimate had the
+// exit uprobe attached: replayed as such (its GO_EXIT records count).
+TEST(Goroutines, RecordedExitSource) {
+  model::TargetInfo t = target();
+  t.goroutine_exits = false;
+  auto j = record::target_to_json(t);
+  EXPECT_FALSE(record::target_from_json(j).goroutine_exits);
+  t.goroutine_exits = true;
+  EXPECT_TRUE(record::target_from_json(record::target_to_json(t)).goroutine_exits);
+  j.erase("goroutine_exits");  // an older recording
+  EXPECT_TRUE(record::target_from_json(j).goroutine_exits);
 }
 
 TEST(Goroutines, OffWhenNotAttached) {

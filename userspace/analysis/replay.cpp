@@ -39,6 +39,7 @@ nlohmann::json target_to_json(const model::TargetInfo& t) {
           {"max_threads", t.max_threads},
           {"goroutines", t.goroutines},
           {"goroutines_attached", t.goroutines_attached},
+          {"goroutine_exits", t.goroutine_exits},
           {"goroutines_note", t.goroutines_note}};
 }
 
@@ -55,6 +56,9 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   get_num(j, "max_threads", t.max_threads);
   get_bool(j, "goroutines", t.goroutines);
   get_bool(j, "goroutines_attached", t.goroutines_attached);
+  // Recorded before exits could come from the census: the exit uprobe was always attached.
+  t.goroutine_exits = !j.contains("goroutine_exits");
+  get_bool(j, "goroutine_exits", t.goroutine_exits);
   get_str(j, "goroutines_note", t.goroutines_note);
   if (t.max_threads <= 0) t.max_threads = 10000;
   return t;

@@ -128,9 +128,9 @@ Expected<gc::Census> CensusReader::read(double budget_ms) {
     if (probe::monotonic_ns() - t0 > budget_ns) break;
   }
   // Symbolize the start functions (merged by name: closures of one function share it),
-  // most first, at most 8.
+  // most first, at most `max`.
   auto top_funcs = [&](const std::map<uint64_t, uint32_t>& pcs,
-                       std::vector<std::pair<std::string, uint32_t>>& out) {
+                       std::vector<std::pair<std::string, uint32_t>>& out, size_t max) {
     std::map<std::string, uint32_t> by_func;
     for (const auto& [pc, cnt] : pcs) {
       auto it = func_cache_.find(pc);
@@ -143,10 +143,10 @@ Expected<gc::Census> CensusReader::read(double budget_ms) {
     out.assign(by_func.begin(), by_func.end());
     std::stable_sort(out.begin(), out.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
-    if (out.size() > 8) out.resize(8);
+    if (out.size() > max) out.resize(max);
   };
-  top_funcs(io_pcs, c.io_wait_funcs);
-  top_funcs(live_pcs, c.live_funcs);
+  top_funcs(io_pcs, c.io_wait_funcs, 8);
+  top_funcs(live_pcs, c.live_funcs, gc::kCensusLiveFuncsMax);
   c.rss_bytes = rss_bytes(pid_);
   c.ts_ns = probe::monotonic_ns();
   c.read_ms = double(c.ts_ns - t0) / 1e6;

@@ -172,6 +172,8 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   t.pid = pid;
   t.all_syscalls = opt.all_syscalls;
   t.goroutines = opt.goroutines;
+  // Exits: the census's live counts when it runs (GC observation on), else the exit uprobe.
+  t.goroutine_exits = opt.goroutines && (opt.goroutine_exits || !opt.gc);
   if (opt.goroutines)
     t.goroutines_note =
         opt.go ? "waiting for the Go runtime offsets" : "needs Go awareness (--no-go given)";
@@ -289,12 +291,14 @@ void Observer::try_go() {
   }
 }
 
-// --goroutines: entry uprobes at every RET of runtime.newproc1 and at runtime.gdestroy /
-// goexit0, attached once the offsets they read are in the go_cfg map.
+// --goroutines: entry uprobes at every RET of runtime.newproc1 and, for exact exits
+// (--goroutine-exits, or no census), at runtime.gdestroy / goexit0, attached once the
+// offsets they read are in the go_cfg map.
 void Observer::attach_goroutines() {
   if (!opt_.goroutines || !go_ || !session_) return;
   auto t = model_.target();
   auto targets = go_->goroutine_uprobes();
+  if (targets && !t.goroutine_exits) targets->exit_offset = 0;  // exits from the census
   if (!targets) {
     t.goroutines_note = "not attached: " + targets.error().message;
   } else if (auto st = session_->attach_go_uprobes(t.pid, *targets); !st) {
@@ -302,10 +306,14 @@ void Observer::attach_goroutines() {
   } else {
     t.goroutines_attached = true;
     t.goroutines_note =
-        std::to_string(targets->create_offsets.size()) +
-        " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " +
-        std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
-                                                                      : "runtime.goexit0");
+        std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
+    if (t.goroutine_exits)
+      t.goroutines_note += " + 1 at the entry of " +
+                           std::string(go_->binary().functions.count("runtime.gdestroy")
+                                           ? "runtime.gdestroy"
+                                           : "runtime.goexit0");
+    else
+      t.goroutines_note += "; exits from the goroutine census";
     if (auto n = go_->live_goroutines()) {
       model_.set_goroutine_baseline(*n);
       goroutine_baseline_ = *n;

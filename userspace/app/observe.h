@@ -34,7 +34,10 @@ struct ObserveOptions {
   uint64_t slow_syscall_ns = 1'000'000;
   double interval_s = 1.0;
   bool go = true;           // Go awareness (inspect, offsets, P table)
-  bool goroutines = false;  // --goroutines: newproc1/gdestroy uprobes (costly, opt-in)
+  bool goroutines = false;  // --goroutines: newproc1 RET uprobes (costly, opt-in)
+  // --goroutine-exits: also the gdestroy/goexit0 uprobe (exact exits, a second trap per
+  // goroutine); without it exits come from the census (docs/goroutines.md).
+  bool goroutine_exits = false;
   bool verbose = false;
   // USDT
   std::vector<std::string> usdt;  // --usdt PROVIDER:NAME, counted per thread

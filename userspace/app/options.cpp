@@ -58,10 +58,15 @@ const std::vector<ObserveFlag>& observe_flags() {
        [](O& o, const std::string&) { o.go = false; },
        [](const O& o, J& m) { m["go_awareness"] = o.go; }},
       {"--goroutines", F::kSwitch,
-       "count goroutines created/exited by start function: entry uprobes on every RET of "
-       "runtime.newproc1 and on runtime.gdestroy/goexit0 (amd64). Costs the target ~16us per "
-       "uprobe hit, 2 hits per goroutine, on the measured VM (docs/goroutines.md)",
+       "count goroutines created by start function and by creator: entry uprobes on every RET "
+       "of runtime.newproc1 (amd64), one hit per goroutine, ~16us each on the measured VM; "
+       "exits and the live count come from the goroutine census, an estimate "
+       "(docs/goroutines.md)",
        {}, [](O& o, const std::string&) { o.goroutines = true; }},
+      {"--goroutine-exits", F::kSwitch,
+       "with --goroutines (implied), count exits exactly too: one more uprobe, on "
+       "runtime.gdestroy/goexit0, a second hit per goroutine (docs/goroutines.md)",
+       {}, [](O& o, const std::string&) { o.goroutines = o.goroutine_exits = true; }},
       {"--annotations", F::kSwitch,
        "runtime/trace tasks, regions and logs of the program, with its tracing off: entry "
        "uprobes on runtime/trace.userTaskCreate/userTaskEnd/userRegion/userLog past their stack "

@@ -41,6 +41,8 @@ inline constexpr uint32_t kWaitReasonGCAssistMarking = 1;
 inline constexpr uint32_t kWaitReasonIOWait = 2;
 
 // ---- the goroutine census (one read of runtime.allgs; recorded as kRecGoCensus)
+inline constexpr size_t kCensusLiveFuncsMax = 256;  // Census::live_funcs kept
+inline constexpr size_t kCensusLiveFuncsShown = 8;  // of them in the frame's JSON
 struct Census {
   uint64_t ts_ns = 0;
   uint32_t allglen = 0;           // entries of allgs
@@ -55,7 +57,9 @@ struct Census {
   // Start functions of the goroutines in IO wait, most first (at most 8).
   std::vector<std::pair<std::string, uint32_t>> io_wait_funcs;
   // Start functions (g.startpc, go-statement wrappers unwrapped) of the live goroutines,
-  // most first (at most 8): the census's top start functions, without uprobes.
+  // most first, at most kCensusLiveFuncsMax (the frame's JSON shows the first 8): the
+  // census's top start functions without uprobes, and with --goroutines the live counts
+  // its exit estimate compares (recorded before that: at most 8).
   std::vector<std::pair<std::string, uint32_t>> live_funcs;
   [[nodiscard]] std::string reason_name(uint32_t reason) const {
     return wait_reason_name(reason, reason_names);

@@ -76,6 +76,7 @@ json goroutines_json(const GoroutineStats& g) {
             {"created_total", g.created_total},
             {"exited_total", g.exited_total},
             {"exited_unmatched", g.exited_unmatched},
+            {"exited_source", g.exited_source},
             {"per_s", r2(g.created_per_s)},
             {"exited_per_s", r2(g.exited_per_s)},
             {"live", g.live ? json(*g.live) : json(nullptr)},
@@ -87,6 +88,7 @@ json goroutines_json(const GoroutineStats& g) {
             {"est_target_cpu_ms_per_s", r2(g.est_cpu_ms_per_s)},
             {"cost", g.cost}};
   if (!g.note.empty()) j["note"] = g.note;
+  if (!g.exited_note.empty()) j["exited_note"] = g.exited_note;
   return j;
 }
 
@@ -530,7 +532,10 @@ json census_json(const gc::Census& c) {
            }()},
           {"live_funcs", [&] {
              json a = json::array();
-             for (const auto& [fn, n] : c.live_funcs) a.push_back({{"func", fn}, {"count", n}});
+             for (const auto& [fn, n] : c.live_funcs) {
+               if (a.size() == gc::kCensusLiveFuncsShown) break;
+               a.push_back({{"func", fn}, {"count", n}});
+             }
              return a;
            }()}};
 }

@@ -325,6 +325,10 @@ uint32_t Model::go_func_index(uint64_t startpc, bool known) {
   return idx;
 }
 
+namespace {
+constexpr size_t kGoNamedMax = size_t{1} << 18;      // census mode: creators named among these
+}  // namespace
+
 void Model::on_go_create(const ss_go_create& e) {
   uint32_t idx = go_func_index(e.startpc, (e.flags & SS_GOC_STARTPC) && e.startpc);
   auto& fa = go_funcs_[idx];
@@ -332,11 +336,66 @@ void Model::on_go_create(const ss_go_create& e) {
   fa.created++;
   go_created_iv_++;
   go_created_++;
-  if (e.goid && go_live_.size() < 2'000'000) go_live_[e.goid] = idx;
+  if (target_.goroutine_exits) {
+    if (e.goid && go_live_.size() < 2'000'000) go_live_[e.goid] = idx;
+  } else {
+    if (e.goid && go_live_.emplace(e.goid, idx).second) {
+      go_named_.push_back(e.goid);
+      if (go_named_.size() > kGoNamedMax) {
+        go_live_.erase(go_named_.front());
+        go_named_.pop_front();
+      }
+    }
+    if (go_cen_base_) {  // census exits: counted by the first census that ended after it
+      if (e.h.ts <= go_cen_last_->ts) {
+        if (e.h.ts > go_cen_base_->ts) {  // drained after that census was read
+          go_created_cen_++;
+          fa.created_cen++;
+        }
+      } else {
+        go_pending_++;
+        fa.created_pending++;
+      }
+    }
+  }
   if (e.flags & SS_GOC_CREATOR) {
     go_creators_iv_[e.creator_goid]++;
     go_creators_[e.creator_goid]++;
   }
+}
+
+void Model::on_census(const gc::Census& c) {
+  gc_.on_census(c);
+  // Not waiting for the uprobes to be attached: a replay learns that at the first frame,
+  // after the census it read live as the first.
+  if (target_.goroutines && !target_.goroutine_exits) go_census_exits(c);
+}
+
+// A complete census (every G of allgs read within its budget) is a count of the live
+// goroutines, in all and by start function, as its read ended: the base of the exit
+// estimate (the first after attach) or its latest point. The creations that began before
+// it ended are counted against it.
+void Model::go_census_exits(const gc::Census& c) {
+  if (c.allglen == 0 || c.read < c.allglen) {
+    go_cen_cut_ = "the last census was cut short by its time budget (" + std::to_string(c.read) +
+                  " of " + std::to_string(c.allglen) + " goroutines read): " +
+                  (go_cen_base_ ? "exits as of the last complete one" : "no exits estimated yet");
+    return;
+  }
+  go_cen_cut_.clear();
+  GoCensusLive l;
+  l.ts = c.ts_ns;
+  l.live = int64_t(c.live());
+  for (const auto& [f, n] : c.live_funcs) l.by_func[f] += int64_t(n);
+  l.funcs_all = c.live_funcs.size() < gc::kCensusLiveFuncsMax;
+  if (go_cen_base_) {
+    go_created_cen_ += go_pending_;
+    for (auto& fa : go_funcs_) fa.created_cen += fa.created_pending;
+  }
+  go_pending_ = 0;
+  for (auto& fa : go_funcs_) fa.created_pending = 0;
+  if (!go_cen_base_) go_cen_base_ = l;
+  go_cen_last_ = std::move(l);
 }
 
 void Model::on_go_exit(const ss_go_exit& e) {
@@ -643,23 +702,71 @@ void Model::frame_events(Frame& f, bool final) {
   f.go = go_;
 }
 
+// (--goroutines, census exits) exits since the base census = creations since then - growth
+// of the live count, as of the last complete census; per start function the same with the
+// function's live count (known when the census listed it, or listed every function). An
+// interval shows how much the estimate grew since the previous frame (never negative).
+// Fills the exits of `g` and each function's `exited` (interval or, final, total).
+void Model::frame_goroutine_census_exits(GoroutineStats& g, bool final) {
+  g.exited_note = go_cen_cut_;
+  if (!go_cen_last_) return;
+  g.live = go_cen_last_->live;
+  const GoCensusLive& b = *go_cen_base_;
+  const GoCensusLive& l = *go_cen_last_;
+  auto live_of = [](const GoCensusLive& c, const std::string& fn) -> std::optional<int64_t> {
+    if (auto it = c.by_func.find(fn); it != c.by_func.end()) return it->second;
+    if (c.funcs_all) return 0;
+    return std::nullopt;
+  };
+  auto shown = [final](int64_t est, uint64_t& so_far) -> uint64_t {
+    uint64_t total = uint64_t(std::max<int64_t>(est, 0));
+    if (final) return total;
+    uint64_t iv = total - std::min(total, so_far);
+    so_far = std::max(so_far, total);
+    return iv;
+  };
+  int64_t est = int64_t(go_created_cen_) - (l.live - b.live);
+  g.exited_total = uint64_t(std::max<int64_t>(est, 0));
+  g.exited = shown(est, go_exit_shown_);
+  for (auto& fa : go_funcs_) {
+    auto lb = live_of(b, fa.name), ll = live_of(l, fa.name);
+    if (lb && ll) fa.exited_est = int64_t(fa.created_cen) - (*ll - *lb);
+    uint64_t x = shown(fa.exited_est, fa.exited_shown);
+    (final ? fa.exited : fa.exited_iv) = x;
+  }
+  // The live goroutines of start functions that started none since attach, fewer now.
+  g.exited_unmatched = 0;
+  auto unmatched = [&](const std::string& fn) {
+    if (go_func_by_name_.count(fn)) return;
+    auto lb = live_of(b, fn), ll = live_of(l, fn);
+    if (lb && ll && *lb > *ll) g.exited_unmatched += uint64_t(*lb - *ll);
+  };
+  for (const auto& [fn, n] : b.by_func) unmatched(fn);
+}
+
 // (--goroutines) goroutines created and exited, by start function and by creator.
 void Model::frame_goroutines(Frame& f, bool final) {
   GoroutineStats& g = f.goroutines;
   g.enabled = target_.goroutines && target_.goroutines_attached;
   g.note = target_.goroutines_note;
   g.created = final ? go_created_ : go_created_iv_;
-  g.exited = final ? go_exited_ : go_exited_iv_;
   g.created_total = go_created_;
-  g.exited_total = go_exited_;
-  g.exited_unmatched = go_unmatched_;
+  if (target_.goroutine_exits) {
+    g.exited_source = "uprobe";
+    g.exited = final ? go_exited_ : go_exited_iv_;
+    g.exited_total = go_exited_;
+    g.exited_unmatched = go_unmatched_;
+    if (go_baseline_) {
+      int64_t live = int64_t(*go_baseline_) + int64_t(go_created_ - go_base_created_) -
+                     int64_t(go_exited_ - go_base_exited_);
+      g.live = std::max<int64_t>(live, 0);
+    }
+  } else {
+    g.exited_source = "census";
+    frame_goroutine_census_exits(g, final);
+  }
   g.created_per_s = f.interval_s > 0 ? double(g.created) / f.interval_s : 0;
   g.exited_per_s = f.interval_s > 0 ? double(g.exited) / f.interval_s : 0;
-  if (go_baseline_) {
-    int64_t live = int64_t(*go_baseline_) + int64_t(go_created_ - go_base_created_) -
-                   int64_t(go_exited_ - go_base_exited_);
-    g.live = std::max<int64_t>(live, 0);
-  }
   for (const auto& fa : go_funcs_) {
     uint64_t c = final ? fa.created : fa.created_iv, x = final ? fa.exited : fa.exited_iv;
     if (c || x) g.top.push_back({fa.name, c, x});

@@ -32,7 +32,10 @@ struct TargetInfo {
   std::string go_note;      // why Go features are off, or the offsets source
   bool all_syscalls = false;
   int max_threads = 10000;  // the runtime's limit (sched.maxmcount) when known
-  bool goroutines = false;  // --goroutines asked for (newproc1/gdestroy uprobes)
+  bool goroutines = false;  // --goroutines asked for (newproc1 RET uprobes)
+  // Exits counted by the gdestroy/goexit0 uprobe (exact: --goroutine-exits, no census, or a
+  // recording made before the census estimate); else estimated from the census.
+  bool goroutine_exits = false;
   bool goroutines_attached = false;
   std::string goroutines_note;  // their state: attached (how many), or why not
 };
@@ -125,7 +128,9 @@ struct Totals {
 struct GoFuncRow {
   std::string func;
   uint64_t created = 0;
-  uint64_t exited = 0;  // exits of goroutines seen created since attach
+  // exit uprobe: exits of goroutines seen created since attach; census: created minus the
+  // growth of the function's live count between the first and the last census (estimate)
+  uint64_t exited = 0;
 };
 
 struct GoCreatorRow {
@@ -139,9 +144,16 @@ struct GoroutineStats {
   std::string note;                              // TargetInfo::goroutines_note
   uint64_t created = 0, exited = 0;              // this interval (final: since attach)
   uint64_t created_total = 0, exited_total = 0;  // since attach
-  uint64_t exited_unmatched = 0;  // (total) exits of goroutines created before attach
+  // (total) exit uprobe: exits of goroutines created before attach; census: exits of the
+  // start functions that started no goroutine since attach
+  uint64_t exited_unmatched = 0;
   double created_per_s = 0, exited_per_s = 0;
-  std::optional<int64_t> live;         // baseline count at attach + created - exited
+  // Where the exits come from: "uprobe" (exact) or "census" (an estimate: created minus the
+  // growth of the live count between censuses, as of the last census; docs/goroutines.md).
+  std::string exited_source;
+  std::string exited_note;  // census: why the exits are not up to date, if they are not
+  // exit uprobe: baseline count at attach + created - exited; census: the last census's
+  std::optional<int64_t> live;
   std::vector<GoFuncRow> top;          // by created, this interval (final: since attach)
   std::vector<GoCreatorRow> creators;  // by goroutines created, same span
   uint64_t uprobe_hits = 0;            // this interval (final: since attach)
@@ -277,7 +289,7 @@ class Model {
   gc::Tracker& gc_tracker() { return gc_; }
   // --annotations: runtime/trace tasks, regions and logs (annotations/tracker.h).
   [[nodiscard]] const annotations::Tracker& annotations() const { return annot_; }
-  void on_census(const gc::Census& c) { gc_.on_census(c); }
+  void on_census(const gc::Census& c);
   // One read of the runtime's scheduling-latency histogram (cumulative counts).
   void on_sched_latency(const go::TimeHist& h);
   void set_sched_latency_note(const std::string& n) { lat_note_ = n; }
@@ -340,6 +352,7 @@ class Model {
   void frame_runqueue(Frame& f, bool final);
   void frame_events(Frame& f, bool final);
   void frame_goroutines(Frame& f, bool final);
+  void frame_goroutine_census_exits(GoroutineStats& g, bool final);
   void end_interval();
   void forget_exited();
   void frame_exited_threads(Frame& f);
@@ -349,6 +362,11 @@ class Model {
   struct GoFuncAcc {
     std::string name;
     uint64_t created_iv = 0, exited_iv = 0, created = 0, exited = 0;
+    // census exits: creations between the first and the last census, the estimate as of
+    // the last census, and what the frames reported so far
+    uint64_t created_cen = 0, created_pending = 0;
+    int64_t exited_est = 0;
+    uint64_t exited_shown = 0;
   };
   uint32_t go_func_index(uint64_t startpc, bool known);
   void on_go_create(const ss_go_create& e);
@@ -364,6 +382,26 @@ class Model {
   std::optional<uint64_t> go_baseline_;
   uint64_t go_base_created_ = 0, go_base_exited_ = 0;
   uint64_t go_hits_ = 0, go_hits_prev_ = 0;
+  // --goroutines without the exit uprobe: exits = creations - growth of the live count,
+  // between the first complete census after attach (the base) and the last one.
+  void go_census_exits(const gc::Census& c);
+  struct GoCensusLive {
+    uint64_t ts = 0;
+    int64_t live = 0;
+    std::unordered_map<std::string, int64_t> by_func;
+    bool funcs_all = true;  // every live start function listed (absent: none alive)
+  };
+  std::optional<GoCensusLive> go_cen_base_, go_cen_last_;
+  // Creations after the last census (each function's in GoFuncAcc::created_pending): the
+  // observer drains the ring buffer before it reads a census, so these all began before
+  // the next census ends.
+  uint64_t go_pending_ = 0;
+  uint64_t go_created_cen_ = 0;  // creations between the base and the last census
+  std::string go_cen_cut_;       // why the last census did not count (cut short), if so
+  uint64_t go_exit_shown_ = 0;   // the exits the frames reported so far
+  // Without exit events go_live_ cannot forget the exited: it keeps the goids of the last
+  // kGoNamedMax creations (to name creators), oldest forgotten first.
+  std::deque<uint64_t> go_named_;
 
   usdt::Tracker usdt_;
   gc::Tracker gc_;

@@ -144,8 +144,7 @@ size_t GoroutineAttacher::uprobe_count() const {
 Status GoroutineAttacher::attach_uprobes(int pid, const GoUprobeTargets& t) {
   if (!enabled_) return make_error("goroutine uprobes were not loaded (--goroutines)");
   if (links_.count(pid)) return {};
-  if (t.create_offsets.empty() || t.exit_offset == 0)
-    return make_error("no probe offsets for runtime.newproc1 / gdestroy");
+  if (t.create_offsets.empty()) return make_error("no probe offsets for runtime.newproc1");
   std::vector<std::pair<const bpf_program*, Link>> made;  // destroyed on error
   auto one = [&](bpf_program* prog, uint64_t off) -> Status {
     auto l = uprobe(prog, pid, t.path, off);
@@ -155,7 +154,8 @@ Status GoroutineAttacher::attach_uprobes(int pid, const GoUprobeTargets& t) {
     made.emplace_back(prog, std::move(l.value()));
     return {};
   };
-  if (Status st = one(skel_.progs.ss_go_exit, t.exit_offset); !st) return st;
+  if (t.exit_offset)  // exact exits asked for: the second trap per goroutine
+    if (Status st = one(skel_.progs.ss_go_exit, t.exit_offset); !st) return st;
   for (uint64_t off : t.create_offsets)
     if (Status st = one(skel_.progs.ss_go_newproc1_ret, off); !st) return st;
   links_[pid] = std::move(made);

@@ -135,11 +135,11 @@ class SyscallAttacher : public TracepointAttacher {
 struct GoUprobeTargets {
   std::string path;
   std::vector<uint64_t> create_offsets;  // every RET of runtime.newproc1
-  uint64_t exit_offset = 0;              // entry of runtime.gdestroy / runtime.goexit0
+  uint64_t exit_offset = 0;  // entry of runtime.gdestroy / runtime.goexit0; 0: not probed
 };
 
-// goroutines.bpf.c (--goroutines): uprobes at the RETs of runtime.newproc1 and at the entry
-// of runtime.gdestroy/goexit0, per process. Loaded only when asked.
+// goroutines.bpf.c (--goroutines): uprobes at the RETs of runtime.newproc1 and (exact exits
+// asked for) at the entry of runtime.gdestroy/goexit0, per process. Loaded only when asked.
 class GoroutineAttacher : public Attacher {
  public:
   GoroutineAttacher(schedscope_bpf& skel, bool enabled) : Attacher(skel), enabled_(enabled) {}

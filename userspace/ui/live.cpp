@@ -744,7 +744,9 @@ int View::draw_header(int W, int max_lines) {
     const auto& g = f.goroutines;
     g1.fields.push_back({"goroutines " +
                          (g.live ? "~" + std::to_string(*g.live) : std::string("?")) + " (+" +
-                         fmt_count(g.created_per_s) + "/s -" + fmt_count(g.exited_per_s) + "/s)"});
+                         fmt_count(g.created_per_s) + "/s -" +
+                         (g.exited_source == "census" ? "~" : "") +  // census: an estimate
+                         fmt_count(g.exited_per_s) + "/s)"});
   }
   if (f.final)
     g1.fields.push_back({"totals over " + fmt1("%.1fs", f.elapsed_s)});

@@ -41,15 +41,18 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
     } else {
       char live[32] = "?";
       if (g.live) snprintf(live, sizeof live, "%lld", static_cast<long long>(*g.live));
-      fprintf(out, "   goroutines: +%llu -%llu (%.0f/s)  total +%llu -%llu  live ~%s  | goroutine uprobes: %s\n",
-              static_cast<unsigned long long>(g.created), static_cast<unsigned long long>(g.exited),
-              g.created_per_s, static_cast<unsigned long long>(g.created_total),
+      // Exits from the census are an estimate (docs/goroutines.md): marked "~".
+      const char* est = g.exited_source == "census" ? "~" : "";
+      fprintf(out, "   goroutines: +%llu -%s%llu (%.0f/s)  total +%llu -%s%llu  live ~%s  | goroutine uprobes: %s\n",
+              static_cast<unsigned long long>(g.created), est,
+              static_cast<unsigned long long>(g.exited), g.created_per_s,
+              static_cast<unsigned long long>(g.created_total), est,
               static_cast<unsigned long long>(g.exited_total), live, g.cost.c_str());
       int n = 0;
       for (const auto& r : g.top) {
         if (n++ >= 5) break;
-        fprintf(out, "     %8llu created %8llu exited  %s\n",
-                static_cast<unsigned long long>(r.created),
+        fprintf(out, "     %8llu created %s%8llu exited  %s\n",
+                static_cast<unsigned long long>(r.created), est,
                 static_cast<unsigned long long>(r.exited), r.func.c_str());
       }
     }
