@@ -423,7 +423,7 @@ TEST(AgentOptIn, FlagsAreRepeatableAndRepeatTopsHelp) {
   std::string help = app.help();
   for (const auto& f : opt_in_flags()) EXPECT_NE(help.find(f.name), std::string::npos) << f.name;
   EXPECT_NE(help.find("trace every syscall (raw_syscalls)"), std::string::npos) << help;
-  EXPECT_NE(help.find("count goroutines created/exited by start function"), std::string::npos) << help;
+  EXPECT_NE(help.find("count goroutines created by start function"), std::string::npos) << help;
   EXPECT_NE(help.find("runtime/trace tasks, regions and logs"), std::string::npos) << help;
   CLI::App bad{"t"};
   OptIn o2;

@@ -133,6 +133,8 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     }
     if (want_.goroutines) {
       t.goroutines = true;
+      // As top --goroutines: exits from the census when it runs, else the exit uprobe.
+      t.goroutine_exits = !opt_.gc;
       t.goroutines_note = go_->is_go() ? "waiting for the Go runtime offsets" : "not attached: " + go_->note();
     }
     model_.set_symbolizer(go_.get());
@@ -334,23 +336,27 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     return [this](const ss_hdr* r, size_t n) { on_record(r, n); };
   }
 
-  // --goroutines-for: entry uprobes at every RET of runtime.newproc1 and at
-  // runtime.gdestroy / goexit0 of this process (as `top --goroutines`), once the offsets
-  // they read are in the kernel; detached when the target leaves the session.
+  // --goroutines-for: entry uprobes at every RET of runtime.newproc1 of this process (and,
+  // without the census, at runtime.gdestroy / goexit0), as `top --goroutines`, once the
+  // offsets they read are in the kernel; detached when the target leaves the session.
   void attach_goroutines() {
     if (!want_.goroutines || !go_) return;
     auto t = model_.target();
     auto targets = go_->goroutine_uprobes();
+    if (targets && !t.goroutine_exits) targets->exit_offset = 0;  // exits from the census
     if (!targets) {
       t.goroutines_note = "not attached: " + targets.error().message;
     } else if (auto st = s_.attach_go_uprobes(proc_.pid, *targets); !st) {
       t.goroutines_note = "not attached: " + st.error().message;
     } else {
       t.goroutines_attached = true;
-      t.goroutines_note = std::to_string(targets->create_offsets.size()) +
-                          " uprobe(s) at the RETs of runtime.newproc1 + 1 at the entry of " +
-                          std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
-                                                                                        : "runtime.goexit0");
+      t.goroutines_note = std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
+      if (t.goroutine_exits)
+        t.goroutines_note += " + 1 at the entry of " +
+                             std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
+                                                                                           : "runtime.goexit0");
+      else
+        t.goroutines_note += "; exits from the goroutine census";
       if (auto n = go_->live_goroutines()) {
         model_.set_goroutine_baseline(*n);
         for (auto* tp : taps_) tp->goroutine_baseline(*n);
@@ -366,6 +372,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     obs_.ringbuf_bytes = opt_.ringbuf_bytes;
     obs_.gc = opt_.gc;
     obs_.goroutines = want_.goroutines;
+    obs_.goroutine_exits = model_.target().goroutine_exits;
     obs_.all_syscalls = model_.target().all_syscalls;
     obs_.annotations.on = want_.annotations;
     obs_.runtime_probes = false;
