@@ -61,14 +61,15 @@ class AgentOptIn(unittest.TestCase):
     def targets(self, port):
         return {t["pid"]: t for t in json.loads(http_get(f"http://127.0.0.1:{port}/targets")[1])["targets"]}
 
-    def wait(self, pred, timeout, what, log):
+    def wait(self, pred, timeout, what, log, state=None):
         end = time.time() + timeout
         while time.time() < end:
             got = pred()
             if got:
                 return got
             time.sleep(0.3)
-        self.fail(f"{what}: not within {timeout}s; agent said: {open(log).read()}")
+        seen = f"; last seen: {state()}" if state else ""
+        self.fail(f"{what}: not within {timeout}s{seen}; agent said: {open(log).read()}")
 
     def test_each_option_reaches_only_the_targets_that_asked(self):
         knows_a, knows_b = self.copy("knows", "a"), self.copy("knows", "b")
@@ -143,7 +144,11 @@ class AgentOptIn(unittest.TestCase):
             c = series(ms, "schedscope_goroutines_created_total", pid=pid_g)
             x = series(ms, "schedscope_goroutines_exited_total", pid=pid_g)
             return (c, x) if c and x and c[0] >= 800 and x[0] >= 800 else None
-        c, x = self.wait(goroutines, 20, "gospawn's 800 goroutines created and exited", log)
+        got = self.wait(goroutines, 20, "gospawn's 800 goroutines created and exited", log,
+                        lambda: (series(metrics(port), "schedscope_goroutines_created_total", pid=pid_g),
+                                 series(metrics(port), "schedscope_goroutines_exited_total", pid=pid_g),
+                                 self.targets(port).get(pid_g)))
+        c, x = got
         self.assertLessEqual(c[0], 800 + 20, "only the workload's and a few of the runtime's")
         self.assertEqual(series(metrics(port), "schedscope_goroutines_created_total", pid=pid_a), [])
 

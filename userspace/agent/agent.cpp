@@ -197,8 +197,12 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
         model_.on_go_sample(*smp);
         for (auto* tp : taps_) tp->go(*smp);
       }
-      if (census_ && (intervals_ % uint64_t(std::max(1, opt_.census_every))) == 0)
+      // Every census_every intervals, and at the first interval after the goroutine
+      // uprobes were attached if the census read then failed (the exit estimate's base).
+      const bool census_due = census_base_wanted_ || intervals_ % uint64_t(std::max(1, opt_.census_every)) == 0;
+      if (census_ && census_due)
         if (auto c = census_->read(5)) {
+          census_base_wanted_ = false;
           model_.on_census(*c);
           for (auto* tp : taps_) tp->census(*c);
         }
@@ -350,6 +354,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
       t.goroutines_note = "not attached: " + st.error().message;
     } else {
       t.goroutines_attached = true;
+      census_base_wanted_ = !t.goroutine_exits;
       t.goroutines_note = std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
       if (t.goroutine_exits)
         t.goroutines_note += " + 1 at the entry of " +
@@ -364,6 +369,15 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     }
     if (opt_.verbose) fprintf(stderr, "schedscope agent: pid %d: goroutines: %s\n", proc_.pid, t.goroutines_note.c_str());
     model_.set_target(t);
+    // The base of the exit estimate, now: the creations the uprobes see from here on are
+    // counted against it (those drained before any census are not), and the next interval
+    // may be a second away. The interval reads one more if this one fails.
+    if (census_base_wanted_ && census_)
+      if (auto c = census_->read(5)) {
+        census_base_wanted_ = false;
+        model_.on_census(*c);
+        for (auto* tp : taps_) tp->census(*c);
+      }
   }
 
   void start_flight() {
@@ -457,6 +471,7 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
   AlertsLog* log_;
   std::unique_ptr<app::GoAttach> go_;
   std::unique_ptr<app::CensusReader> census_;
+  bool census_base_wanted_ = false;  // a census now: the base of the goroutine exit estimate
   Wanted want_;        // the per-target options asked for this process
   std::string sc_note_;  // --all-syscalls-for: traced, or why not
   std::unique_ptr<app::AnnotationsControl> annot_;  // --annotations-for
