@@ -346,22 +346,12 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
   void attach_goroutines() {
     if (!want_.goroutines || !go_) return;
     auto t = model_.target();
-    auto targets = go_->goroutine_uprobes();
-    if (targets && !t.goroutine_exits) targets->exit_offset = 0;  // exits from the census
-    if (!targets) {
-      t.goroutines_note = "not attached: " + targets.error().message;
-    } else if (auto st = s_.attach_go_uprobes(proc_.pid, *targets); !st) {
-      t.goroutines_note = "not attached: " + st.error().message;
+    if (auto note = go_->attach_goroutine_uprobes(s_, t.goroutine_exits); !note) {
+      t.goroutines_note = "not attached: " + note.error().message;
     } else {
       t.goroutines_attached = true;
       census_base_wanted_ = !t.goroutine_exits;
-      t.goroutines_note = std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
-      if (t.goroutine_exits)
-        t.goroutines_note += " + 1 at the entry of " +
-                             std::string(go_->binary().functions.count("runtime.gdestroy") ? "runtime.gdestroy"
-                                                                                           : "runtime.goexit0");
-      else
-        t.goroutines_note += "; exits from the goroutine census";
+      t.goroutines_note = *note;
       if (auto n = go_->live_goroutines()) {
         model_.set_goroutine_baseline(*n);
         for (auto* tp : taps_) tp->goroutine_baseline(*n);

@@ -142,6 +142,20 @@ Expected<probe::GoUprobeTargets> GoAttach::goroutine_uprobes() const {
   return t;
 }
 
+Expected<std::string> GoAttach::attach_goroutine_uprobes(probe::Session& s, bool exits) const {
+  auto targets = goroutine_uprobes();
+  if (!targets) return targets.error();
+  if (!exits) targets->exit_offset = 0;  // exits from the census
+  if (auto st = s.attach_go_uprobes(pid_, *targets); !st) return st.error();
+  std::string note = std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
+  if (exits)
+    note += " + 1 at the entry of " +
+            std::string(bin_.functions.count("runtime.gdestroy") ? "runtime.gdestroy" : "runtime.goexit0");
+  else
+    note += "; exits from the goroutine census";
+  return note;
+}
+
 std::optional<uint64_t> GoAttach::live_goroutines() {
   if (!reader_) return std::nullopt;
   auto gs = reader_->goroutines();

@@ -41,6 +41,10 @@ class GoAttach : public model::Symbolize {
   [[nodiscard]] const std::string& sched_latency_note() const { return lat_note_; }
   // (--goroutines) the uprobe offsets in /proc/PID/exe; needs a Go amd64 binary.
   Expected<probe::GoUprobeTargets> goroutine_uprobes() const;
+  // (--goroutines) attaches them for this process in `s`: every RET of runtime.newproc1,
+  // and the exit probe (runtime.gdestroy / goexit0) only when `exits`. Says what it
+  // attached; the error says why not.
+  Expected<std::string> attach_goroutine_uprobes(probe::Session& s, bool exits) const;
   // Goroutines alive now (allgs minus idle/dead); nullopt when allgs is not readable.
   std::optional<uint64_t> live_goroutines();
 

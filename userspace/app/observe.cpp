@@ -297,23 +297,11 @@ void Observer::try_go() {
 void Observer::attach_goroutines() {
   if (!opt_.goroutines || !go_ || !session_) return;
   auto t = model_.target();
-  auto targets = go_->goroutine_uprobes();
-  if (targets && !t.goroutine_exits) targets->exit_offset = 0;  // exits from the census
-  if (!targets) {
-    t.goroutines_note = "not attached: " + targets.error().message;
-  } else if (auto st = session_->attach_go_uprobes(t.pid, *targets); !st) {
-    t.goroutines_note = "not attached: " + st.error().message;
+  if (auto note = go_->attach_goroutine_uprobes(*session_, t.goroutine_exits); !note) {
+    t.goroutines_note = "not attached: " + note.error().message;
   } else {
     t.goroutines_attached = true;
-    t.goroutines_note =
-        std::to_string(targets->create_offsets.size()) + " uprobe(s) at the RETs of runtime.newproc1";
-    if (t.goroutine_exits)
-      t.goroutines_note += " + 1 at the entry of " +
-                           std::string(go_->binary().functions.count("runtime.gdestroy")
-                                           ? "runtime.gdestroy"
-                                           : "runtime.goexit0");
-    else
-      t.goroutines_note += "; exits from the goroutine census";
+    t.goroutines_note = *note;
     if (auto n = go_->live_goroutines()) {
       model_.set_goroutine_baseline(*n);
       goroutine_baseline_ = *n;
