@@ -5,7 +5,7 @@
  *                    thread is blocked in (saved user registers at switch-out), Go context
  *  sched_wakeup(_new) run-queue latency (wakeup -> on CPU)
  *  task_newtask      thread creation with the creating thread, its Go context and user stack
- *  sched_process_exit thread exit with its final totals
+ *  sched_process_exit thread exit with its final totals; deletes the thread's entry
  *
  * Every program filters on the set of targets first (target_of, common.bpf.h). State
  * lives in maps that userspace reads once per interval; the ring buffer only carries
@@ -45,11 +45,18 @@ static __always_inline __u32 task_state(struct task_struct *t)
 	return (__u32)BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+#define PF_EXITING_ 0x00000004 /* include/linux/sched.h: set by do_exit() before sched_process_exit */
+
+/* The state of a thread, made when the thread has none yet: never for an exiting thread.
+ * Its entry is deleted at sched_process_exit, and it still switches out (and maybe in)
+ * after that: a new entry then would outlive the thread. */
 static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t)
 {
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (st)
 		return st;
+	if (BPF_CORE_READ(t, flags) & PF_EXITING_)
+		return NULL;
 	__u32 zero = 0;
 	struct ss_thread_state *init = bpf_map_lookup_elem(&scratch_state, &zero);
 	if (!init)
@@ -338,8 +345,11 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 		BPF_CORE_READ_STR_INTO(&e->final.comm, p, comm);
 		submit(e);
 	}
-	/* The entry stays until userspace has consumed the exit event: it deletes it then, so
-	 * that no interval reads a thread that vanished between map read and event. */
+	/* The exit record carries the final totals: the entry goes now, after the record was
+	 * submitted (a snapshot without the thread comes after its record in the ring). The
+	 * thread's last switches find no entry and make none (get_state: PF_EXITING). */
+	if (st)
+		bpf_map_delete_elem(&threads, &tid);
 	return 0;
 }
 

@@ -435,12 +435,12 @@ TEST(BpfSession, TwoTargetsAtOnceEachWithItsOwnExactCounts) {
     EXPECT_EQ(all[getppid], uint64_t(plans[i].calls));
     EXPECT_EQ(all[nanosleep], uint64_t(plans[i].sleeps + plans[i].threads));
     EXPECT_EQ(blocked[nanosleep], uint64_t(plans[i].sleeps + plans[i].threads));
-    // Its threads, and only its threads, in its snapshot (exited ones stay until forgotten).
+    // Every thread exited: the kernel deleted their entries, none is left in its snapshot;
+    // their exit records carry them, with the target's tgid (below).
+    for (const auto& t : snap->threads) ADD_FAILURE() << "entry of exited thread " << t.tid << " left";
     std::vector<uint32_t> tids;
-    for (const auto& t : snap->threads) {
-      EXPECT_EQ(t.st.tgid, pids[i]);
-      if (t.tid != pids[i]) tids.push_back(t.tid);
-    }
+    for (const auto& e : col.exited)
+      if (e.final.tgid == pids[i] && e.tid != pids[i]) tids.push_back(e.tid);
     std::sort(tids.begin(), tids.end());
     EXPECT_EQ(tids, truth[i]);
     // Its creations (made by its main thread) and its exits (with the target's tgid).
@@ -520,9 +520,8 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
 
 // The per-interval read of the threads map goes in batches (several hundred entries per
 // syscall, more than one batch here) and finds every thread of the target, and only those;
-// forget_threads removes a whole list in one batch, a tid already gone in the middle of it
-// included.
-TEST(BpfSession, SnapshotReadsEveryThreadInBatchesAndForgetsThemInOne) {
+// forget_thread removes an entry (a tid already gone too).
+TEST(BpfSession, SnapshotReadsEveryThreadInBatches) {
   REQUIRE_ROOT();
   Child child([] {});
   auto s = open_for(child.pid, false);
@@ -555,9 +554,9 @@ TEST(BpfSession, SnapshotReadsEveryThreadInBatchesAndForgetsThemInOne) {
   EXPECT_EQ(*seen.begin(), base);
   EXPECT_EQ(*seen.rbegin(), base + kSeeded - 1);
   s->forget_thread(base + 100);  // already gone when the list is forgotten
-  s->forget_threads(tids);
+  for (uint32_t tid : tids) s->forget_thread(tid);
   EXPECT_TRUE(count_seeded().empty());
-  s->forget_threads({base + kSeeded});
+  s->forget_thread(base + kSeeded);
   child.release();
   EXPECT_EQ(child.wait(), 0);
 }
@@ -643,4 +642,79 @@ TEST(BpfSession, AllSyscallsOfTopTracesItsTargetWithoutAsking) {
   std::map<int, uint64_t> all;
   for (const auto& x : snap->sc_all) all[x.nr] = x.stat.count;
   EXPECT_EQ(all[*probe::syscall_number("getppid")], 250u);
+}
+
+// A thread's entry in the threads map is deleted by the kernel when it exits, after its
+// exit record (which carries its final totals) was sent: the snapshot that follows has
+// only the threads still alive, and the exited ones' last context switches (after
+// sched_process_exit) do not make their entries again. The process's own exit empties it.
+TEST(BpfSession, ExitDeletesTheThreadsEntryAfterItsRecord) {
+  REQUIRE_ROOT();
+  constexpr int kThreads = 8, kSleeps = 3, kMs = 5;
+  int said[2], hold[2], tids_pipe[2];
+  ASSERT_EQ(pipe(said), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  ASSERT_EQ(pipe(tids_pipe), 0);
+  Child child([&] {
+    close(hold[1]);
+    std::vector<pthread_t> th(kThreads);
+    for (auto& t : th)
+      pthread_create(
+          &t, nullptr,
+          [](void* arg) -> void* {
+            pid_t tid = pid_t(syscall(SYS_gettid));
+            (void)!write(int(reinterpret_cast<intptr_t>(arg)), &tid, sizeof tid);
+            for (int i = 0; i < kSleeps; i++) sleep_ms(kMs);
+            return nullptr;
+          },
+          reinterpret_cast<void*>(intptr_t(tids_pipe[1])));
+    for (auto& t : th) pthread_join(t, nullptr);
+    close(tids_pipe[1]);
+    char b = 1;
+    (void)!write(said[1], &b, 1);
+    (void)!read(hold[0], &b, 1);  // alive until the parent closes its end
+  });
+  close(said[1]);
+  close(hold[0]);
+  close(tids_pipe[1]);
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  child.release();
+  std::vector<uint32_t> truth;
+  pid_t tid;
+  while (read(tids_pipe[0], &tid, sizeof tid) == sizeof tid) truth.push_back(uint32_t(tid));
+  close(tids_pipe[0]);
+  char b;
+  ASSERT_EQ(read(said[0], &b, 1), 1) << "the child did not finish its threads";
+  ASSERT_EQ(truth.size(), size_t(kThreads));
+  std::sort(truth.begin(), truth.end());
+  sleep_ms(50);  // the exited threads' last switches are long done
+  Collected c;
+  drain(*s, c);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  std::vector<uint32_t> in_map;
+  for (const auto& e : snap->threads) in_map.push_back(e.tid);
+  EXPECT_EQ(in_map, std::vector<uint32_t>{uint32_t(child.pid)}) << "only the living main thread";
+  // Each exited thread's record has its final totals: its sleeps, its time on CPU.
+  std::vector<uint32_t> exited;
+  for (const auto& e : c.exited) {
+    if (e.tid == uint32_t(child.pid)) continue;
+    exited.push_back(e.tid);
+    EXPECT_EQ(e.final.tgid, uint32_t(child.pid));
+    EXPECT_GE(e.final.offcpu_count[SS_OFF_SLEEP], uint64_t(kSleeps)) << e.tid;
+    EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000) << e.tid;
+    EXPECT_GT(e.final.oncpu_ns, 0u) << e.tid;
+  }
+  std::sort(exited.begin(), exited.end());
+  EXPECT_EQ(exited, truth);
+  close(hold[1]);
+  EXPECT_EQ(child.wait(), 0);
+  Collected after;
+  drain(*s, after);
+  ASSERT_EQ(after.exited.size(), 1u);
+  EXPECT_EQ(after.exited[0].tid, uint32_t(child.pid));
+  snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE(snap->threads.empty()) << snap->threads.size() << " entries left after the process exited";
 }

@@ -234,3 +234,165 @@ TEST(Model, BlockingSyscallTableDeltas) {
   EXPECT_DOUBLE_EQ(f.syscalls[0].time_ms, 60);
   EXPECT_GE(f.syscalls[0].p50_us, 8388);
 }
+
+// The kernel deletes a thread's entry when it exits, after the exit record with its final
+// totals: a snapshot lacks the thread from then on, and its record may be consumed before
+// or after that snapshot. Either way the totals count the thread once, exactly.
+namespace {
+
+ss_thread_state worked(uint64_t oncpu_ms, uint64_t sleep_ms, uint64_t sleeps) {
+  auto s = base_state();
+  s.state = SS_TS_OFFCPU;
+  s.off_reason = SS_OFF_SLEEP;
+  s.oncpu_ns = oncpu_ms * kMs;
+  s.offcpu_ns[SS_OFF_SLEEP] = sleep_ms * kMs;
+  s.offcpu_count[SS_OFF_SLEEP] = sleeps;
+  return s;
+}
+
+void exit_of(model::Model& m, uint32_t tid, const ss_thread_state& final, uint64_t ts) {
+  ss_thread_exit x{};
+  x.h = {SS_EV_THREAD_EXIT, sizeof x, ts};
+  x.tid = tid;
+  x.final = final;
+  m.on_record(&x.h, sizeof x);
+}
+
+// Two threads seen in a first interval: 201 (to exit) and 202 (stays).
+model::Model two_threads() {
+  model::Model m(target());
+  m.on_kernel(snap_at(0, {}));
+  (void)m.frame();
+  m.on_kernel(snap_at(1000 * kMs, {{201, worked(100, 300, 3)}, {202, worked(10, 900, 9)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 2);
+  EXPECT_DOUBLE_EQ(f.totals.oncpu_ms, 110);
+  return m;
+}
+
+}  // namespace
+
+TEST(ModelExits, RecordBeforeTheSnapshotThatLacksTheThread) {
+  auto m = two_threads();
+  exit_of(m, 201, worked(150, 500, 5), 1500 * kMs);  // more than the last snapshot read
+  m.on_kernel(snap_at(2000 * kMs, {{202, worked(20, 1800, 18)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 1);
+  ASSERT_EQ(f.threads.size(), 1u);
+  EXPECT_EQ(f.threads[0].tid, 202u);
+  EXPECT_EQ(f.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f.totals.oncpu_ms, 170);  // 150 (final) + 20
+  EXPECT_DOUBLE_EQ(f.totals.offcpu_ms.sleep, 2300);
+  EXPECT_EQ(f.totals.switches, 23u);
+  EXPECT_EQ(m.take_exited(), std::vector<uint32_t>{201});
+  m.on_kernel(snap_at(3000 * kMs, {{202, worked(30, 2700, 27)}}));
+  auto f3 = m.frame();
+  EXPECT_EQ(f3.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f3.totals.oncpu_ms, 180);
+  auto fin = m.frame(true);
+  EXPECT_DOUBLE_EQ(fin.totals.oncpu_ms, 180);
+  ASSERT_EQ(fin.threads.size(), 2u);
+  EXPECT_STREQ(model::thread_state_name(fin.threads[1].state), "exited");
+  EXPECT_EQ(fin.threads[1].tid, 201u);
+  EXPECT_EQ(fin.threads[1].switches, 5u);
+}
+
+// A snapshot read just before the exit still has the thread (its state before the exit);
+// the record, consumed after that read, has the final totals: they stand.
+TEST(ModelExits, RecordAfterASnapshotThatStillHadTheThread) {
+  auto m = two_threads();
+  exit_of(m, 201, worked(150, 500, 5), 1990 * kMs);
+  m.on_kernel(snap_at(2000 * kMs, {{201, worked(140, 480, 4)}, {202, worked(20, 1800, 18)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 1);
+  EXPECT_EQ(f.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f.totals.oncpu_ms, 170);
+  EXPECT_EQ(f.totals.switches, 23u);
+}
+
+// The snapshot lacks the thread and its record comes only after it (behind another CPU's
+// unfinished record): the thread leaves the rows at once, its totals stay as last read,
+// then its record brings the final ones; nothing is lost or counted twice.
+TEST(ModelExits, RecordAfterTheSnapshotThatLacksTheThread) {
+  auto m = two_threads();
+  m.on_kernel(snap_at(2000 * kMs, {{202, worked(20, 1800, 18)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 1);
+  ASSERT_EQ(f.threads.size(), 1u);
+  EXPECT_EQ(f.threads[0].tid, 202u);
+  EXPECT_EQ(f.exits_total, 0u);
+  EXPECT_DOUBLE_EQ(f.totals.oncpu_ms, 120);  // 100 (201 as last read) + 20
+  exit_of(m, 201, worked(150, 500, 5), 1500 * kMs);
+  m.on_kernel(snap_at(3000 * kMs, {{202, worked(30, 2700, 27)}}));
+  auto f3 = m.frame();
+  EXPECT_EQ(f3.threads_alive, 1);
+  EXPECT_EQ(f3.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f3.totals.oncpu_ms, 180);  // 150 (final) + 30
+  EXPECT_DOUBLE_EQ(f3.totals.offcpu_ms.sleep, 3200);
+  EXPECT_EQ(f3.totals.switches, 32u);
+  EXPECT_EQ(m.take_exited(), std::vector<uint32_t>{201});
+  auto fin = m.frame(true);
+  EXPECT_DOUBLE_EQ(fin.totals.oncpu_ms, 180);
+}
+
+// The record never comes (dropped: the ring was full): two snapshots without the thread
+// and it counts as exited, with the totals last read.
+TEST(ModelExits, LostRecordExitsTheThreadAfterTwoSnapshotsWithoutIt) {
+  auto m = two_threads();
+  m.on_kernel(snap_at(2000 * kMs, {{202, worked(20, 1800, 18)}}));
+  auto f2 = m.frame();
+  EXPECT_EQ(f2.exits_total, 0u);
+  EXPECT_TRUE(m.take_exited().empty());
+  m.on_kernel(snap_at(3000 * kMs, {{202, worked(30, 2700, 27)}}));
+  auto f3 = m.frame();
+  EXPECT_EQ(f3.threads_alive, 1);
+  EXPECT_EQ(f3.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f3.totals.oncpu_ms, 130);  // 100 (201 as last read) + 30
+  EXPECT_EQ(m.take_exited(), std::vector<uint32_t>{201});
+  m.on_kernel(snap_at(4000 * kMs, {{202, worked(40, 3600, 36)}}));
+  auto f4 = m.frame();
+  EXPECT_EQ(f4.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f4.totals.oncpu_ms, 140);
+  auto fin = m.frame(true);
+  ASSERT_EQ(fin.threads.size(), 2u);
+  EXPECT_EQ(fin.threads[1].tid, 201u);
+  EXPECT_STREQ(model::thread_state_name(fin.threads[1].state), "exited");
+}
+
+// A tid reused after a lost record: the one before exits with its totals as last read,
+// the new thread starts from zero.
+TEST(ModelExits, TidReusedAfterALostRecord) {
+  auto m = two_threads();
+  m.on_kernel(snap_at(2000 * kMs, {{202, worked(20, 1800, 18)}}));
+  (void)m.frame();
+  ss_thread_new n{};
+  n.h = {SS_EV_THREAD_NEW, sizeof n, 2500 * kMs};
+  n.tid = 201;
+  n.parent_tid = 202;
+  m.on_record(&n.h, sizeof n);
+  m.on_kernel(snap_at(3000 * kMs, {{201, worked(5, 0, 0)}, {202, worked(30, 2700, 27)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 2);
+  EXPECT_EQ(f.exits_total, 1u);
+  EXPECT_DOUBLE_EQ(f.totals.oncpu_ms, 135);  // 100 (the one before) + 5 + 30
+}
+
+// A thread created after the snapshot read (its record consumed before the frame) is
+// shown runnable since its creation until a snapshot has its state.
+TEST(ModelExits, ThreadCreatedAfterTheSnapshotReadIsRunnable) {
+  auto m = two_threads();
+  ss_thread_new n{};
+  n.h = {SS_EV_THREAD_NEW, sizeof n, 1900 * kMs};
+  n.tid = 203;
+  n.parent_tid = 202;
+  m.on_record(&n.h, sizeof n);
+  m.on_kernel(snap_at(2000 * kMs, {{201, worked(100, 300, 3)}, {202, worked(20, 1800, 18)}}));
+  auto f = m.frame();
+  EXPECT_EQ(f.threads_alive, 3);
+  ASSERT_EQ(f.threads.size(), 3u);
+  EXPECT_EQ(f.threads[2].tid, 203u);
+  EXPECT_STREQ(model::thread_state_name(f.threads[2].state), "runnable");
+  EXPECT_DOUBLE_EQ(f.threads[2].state_ms, 100);
+  EXPECT_EQ(f.threads[2].created_by, 202u);
+  EXPECT_EQ(f.threads[2].syscall, "");
+}

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -181,12 +182,16 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
   [[nodiscard]] bool target_gone() const override { return gone_; }
   [[nodiscard]] bool stopped() const override { return g_stop != 0; }
 
-  // Reads the target once and runs its detectors. Returns the threads whose exit the
-  // model consumed (the session forgets them) and, in `tids`, every thread it has.
-  std::vector<uint32_t> interval(std::vector<uint32_t>& tids) {
+  // Reads the target once and runs its detectors. `drain` consumes the ring buffer (every
+  // target's records) after the snapshot read: the kernel deletes a thread's entry after
+  // its exit record, so a thread the snapshot lacks exited with its record consumed, or
+  // was never seen. Returns the threads whose exit the model consumed (their routing is
+  // forgotten) and, in `tids`, every thread it has.
+  std::vector<uint32_t> interval(std::vector<uint32_t>& tids, const std::function<void()>& drain) {
     const int pid = proc_.pid;
     auto snap = s_.snapshot(uint32_t(pid));
     if (!snap) return {};
+    drain();
     drops_ = snap->drops;
     if (annot_ && !gone_) annot_->tick(s_, pid, now_ns(), inject_fn());
     model_.on_kernel(*snap);
@@ -637,6 +642,9 @@ void Agent::drop(int pid, const char* why) {
   if (it == targets_.end()) return;
   it->second->end();
   (void)session_->remove_target(uint32_t(pid));
+  // The kernel deleted the entries of the threads that exited while it was a target; what
+  // stays is deleted here: a thread that outlives it (exec, dropped while running) or was
+  // seeded from /proc as it exited.
   for (auto o = owner_.begin(); o != owner_.end();) {
     if (o->second == uint32_t(pid)) {
       session_->forget_thread(o->first);
@@ -704,12 +712,13 @@ void Agent::check_exits() {
 
 void Agent::interval() {
   const uint64_t t0 = now_ns();
+  const std::function<void()> drain = [this] {
+    (void)session_->poll(0, [this](const ss_hdr* r, size_t n) { route(r, n); });
+  };
   for (auto& [pid, t] : targets_) {
     std::vector<uint32_t> tids;
-    for (uint32_t tid : t->interval(tids)) {
-      session_->forget_thread(tid);
-      owner_.erase(tid);
-    }
+    // (The kernel deleted their entries at exit: only the routing is forgotten.)
+    for (uint32_t tid : t->interval(tids, drain)) owner_.erase(tid);
     for (uint32_t tid : tids) owner_.emplace(tid, uint32_t(pid));
     drops_ = std::max(drops_, t->drops());
   }

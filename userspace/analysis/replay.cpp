@@ -201,7 +201,7 @@ detect::Pulled Replayer::pull() {
           case FrameMode::kShown:
             out.kind = detect::Pulled::kShown;
             out.frame = model_.frame();
-            (void)model_.take_exited();  // as the observer does (it forgets their BPF state)
+            (void)model_.take_exited();  // as the observer does (it forgets what it keeps per thread)
             apply_stacks(out.frame, m);
             shown_marker_ = m;
             frames_shown_++;

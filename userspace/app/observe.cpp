@@ -220,7 +220,8 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
         fprintf(stderr, "schedscope: usdt: %s\n", o->usdt_->note().c_str());
     }
   }
-  // First snapshot: the baseline of every delta.
+  // First snapshot: the baseline of every delta (what came before it is the first
+  // interval's; a thread it lacks was never seen).
   if (auto snap = o->session_->snapshot()) {
     o->model_.on_kernel(*snap);
     for (auto* tap : o->taps_) tap->kernel(*snap);
@@ -355,6 +356,16 @@ void Observer::gc_offsets_ready() {
   model_.gc_tracker().set_note(note, session_->gc_uprobe_count() > 0);
 }
 
+void Observer::drain() {
+  (void)session_->poll(0, [this](const ss_hdr* rec, size_t size) { inject(rec, size); });
+}
+
+Expected<probe::KernelSnapshot> Observer::snapshot_and_drain() {
+  auto snap = session_->snapshot();
+  if (snap) drain();
+  return snap;
+}
+
 void Observer::poll_until(uint64_t deadline_ns) {
   probe::EventFn fn = [this](const ss_hdr* rec, size_t size) {
     for (auto* t : taps_) t->raw(rec, size);
@@ -388,7 +399,7 @@ Expected<model::Frame> Observer::next() {
   uint64_t step = uint64_t(opt_.interval_s * 1e9);
   while (next_deadline_ <= now) next_deadline_ += step;
   usdt_scan();
-  auto snap = session_->snapshot();
+  auto snap = snapshot_and_drain();
   if (!snap) return snap.error();
   usdt_counts();
   annotations_tick();
@@ -429,8 +440,8 @@ Expected<model::Frame> Observer::next() {
     }
   }
   model::Frame f = model_.frame();
+  // (Their kernel entries went at exit: what is forgotten here is the observer's own.)
   const std::vector<uint32_t> exited = model_.take_exited();
-  session_->forget_threads(exited);
   for (uint32_t tid : exited) {
     named_.erase(tid);  // a reused tid is named again
     if (usdt_ && usdt_->probe_count()) {
@@ -451,7 +462,7 @@ Expected<model::Frame> Observer::next() {
 }
 
 model::Frame Observer::final_frame() {
-  if (auto snap = session_->snapshot()) {
+  if (auto snap = snapshot_and_drain()) {
     usdt_counts();
     annotations_tick();
     model_.on_kernel(*snap);

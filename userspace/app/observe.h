@@ -110,6 +110,12 @@ class Observer : public Observed {
  private:
   explicit Observer(ObserveOptions o) : opt_(std::move(o)), model_(model::TargetInfo{}) {}
   void poll_until(uint64_t deadline_ns);
+  // Consumes what the ring buffer holds now (no wait), into the taps and the model.
+  void drain();
+  // A kernel snapshot, then the records that came before its end: the kernel deletes a
+  // thread's entry after it sent its exit record, so a thread the snapshot lacks either
+  // exited with its record consumed here or was never seen (docs/kernel-side.md).
+  Expected<probe::KernelSnapshot> snapshot_and_drain();
   void try_go();
   void attach_goroutines();
   void usdt_scan();

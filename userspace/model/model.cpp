@@ -180,7 +180,21 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       creations_.push_back(make_creation(e));  // into all_creations_ when its frame is built
       creations_total_++;
       auto& t = threads_[e.tid];
+      if (vanished(t)) {  // tid reused: the ring had no exit record of the one before (dropped)
+        const ss_thread_state last = t.cur;
+        exit_thread(e.tid, t, last);
+      }
       if (t.dead) t = ThreadAcc{};  // tid reused
+      if (!t.snap_seq) {
+        // Not in a snapshot yet (created after the last read): as the kernel starts its
+        // entry, runnable since its creation, until a snapshot has its state.
+        t.cur.state = SS_TS_OFFCPU;
+        t.cur.off_reason = SS_OFF_PREEMPTED;
+        t.cur.last_switch_ns = e.h.ts;
+        t.cur.sc_nr = t.cur.block_nr = t.cur.last_block_nr = SS_NO_SYSCALL;
+        t.cur.go.m_id = -1;
+        t.cur.go.p_id = -1;
+      }
       t.cur.created_by = e.parent_tid;
       t.seen_ns = e.h.ts;
       if (names_.find(e.tid) == names_.end()) {
@@ -194,15 +208,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       if (size < sizeof(ss_thread_exit)) break;
       const auto& e = *reinterpret_cast<const ss_thread_exit*>(rec);
       auto& t = threads_[e.tid];
-      if (!t.dead) {
-        // Only the part not yet counted in a previous frame's delta moves to exited_:
-        // fold the final totals into exited_ and drop this thread from the live set.
-        add_state(exited_, e.final);
-        t.cur = e.final;
-        t.dead = true;
-        exits_total_++;
-        exited_tids_.push_back(e.tid);
-      }
+      if (!t.dead) exit_thread(e.tid, t, e.final);
       return;
     }
     case SS_EV_OFFCPU: {
@@ -262,20 +268,45 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
   bad_records_++;
 }
 
+// The thread's final totals move to exited_ (the live sum stops counting it) and it leaves
+// the live rows; forget_exited() drops it at the next frame.
+void Model::exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final) {
+  add_state(exited_, final);
+  t.cur = final;
+  t.dead = true;
+  exits_total_++;
+  exited_tids_.push_back(tid);
+  dead_.push_back(tid);
+}
+
 void Model::on_kernel(const probe::KernelSnapshot& snap) {
   if (!started_) {
     start_ns_ = prev_frame_ns_ = snap.ts_ns;
     started_ = true;
   }
   snap_ns_ = snap.ts_ns;
+  snap_seq_++;
+  size_t live_in_snap = 0;
   for (const auto& e : snap.threads) {
     auto& t = threads_[e.tid];
-    if (t.dead) continue;  // exit consumed; the BPF entry is about to be forgotten
+    if (t.dead) continue;  // exit consumed after the snapshot read it: the record's totals stand
+    live_in_snap++;
     uint32_t created_by = t.cur.created_by;
     t.cur = e.st;
     if (!t.cur.created_by) t.cur.created_by = created_by;
     if (!t.seen_ns) t.seen_ns = snap.ts_ns;
+    t.snap_seq = snap_seq_;
   }
+  // Gone from the kernel's map without an exit record for kLostExitSnapshots snapshots:
+  // the record was dropped (ring full). It exits with the totals last read.
+  // (Only when threads_ holds more live threads than the snapshot: the exits since the
+  // last frame are still in threads_, dead.)
+  if (threads_.size() > live_in_snap + dead_.size())
+    for (auto& [tid, t] : threads_)
+      if (vanished(t) && snap_seq_ - t.snap_seq >= kLostExitSnapshots) {
+        const ss_thread_state last = t.cur;
+        exit_thread(tid, t, last);
+      }
   for (const auto& s : snap.sc_block) sc_block_[s.nr] = s.stat;
   for (const auto& s : snap.sc_all) sc_all_[s.nr] = s.stat;
   std::memcpy(rq_hist_, snap.rq_hist, sizeof rq_hist_);
@@ -443,6 +474,7 @@ Frame Model::frame(bool final) {
   const uint64_t since = final ? start_ns_ : prev_frame_ns_;
   f.interval_s = snap_ns_ > since ? double(snap_ns_ - since) / 1e9 : 0;
   f.elapsed_s = snap_ns_ > start_ns_ ? double(snap_ns_ - start_ns_) / 1e9 : 0;
+  if (!final) forget_exited();  // the exits since the last frame: not walked by the rows
   frame_gc(f, since, final);
   frame_latency(f, final);
   std::map<int, int> in_flight = frame_threads(f, since, final);
@@ -451,10 +483,7 @@ Frame Model::frame(bool final) {
   frame_events(f, final);
   frame_goroutines(f, final);
   frame_goroutine_counts(f, final);
-  if (!final) {
-    end_interval();
-    forget_exited();
-  }
+  if (!final) end_interval();
   if (final) frame_exited_threads(f);
   frame_usdt(f, final);
   if (annot_.asked()) f.annotations = annot_.frame(final, f.interval_s, f.ts_ns);
@@ -514,7 +543,7 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
   uint64_t proc_switches = 0;
   std::map<int, int> in_flight;
   for (auto& [tid, t] : threads_) {
-    if (t.dead) continue;
+    if (t.dead || vanished(t)) continue;  // (vanished: exited, its record still to come)
     const ss_thread_state& c = t.cur;
     ss_thread_state p0{};
     const ss_thread_state& p = (t.have_prev && !final) ? t.prev : p0;
@@ -815,19 +844,21 @@ void Model::end_interval() {
 }
 
 // Threads that exited leave the live rows; their final totals stay for the final frame.
+// Only the exits since the last frame are looked at (not every thread known).
 void Model::forget_exited() {
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (it->second.dead) {
-      if (gone_.size() < 100000 || gone_.count(it->first)) {
-        gone_[it->first] = it->second.cur;
-      } else {
-        names_.erase(it->first);  // no exited row will show it: memory stays flat under churn
-      }
-      it = threads_.erase(it);
+  for (uint32_t tid : dead_) {
+    auto it = threads_.find(tid);
+    if (it == threads_.end() || !it->second.dead) continue;  // already dropped, or tid reused
+    if (gone_.size() < kGoneMax) {
+      gone_[tid] = it->second.cur;
+    } else if (auto g = gone_.find(tid); g != gone_.end()) {
+      g->second = it->second.cur;
     } else {
-      ++it;
+      names_.erase(tid);  // no exited row will show it: memory stays flat under churn
     }
+    threads_.erase(it);
   }
+  dead_.clear();
 }
 
 // The final frame's rows of the threads that exited, with their totals.

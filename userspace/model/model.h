@@ -271,7 +271,8 @@ class Model {
 
   // Builds the frame for the interval ending at the last kernel snapshot.
   Frame frame(bool final = false);
-  // Tids whose exit was consumed since the last call (the driver forgets their BPF state).
+  // Tids whose exit was consumed since the last call (the driver forgets what it keeps
+  // per thread: names read, USDT counts).
   std::vector<uint32_t> take_exited();
   // The exit record of this thread was consumed in the current interval.
   [[nodiscard]] bool thread_exited(uint32_t tid) const {
@@ -305,13 +306,25 @@ class Model {
     bool have_prev = false;
     bool dead = false;
     uint64_t seen_ns = 0;
+    uint64_t snap_seq = 0;  // the last kernel snapshot that had it (0: none yet)
   };
+  // The kernel deletes a thread's entry when it exits, after sending the exit record with
+  // its final totals: a thread a snapshot no longer has, yet whose exit was not consumed,
+  // is gone with its record still to come (or lost). It leaves the rows at once, its
+  // totals stay counted as last read, and after kLostExitSnapshots snapshots without its
+  // record it counts as exited with those totals.
+  static constexpr uint64_t kLostExitSnapshots = 2;
+  [[nodiscard]] bool vanished(const ThreadAcc& t) const {
+    return !t.dead && t.snap_seq && t.snap_seq != snap_seq_;
+  }
+  void exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final);
   TargetInfo target_;
   const Symbolize* sym_ = nullptr;
   std::map<uint32_t, ThreadAcc> threads_;
   std::unordered_map<uint32_t, std::string> names_;
   ss_thread_state exited_{};                  // sums over exited threads
   std::map<uint32_t, ss_thread_state> gone_;  // final state of exited threads
+  static constexpr size_t kGoneMax = 100000;  // exited rows kept for the final frame
   std::map<int, ss_sc_stat> sc_block_, sc_block_prev_, sc_all_, sc_all_prev_;
   uint64_t rq_hist_[SS_HIST_BUCKETS] = {}, rq_hist_prev_[SS_HIST_BUCKETS] = {};
   uint64_t drops_ = 0, drops_prev_ = 0;
@@ -327,7 +340,9 @@ class Model {
     BlockedIn iv, total;
   };
   std::unordered_map<uint32_t, std::vector<BlockedNr>> blocked_;
-  std::vector<uint32_t> exited_tids_;
+  std::vector<uint32_t> exited_tids_;  // for take_exited()
+  std::vector<uint32_t> dead_;         // exits since the last frame: forget_exited() drops them
+  uint64_t snap_seq_ = 0;              // kernel snapshots fed
   std::optional<go::SchedSample> go_;
   // sched.goidgen: first read, at the previous frame, last read (value, time).
   struct GoidRead {

@@ -486,21 +486,6 @@ void Session::forget_thread(uint32_t tid) {
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &tid);
 }
 
-void Session::forget_threads(const std::vector<uint32_t>& tids) {
-  const int fd = bpf_map__fd(skel_->maps.threads);
-  size_t i = 0;
-  while (batch_ok_ && i < tids.size()) {
-    __u32 count = uint32_t(tids.size() - i);
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_delete_batch(fd, tids.data() + i, &count, &opts);
-    i += count;
-    if (err == 0) return;
-    if (count == 0 && batch_unsupported(err)) break;  // element by element below
-    if (i < tids.size()) i++;  // the key that failed (already gone): skip it
-  }
-  for (; i < tids.size(); i++) forget_thread(tids[i]);
-}
-
 std::vector<std::string> Session::attached_programs() const {
   std::vector<std::string> out;
   bpf_program* p = nullptr;

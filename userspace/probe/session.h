@@ -97,10 +97,11 @@ class Session {
   Status set_go_offsets(uint32_t tgid, const ss_go_offsets& off);
   // Seeds the state of a thread that existed before attach (no-op if BPF already has it).
   void seed_thread(uint32_t tid, const ss_thread_state& st);
-  // Remove a thread's state once its exit has been consumed.
+  // Removes a thread's state. The kernel deletes it itself when the thread exits (after
+  // the exit record with its final totals): this is for the entries no exit will delete,
+  // those of a target no longer observed (a seeded thread that had already exited, a
+  // thread that outlives its removal).
   void forget_thread(uint32_t tid);
-  // The same for many threads, in one batch operation where the kernel has them.
-  void forget_threads(const std::vector<uint32_t>& tids);
   [[nodiscard]] const SessionConfig& config() const { return cfg_; }
   // The programs attached now, in the object's order.
   [[nodiscard]] std::vector<std::string> attached_programs() const;
