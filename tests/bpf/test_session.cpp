@@ -609,9 +609,23 @@ TEST(BpfSession, AllSyscallsPerTargetCountsOnlyTheTargetThatAsked) {
   auto sb = s.snapshot(b);
   ASSERT_TRUE(sb.ok()) << sb.error().message;
   EXPECT_TRUE(sb->sc_all.empty()) << "the target that did not ask has no syscall counts";
-  for (const auto& t : sb->threads) EXPECT_EQ(t.st.sc_count, 0u) << "tid " << t.tid;
+  // Per thread: both exited, so their counts are in their exit records' final totals
+  // (the kernel deleted their entries).
+  EXPECT_TRUE(sa->threads.empty() && sb->threads.empty()) << "entries of exited threads left";
   uint64_t a_calls = 0;
-  for (const auto& t : sa->threads) a_calls += t.st.sc_count;
+  size_t a_exits = 0, b_exits = 0;
+  for (const auto& e : col.exited) {
+    if (e.final.tgid == a) {
+      a_calls += e.final.sc_count;
+      a_exits++;
+    }
+    if (e.final.tgid == b) {
+      EXPECT_EQ(e.final.sc_count, 0u) << "tid " << e.tid;
+      b_exits++;
+    }
+  }
+  EXPECT_EQ(a_exits, 1u);
+  EXPECT_EQ(b_exits, 1u);
   EXPECT_GE(a_calls, uint64_t(kCallsA));
   // The last target that asked leaves: the programs go with it.
   ASSERT_TRUE(s.remove_target(a).ok());
