@@ -863,7 +863,12 @@ void Model::forget_exited() {
 
 // The final frame's rows of the threads that exited, with their totals.
 void Model::frame_exited_threads(Frame& f) {
-  for (const auto& [tid, st] : gone_) {
+  std::vector<uint32_t> tids;
+  tids.reserve(gone_.size());
+  for (const auto& [tid, st] : gone_) tids.push_back(tid);
+  std::sort(tids.begin(), tids.end());
+  for (uint32_t tid : tids) {
+    const ss_thread_state& st = gone_.at(tid);
     ThreadRow r;
     r.tid = tid;
     char comm[SS_COMM_LEN + 1] = {};
