@@ -621,6 +621,41 @@ TEST(CapacitySampler, ReadsThePsOfAProcess) {
   EXPECT_EQ(c.runq[6], c.ticks);
 }
 
+// Sample slots (sample_hz) and reads (reads_hz) apart: a sampler reading every 32 slots
+// shows ~1000 slots and 31 reads a second; the reads word wraps at 2^32; a recording from
+// before reads were counted (no SS_CAPF_READS) shows reads_hz null.
+TEST(CapacityTracker, ReadsPerSecondApartFromSampleSlots) {
+  for (bool counted : {true, false}) {
+    model::Model m(model::TargetInfo{});
+    probe::KernelSnapshot snap;
+    const uint64_t s = 1'000'000'000;
+    snap.ts_ns = 10 * s;
+    m.on_kernel(snap);
+    (void)m.frame();
+    std::vector<model::Frame> frames;
+    for (int i = 1; i <= 3; i++) {
+      auto r = cap_record((10 + i) * s, 1000ull * i, 500ull * i, 0, 0, 0);
+      if (counted) {
+        r.flags |= SS_CAPF_READS;
+        r.reads = uint32_t(0xffffffe0u + 31u * uint32_t(i));  // wraps after the first
+      }
+      m.on_record(&r.h, sizeof r);
+      snap.ts_ns = (10 + i) * s;
+      m.on_kernel(snap);
+      frames.push_back(m.frame());
+    }
+    nlohmann::json j = to_json(frames.back().capacity);
+    EXPECT_EQ(j["procs_running"]["sample_hz"], 1000.0);
+    if (counted) {
+      EXPECT_EQ(j["procs_running"]["reads_hz"], 31.0);
+      model::Frame fin = m.frame(true);
+      EXPECT_EQ(fin.capacity.interval.reads, 3ull * 31 + 0xffffffe0ull);  // since attach
+    } else {
+      EXPECT_TRUE(j["procs_running"]["reads_hz"].is_null());
+    }
+  }
+}
+
 TEST(CapacityTracker, ThroughTheModel) {
   model::Model m(model::TargetInfo{});
   probe::KernelSnapshot snap;
