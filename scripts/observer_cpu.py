@@ -244,7 +244,9 @@ def main():
                 print(f"  round {rnd + 1} {name:<10} ERROR {r['error']}", flush=True)
                 continue
             print(f"  round {rnd + 1} {name:<10} total {r['total_pct']:5.2f}%  main {r['main_pct']:5.2f}% ({r.get('main_wakeups_per_s', 0):3.0f} wake/s)  "
-                  f"sampler {r['sampler_pct']:5.2f}% ({r.get('sampler_wakeups_per_s', 0):4.0f} wake/s)  "
+                  f"sampler {r['sampler_pct']:5.2f}% ({r.get('sampler_wakeups_per_s', 0):4.0f} wake/s"
+                  + (f", {r['sampler_reads_per_s']:.0f} reads/s" if r.get("sampler_reads_per_s") is not None else "")
+                  + ")  "
                   f"other {r['other_pct']:4.2f}%  | attach {r['attach_cpu_s']:.2f} CPU-s in "
                   f"{r['attach_wall_s']:.1f}s, next 2 s {r['first2s_pct']:.1f}% | {r.get('events_per_s', 0):,.0f} events/s, "
                   f"{r.get('created_per_s', 0):,.0f} threads/s | RSS {r['rss_mb']:.1f} MB | "
