@@ -376,6 +376,7 @@ struct ss_cap_counts {
 #define SS_CAPF_CGROUP 0x4     /* the target's CPU cgroup was read */
 #define SS_CAPF_QUOTA 0x8      /* it (or an ancestor) has a CPU quota: quota_us/cfs_period_us */
 #define SS_CAPF_CGROUP_V2 0x10 /* cgroup v2 (cpu.max) rather than v1 (cpu.cfs_quota_us) */
+#define SS_CAPF_READS 0x20     /* reads is valid (older recordings: 0, not counted) */
 
 /* All counters are since attach (P sampler) or since the cgroup's creation (cpu.stat). */
 struct ss_cap_sample {
@@ -383,7 +384,8 @@ struct ss_cap_sample {
 	ss_u32 flags;              /* SS_CAPF_* */
 	ss_u32 period_us;          /* P sampler period */
 	ss_u32 cpus;               /* CPUs the target may run on (its affinity) */
-	ss_u32 pad;
+	ss_u32 reads;              /* (SS_CAPF_READS) P sampler reads since attach, mod 2^32
+	                            * (counts.ticks is sample slots: a read stands for >= 1) */
 	ss_u64 quota_us;           /* (SS_CAPF_QUOTA) CPU time per period allowed */
 	ss_u64 cfs_period_us;      /* (SS_CAPF_QUOTA) the period */
 	ss_u64 nr_periods;         /* (SS_CAPF_CGROUP) cpu.stat of the cgroup with the quota */

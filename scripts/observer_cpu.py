@@ -11,7 +11,7 @@ from /proc/PID/task/*/stat:
           CPU column: what is left of the warm-up is in it);
   steady  CPU over --window seconds that start --settle seconds after the first frame,
           per observer thread (main = the frame loop and ring-buffer events, sampler = the
-          P sampler) and in total, as % of one core.
+          P sampler; from schedstat, in ns) and in total, as % of one core.
 Also the workload's own rate over the window (threads created/s, from its tick lines),
 the events/s the observer reports, and its RSS. Needs root (BPF).
 
@@ -50,6 +50,30 @@ def task_cpu(pid):
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def task_runtime_ns(pid):
+    """{tid: ns on a CPU} of every thread of pid (schedstat: exact, not in 10 ms ticks)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                out[int(t)] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def task_comm(pid, tid):
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def task_switches(pid, tid):
@@ -122,24 +146,30 @@ def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
         r["first2s_pct"] = 100 * (proc_cpu(obs.pid) / HZ - r["attach_cpu_s"]) / (time.monotonic() - t_first)
         time.sleep(max(0.0, settle - 2))
         a, pa, t0 = task_cpu(obs.pid), proc_cpu(obs.pid), time.monotonic()
+        ra = task_runtime_ns(obs.pid)
         sw_a = {t: task_switches(obs.pid, t) for t in a}
         frames_before = sum(1 for _ in open(out))
         time.sleep(window)
         b, pb, t1 = task_cpu(obs.pid), proc_cpu(obs.pid), time.monotonic()
+        rb = task_runtime_ns(obs.pid)
         sw_b = {t: task_switches(obs.pid, t) for t in b}
         dt = t1 - t0
         r["rss_mb"] = rss_mb(obs.pid)
         r["window_s"] = dt
         r["total_pct"] = 100 * (pb - pa) / HZ / dt
-        # The sampler: the non-main thread that used most CPU over the window.
-        deltas = {t: b[t] - a.get(t, 0) for t in b}
+        # Per thread from schedstat (ns): the sampler is the thread named ss-psampler (older
+        # builds: the non-main thread that used most CPU over the window).
+        deltas = {t: (rb[t] - ra.get(t, 0)) / 1e9 for t in rb}
         others = sorted((t for t in deltas if t != obs.pid), key=lambda t: -deltas[t])
-        r["main_pct"] = 100 * deltas.get(obs.pid, 0) / HZ / dt
-        r["sampler_pct"] = 100 * deltas[others[0]] / HZ / dt if others else 0.0
+        named = [t for t in others if task_comm(obs.pid, t) == "ss-psampler"]
+        if named:
+            others = named + [t for t in others if t != named[0]]
+        r["main_pct"] = 100 * deltas.get(obs.pid, 0) / dt
+        r["sampler_pct"] = 100 * deltas[others[0]] / dt if others else 0.0
         r["main_wakeups_per_s"] = (sw_b.get(obs.pid, 0) - sw_a.get(obs.pid, 0)) / dt
         if others:
             r["sampler_wakeups_per_s"] = (sw_b.get(others[0], 0) - sw_a.get(others[0], 0)) / dt
-        r["other_pct"] = 100 * sum(deltas[t] for t in others[1:]) / HZ / dt
+        r["other_pct"] = 100 * sum(deltas[t] for t in others[1:]) / dt
         r["threads"] = len(b)
         frames = []
         with open(out) as f:
@@ -149,6 +179,10 @@ def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
                         frames.append(json.loads(line))
                     except ValueError:
                         pass
+        reads = [fr["capacity"]["procs_running"].get("reads_hz") for fr in frames
+                 if isinstance(fr.get("capacity"), dict) and isinstance(fr["capacity"].get("procs_running"), dict)]
+        if reads and all(x is not None for x in reads):
+            r["sampler_reads_per_s"] = statistics.mean(reads)
         if frames:
             r["events_per_s"] = statistics.mean(fr.get("switches_per_s", 0) + fr.get("syscalls_per_s", 0)
                                                 for fr in frames)
@@ -196,7 +230,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="schedscope-obscpu-")
     runs = []
     keys = ["total_pct", "main_pct", "sampler_pct", "other_pct", "attach_cpu_s", "attach_wall_s", "first2s_pct",
-            "events_per_s", "created_per_s", "main_wakeups_per_s", "sampler_wakeups_per_s", "rss_mb"]
+            "events_per_s", "created_per_s", "main_wakeups_per_s", "sampler_wakeups_per_s",
+            "sampler_reads_per_s", "rss_mb"]
     print(f"observer_cpu: {' '.join(wl_argv[1:])}; settle {a.settle:g}s, window {a.window:g}s, "
           f"{a.rounds} round(s)", flush=True)
     for rnd in range(a.rounds):
@@ -209,7 +244,9 @@ def main():
                 print(f"  round {rnd + 1} {name:<10} ERROR {r['error']}", flush=True)
                 continue
             print(f"  round {rnd + 1} {name:<10} total {r['total_pct']:5.2f}%  main {r['main_pct']:5.2f}% ({r.get('main_wakeups_per_s', 0):3.0f} wake/s)  "
-                  f"sampler {r['sampler_pct']:5.2f}% ({r.get('sampler_wakeups_per_s', 0):4.0f} wake/s)  "
+                  f"sampler {r['sampler_pct']:5.2f}% ({r.get('sampler_wakeups_per_s', 0):4.0f} wake/s"
+                  + (f", {r['sampler_reads_per_s']:.0f} reads/s" if r.get("sampler_reads_per_s") is not None else "")
+                  + ")  "
                   f"other {r['other_pct']:4.2f}%  | attach {r['attach_cpu_s']:.2f} CPU-s in "
                   f"{r['attach_wall_s']:.1f}s, next 2 s {r['first2s_pct']:.1f}% | {r.get('events_per_s', 0):,.0f} events/s, "
                   f"{r.get('created_per_s', 0):,.0f} threads/s | RSS {r['rss_mb']:.1f} MB | "

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -423,25 +424,140 @@ TEST(CapacitySampler, StretchesOnlyWhileNothingChangesAndNothingQueues) {
   Stretch s;
   const uint64_t idle = 0, one = 1, queued = 1 | (uint64_t(2) << 32);
   EXPECT_EQ(s.next(idle), 1u);
-  // kStableReads identical reads double the period, up to kMaxStretch.
+  // kStableReads identical reads double the period up to kShortStretch; beyond it each
+  // doubling needs kLongStableSlots periods of the same answers, up to kMaxStretch.
   uint32_t reads = 0;
-  while (s.stretch() < kMaxStretch && reads < 1000) {
+  std::vector<uint32_t> at;  // reads taken when each doubling happened
+  while (s.stretch() < kMaxStretch && reads < 10000) {
     uint32_t before = s.stretch();
     s.next(idle);
     reads++;
     if (s.stretch() != before) {
       EXPECT_EQ(s.stretch(), before * 2);
+      at.push_back(reads);
     }
   }
   EXPECT_EQ(s.stretch(), kMaxStretch);
-  EXPECT_EQ(reads, kStableReads * 3);  // 1 -> 2 -> 4 -> 8
-  for (uint32_t i = 0; i < 100; i++) s.next(idle);
+  ASSERT_EQ(at.size(), 5u);                 // 1 -> 2 -> 4 -> 8 -> 16 -> 32
+  EXPECT_EQ(at[2], kStableReads * 3);       // 8 after 16 + 32 + 64 ms
+  const uint32_t at8 = (kLongStableSlots + 7) / 8, at16 = (kLongStableSlots + 15) / 16;
+  EXPECT_EQ(at[3], kStableReads * 3 + at8);         // 16 after 500 more ms
+  EXPECT_EQ(at[4], kStableReads * 3 + at8 + at16);  // 32 after 500 more: ~1.1 s in all
+  for (uint32_t i = 0; i < 1000; i++) s.next(idle);
   EXPECT_EQ(s.stretch(), kMaxStretch);  // never beyond
   EXPECT_EQ(s.next(one), 1u);           // a change: every period again
   for (uint32_t i = 0; i < kStableReads; i++) s.next(one);
   EXPECT_EQ(s.stretch(), 2u);
   // A long queue (class 1: 64 or more): every period, however long the state holds.
   for (uint32_t i = 0; i < 10 * kStableReads; i++) EXPECT_EQ(s.next(queued), 1u);
+  // Stability is counted in periods: reads 10 periods apart (a budget floor) double the
+  // stretch after 16 periods, i.e. on the second read.
+  Stretch t;
+  t.next(idle);
+  EXPECT_EQ(t.next(idle, 10), 1u);
+  EXPECT_EQ(t.next(idle, 10), 2u);
+  // The gap is the stretch or the floor, the longer.
+  Stretch u;
+  EXPECT_EQ(next_gap(u, 10, idle, 1), 10u);
+  EXPECT_EQ(next_gap(u, 1, one, 10), 1u);
+}
+
+TEST(CapacitySampler, BudgetFloorKeepsTheWakeUpsWithinTheShare) {
+  // 50 us per wake-up within 0.5% of a core: 100 wake-ups a second, every 10 periods.
+  EXPECT_EQ(budget_floor(50'000, 0.005, 1'000'000), 10u);
+  EXPECT_EQ(budget_floor(50'001, 0.005, 1'000'000), 11u);  // rounded up: never above
+  EXPECT_EQ(budget_floor(4'000, 0.005, 1'000'000), 1u);    // cheap: every period
+  EXPECT_EQ(budget_floor(5e6, 0.005, 1'000'000), kMaxFloor);  // capped: 10 reads a second
+  EXPECT_EQ(budget_floor(0, 0.005, 1'000'000), 1u);        // not measured yet
+  EXPECT_EQ(budget_floor(50'000, 0.005, 2'000'000), 5u);   // a 2 ms base period
+}
+
+// A synthetic thread whose wake-ups cost `cost` ns of CPU each, run through Budget for
+// `secs` seconds from wall time `wall` on: its CPU share (per window) and the floor.
+struct SimThread {
+  uint64_t wall = 0, cpu = 0, wakeups = 0;
+  double share_since(uint64_t w0, uint64_t c0) const { return double(cpu - c0) / double(wall - w0); }
+  void run(Budget& b, double cost, double secs) {
+    const uint64_t end = wall + uint64_t(secs * 1e9);
+    while (wall < end) {
+      cpu += uint64_t(cost);
+      wakeups++;
+      b.woke();
+      if (b.due(wall)) b.close(wall, cpu);
+      wall += uint64_t(b.floor()) * kPSamplePeriodNs;
+    }
+  }
+};
+
+TEST(CapacitySampler, BudgetRaisesAndLowersTheFloorWithTheMeasuredCost) {
+  Budget b;
+  SimThread t;
+  EXPECT_EQ(b.floor(), 1u);
+  // 150 us a wake-up (the cost measured under thread churn): 3% of a core at 1 kHz.
+  t.run(b, 150'000, 1.0);  // the first windows find the cost
+  EXPECT_EQ(b.floor(), budget_floor(150'000, kCpuBudget, kPSamplePeriodNs));
+  EXPECT_EQ(b.floor(), 30u);
+  EXPECT_NEAR(b.cost_ns(), 150'000, 1);
+  uint64_t w0 = t.wall, c0 = t.cpu;
+  t.run(b, 150'000, 10.0);
+  EXPECT_LE(t.share_since(w0, c0), kCpuBudget * 1.001);
+  EXPECT_GE(t.share_since(w0, c0), kCpuBudget * 0.9);
+  // Cheaper wake-ups (the target quiet again): the floor comes down within three windows
+  // (the one the change fell in, and the two the mean is over).
+  t.run(b, 20'000, 3 * kBudgetWindowNs / 1e9 + 0.1);
+  EXPECT_EQ(b.floor(), 4u);
+  w0 = t.wall, c0 = t.cpu;
+  t.run(b, 20'000, 10.0);
+  EXPECT_LE(t.share_since(w0, c0), kCpuBudget * 1.001);
+  // Under the budget at every period: no floor.
+  t.run(b, 3'000, 1.0);
+  EXPECT_EQ(b.floor(), 1u);
+}
+
+// Reads weighted by the periods they stand for keep the counts of a 1 kHz sampler: a
+// synthetic target (all Ps running in bursts of random length, a known share of the time)
+// read with the budget's floor and the stretch; the share seen is the share true.
+TEST(CapacitySampler, WeightedReadsUnderAFloorKeepTheShareOfTime) {
+  const size_t nps = 2;
+  for (uint32_t floor : {1u, 10u, 30u}) {
+    for (double duty : {0.1, 0.3, 0.6}) {
+      std::mt19937_64 rng(floor * 1000 + uint64_t(duty * 100));
+      // Slot by slot truth: runs of "all running" and "not", exponential lengths
+      // (mean 40 ms busy scaled by duty, idle the rest), over 200 s of 1 ms slots.
+      const uint64_t slots = 200'000;
+      std::vector<uint8_t> busy(slots);
+      uint64_t i = 0, truth = 0;
+      std::exponential_distribution<double> on(1.0 / (40 * duty)), off(1.0 / (40 * (1 - duty)));
+      bool state = false;
+      while (i < slots) {
+        uint64_t len = 1 + uint64_t(state ? on(rng) : off(rng));
+        for (uint64_t k = 0; k < len && i < slots; k++, i++) {
+          busy[i] = state;
+          truth += state;
+        }
+        state = !state;
+      }
+      ss_cap_counts c{};
+      Stretch s;
+      uint64_t prev = 0;
+      bool have_prev = false;
+      uint32_t weight = 1, reads = 0;
+      for (uint64_t at = 0; at < slots; at += weight) {
+        uint64_t m = busy[at] ? nps : 1;
+        if (have_prev) add_gap(c, prev, m, nps, true, weight);
+        else add(c, m, true, weight);
+        prev = m;
+        have_prev = true;
+        reads++;
+        weight = next_gap(s, floor, stretch_key(m, nps), weight);
+      }
+      const double seen = double(c.procs[nps]) / double(c.ticks);
+      const double want = double(truth) / double(slots);
+      EXPECT_NEAR(seen, want, 0.02) << "floor " << floor << " duty " << duty;
+      EXPECT_NEAR(double(c.ticks), double(slots), double(kMaxFloor));
+      EXPECT_LE(reads, slots / floor + 1);
+    }
+  }
 }
 
 // ---- the tracker through the model, as live and replay feed it
@@ -503,6 +619,41 @@ TEST(CapacitySampler, ReadsThePsOfAProcess) {
   // Every read: 2 Ps running, longest queue 6 (P0: 5 queued + runnext).
   EXPECT_EQ(c.procs[2], c.ticks);
   EXPECT_EQ(c.runq[6], c.ticks);
+}
+
+// Sample slots (sample_hz) and reads (reads_hz) apart: a sampler reading every 32 slots
+// shows ~1000 slots and 31 reads a second; the reads word wraps at 2^32; a recording from
+// before reads were counted (no SS_CAPF_READS) shows reads_hz null.
+TEST(CapacityTracker, ReadsPerSecondApartFromSampleSlots) {
+  for (bool counted : {true, false}) {
+    model::Model m(model::TargetInfo{});
+    probe::KernelSnapshot snap;
+    const uint64_t s = 1'000'000'000;
+    snap.ts_ns = 10 * s;
+    m.on_kernel(snap);
+    (void)m.frame();
+    std::vector<model::Frame> frames;
+    for (int i = 1; i <= 3; i++) {
+      auto r = cap_record((10 + i) * s, 1000ull * i, 500ull * i, 0, 0, 0);
+      if (counted) {
+        r.flags |= SS_CAPF_READS;
+        r.reads = uint32_t(0xffffffe0u + 31u * uint32_t(i));  // wraps after the first
+      }
+      m.on_record(&r.h, sizeof r);
+      snap.ts_ns = (10 + i) * s;
+      m.on_kernel(snap);
+      frames.push_back(m.frame());
+    }
+    nlohmann::json j = to_json(frames.back().capacity);
+    EXPECT_EQ(j["procs_running"]["sample_hz"], 1000.0);
+    if (counted) {
+      EXPECT_EQ(j["procs_running"]["reads_hz"], 31.0);
+      model::Frame fin = m.frame(true);
+      EXPECT_EQ(fin.capacity.interval.reads, 3ull * 31 + 0xffffffe0ull);  // since attach
+    } else {
+      EXPECT_TRUE(j["procs_running"]["reads_hz"].is_null());
+    }
+  }
 }
 
 TEST(CapacityTracker, ThroughTheModel) {

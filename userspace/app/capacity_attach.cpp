@@ -33,7 +33,8 @@ ss_cap_sample CapacityProbe::sample(uint64_t ts_ns) const {
   if (sampler_) {
     r.counts = sampler_->counts();
     r.period_us = uint32_t(sampler_->period_ns() / 1000);
-    r.flags |= SS_CAPF_SAMPLER;
+    r.flags |= SS_CAPF_SAMPLER | SS_CAPF_READS;
+    r.reads = uint32_t(sampler_->reads());  // wraps: deltas are taken mod 2^32
     if (sampler_->runq_known()) r.flags |= SS_CAPF_RUNQ;
   }
   capacity::CgroupReading cg = cgroup_.read();

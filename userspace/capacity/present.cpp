@@ -41,6 +41,9 @@ json to_json(const Section& s) {
   pr["hist"] = hist;  // hist[k]: share of the time with k Ps running Go code
   pr["samples"] = e.ticks;
   pr["sample_hz"] = e.span_s > 0 ? std::round(double(e.ticks) / e.span_s) : 0.0;  // achieved
+  // Reads (wake-ups) a second behind those sample slots: 1000 down to 10 (stretch, budget).
+  pr["reads_hz"] = e.reads_known && e.span_s > 0 ? json(std::round(double(e.reads) / e.span_s))
+                                                 : json(nullptr);
   j["procs_running"] = pr;
   json rq;
   bool rk = e.runq_known && e.runq_samples() > 0;

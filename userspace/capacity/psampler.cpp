@@ -2,10 +2,12 @@
 
 #include "capacity/thresholds.h"
 
+#include <pthread.h>
 #include <sys/uio.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace schedscope::capacity {
 
@@ -48,16 +50,47 @@ void add_gap(ss_cap_counts& c, uint64_t prev, uint64_t cur, size_t nps, bool run
   }
 }
 
-uint32_t Stretch::next(uint64_t key) {
+uint32_t Stretch::next(uint64_t key, uint32_t weight) {
   if (key != last_ || (key >> 32) != 0) {  // a change, or a long queue: every period
     last_ = key;
     same_ = 0;
     stretch_ = 1;
-  } else if (++same_ >= kStableReads) {
+    return stretch_;
+  }
+  same_ += weight ? weight : stretch_;
+  const uint64_t need =
+      stretch_ < kShortStretch ? uint64_t(kStableReads) * stretch_ : kLongStableSlots;
+  if (same_ >= need && stretch_ < kMaxStretch) {
     same_ = 0;
     stretch_ = std::min(stretch_ * 2, kMaxStretch);
   }
   return stretch_;
+}
+
+uint32_t next_gap(Stretch& s, uint32_t floor, uint64_t key, uint32_t weight) {
+  return std::max(s.next(key, weight), floor);
+}
+
+uint32_t budget_floor(double cost_ns_per_wakeup, double share, uint64_t period_ns,
+                      uint32_t max_floor) {
+  if (!(cost_ns_per_wakeup > 0) || !(share > 0) || period_ns == 0) return 1;
+  // cost / (floor x period) <= share
+  double f = std::ceil(cost_ns_per_wakeup / (share * double(period_ns)));
+  return uint32_t(std::clamp(f, 1.0, double(std::max<uint32_t>(max_floor, 1))));
+}
+
+uint32_t Budget::close(uint64_t wall_ns, uint64_t cpu_ns) {
+  if (started_ && n_ > 0 && cpu_ns >= c0_) {
+    double cost = double(cpu_ns - c0_) / double(n_);
+    cost_ns_ = last_cost_ns_ > 0 ? (last_cost_ns_ + cost) / 2 : cost;
+    last_cost_ns_ = cost;
+    floor_ = budget_floor(cost_ns_, share_, period_ns_);
+  }
+  started_ = true;
+  w0_ = wall_ns;
+  c0_ = cpu_ns;
+  n_ = 0;
+  return floor_;
 }
 
 PSampler::PSampler(const PSamplerConfig& c) : cfg_(c) {
@@ -75,6 +108,11 @@ ss_cap_counts PSampler::counts() const {
   return counts_;
 }
 
+uint64_t PSampler::reads() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return reads_;
+}
+
 bool PSampler::read(uint64_t addr, void* buf, size_t len) const {
   iovec local{buf, len};
   iovec remote{reinterpret_cast<void*>(addr), len};
@@ -89,7 +127,12 @@ bool PSampler::refresh_ps() {
   return read(hdr[0], ps_.data(), ps_.size() * 8);
 }
 
+namespace {
+uint64_t ns_of(const timespec& t) { return uint64_t(t.tv_sec) * 1'000'000'000 + uint64_t(t.tv_nsec); }
+}  // namespace
+
 void PSampler::run() {
+  pthread_setname_np(pthread_self(), "ss-psampler");
   timespec next{};
   clock_gettime(CLOCK_MONOTONIC, &next);
   uint64_t n = 0;
@@ -98,11 +141,14 @@ void PSampler::run() {
   std::vector<uint64_t> runnext;
   std::vector<iovec> local, remote;
   Stretch stretch;
+  Budget budget(kCpuBudget, cfg_.period_ns);
   uint32_t weight = 1;  // the periods this read stands for
   uint64_t prev = 0;    // the previous read's measure()
   bool have_prev = false;
   bool have = false;
   while (!stop_) {
+    uint64_t key = 0;
+    bool read_ok = false;
     // allp changes only when GOMAXPROCS does: its pointers are re-read every 100 reads.
     if (!have || n % 100 == 0) have = refresh_ps();
     n++;
@@ -148,26 +194,34 @@ void PSampler::run() {
           } else {
             add(counts_, m, runq_, weight);
           }
+          reads_++;
         }
         prev = m;
         have_prev = true;
-        weight = stretch.next(stretch_key(m, np));
+        key = stretch_key(m, np);
+        read_ok = true;
       } else {
         have = false;
         have_prev = false;
-        weight = 1;
       }
     } else {
       have_prev = false;
-      weight = 1;
     }
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    budget.woke();
+    if (budget.due(ns_of(now))) {
+      timespec cpu{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+      budget.close(ns_of(now), ns_of(cpu));
+    }
+    // The next read stands for the whole gap.
+    weight = read_ok ? next_gap(stretch, budget.floor(), key, weight) : budget.floor();
     next.tv_nsec += long(cfg_.period_ns * weight);
     while (next.tv_nsec >= 1'000'000'000) {
       next.tv_nsec -= 1'000'000'000;
       next.tv_sec++;
     }
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
     // Behind (this thread waited for a CPU): skip the missed samples rather than take them
     // all at once; the rate achieved is what the counts say (samples per interval).
     if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))

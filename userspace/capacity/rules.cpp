@@ -97,6 +97,8 @@ void accumulate(Evidence& a, const Evidence& b) {
   a.ticks += b.ticks;
   add_hist(a.procs, b.procs);
   if (b.tick_hz > 0) a.tick_hz = b.tick_hz;
+  a.reads_known = a.reads_known || b.reads_known;
+  a.reads += b.reads;
   a.runq_known = a.runq_known || b.runq_known;
   add_hist(a.runq, b.runq);
   if (b.latency_known) {

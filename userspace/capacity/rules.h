@@ -27,6 +27,9 @@ struct Evidence {
   uint64_t ticks = 0;
   std::vector<uint64_t> procs;  // procs[k]: ticks with k Ps running
   double tick_hz = 0;
+  // Reads the P sampler made (each one wake-up; a read stands for >= 1 tick).
+  bool reads_known = false;
+  uint64_t reads = 0;
   // Run-queue lengths of the running Ps, sampled at every CPU's tick.
   bool runq_known = false;
   std::vector<uint64_t> runq;   // runq[n]: samples with length n

@@ -59,6 +59,11 @@ Evidence evidence_of(const FrameFacts& f, const ss_cap_sample* cur, const ss_cap
         }
         while (!e.procs.empty() && !e.procs.back()) e.procs.pop_back();
       }
+      if (cur->flags & SS_CAPF_READS) {
+        e.reads_known = true;
+        uint32_t br = base && (base->flags & SS_CAPF_READS) ? base->reads : 0;
+        e.reads = uint32_t(cur->reads - br);  // mod 2^32
+      }
     }
     if (cur->flags & SS_CAPF_RUNQ) {
       e.runq_known = true;

@@ -10,6 +10,11 @@
 //	-mode burst   one producer goroutine creates -burst short goroutines at once every
 //	              -pause: they pile up on its P's run queue (capacity 256) faster than
 //	              they run. Prints the backlog (created, not yet run) at each burst's end.
+//	-mode duty    every P busy -duty of the time: GOMAXPROCS goroutines spin together for
+//	              -duty of a cycle, then all sleep for the rest; cycle lengths are drawn
+//	              uniformly from 0.5 to 1.5 x -cycle (no fixed period for a sampler to
+//	              alias with). Prints the share of the time with all of them spinning at
+//	              once (measured: from the latest start to the earliest end of each cycle).
 //	-mode parked  -conns loopback TCP connections, a goroutine blocked in Read on each
 //	              end: tens of thousands of goroutines parked in the netpoller (IO wait),
 //	              nothing else to do. Prints how many are parked.
@@ -17,6 +22,7 @@ package main
 
 import (
 	"flag"
+	"math/rand"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -27,13 +33,15 @@ import (
 )
 
 var (
-	mode    = flag.String("mode", "cpu", "cpu | burst | parked")
+	mode    = flag.String("mode", "cpu", "cpu | burst | duty | parked")
 	procs   = flag.Int("procs", 0, "GOMAXPROCS (0 = leave as is)")
 	workers = flag.Int("workers", 4, "(cpu) CPU-bound goroutines")
 	burst   = flag.Int("burst", 20000, "(burst) goroutines created at once")
 	pause   = flag.Duration("pause", 100*time.Millisecond, "(burst) time between bursts")
 	work    = flag.Duration("work", 5*time.Microsecond, "(burst) CPU time of each goroutine")
 	conns   = flag.Int("conns", 9500, "(parked) loopback connections (two parked goroutines each; fewer if RLIMIT_NOFILE is lower)")
+	duty    = flag.Float64("duty", 0.3, "(duty) share of each cycle with every P busy")
+	cycle   = flag.Duration("cycle", 20*time.Millisecond, "(duty) mean cycle length")
 	every   = flag.Duration("every", time.Second, "report period")
 )
 
@@ -91,6 +99,58 @@ func producer() {
 			maxBacklog.Store(b)
 		}
 		time.Sleep(*pause)
+	}
+}
+
+// ---- duty
+
+var allBusyNs atomic.Int64 // time with every spinner spinning at once
+
+func dutyLoop(n int) {
+	type span struct{ start, end int64 }
+	done := make(chan span, n)
+	starts := make([]chan int64, n)
+	for i := range starts {
+		starts[i] = make(chan int64, 1)
+		go func(c chan int64) {
+			x := uint64(1)
+			for deadline := range c {
+				s := wl.MonoNs()
+				for wl.MonoNs() < deadline {
+					for j := 0; j < 100; j++ {
+						x = x*6364136223846793005 + 1442695040888963407
+					}
+				}
+				done <- span{s, wl.MonoNs()}
+				if x == 42 {
+					println(x)
+				}
+			}
+		}(starts[i])
+	}
+	rng := rand.New(rand.NewSource(1))
+	for {
+		l := int64(float64(cycle.Nanoseconds()) * (0.5 + rng.Float64()))
+		t0 := wl.MonoNs()
+		for _, c := range starts {
+			c <- t0 + int64(*duty*float64(l))
+		}
+		var latestStart, earliestEnd int64 = 0, 1 << 62
+		for range starts {
+			sp := <-done
+			if sp.start > latestStart {
+				latestStart = sp.start
+			}
+			if sp.end < earliestEnd {
+				earliestEnd = sp.end
+			}
+		}
+		if earliestEnd > latestStart {
+			allBusyNs.Add(earliestEnd - latestStart)
+		}
+		if rest := t0 + l - wl.MonoNs(); rest > 0 {
+			time.Sleep(time.Duration(rest))
+		}
 	}
 }
 
@@ -183,6 +243,10 @@ func main() {
 		go producer()
 		wl.Say("truth", wl.Obj{"mode": "burst", "gomaxprocs": gmp, "burst": *burst,
 			"pause_ns": pause.Nanoseconds(), "work_ns": work.Nanoseconds(), "runq_capacity": 256})
+	case "duty":
+		go dutyLoop(gmp)
+		wl.Say("truth", wl.Obj{"mode": "duty", "gomaxprocs": gmp, "duty": *duty,
+			"cycle_ns": cycle.Nanoseconds()})
 	case "parked":
 		park()
 		wl.Say("truth", wl.Obj{"mode": "parked", "gomaxprocs": gmp, "conns": *conns,
@@ -193,10 +257,11 @@ func main() {
 	stop := wl.Deadline()
 	lastCPU := wl.CPUTimeNs()
 	lastT := wl.MonoNs()
+	lastBusy := allBusyNs.Load()
 	wl.Every(*every, stop, func() {
 		cpu, t := wl.CPUTimeNs(), wl.MonoNs()
-		o := wl.Obj{"goroutines": runtime.NumGoroutine(),
-			"cpu_per_s": float64(cpu-lastCPU) / float64(t-lastT)}
+		dt := float64(t - lastT)
+		o := wl.Obj{"goroutines": runtime.NumGoroutine(), "cpu_per_s": float64(cpu-lastCPU) / dt}
 		lastCPU, lastT = cpu, t
 		switch *mode {
 		case "cpu":
@@ -205,6 +270,10 @@ func main() {
 		case "burst":
 			o["max_backlog"] = maxBacklog.Swap(0)
 			o["spawned"] = spawned.Load()
+		case "duty":
+			b := allBusyNs.Load()
+			o["all_busy_share"] = float64(b-lastBusy) / dt
+			lastBusy = b
 		case "parked":
 			o["parked"] = parked.Load()
 		}
