@@ -396,3 +396,46 @@ TEST(ModelExits, ThreadCreatedAfterTheSnapshotReadIsRunnable) {
   EXPECT_EQ(f.threads[2].created_by, 202u);
   EXPECT_EQ(f.threads[2].syscall, "");
 }
+
+// Past the exited rows the final frame keeps, an exited thread's long blocks go with it:
+// memory stays flat under churn, and a thread that reuses its tid starts with none.
+TEST(ModelExits, LongBlocksOfExitedThreadsPastTheKeptRowsAreDropped) {
+  model::Model m(target());
+  m.on_kernel(snap_at(0, {}));
+  (void)m.frame();
+  const uint32_t first = 1000, n = uint32_t(model::Model::kGoneMax) + 10;
+  for (uint32_t i = 0; i < n; i++) {
+    ss_offcpu o{};
+    o.h = {SS_EV_OFFCPU, sizeof o, 100 * kMs + i};
+    o.start_ns = 50 * kMs;
+    o.tid = first + i;
+    o.reason = SS_OFF_SLEEP;
+    o.syscall_nr = 35;  // nanosleep
+    m.on_record(&o.h, sizeof o);
+    exit_of(m, first + i, worked(1, 50, 1), 200 * kMs + i);
+  }
+  m.on_kernel(snap_at(1000 * kMs, {}));
+  auto f = m.frame();
+  EXPECT_EQ(f.exits_total, uint64_t(n));
+  // A kept exited thread keeps its block; one past them, reused by a new thread, does not.
+  const uint32_t reused = first + n - 1;
+  ss_thread_new t{};
+  t.h = {SS_EV_THREAD_NEW, sizeof t, 1100 * kMs};
+  t.tid = reused;
+  t.parent_tid = 100;
+  m.on_record(&t.h, sizeof t);
+  m.on_kernel(snap_at(2000 * kMs, {{reused, worked(5, 100, 2)}}));
+  (void)m.frame();
+  auto fin = m.frame(true);
+  const model::ThreadRow* kept = nullptr;
+  const model::ThreadRow* alive = nullptr;
+  for (const auto& r : fin.threads) {
+    if (r.tid == first) kept = &r;
+    if (r.tid == reused && r.state != model::ThreadState::kExited) alive = &r;
+  }
+  ASSERT_NE(kept, nullptr);
+  ASSERT_EQ(kept->blocked_in.count("nanosleep"), 1u);
+  EXPECT_EQ(kept->blocked_in.at("nanosleep").count, 1u);
+  ASSERT_NE(alive, nullptr);
+  EXPECT_TRUE(alive->blocked_in.empty());
+}

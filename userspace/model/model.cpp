@@ -855,6 +855,7 @@ void Model::forget_exited() {
       g->second = it->second.cur;
     } else {
       names_.erase(tid);  // no exited row will show it: memory stays flat under churn
+      blocked_.erase(tid);
     }
     threads_.erase(it);
   }

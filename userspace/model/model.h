@@ -298,6 +298,9 @@ class Model {
   [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
   [[nodiscard]] uint64_t records() const { return records_; }
   [[nodiscard]] uint64_t bad_records() const { return bad_records_; }
+  // Exited threads whose rows (totals, name, long blocks) the final frame keeps; past it,
+  // an exited thread's bookkeeping is dropped at the next frame: memory stays flat under churn.
+  static constexpr size_t kGoneMax = 100000;
 
  private:
   struct ThreadAcc {
@@ -326,7 +329,6 @@ class Model {
   // Final state of exited threads (a hash: under churn one exit each ~60 us looks here;
   // the final frame sorts them by tid).
   std::unordered_map<uint32_t, ss_thread_state> gone_;
-  static constexpr size_t kGoneMax = 100000;  // exited rows kept for the final frame
   std::map<int, ss_sc_stat> sc_block_, sc_block_prev_, sc_all_, sc_all_prev_;
   uint64_t rq_hist_[SS_HIST_BUCKETS] = {}, rq_hist_prev_[SS_HIST_BUCKETS] = {};
   uint64_t drops_ = 0, drops_prev_ = 0;
