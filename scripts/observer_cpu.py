@@ -104,11 +104,9 @@ def rss_mb(pid):
     return None
 
 
-def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
-    """One attach: returns a dict of figures (see the module doc)."""
-    wl = subprocess.Popen(wl_argv + ["-forever"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True)
-    ticks = []  # (monotonic, created, destroyed)
+def start_workload(argv, on_tick):
+    """The workload, run until killed; on_tick(event) for each of its tick lines (a thread)."""
+    wl = subprocess.Popen(argv + ["-forever"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
     def reader():
         for line in wl.stdout:
@@ -117,8 +115,29 @@ def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
             except ValueError:
                 continue
             if ev.get("ev") == "tick":
-                ticks.append((time.monotonic(), ev.get("created", 0), ev.get("destroyed", 0)))
+                on_tick(ev)
     threading.Thread(target=reader, daemon=True).start()
+    return wl
+
+
+def stop(obs, wl, timeout=20):
+    """SIGINT to the observer (its process group; SIGKILL past `timeout` s), then the workload."""
+    if obs.poll() is None:
+        os.killpg(obs.pid, signal.SIGINT)
+        try:
+            obs.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(obs.pid, signal.SIGKILL)
+            obs.wait()
+    wl.kill()
+    wl.wait()
+
+
+def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
+    """One attach: returns a dict of figures (see the module doc)."""
+    ticks = []  # (monotonic, created, destroyed)
+    wl = start_workload(wl_argv, lambda ev: ticks.append(
+        (time.monotonic(), ev.get("created", 0), ev.get("destroyed", 0))))
     time.sleep(1.5)  # its steady threads started
     out = os.path.join(tmp, f"{tag}.out")
     err = os.path.join(tmp, f"{tag}.err")
@@ -191,15 +210,7 @@ def one_run(ss, wl_argv, settle, window, tmp, tag, extra):
             r["created_per_s"] = sum(tk[1] for tk in w[1:]) / (w[-1][0] - w[0][0])
         return r
     finally:
-        if obs.poll() is None:
-            os.killpg(obs.pid, signal.SIGINT)
-            try:
-                obs.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(obs.pid, signal.SIGKILL)
-                obs.wait()
-        wl.kill()
-        wl.wait()
+        stop(obs, wl)
 
 
 def binary(spec):

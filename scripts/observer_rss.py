@@ -17,14 +17,12 @@ Also counts what the observer went through: frames written, the workload's threa
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from observer_cpu import HZ, SRC, binary, proc_cpu, rss_mb  # noqa: E402
+from observer_cpu import HZ, SRC, binary, proc_cpu, rss_mb, start_workload, stop  # noqa: E402
 
 
 def main():
@@ -41,19 +39,12 @@ def main():
     if os.geteuid() != 0:
         sys.exit("observer_rss: needs root (BPF)")
     _, ss = binary(a.build)
-    wl_argv = [a.workload] + (a.wl_args or ["-threads", "100", "-churn-max"]) + ["-forever"]
-    wl = subprocess.Popen(wl_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    wl_argv = [a.workload] + (a.wl_args or ["-threads", "100", "-churn-max"])
     created = [0]
 
-    def reader():
-        for line in wl.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("ev") == "tick":
-                created[0] += ev.get("created", 0)
-    threading.Thread(target=reader, daemon=True).start()
+    def tick(ev):
+        created[0] += ev.get("created", 0)
+    wl = start_workload(wl_argv, tick)
     time.sleep(1.5)
     out = f"/tmp/schedscope-rss-{os.getpid()}.out"
     err = out[:-4] + ".err"
@@ -63,7 +54,7 @@ def main():
     samples = []  # (seconds since start, RSS MB, threads created so far)
     try:
         t0 = time.monotonic()
-        print(f"observer_rss: {' '.join(wl_argv[1:-1])}; {a.minutes:g} min, RSS every {a.every:g} s",
+        print(f"observer_rss: {' '.join(wl_argv[1:])}; {a.minutes:g} min, RSS every {a.every:g} s",
               flush=True)
         end = t0 + 60 * a.minutes
         nxt = t0 + a.every
@@ -79,15 +70,7 @@ def main():
         cpu_s = proc_cpu(obs.pid) / HZ
         wall = time.monotonic() - t0
     finally:
-        if obs.poll() is None:
-            os.killpg(obs.pid, signal.SIGINT)
-            try:
-                obs.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(obs.pid, signal.SIGKILL)
-                obs.wait()
-        wl.kill()
-        wl.wait()
+        stop(obs, wl, timeout=30)
     frames = sum(1 for line in open(out) if line.startswith("{"))
     os.unlink(out)
     if len(samples) < 2:
@@ -102,7 +85,7 @@ def main():
           f"second half: {'FLAT' if flat else 'GROWS'} (limit {a.flat_mb:g} MB)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"workload": wl_argv[1:-1], "minutes": a.minutes, "samples": samples, "frames": frames,
+            json.dump({"workload": wl_argv[1:], "minutes": a.minutes, "samples": samples, "frames": frames,
                        "created": created[0], "observer_cpu_pct": 100 * cpu_s / wall,
                        "second_half_growth_mb": growth, "flat": flat}, f, indent=1)
     return 0 if flat else 1
