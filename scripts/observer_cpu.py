@@ -34,8 +34,8 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def task_cpu(pid):
-    """{tid: utime+stime ticks} of every thread of pid."""
+def per_task(pid, name, value):
+    """{tid: value(text of /proc/PID/task/TID/NAME)} of every thread of pid."""
     out = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -43,29 +43,24 @@ def task_cpu(pid):
         return out
     for t in tids:
         try:
-            with open(f"/proc/{pid}/task/{t}/stat") as f:
-                s = f.read()
-            fields = s[s.rindex(")") + 2:].split()
-            out[int(t)] = int(fields[11]) + int(fields[12])
+            with open(f"/proc/{pid}/task/{t}/{name}") as f:
+                out[int(t)] = value(f.read())
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def task_cpu(pid):
+    """{tid: utime+stime ticks} of every thread of pid."""
+    def ticks(stat):
+        fields = stat[stat.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])
+    return per_task(pid, "stat", ticks)
 
 
 def task_runtime_ns(pid):
     """{tid: ns on a CPU} of every thread of pid (schedstat: exact, not in 10 ms ticks)."""
-    out = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for t in tids:
-        try:
-            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                out[int(t)] = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
+    return per_task(pid, "schedstat", lambda s: int(s.split()[0]))
 
 
 def task_comm(pid, tid):

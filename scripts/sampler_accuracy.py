@@ -22,10 +22,11 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(SRC, "scripts"))
+from observer_cpu import start_workload  # noqa: E402
 
 CASES = {
     "duty-5ms-30": ["-mode", "duty", "-procs", "2", "-duty", "0.3", "-cycle", "5ms"],
@@ -36,18 +37,8 @@ CASES = {
 
 
 def one_run(ss, wl, args, seconds):
-    p = subprocess.Popen([wl] + args + ["-forever"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ticks = []
-
-    def reader():
-        for line in p.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("ev") == "tick":
-                ticks.append((time.monotonic(), ev))
-    threading.Thread(target=reader, daemon=True).start()
+    p = start_workload([wl] + args, lambda ev: ticks.append((time.monotonic(), ev)))
     time.sleep(1.5)
     frames = []
     try:
