@@ -184,8 +184,7 @@ model::Frame storm_frame(uint64_t ts, int threads, int blocked, uint64_t created
   f.threads_alive = threads;
   model::Frame_Creation c;
   c.tid = 5000;
-  c.site = "main.cgoLookup main.go:42";
-  c.frames = {"runtime.newm", "main.cgoLookup main.go:42"};
+  c.set_stack({"runtime.newm", "main.cgoLookup main.go:42"}, "main.cgoLookup main.go:42");
   f.creations.push_back(c);
   return f;
 }

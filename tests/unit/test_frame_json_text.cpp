@@ -57,8 +57,11 @@ model::Frame sample_frame(bool all_syscalls, bool final) {
     c.parent_tid = 100;
     c.parent_goid = i == 1 ? 0 : 17;
     c.parent_m = i == 2 ? -1 : 3;
-    c.site = i == 3 ? "" : "main.spawn /src/main.go:42";
-    if (i == 0) c.frames = {"runtime.newm /go/proc.go:1", "main.spawn /src/\xe2\x82\xac.go:42"};
+    if (i == 0)
+      c.set_stack({"runtime.newm /go/proc.go:1", "main.spawn /src/\xe2\x82\xac.go:42"},
+                  "main.spawn /src/main.go:42");
+    else if (i != 3)
+      c.set_stack({}, "main.spawn /src/main.go:42");
     c.stack_skipped = i == 1;
     f.creations.push_back(c);
   }

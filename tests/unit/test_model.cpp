@@ -160,6 +160,50 @@ TEST(Model, IntervalDeltasAndFinalTotals) {
   EXPECT_EQ(fin.totals.switches, 5u);
 }
 
+// Counts the frames it is asked to name: a creation stack must be symbolized once.
+struct CountingSym : model::Symbolize {
+  mutable int calls = 0;
+  std::string frame(uint64_t pc) const override {
+    calls++;
+    return pc == 0x401000 ? "runtime.newm /go/proc.go:1" : "main.spawn /src/main.go:42";
+  }
+  bool is_runtime(uint64_t pc) const override { return pc == 0x401000; }
+};
+
+TEST(Model, CreationStacksAreSymbolizedOnceAndShared) {
+  model::Model m(target());
+  CountingSym sym;
+  m.set_symbolizer(&sym);
+  m.on_kernel(snap_at(0, {}));
+  (void)m.frame();
+  auto spawn = [&](uint32_t tid, uint64_t site_pc, uint32_t nframes) {
+    ss_thread_new n{};
+    n.h = {SS_EV_THREAD_NEW, sizeof n, 100 * kMs + tid};
+    n.tid = tid;
+    n.parent_tid = 100;
+    n.stack[0] = 0x401000;
+    n.stack[1] = site_pc;
+    n.nframes = nframes;
+    m.on_record(&n.h, sizeof n);
+  };
+  for (uint32_t i = 0; i < 50; i++) spawn(300 + i, 0x402000, 2);
+  spawn(400, 0x403000, 2);  // another site
+  spawn(401, 0, 0);         // no stack (over the kernel's budget)
+  m.on_kernel(snap_at(500 * kMs, {}));
+  auto f = m.frame();
+  ASSERT_EQ(f.creations.size(), 52u);
+  EXPECT_EQ(sym.calls, 4);  // two distinct stacks of two frames
+  EXPECT_EQ(f.creations[0].where, f.creations[49].where);  // one stack, shared
+  EXPECT_NE(f.creations[0].where, f.creations[50].where);
+  EXPECT_EQ(f.creations[0].site(), "main.spawn /src/main.go:42");
+  ASSERT_EQ(f.creations[0].frames().size(), 2u);
+  EXPECT_EQ(f.creations[0].frames()[0], "runtime.newm /go/proc.go:1");
+  EXPECT_EQ(f.creations[0].where->pcs, (std::vector<uint64_t>{0x401000, 0x402000}));
+  EXPECT_EQ(f.creations[51].where, nullptr);
+  EXPECT_TRUE(f.creations[51].frames().empty());
+  EXPECT_EQ(f.creations[51].site(), "");
+}
+
 TEST(Model, CreationsAndExitsKeepTotals) {
   model::Model m(target());
   m.on_kernel(snap_at(0, {}));

@@ -526,6 +526,8 @@ TEST(Recording, ReportSummarizesAndChecksAlerts) {
   EXPECT_EQ(rep["ps"][0]["gs_seen"], 2);
   EXPECT_EQ(rep["creations"]["total"], 1);
   EXPECT_EQ(rep["creations"]["sites"][0]["site"], "main.spawner /src/main.go:42");
+  // Counted once: from its interval's frame, not again from the final frame's.
+  EXPECT_EQ(rep["creations"]["sites"][0]["count"], 1);
   ASSERT_GE(rep["alerts"].size(), 1u);
   EXPECT_EQ(rep["alerts"][0]["kind"], "stuck_p");
   EXPECT_EQ(rep["alerts"][0]["tid"], 103);

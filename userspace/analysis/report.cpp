@@ -113,7 +113,18 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   std::vector<gc::Period> gc_periods;  // GC periods of the whole recording (capped)
   json gc_intervals = json::array();   // per interval: t, cycles, MMU, assist share
   json lat_intervals = json::array();  // per interval: goroutine scheduling latency
+  // Thread creations by call site, from every interval's creations (the final frame keeps
+  // only the first ones since attach).
+  std::map<std::string, std::pair<uint64_t, std::set<uint64_t>>> sites;
+  uint64_t last_creation_ns = 0;
+  auto count_site = [&](const model::Frame_Creation& c) {
+    auto& s = sites[c.site().empty() ? "?" : c.site()];
+    s.first++;
+    if (c.parent_goid && s.second.size() < 16) s.second.insert(c.parent_goid);
+    last_creation_ns = std::max(last_creation_ns, c.ts_ns);
+  };
   while (auto f = rp.next()) {
+    for (const auto& c : f->creations) count_site(c);
     if (f->go_latency.available && f->go_latency.lat.samples && lat_intervals.size() < 100000)
       lat_intervals.push_back({{"t", r2(f->elapsed_s)},
                                {"samples", f->go_latency.lat.samples},
@@ -284,12 +295,8 @@ json build_report(const Recording& rec, const detect::DetectOptions& detect) {
   r["syscalls_kind"] = fin.target.all_syscalls ? "calls" : "blocking";
 
   // ---- thread creations
-  std::map<std::string, std::pair<uint64_t, std::set<uint64_t>>> sites;
-  for (const auto& c : fin.creations) {
-    auto& s = sites[c.site.empty() ? "?" : c.site];
-    s.first++;
-    if (c.parent_goid && s.second.size() < 16) s.second.insert(c.parent_goid);
-  }
+  for (const auto& c : fin.creations)  // those after the last interval's frame
+    if (c.ts_ns > last_creation_ns) count_site(c);
   std::vector<std::pair<std::string, std::pair<uint64_t, std::set<uint64_t>>>> sv(sites.begin(), sites.end());
   std::sort(sv.begin(), sv.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   json sites_j = json::array();

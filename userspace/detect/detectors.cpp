@@ -240,12 +240,12 @@ void Detectors::storm(const model::Frame& f, std::map<std::string, Alert>& now) 
     int sampled = 0;
     for (const auto& c : f.creations) {
       if (!c.stack_skipped) sampled++;
-      if (!c.site.empty()) sites[c.site]++;
-      if (!example || (!c.site.empty() && example->site.empty())) example = &c;
+      if (!c.site().empty()) sites[c.site()]++;
+      if (!example || (!c.site().empty() && example->site().empty())) example = &c;
     }
     int n_site = 0;
     std::string site = top_key(sites, &n_site);
-    if (example) a.stack = example->frames;
+    if (example) a.stack = example->frames();
     a.message = strfmt(
         "syscall storm: %d threads (+%.0f/s), %d blocked in syscalls, most in %s (%d)%s%s", threads,
         rate, blocked, a.syscall.c_str(), n_sc, a.func.empty() ? "" : ", from ", a.func.c_str());

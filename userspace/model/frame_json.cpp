@@ -164,8 +164,8 @@ json frame_dom(const Frame& f, bool rows) {
               {"parent_tid", c.parent_tid},
               {"parent_goid", c.parent_goid},
               {"parent_m", c.parent_m},
-              {"site", c.site}};
-    if (!c.frames.empty()) r["stack"] = c.frames;
+              {"site", c.site()}};
+    if (!c.frames().empty()) r["stack"] = c.frames();
     if (c.stack_skipped) r["stack_skipped"] = true;
     cr.push_back(std::move(r));
   }
@@ -412,13 +412,13 @@ void put_creations(std::string& o, const Frame& f) {
     put_key(o, "parent_tid", first);
     put_u(o, c.parent_tid);
     put_key(o, "site", first);
-    put_str(o, c.site);
-    if (!c.frames.empty()) {
+    put_str(o, c.site());
+    if (!c.frames().empty()) {
       put_key(o, "stack", first);
       o += '[';
-      for (size_t i = 0; i < c.frames.size(); i++) {
+      for (size_t i = 0; i < c.frames().size(); i++) {
         if (i) o += ',';
-        put_str(o, c.frames[i]);
+        put_str(o, c.frames()[i]);
       }
       o += ']';
     }

@@ -139,7 +139,24 @@ RecordPcs symbolized_pcs(const ss_hdr* rec, size_t size) {
   return out;
 }
 
-Frame_Creation Model::make_creation(const ss_thread_new& e) const {
+const std::vector<std::string>& Frame_Creation::frames() const {
+  static const std::vector<std::string> kNone;
+  return where ? where->frames : kNone;
+}
+
+const std::string& Frame_Creation::site() const {
+  static const std::string kNone;
+  return where ? where->site : kNone;
+}
+
+void Frame_Creation::set_stack(std::vector<std::string> frames, std::string site) {
+  auto s = std::make_shared<CreationStack>();
+  s->frames = std::move(frames);
+  s->site = std::move(site);
+  where = std::move(s);
+}
+
+Frame_Creation Model::make_creation(const ss_thread_new& e) {
   Frame_Creation c;
   c.ts_ns = e.h.ts;
   c.tid = e.tid;
@@ -148,17 +165,27 @@ Frame_Creation Model::make_creation(const ss_thread_new& e) const {
     c.parent_goid = e.go.goid;
     c.parent_m = e.go.m_id;
   }
-  uint32_t n = std::min<uint32_t>(e.nframes, SS_MAX_STACK);
-  c.stack.assign(e.stack, e.stack + n);
   c.stack_skipped = (e.flags & SS_TN_STACK_SKIPPED) != 0;
+  uint32_t n = std::min<uint32_t>(e.nframes, SS_MAX_STACK);
+  if (!n) return c;
+  std::vector<uint64_t> pcs(e.stack, e.stack + n);
+  if (auto it = stacks_.find(pcs); it != stacks_.end()) {
+    c.where = it->second;
+    return c;
+  }
+  auto s = std::make_shared<CreationStack>();
   if (sym_) {
-    for (uint64_t pc : c.stack) {
+    for (uint64_t pc : pcs) {
       std::string f = sym_->frame(pc);
       if (f.empty()) f = hex(pc);
-      c.frames.push_back(f);
-      if (c.site.empty() && !sym_->is_runtime(pc) && f.rfind("0x", 0) != 0) c.site = f;
+      if (s->site.empty() && !sym_->is_runtime(pc) && f.rfind("0x", 0) != 0) s->site = f;
+      s->frames.push_back(std::move(f));
     }
   }
+  s->pcs = pcs;
+  if (stacks_.size() >= kStacksMax) stacks_.clear();  // frames keep theirs: memory stays bounded
+  stacks_.emplace(std::move(pcs), s);
+  c.where = std::move(s);
   return c;
 }
 
@@ -713,7 +740,7 @@ void Model::frame_events(Frame& f, bool final) {
   f.creations_per_s = f.interval_s > 0 ? double(creations_.size()) / f.interval_s : 0;
   // The first kMaxCreationsKept since attach stay for the final frame; an interval's own
   // move into its frame (no copy once the kept ones are full).
-  constexpr size_t kMaxCreationsKept = 100000;
+  constexpr size_t kMaxCreationsKept = 10000;
   if (final) {
     f.creations = all_creations_;
     for (size_t i = 0; i < creations_.size() && f.creations.size() < kMaxCreationsKept; i++)
@@ -721,8 +748,10 @@ void Model::frame_events(Frame& f, bool final) {
   } else {
     for (size_t i = 0; i < creations_.size() && all_creations_.size() < kMaxCreationsKept; i++)
       all_creations_.push_back(creations_[i]);
+    const size_t n = creations_.size();
     f.creations = std::move(creations_);
     creations_.clear();
+    creations_.reserve(n);  // the next interval's, without growing it push by push
   }
   f.creations_total = creations_total_;
   f.exits_total = exits_total_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -103,15 +104,26 @@ struct SyscallRow {
   std::array<uint64_t, SS_HIST_BUCKETS> hist_total{};
 };
 
+// A creator's user stack, symbolized once and shared by every creation from it (a thread
+// storm repeats a handful of stacks thousands of times a second).
+struct CreationStack {
+  std::vector<uint64_t> pcs;        // raw user PCs
+  std::vector<std::string> frames;  // symbolized (when a symbolizer is set)
+  std::string site;                 // the first non-runtime frame, the call site
+};
+
 struct Frame_Creation {
   uint64_t ts_ns = 0;
   uint32_t tid = 0, parent_tid = 0;
   uint64_t parent_goid = 0;
   int64_t parent_m = -1;
-  std::vector<uint64_t> stack;      // raw user PCs
-  std::vector<std::string> frames;  // symbolized (when a symbolizer is set)
-  std::string site;                 // the first non-runtime frame, the call site
-  bool stack_skipped = false;       // over the kernel's stack budget: no stack was taken
+  std::shared_ptr<const CreationStack> where;  // null: no stack
+  bool stack_skipped = false;                  // over the kernel's stack budget: no stack was taken
+
+  [[nodiscard]] const std::vector<std::string>& frames() const;
+  [[nodiscard]] const std::string& site() const;
+  // A stack made from its symbolized frames and call site (tests, replays of text).
+  void set_stack(std::vector<std::string> frames, std::string site);
 };
 
 // Totals since attach over every thread seen (alive and exited).
@@ -258,7 +270,10 @@ class Model {
  public:
   explicit Model(TargetInfo t) : target_(std::move(t)) {}
 
-  void set_symbolizer(const Symbolize* s) { sym_ = s; }
+  void set_symbolizer(const Symbolize* s) {
+    sym_ = s;
+    stacks_.clear();  // symbolized by the one before
+  }
   void set_target(const TargetInfo& t) { target_ = t; }
   [[nodiscard]] const TargetInfo& target() const { return target_; }
 
@@ -300,7 +315,7 @@ class Model {
   [[nodiscard]] uint64_t bad_records() const { return bad_records_; }
   // Exited threads whose rows (totals, name, long blocks) the final frame keeps; past it,
   // an exited thread's bookkeeping is dropped at the next frame: memory stays flat under churn.
-  static constexpr size_t kGoneMax = 100000;
+  static constexpr size_t kGoneMax = 10000;
 
  private:
   struct ThreadAcc {
@@ -323,6 +338,9 @@ class Model {
   void exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final);
   TargetInfo target_;
   const Symbolize* sym_ = nullptr;
+  // Creation stacks seen, by their PCs: each symbolized once (at most kStacksMax kept).
+  std::map<std::vector<uint64_t>, std::shared_ptr<const CreationStack>> stacks_;
+  static constexpr size_t kStacksMax = 4096;
   std::map<uint32_t, ThreadAcc> threads_;
   std::unordered_map<uint32_t, std::string> names_;
   ss_thread_state exited_{};                  // sums over exited threads
@@ -359,7 +377,7 @@ class Model {
   std::string lat_note_;
   uint64_t records_ = 0, bad_records_ = 0;
 
-  Frame_Creation make_creation(const ss_thread_new& e) const;
+  Frame_Creation make_creation(const ss_thread_new& e);
   // The sections of a frame, in the order frame() builds them.
   void frame_gc(Frame& f, uint64_t since, bool final);
   void frame_latency(Frame& f, bool final);

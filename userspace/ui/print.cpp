@@ -114,7 +114,7 @@ void print_text(const model::Frame& f, FILE* out, int max_threads) {
       break;
     }
     fprintf(out, "   new thread %u by %u (goid %llu) at %s\n", c.tid, c.parent_tid,
-            static_cast<unsigned long long>(c.parent_goid), c.site.empty() ? "?" : c.site.c_str());
+            static_cast<unsigned long long>(c.parent_goid), c.site().empty() ? "?" : c.site().c_str());
   }
   for (const auto& l : usdt::stats_lines(f.usdt, f.final)) fprintf(out, "   %s\n", l.c_str());
   for (const auto& a : f.alerts) {
