@@ -13,6 +13,11 @@ far less than wall throughput.
 
   scripts/bench.py --build build                full run (table + build/bench/results.json)
   scripts/bench.py --build build --smoke        seconds: one round, a few configurations
+
+Sections after the main matrix: the replay microbenchmark (observer CPU per ring-buffer
+event), the steady-state observer CPU, the kernel side (with kernel.bpf_stats_enabled on:
+each observer's BPF run time per unit of the target's work, steady round to round, beside
+the target's own CPU per unit), and --annotations.
 """
 import argparse
 import json
@@ -30,6 +35,12 @@ import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bpf_cost  # noqa: E402
+
+# The kernel's BPF run-time statistics (kernel.bpf_stats_enabled): on only during the
+# kernel-side section, where every run reads its observer's programs' run time.
+BPF_STATS = {"on": False}
 
 
 # ---------------------------------------------------------------- /proc helpers
@@ -138,6 +149,10 @@ def observers(build, tmp):
                  shows="goroutines", note="in process, go1.19 tracer"),
         Observer("top offcpu-min 200ms", lambda pid: [ss, "top", "--json", "--offcpu-min", "200ms", "-p", str(pid)],
                  top_ready, note="long off-CPU intervals shipped as events only from 200 ms"),
+        Observer("top --no-gc", lambda pid: [ss, "top", "--json", "--no-gc", "-p", str(pid)], top_ready,
+                 note="no GC uprobes, GC tick sampler or census (for --observers ablations)"),
+        Observer("top --no-go", lambda pid: [ss, "top", "--json", "--no-go", "-p", str(pid)], top_ready,
+                 note="kernel-level only: no Go context, P sampler or GC (for --observers ablations)"),
         Observer("top tiny ring", lambda pid: [ss, "top", "--json", "--ringbuf-size", "4K", "-p", str(pid)],
                  top_ready, note="pushed past the default: 4 KiB ring buffer, drops expected"),
     ]
@@ -164,6 +179,7 @@ class Attached:
             self.error = f"{obs.name} did not attach: " + (tail(self.err) or tail(self.out) or "no output")
         self.cpu0 = cpu_seconds(self.proc.pid)
         self.t0 = time.monotonic()
+        self.bpf0 = bpf_cost.progs_of(self.proc.pid) if BPF_STATS["on"] else None
 
     def sample_end(self):
         """Observer CPU% over the measured window and its memory, before it is stopped."""
@@ -176,6 +192,11 @@ class Attached:
             r["obs_rss_mb"] = round(rss / 1024, 1)
         if cpu1 is not None and self.cpu0 is not None and t1 > self.t0:
             r["obs_cpu_pct"] = round(100 * (cpu1 - self.cpu0) / (t1 - self.t0), 2)
+        if self.bpf0 is not None:
+            b = bpf_cost.progs_of(self.proc.pid)
+            r["bpf_progs"] = {n: {"runs": c - self.bpf0.get(n, (0, 0))[0], "ns": t - self.bpf0.get(n, (0, 0))[1]}
+                              for n, (c, t) in b.items()}
+            r["bpf_ns"] = sum(x["ns"] for x in r["bpf_progs"].values())
         return r
 
     def stop(self):
@@ -257,6 +278,7 @@ def run_go(build, case, obs, duration, tmp, tag, ready_timeout):
         if not done:
             return {"error": f"{name} exited {p.returncode} without a done line"}
         res["throughput"] = done[key] / (done["elapsed_ns"] / 1e9)
+        res["units"] = done[key]
         if done.get("cpu_ns"):
             res["target_cpu_s"] = done["cpu_ns"] / 1e9
             res["work_per_cpu_s"] = done[key] / res["target_cpu_s"]
@@ -299,6 +321,8 @@ def run_http(build, case, obs, duration, tmp, tag, ready_timeout):
         cpu1 = cpu_seconds(p.pid)
         res = att.sample_end()
         n = re.search(r"(\d+) requests in", w.stdout)
+        if n:
+            res["units"] = int(n.group(1))
         if n and cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
             res["target_cpu_s"] = cpu1 - cpu0
             res["work_per_cpu_s"] = int(n.group(1)) / res["target_cpu_s"]
@@ -680,6 +704,112 @@ REPLAY_CASES = [
 ]
 
 
+KERNEL_CASES = ("threads", "http", "pingpong")
+KERNEL_OBS = ["unobserved", "floor", "top", "record", "bpftrace", "floor -S", "top -S", "bpftrace -S"]
+
+
+def kernel_bench(build, tmp, all_cases, all_obs, rounds=2, duration=2):
+    """The kernel side, program by program: with the kernel's BPF statistics on, the run time
+    of each observer's programs per unit of the target's work, as a share of the target's own
+    CPU per unit (unobserved, same section). Unlike throughput, these are steady round to
+    round: they decide the kernel-side part of the target-CPU budget lines. The statistics
+    add two clock reads per program run to every observer alike."""
+    cs = [c for c in all_cases if c.name in KERNEL_CASES]
+    plan = []
+    for r in range(rounds):
+        for c in cs:
+            k = r % len(KERNEL_OBS)
+            plan += [(r, c, o) for o in KERNEL_OBS[k:] + KERNEL_OBS[:k]]
+    old = open(bpf_cost.STATS).read().strip()
+    runs = []
+    try:
+        with open(bpf_cost.STATS, "w") as f:
+            f.write("1")
+        BPF_STATS["on"] = True
+        for i, (r, c, o) in enumerate(plan):
+            tag = f"k{r}-{c.name}-{re.sub(r'[^a-z0-9]+', '_', o)}"
+            runner = run_http if c.kind == "http" else run_go
+            try:
+                res = runner(build, c, all_obs[o], duration, tmp, tag, ready_timeout=30)
+            except Exception as e:  # noqa: BLE001
+                res = {"error": f"{type(e).__name__}: {e}"}
+            res.update({"round": r, "case": c.name, "observer": o})
+            runs.append(res)
+            print(f"  [kernel {i + 1}/{len(plan)}] round {r + 1} {c.name:<10} {o:<14} "
+                  + (f"{res['bpf_ns'] / res['units']:.2f} ns of BPF per {c.unit.split('/')[0]}"
+                     if res.get("units") and "bpf_ns" in res else res.get("error", "")[:100]), flush=True)
+    finally:
+        BPF_STATS["on"] = False
+        with open(bpf_cost.STATS, "w") as f:
+            f.write(old)
+    out = []
+    for c in cs:
+        base = [1e9 / r["work_per_cpu_s"] for r in runs
+                if r["case"] == c.name and r["observer"] == "unobserved" and r.get("work_per_cpu_s")]
+        cpu_ns = statistics.median(base) if base else None
+        for o in KERNEL_OBS[1:]:
+            ok = [r for r in runs if r["case"] == c.name and r["observer"] == o and r.get("units") and "bpf_ns" in r]
+            row = {"case": c.name, "observer": o, "unit": c.unit.split("/")[0], "target_cpu_ns_per_unit": cpu_ns}
+            if ok:
+                per = [r["bpf_ns"] / r["units"] for r in ok]
+                row["bpf_ns_per_unit"] = statistics.median(per)
+                row["bpf_ns_min"], row["bpf_ns_max"] = min(per), max(per)
+                if cpu_ns:
+                    row["pct_of_target_cpu"] = 100 * row["bpf_ns_per_unit"] / cpu_ns
+                progs = {}
+                for r in ok:
+                    for n, x in r["bpf_progs"].items():
+                        progs.setdefault(n, []).append(x["ns"] / r["units"])
+                row["progs"] = {n: statistics.median(v) for n, v in progs.items()}
+            else:
+                row["error"] = next((r["error"] for r in runs if r["case"] == c.name and r["observer"] == o
+                                     and "error" in r), "no run")
+            out.append(row)
+    return out
+
+
+def kernel_budgets(rows):
+    """Budget lines of the kernel side, from kernel_bench's rows (steady figures: no CI)."""
+    get = {(r["case"], r["observer"]): r.get("pct_of_target_cpu") for r in rows}
+    bud = []
+    for case in KERNEL_CASES:
+        for o, fl in (("top", "floor"), ("record", "floor"), ("top -S", "floor -S")):
+            v, f = get.get((case, o)), get.get((case, fl))
+            if v is not None and f is not None:
+                lim = 1.25 * f + 2
+                bud.append({"budget": f"kernel side: {o} <= 1.25 x {fl} + 2 pts of the target's CPU", "case": case,
+                            "value": round(v, 2), "limit": round(lim, 2), "pass": v <= lim})
+        for o, bt in (("top", "bpftrace"), ("top -S", "bpftrace -S")):
+            v, b = get.get((case, o)), get.get((case, bt))
+            if v is not None and b is not None:
+                bud.append({"budget": f"kernel side: {o} costs less than {bt}", "case": case,
+                            "value": round(v, 2), "limit": round(b, 2), "pass": v < b})
+    return bud
+
+
+def kernel_table(rows, bud):
+    out = ["kernel side: BPF run time per unit of the target's work (kernel.bpf_stats_enabled), "
+           "and as a share of the target's own CPU per unit (unobserved)",
+           f"{'case':<10}{'observer':<14}{'ns/unit':>10}{'(min-max)':>18}{'% target CPU':>14}  top programs (ns/unit)",
+           "-" * 110]
+    for r in rows:
+        if "error" in r:
+            out.append(f"{r['case']:<10}{r['observer']:<14}  ERROR {r['error'][:80]}")
+            continue
+        def ns(v):
+            return f"{v:.0f}" if v >= 100 else f"{v:.2f}"
+        top3 = sorted(r["progs"].items(), key=lambda x: -x[1])[:3]
+        pct = f"{r['pct_of_target_cpu']:.2f}%" if r.get("pct_of_target_cpu") is not None else "-"
+        out.append(f"{r['case']:<10}{r['observer']:<14}{ns(r['bpf_ns_per_unit']):>10}"
+                   f"{ns(r['bpf_ns_min']):>9}-{ns(r['bpf_ns_max']):<8}{pct:>14}  "
+                   + ", ".join(f"{n} {ns(v)}" for n, v in top3))
+    out.append("")
+    for b in bud:
+        out.append(f"  {'PASS' if b['pass'] else 'MISS'}  {b['budget']:<62} {b['case']:<10} "
+                   f"{b['value']} vs {b['limit']}")
+    return "\n".join(out)
+
+
 def replay_bench(build, tmp, seconds=6):
     """Records each REPLAY_CASES workload with `schedscope record` for `seconds`, then
     replays it with ss-replay-bench: the observer's userspace CPU per ring-buffer event."""
@@ -855,11 +985,17 @@ def main():
     ap.add_argument("--scale-rounds", type=int, default=2, help="rounds of the scaling cases (default 2; smoke 1)")
     ap.add_argument("--duration", type=int, help="measured seconds per run (default 2; smoke 1)")
     ap.add_argument("--scale-duration", type=int, default=2, help="measured seconds of a scaling run (default 2)")
-    ap.add_argument("--only", help="comma-separated case names to run (\"annotations\": the --annotations section)")
+    ap.add_argument("--only", help="comma-separated case names to run (\"annotations\": the --annotations section, "
+                    "\"observer\": the steady-state observer CPU section, \"kernel\": the kernel-side section)")
+    ap.add_argument("--observers", help="comma-separated observers for every case instead of its own "
+                    "(e.g. \"unobserved,floor,top,top --no-gc\"; see observers() for the names)")
     ap.add_argument("--json", help="results file (default BUILD/bench/results.json)")
     ap.add_argument("--markdown", metavar="RESULTS", help="print RESULTS (a results file) as Markdown and exit")
     ap.add_argument("--no-observer", action="store_true",
                     help="skip the steady-state observer CPU section (not in --smoke)")
+    ap.add_argument("--no-kernel", action="store_true",
+                    help="skip the kernel-side section (BPF run time per unit of work; not in --smoke)")
+    ap.add_argument("--kernel-rounds", type=int, default=2, help="rounds of the kernel-side section (default 2)")
     ap.add_argument("--no-replay", action="store_true",
                     help="skip the replay microbenchmark (observer CPU per ring-buffer event; not in --smoke)")
     a = ap.parse_args()
@@ -882,6 +1018,13 @@ def main():
         case_list = [c for c in case_list if c.name in keep]
     tmp = tempfile.mkdtemp(prefix="schedscope-bench-")
     all_obs = observers(build, tmp)
+    if a.observers:
+        pick = [o.strip() for o in a.observers.split(",") if o.strip()]
+        unknown = [o for o in pick if o not in all_obs]
+        if unknown:
+            sys.exit(f"bench: unknown observer(s) {unknown}; known: {sorted(all_obs)}")
+        for c in case_list:
+            c.observers = pick
     plan = []  # (round, case, observer)
     for r in range(max(rounds, a.scale_rounds)):
         order = []
@@ -920,6 +1063,10 @@ def main():
     if not a.smoke and not a.no_observer and (not a.only or "observer" in a.only.split(",")):
         print("bench: steady-state observer CPU section", flush=True)
         obsb = observer_bench(build, tmp)
+    kern = None
+    if not a.smoke and not a.no_kernel and (not a.only or "kernel" in a.only.split(",")):
+        print("bench: kernel-side section (BPF run time per unit of work)", flush=True)
+        kern = kernel_bench(build, tmp, cases(False), all_obs, rounds=a.kernel_rounds, duration=duration)
     ann = None
     if not a.smoke and (not a.only or "annotations" in a.only.split(",")):
         print("bench: --annotations section", flush=True)
@@ -945,6 +1092,9 @@ def main():
         doc["annotations"] = ann
     if obsb is not None:
         doc["observer"] = obsb
+    if kern is not None:
+        doc["kernel"] = kern
+        doc["kernel_budgets"] = kernel_budgets(kern)
     os.makedirs(os.path.dirname(out_json), exist_ok=True)
     with open(out_json, "w") as f:
         json.dump(doc, f, indent=1)
@@ -960,13 +1110,16 @@ def main():
     if obsb is not None:
         print()
         print(observer_table(obsb))
+    if kern is not None:
+        print()
+        print(kernel_table(kern, doc["kernel_budgets"]))
     if ann is not None:
         print()
         print(annotations_table(ann))
     print(f"\nbench: {len(results)} runs in {doc['wall_s']:.0f}s; results in {out_json}")
     shutil.rmtree(tmp, ignore_errors=True)
     failed = [r for r in summary if "throughput" not in r] + [r for r in (ann or []) if "error" in r] + \
-        [r for r in (obsb or []) if "total_pct" not in r]
+        [r for r in (obsb or []) if "total_pct" not in r] + [r for r in (kern or []) if "error" in r]
     return 1 if failed else 0
 
 

@@ -68,6 +68,51 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(doc["machine"]["kernel"], platform.release())
         self.assertEqual(doc["machine"]["cpus"], os.cpu_count())
 
+    def test_kernel_side_section(self):
+        """The kernel-side section: BPF run time per unit of work for every observer that loads
+        programs, the per-program split, the budget lines, and the statistics sysctl as it was."""
+        require_root(self)
+        for w in ("httpserver", "pingpong", "threads"):
+            workload(w)
+        stats = "/proc/sys/kernel/bpf_stats_enabled"
+        with open(stats) as f:
+            before = f.read().strip()
+        out = tempfile.mkdtemp(prefix="bench-kernel-")
+        path = os.path.join(out, "kernel.json")
+        try:
+            r = subprocess.run(["bash", os.path.join(SRC, "scripts", "bench.sh"), BUILD, "--only", "kernel",
+                                "--kernel-rounds", "1", "--duration", "1", "--no-replay", "--no-observer",
+                                "--json", path],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+            with open(path) as f:
+                doc = json.load(f)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        with open(stats) as f:
+            self.assertEqual(f.read().strip(), before, "bpf_stats_enabled not restored")
+        rows = {(k["case"], k["observer"]): k for k in doc["kernel"]}
+        for case in ("threads", "http", "pingpong"):
+            for obs in ("floor", "top", "record", "bpftrace", "floor -S", "top -S", "bpftrace -S"):
+                with self.subTest(case=case, observer=obs):
+                    k = rows[(case, obs)]
+                    self.assertNotIn("error", k)
+                    self.assertGreater(k["bpf_ns_per_unit"], 0)
+                    self.assertGreater(k["target_cpu_ns_per_unit"], 0)
+                    self.assertGreater(k["pct_of_target_cpu"], 0)
+        # Each observer's own programs, by name: schedscope's on the thread path, the floor's.
+        self.assertGreater(rows[("threads", "top")]["progs"]["ss_task_newtask"], 0)
+        self.assertGreater(rows[("threads", "top")]["progs"]["ss_sched_process_exit"], 0)
+        self.assertTrue(all(n.startswith("floor_") for n in rows[("threads", "floor")]["progs"]))
+        self.assertIn("ss_sys_enter", rows[("http", "top -S")]["progs"])
+        # Per created thread, top's programs do work (records at creation and exit) where the
+        # floor's return at once.
+        self.assertGreater(rows[("threads", "top")]["bpf_ns_per_unit"], rows[("threads", "floor")]["bpf_ns_per_unit"])
+        names = {b["budget"] for b in doc["kernel_budgets"]}
+        self.assertIn("kernel side: top <= 1.25 x floor + 2 pts of the target's CPU", names)
+        self.assertIn("kernel side: top -S costs less than bpftrace -S", names)
+        self.assertIn("kernel side: BPF run time per unit", r.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
