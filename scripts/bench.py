@@ -626,6 +626,27 @@ def markdown(doc):
                 f"{ob[0]['window_s']} s starting {ob[0]['settle_s']} s after the first frame, median of "
                 f"{ob[0]['rounds']} attaches; attach = CPU from start to first frame, paid once):", "",
                 observer_table(ob, markdown=True)]
+    kern = doc.get("kernel")
+    if kern:
+        def ns(v):
+            return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
+        out += ["", "The kernel side (`kernel.bpf_stats_enabled` on for this section only): each observer's "
+                "BPF run time per unit of the target's work, and that as a share of the target's own CPU "
+                "per unit (its unobserved runs in the same section); the three costliest programs:", "",
+                "| case | observer | BPF ns per unit (min–max) | % of the target's CPU | programs (ns per unit) |",
+                "|---|---|---:|---:|---|"]
+        for r in kern:
+            if "error" in r:
+                out.append(f"| {r['case']} | {r['observer']} | failed: {r['error'][:80]} | | |")
+                continue
+            top3 = sorted(r["progs"].items(), key=lambda x: -x[1])[:3]
+            pct = f"{r['pct_of_target_cpu']:.2f}%" if r.get("pct_of_target_cpu") is not None else "-"
+            out.append(f"| {r['case']} | {r['observer']} | {ns(r['bpf_ns_per_unit'])} ({ns(r['bpf_ns_min'])}–"
+                       f"{ns(r['bpf_ns_max'])}) | {pct} | " + ", ".join(f"`{n}` {ns(v)}" for n, v in top3) + " |")
+        out += ["", "| kernel-side budget | case | value | limit | |", "|---|---|---:|---:|---|"]
+        for b in doc.get("kernel_budgets", []):
+            out.append(f"| {b['budget']} | {b['case']} | {b['value']} | {b['limit']} | "
+                       f"{'PASS' if b['pass'] else '**MISS**'} |")
     out += ["", "Cases:", ""] + [f"- `{n}`: {d[0]} ({d[1]})" for n, d in descs.items()]
     return "\n".join(out)
 
