@@ -14,6 +14,19 @@ from common import BUILD, SRC, require_root, workload
 
 
 class BenchSmoke(unittest.TestCase):
+    def bench(self, args, timeout):
+        """scripts/bench.sh with these arguments: its output and its results file."""
+        out = tempfile.mkdtemp(prefix="bench-smoke-")
+        path = os.path.join(out, "results.json")
+        try:
+            r = subprocess.run(["bash", os.path.join(SRC, "scripts", "bench.sh"), BUILD] + args + ["--json", path],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+            with open(path) as f:
+                return r, json.load(f)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
     def test_smoke_run(self):
         require_root(self)
         for w in ("httpserver", "pingpong", "threads"):
@@ -22,16 +35,7 @@ class BenchSmoke(unittest.TestCase):
             if not shutil.which(tool):
                 self.fail(f"{tool} missing: scripts/install-deps.sh installs it")
         self.assertTrue(os.path.exists(os.path.join(BUILD, "ss-floor")), "build/ss-floor not built")
-        out = tempfile.mkdtemp(prefix="bench-smoke-")
-        path = os.path.join(out, "smoke.json")
-        try:
-            r = subprocess.run(["bash", os.path.join(SRC, "scripts", "bench.sh"), BUILD, "--smoke", "--json", path],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
-            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
-            with open(path) as f:
-                doc = json.load(f)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+        r, doc = self.bench(["--smoke"], timeout=120)
         summary = doc["summary"]
         self.assertGreaterEqual(len(summary), 7)
         cfgs = {(s["case"], s["observer"]) for s in summary}
@@ -77,18 +81,8 @@ class BenchSmoke(unittest.TestCase):
         stats = "/proc/sys/kernel/bpf_stats_enabled"
         with open(stats) as f:
             before = f.read().strip()
-        out = tempfile.mkdtemp(prefix="bench-kernel-")
-        path = os.path.join(out, "kernel.json")
-        try:
-            r = subprocess.run(["bash", os.path.join(SRC, "scripts", "bench.sh"), BUILD, "--only", "kernel",
-                                "--kernel-rounds", "1", "--duration", "1", "--no-replay", "--no-observer",
-                                "--json", path],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-            self.assertEqual(r.returncode, 0, r.stdout[-3000:])
-            with open(path) as f:
-                doc = json.load(f)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+        r, doc = self.bench(["--only", "kernel", "--kernel-rounds", "1", "--duration", "1", "--no-replay",
+                             "--no-observer"], timeout=300)
         with open(stats) as f:
             self.assertEqual(f.read().strip(), before, "bpf_stats_enabled not restored")
         rows = {(k["case"], k["observer"]): k for k in doc["kernel"]}
