@@ -182,7 +182,6 @@ Frame_Creation Model::make_creation(const ss_thread_new& e) {
       s->frames.push_back(std::move(f));
     }
   }
-  s->pcs = pcs;
   if (stacks_.size() >= kStacksMax) stacks_.clear();  // frames keep theirs: memory stays bounded
   stacks_.emplace(std::move(pcs), s);
   c.where = std::move(s);

@@ -105,9 +105,9 @@ struct SyscallRow {
 };
 
 // A creator's user stack, symbolized once and shared by every creation from it (a thread
-// storm repeats a handful of stacks thousands of times a second).
+// storm repeats a handful of stacks thousands of times a second). The model finds it by
+// its raw PCs.
 struct CreationStack {
-  std::vector<uint64_t> pcs;        // raw user PCs
   std::vector<std::string> frames;  // symbolized (when a symbolizer is set)
   std::string site;                 // the first non-runtime frame, the call site
 };
@@ -122,7 +122,7 @@ struct Frame_Creation {
 
   [[nodiscard]] const std::vector<std::string>& frames() const;
   [[nodiscard]] const std::string& site() const;
-  // A stack made from its symbolized frames and call site (tests, replays of text).
+  // A stack made from its symbolized frames and call site (tests build frames so).
   void set_stack(std::vector<std::string> frames, std::string site);
 };
 
