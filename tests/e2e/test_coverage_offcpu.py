@@ -113,10 +113,13 @@ class OffCpuReasons(unittest.TestCase):
             self.assertIsNotNone(row, f"{ev} thread {ph['tid']} missing")
             disk = row["offcpu_ms"]["disk"]
             total = ph["total_ns"] / 1e6
-            # In D state only inside the calls, and for most of them (the device does
-            # the work; the rest is the syscall path and the run queue after the wakeup).
+            # In D state only inside the calls, and for a good part of them (the device does
+            # the work; the rest is the syscall path on CPU and the run queue after the
+            # wakeup). That part depends on the device: on this VM's virtio disk a direct read
+            # takes ~50 us, 40-47% of it in D state in 6 runs, one at 39.9% (fsync: 63-66%).
+            # A reason lost (the waits counted as sleep or other) leaves disk near 0.
             self.assertLessEqual(disk, total + 1, (ev, row["offcpu_ms"], ph))
-            self.assertGreaterEqual(disk, total * 0.4, (ev, row["offcpu_ms"], ph))
+            self.assertGreaterEqual(disk, total * 0.25, (ev, row["offcpu_ms"], ph))
             # The syscall it blocked in, counted on that thread (episodes >= --offcpu-min).
             b = row["blocked_in"].get(ph["syscall"])
             self.assertIsNotNone(b, (ev, row["blocked_in"]))
