@@ -296,6 +296,32 @@ static __always_inline bool take_budget(void *windows, __u64 now, __u32 budget)
 	return true;
 }
 
+/* A per-CPU token bucket: one take per `period_ns`, up to `burst` saved up. `buckets` is a
+ * one-entry BPF_MAP_TYPE_PERCPU_ARRAY of struct ss_token_bucket (zeroed: starts full). */
+struct ss_token_bucket {
+	__u64 last_ns;   /* the last take or refusal */
+	__u64 credit_ns; /* time saved up at last_ns, at most period_ns * burst */
+};
+
+static __always_inline bool take_token(void *buckets, __u64 now, __u64 period_ns, __u64 burst)
+{
+	__u32 k = 0;
+	struct ss_token_bucket *b = bpf_map_lookup_elem(buckets, &k);
+	if (!b)
+		return true;
+	__u64 cap = period_ns * burst;
+	__u64 credit = now > b->last_ns ? b->credit_ns + (now - b->last_ns) : b->credit_ns;
+	if (credit > cap)
+		credit = cap;
+	b->last_ns = now;
+	if (credit < period_ns) {
+		b->credit_ns = credit;
+		return false;
+	}
+	b->credit_ns = credit - period_ns;
+	return true;
+}
+
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;
@@ -364,6 +390,43 @@ static __always_inline __u64 go_current_goid(const struct ss_go_offsets *o, __u6
 	return goid;
 }
 
+/* The 8-byte field (8-aligned, off - m_win <= 120) or byte (off - m_win < 128) of m at
+ * offset `off`, from the window `w` read at m_win (8-aligned). The masks are the bounds
+ * and the alignment the verifier asks of a variable stack offset. */
+#define M_WIN_U64(w, o, off) (*(__u64 *)((w) + (((off) - (o)->m_win) & 0x78)))
+#define M_WIN_U8(w, o, off) (*(__u8 *)((w) + (((off) - (o)->m_win) & 0x7f)))
+
+/* read_goctx's reads of m in one: curg, id, incgo, p and oldp from a window of m read at
+ * once (m_win set; every offset in [m_win, m_win + 128)), then goid and p.id. */
+static __always_inline void read_goctx_window(const struct ss_go_offsets *o, __u64 m,
+					      struct ss_goctx *out)
+{
+	char w[SS_M_WINDOW];
+	if (bpf_probe_read_user(w, sizeof(w), (void *)(m + o->m_win))) {
+		out->flags = 0; /* as if g.m were unreadable */
+		return;
+	}
+	__u64 curg = M_WIN_U64(w, o, o->m_curg);
+	out->m_id = (__s64)M_WIN_U64(w, o, o->m_id);
+	if (curg)
+		go_goid(o, curg, &out->goid);
+	if (curg != out->g_addr)
+		out->flags |= SS_GO_ONG0;
+	if (o->m_incgo && M_WIN_U8(w, o, o->m_incgo))
+		out->flags |= SS_GO_INCGO;
+	__u64 p = M_WIN_U64(w, o, o->m_p);
+	if (!p && o->m_oldp) {
+		p = M_WIN_U64(w, o, o->m_oldp);
+		if (p)
+			out->flags |= SS_GO_OLDP;
+	}
+	if (p) {
+		__s32 pid_ = -1;
+		if (!bpf_probe_read_user(&pid_, sizeof(pid_), (void *)(p + o->p_id)))
+			out->p_id = pid_;
+	}
+}
+
 /* Reads the Go context of `task` (which must be current or just switched out on this
  * CPU) from its TLS g. Leaves `out` zeroed (flags 0) when disabled or unreadable. */
 static __always_inline void read_goctx(const struct ss_target *tt, struct task_struct *task,
@@ -381,6 +444,15 @@ static __always_inline void read_goctx(const struct ss_target *tt, struct task_s
 		return;
 
 	__u64 g = go_tls_g(o, task), m = 0, curg = 0, p = 0;
+	if (o->m_win) {
+		if (!g || bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m)
+			return;
+		out->g_addr = g;
+		out->m_addr = m;
+		out->flags |= SS_GO_VALID;
+		read_goctx_window(o, m, out);
+		return;
+	}
 	if (!go_current_g(o, g, &m, &curg))
 		return;
 	out->g_addr = g;

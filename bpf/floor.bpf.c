@@ -54,12 +54,6 @@ int BPF_PROG(floor_sched_wakeup, struct task_struct *p)
 	return filtered(is_target(BPF_CORE_READ(p, tgid)));
 }
 
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(floor_sched_wakeup_new, struct task_struct *p)
-{
-	return filtered(is_target(BPF_CORE_READ(p, tgid)));
-}
-
 SEC("tp_btf/task_newtask")
 int BPF_PROG(floor_task_newtask, struct task_struct *task, __u64 clone_flags)
 {

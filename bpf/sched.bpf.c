@@ -3,7 +3,8 @@
  *
  *  sched_switch      off-CPU intervals per thread with the reason, and the syscall the
  *                    thread is blocked in (saved user registers at switch-out), Go context
- *  sched_wakeup(_new) run-queue latency (wakeup -> on CPU)
+ *  sched_wakeup      run-queue latency (wakeup -> on CPU); a new thread's first wait is
+ *                    counted from its creation at its first switch-in (no wakeup_new hook)
  *  task_newtask      thread creation with the creating thread, its Go context and user stack
  *  sched_process_exit thread exit with its final totals; deletes the thread's entry
  *
@@ -19,17 +20,20 @@ __u64 target_bits[SS_TARGET_BITS / 64] = {};
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
-/* Creator stacks taken per CPU per 100 ms (0: no limit). A user stack walk is the bulk of
- * task_newtask's cost; in a thread storm a sample of the creation sites is as telling as
- * every one of them, and the rest of the record (tid, parent, Go context) is always sent. */
-const volatile __u32 stack_budget = 32;
+/* Creator stacks: a token bucket per CPU, `stack_burst` walks at once and `stack_rate` per
+ * second after that (0: no limit). A user stack walk is the bulk of task_newtask's cost
+ * (~8 us on the measured VM); in a thread storm a sample of the creation sites is as
+ * telling as every one of them, and the rest of the record (tid, parent, Go context) is
+ * always sent. */
+const volatile __u32 stack_rate = 40;
+const volatile __u32 stack_burst = 32;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct budget_window);
-} stack_windows SEC(".maps");
+	__type(value, struct ss_token_bucket);
+} stack_tokens SEC(".maps");
 
 #define TASK_INTERRUPTIBLE_ 0x1
 #define TASK_UNINTERRUPTIBLE_ 0x2
@@ -50,7 +54,8 @@ static __always_inline __u32 task_state(struct task_struct *t)
 /* The state of a thread, made when the thread has none yet: never for an exiting thread.
  * Its entry is deleted at sched_process_exit, and it still switches out (and maybe in)
  * after that: a new entry then would outlive the thread. */
-static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t)
+static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t,
+						       bool *fresh)
 {
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (st)
@@ -70,7 +75,8 @@ static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, 
 	init->go.p_id = -1;
 	init->state = SS_TS_OFFCPU;
 	BPF_CORE_READ_STR_INTO(&init->comm, t, comm);
-	bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST);
+	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) == 0)
+		*fresh = true;
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
@@ -153,7 +159,8 @@ static __always_inline void switch_out(const struct ss_target *tt, struct task_s
 				       bool preempt, __u64 now)
 {
 	__u32 tid = task_vpid(prev);
-	struct ss_thread_state *st = get_state(tid, tt->tgid, prev);
+	bool fresh = false;
+	struct ss_thread_state *st = get_state(tid, tt->tgid, prev, &fresh);
 	if (!st)
 		return;
 	/* Off-CPU by our account, yet switching out: the switch that put it back on CPU was
@@ -207,9 +214,22 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 				      __u64 now)
 {
 	__u32 tid = task_vpid(next);
-	struct ss_thread_state *st = get_state(tid, tt->tgid, next);
+	bool fresh = false;
+	struct ss_thread_state *st = get_state(tid, tt->tgid, next, &fresh);
 	if (!st)
 		return;
+	if (fresh && !BPF_CORE_READ(next, nvcsw) && !BPF_CORE_READ(next, nivcsw)) {
+		/* Its first time on a CPU (it never switched out): a thread created since attach,
+		 * whose entry starts here rather than at task_newtask (making it there costs the
+		 * creating thread ~0.5 us more, measured: docs/kernel-side.md). It was runnable
+		 * from its creation: that wait is its first off-CPU interval and run-queue wait. */
+		__u64 born = BPF_CORE_READ(next, start_time);
+		if (born && born < now) {
+			st->off_reason = SS_OFF_PREEMPTED;
+			st->last_switch_ns = born;
+			st->wakeup_ns = born;
+		}
+	}
 	if (st->state == SS_TS_OFFCPU && st->last_switch_ns)
 		end_offcpu(tt, st, tid, now);
 	if (st->state == SS_TS_OFFCPU && st->off_reason == SS_OFF_PREEMPTED && st->last_block_nr >= 0) {
@@ -269,13 +289,6 @@ int BPF_PROG(ss_sched_wakeup, struct task_struct *p)
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(ss_sched_wakeup_new, struct task_struct *p)
-{
-	on_wakeup(p);
-	return 0;
-}
-
 SEC("tp_btf/task_newtask")
 int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 {
@@ -288,14 +301,6 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	if (tid == parent) /* the process itself (launch mode fork); not a new thread of it */
 		return 0;
 
-	struct ss_thread_state *st = get_state(tid, tt->tgid, task);
-	if (st) {
-		st->created_by = parent;
-		st->state = SS_TS_OFFCPU;
-		st->off_reason = SS_OFF_PREEMPTED;
-		st->last_switch_ns = now;
-	}
-
 	struct ss_thread_new *e = reserve_event(SS_EV_THREAD_NEW, sizeof(*e), now);
 	if (!e)
 		return 0;
@@ -307,7 +312,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->nframes = 0;
 	e->flags = 0;
 	if (capture_stacks) {
-		if (take_budget(&stack_windows, now, stack_budget)) {
+		if (!stack_rate || take_token(&stack_tokens, now, 1000000000ull / stack_rate, stack_burst)) {
 			long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
 			if (n > 0)
 				e->nframes = n / sizeof(__u64);

@@ -199,7 +199,13 @@ struct ss_go_offsets {
 	ss_u32 m_incgo;
 	ss_u32 p_id;
 	ss_u32 g_startpc;      /* (--goroutines) 0: unknown */
+	/* The fields of m that read_goctx wants (curg, p, oldp, id, incgo) lie within
+	 * SS_M_WINDOW bytes from m_win (88 bytes apart in Go 1.17-1.26): one read of the window
+	 * instead of five. m_win 0: read them one by one. */
+	ss_u32 m_win;
+	ss_u32 pad;
 };
+#define SS_M_WINDOW 136        /* bytes of m read at once (8-byte fields at most 120 in, bytes 127) */
 
 /* (--goroutines) a goroutine was created: uprobe at a RET of runtime.newproc1, which runs
  * on the creating M's g0 (R14); RAX = newg. */

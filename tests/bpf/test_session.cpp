@@ -204,12 +204,22 @@ TEST(BpfSession, ThreadCreationsCarryTheCreatorAndExitsTheirTotals) {
   std::sort(created.begin(), created.end());
   std::sort(truth.begin(), truth.end());
   EXPECT_EQ(created, truth);
-  // kThreads + the main thread exit, each thread with ~20 ms asleep.
+  // kThreads + the main thread exit, each thread with ~20 ms asleep, and its wait from
+  // creation to its first time on a CPU counted as runnable (its entry starts there).
   ASSERT_EQ(c.exited.size(), size_t(kThreads + 1));
+  std::map<uint32_t, uint64_t> created_ns;
+  for (const auto& e : c.created) created_ns[e.tid] = e.h.ts;
   for (const auto& e : c.exited)
     if (e.tid != uint32_t(child.pid)) {
+      SCOPED_TRACE(e.tid);
       EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], 20'000'000u);
-      EXPECT_EQ(e.final.created_by, uint32_t(child.pid));
+      EXPECT_GE(e.final.offcpu_count[SS_OFF_PREEMPTED], 1u);
+      EXPECT_GE(e.final.rq_count, 1u);
+      EXPECT_GT(e.final.rq_ns, 0u);
+      // No longer than the thread's whole life: the wait starts at its creation.
+      ASSERT_TRUE(created_ns.count(e.tid));
+      EXPECT_LT(e.final.offcpu_ns[SS_OFF_PREEMPTED], e.h.ts - created_ns[e.tid] + 100'000);
+      EXPECT_EQ(e.final.created_by, 0u) << "the creator is in the creation record only";
     }
 }
 

@@ -240,6 +240,7 @@ TEST(Model, CreationsAndExitsKeepTotals) {
   auto fin = m.frame(true);
   ASSERT_EQ(fin.threads.size(), 1u);
   EXPECT_STREQ(model::thread_state_name(fin.threads[0].state), "exited");
+  EXPECT_EQ(fin.threads[0].created_by, 100u);  // from the creation record: the kernel's has 0
   EXPECT_DOUBLE_EQ(fin.totals.offcpu_ms.disk, 60);
   EXPECT_EQ(fin.creations_total, 1u);
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common/fixtures.h"
+#include "app/go_attach.h"
 #include "go/offsets.h"
 #include "go/runtime_json.h"
 #include "go/runtime_reader.h"
@@ -973,6 +974,52 @@ TEST(RuntimeReader, LoadBiasOfOwnExecutable) {
   missing.path = "/nonexistent";
   missing.pie = true;
   EXPECT_FALSE(sg::load_bias(getpid(), missing).ok());
+}
+
+
+// read_goctx reads curg, id, p, oldp and incgo of an M in one window of SS_M_WINDOW bytes:
+// every field lies in it, and the window stays inside struct m, on every tabled version.
+TEST(OffsetsTable, GoContextFieldsOfMFitOneWindowRead) {
+  for (int minor = 17; minor <= 26; minor++) {
+    SCOPED_TRACE("go1." + std::to_string(minor));
+    auto t = sg::offsets_from_table(minor);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    ss_go_offsets o{};
+    o.m_curg = t->m_curg;
+    o.m_id = t->m_id;
+    o.m_p = t->m_p;
+    o.m_oldp = t->m_oldp;
+    o.m_incgo = t->m_incgo;
+    const uint32_t w = schedscope::app::m_window(o);
+    ASSERT_NE(w, 0u);
+    EXPECT_EQ(w % 8, 0u);
+    for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp}) {
+      EXPECT_GE(off, w);
+      EXPECT_EQ((off - w) & 0x78, off - w);  // the BPF side's mask for an 8-byte field
+    }
+    EXPECT_GE(o.m_incgo, w);
+    EXPECT_EQ((o.m_incgo - w) & 0x7f, o.m_incgo - w);
+    EXPECT_LE(w + SS_M_WINDOW, t->m_size);
+  }
+  // Fields too far apart (an unknown layout): one read per field.
+  ss_go_offsets far{};
+  far.m_curg = 192;
+  far.m_id = 232;
+  far.m_p = 208;
+  far.m_incgo = 192 + 128;
+  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  far.m_incgo = 192 + 127;
+  EXPECT_EQ(schedscope::app::m_window(far), 192u);
+  far.m_oldp = 192 + 128;  // an 8-byte field past the mask
+  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  far.m_oldp = 220;  // unaligned
+  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  far.m_oldp = 224;
+  far.m_incgo = 187;  // the window starts 8-aligned below the first field
+  EXPECT_EQ(schedscope::app::m_window(far), 184u);
+  // Uncalibrated (curg unknown): no window.
+  far.m_curg = 0;
+  EXPECT_EQ(schedscope::app::m_window(far), 0u);
 }
 
 }  // namespace

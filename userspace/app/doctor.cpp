@@ -52,10 +52,9 @@ std::vector<Check> run_doctor() {
 
   if (has_btf) {
     struct btf* vm = btf__load_vmlinux_btf();
-    const char* tps[] = {
-        "btf_trace_sched_switch", "btf_trace_sched_wakeup",       "btf_trace_sched_wakeup_new",
-        "btf_trace_task_newtask", "btf_trace_sched_process_exit", "btf_trace_sys_enter",
-        "btf_trace_sys_exit"};
+    const char* tps[] = {"btf_trace_sched_switch", "btf_trace_sched_wakeup",
+                         "btf_trace_task_newtask", "btf_trace_sched_process_exit",
+                         "btf_trace_sys_enter",    "btf_trace_sys_exit"};
     std::string missing;
     for (const char* t : tps)
       if (!vm || btf__find_by_name_kind(vm, t, BTF_KIND_TYPEDEF) < 0)

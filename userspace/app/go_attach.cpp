@@ -1,5 +1,7 @@
 #include "app/go_attach.h"
 
+#include <algorithm>
+
 #include "elf/elf_file.h"
 #include "go/probes.h"
 #include "go/runtime_json.h"
@@ -56,6 +58,20 @@ bool GoAttach::resolve() {
   return true;
 }
 
+// The window starts 8-aligned; the 8-byte fields (curg, id, p, oldp) are 8-aligned and
+// end within it, the byte incgo starts within its first 128 bytes (the BPF side's masks).
+uint32_t m_window(const ss_go_offsets& o) {
+  if (!o.m_curg || !o.m_id || !o.m_p) return 0;
+  uint32_t lo = UINT32_MAX;
+  for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp, o.m_incgo})
+    if (off) lo = std::min(lo, off);
+  lo &= ~7u;
+  for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp})
+    if (off && (off % 8 || off - lo > SS_M_WINDOW - 16)) return 0;
+  if (o.m_incgo && o.m_incgo - lo > SS_M_WINDOW - 9) return 0;
+  return lo;
+}
+
 ss_go_offsets GoAttach::bpf_offsets() const {
   ss_go_offsets o{};
   if (!reader_) return o;
@@ -71,6 +87,7 @@ ss_go_offsets GoAttach::bpf_offsets() const {
   o.m_incgo = off_.m_incgo;
   o.p_id = off_.p_id;
   o.g_startpc = off_.g_startpc;
+  o.m_win = m_window(o);
   return o;
 }
 

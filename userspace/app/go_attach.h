@@ -84,4 +84,8 @@ class GoAttach : public model::Symbolize {
   mutable uint64_t sym_cache_bias_ = 0;  // the load bias the cache was filled with
 };
 
+// The start of the window of m that read_goctx reads at once (SS_M_WINDOW bytes), or 0
+// when curg, id, p, oldp and incgo do not fit in it.
+[[nodiscard]] uint32_t m_window(const ss_go_offsets& o);
+
 }  // namespace schedscope::app

@@ -298,7 +298,10 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
 // the live rows; forget_exited() drops it at the next frame.
 void Model::exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final) {
   add_state(exited_, final);
+  // The kernel's entry does not know its creator (the creation record does).
+  const uint32_t created_by = t.cur.created_by;
   t.cur = final;
+  if (!t.cur.created_by) t.cur.created_by = created_by;
   t.dead = true;
   exits_total_++;
   exited_tids_.push_back(tid);

@@ -114,8 +114,8 @@ bool TracepointAttacher::attached(const bpf_program* p) const {
 }
 
 std::vector<bpf_program*> SchedAttacher::programs() const {
-  return {skel_.progs.ss_sched_switch, skel_.progs.ss_sched_wakeup, skel_.progs.ss_sched_wakeup_new,
-          skel_.progs.ss_task_newtask, skel_.progs.ss_sched_process_exit};
+  return {skel_.progs.ss_sched_switch, skel_.progs.ss_sched_wakeup, skel_.progs.ss_task_newtask,
+          skel_.progs.ss_sched_process_exit};
 }
 
 std::vector<bpf_program*> SyscallAttacher::programs() const {
