@@ -396,35 +396,44 @@ static __always_inline __u64 go_current_goid(const struct ss_go_offsets *o, __u6
 #define M_WIN_U64(w, o, off) (*(__u64 *)((w) + (((off) - (o)->m_win) & 0x78)))
 #define M_WIN_U8(w, o, off) (*(__u8 *)((w) + (((off) - (o)->m_win) & 0x7f)))
 
-/* read_goctx's reads of m in one: curg, id, incgo, p and oldp from a window of m read at
- * once (m_win set; every offset in [m_win, m_win + 128)), then goid and p.id. */
-static __always_inline void read_goctx_window(const struct ss_go_offsets *o, __u64 m,
-					      struct ss_goctx *out)
+/* The fields of m that read_goctx wants. */
+struct go_mfields {
+	__u64 curg, p, oldp;
+	__s64 id;
+	__u8 incgo;
+};
+
+/* Reads them from m: in one read of SS_M_WINDOW bytes at m_win when set (every offset
+ * within the masks above), else one read per field. False when m is unreadable (window) or
+ * m.curg is (one by one: the other fields then keep their zero or -1). */
+static __always_inline bool go_read_m(const struct ss_go_offsets *o, __u64 m, struct go_mfields *f)
 {
-	char w[SS_M_WINDOW];
-	if (bpf_probe_read_user(w, sizeof(w), (void *)(m + o->m_win))) {
-		out->flags = 0; /* as if g.m were unreadable */
-		return;
+	f->curg = f->p = f->oldp = 0;
+	f->id = -1;
+	f->incgo = 0;
+	if (o->m_win) {
+		char w[SS_M_WINDOW];
+		if (bpf_probe_read_user(w, sizeof(w), (void *)(m + o->m_win)))
+			return false;
+		f->curg = M_WIN_U64(w, o, o->m_curg);
+		f->id = (__s64)M_WIN_U64(w, o, o->m_id);
+		f->p = M_WIN_U64(w, o, o->m_p);
+		if (o->m_oldp)
+			f->oldp = M_WIN_U64(w, o, o->m_oldp);
+		if (o->m_incgo)
+			f->incgo = M_WIN_U8(w, o, o->m_incgo);
+		return true;
 	}
-	__u64 curg = M_WIN_U64(w, o, o->m_curg);
-	out->m_id = (__s64)M_WIN_U64(w, o, o->m_id);
-	if (curg)
-		go_goid(o, curg, &out->goid);
-	if (curg != out->g_addr)
-		out->flags |= SS_GO_ONG0;
-	if (o->m_incgo && M_WIN_U8(w, o, o->m_incgo))
-		out->flags |= SS_GO_INCGO;
-	__u64 p = M_WIN_U64(w, o, o->m_p);
-	if (!p && o->m_oldp) {
-		p = M_WIN_U64(w, o, o->m_oldp);
-		if (p)
-			out->flags |= SS_GO_OLDP;
-	}
-	if (p) {
-		__s32 pid_ = -1;
-		if (!bpf_probe_read_user(&pid_, sizeof(pid_), (void *)(p + o->p_id)))
-			out->p_id = pid_;
-	}
+	if (bpf_probe_read_user(&f->curg, sizeof(f->curg), (void *)(m + o->m_curg)))
+		f->curg = 0;
+	bpf_probe_read_user(&f->id, sizeof(f->id), (void *)(m + o->m_id));
+	if (o->m_incgo && bpf_probe_read_user(&f->incgo, 1, (void *)(m + o->m_incgo)))
+		f->incgo = 0;
+	if (bpf_probe_read_user(&f->p, sizeof(f->p), (void *)(m + o->m_p)))
+		f->p = 0;
+	if (!f->p && o->m_oldp && bpf_probe_read_user(&f->oldp, sizeof(f->oldp), (void *)(m + o->m_oldp)))
+		f->oldp = 0;
+	return true;
 }
 
 /* Reads the Go context of `task` (which must be current or just switched out on this
@@ -443,36 +452,24 @@ static __always_inline void read_goctx(const struct ss_target *tt, struct task_s
 	if (!o)
 		return;
 
-	__u64 g = go_tls_g(o, task), m = 0, curg = 0, p = 0;
-	if (o->m_win) {
-		if (!g || bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m)
-			return;
-		out->g_addr = g;
-		out->m_addr = m;
-		out->flags |= SS_GO_VALID;
-		read_goctx_window(o, m, out);
-		return;
-	}
-	if (!go_current_g(o, g, &m, &curg))
+	__u64 g = go_tls_g(o, task), m = 0;
+	struct go_mfields f;
+	if (!g || bpf_probe_read_user(&m, sizeof(m), (void *)(g + o->g_m)) || !m || !go_read_m(o, m, &f))
 		return;
 	out->g_addr = g;
 	out->m_addr = m;
-	out->flags |= SS_GO_VALID;
-	bpf_probe_read_user(&out->m_id, sizeof(out->m_id), (void *)(m + o->m_id));
-	if (curg) {
-		go_goid(o, curg, &out->goid);
-		if (curg != g)
-			out->flags |= SS_GO_ONG0;
-	} else {
+	out->m_id = f.id;
+	out->flags = SS_GO_VALID;
+	if (f.curg)
+		go_goid(o, f.curg, &out->goid);
+	if (f.curg != g)
 		out->flags |= SS_GO_ONG0;
-	}
-	__u8 incgo = 0;
-	if (o->m_incgo && !bpf_probe_read_user(&incgo, 1, (void *)(m + o->m_incgo)) && incgo)
+	if (f.incgo)
 		out->flags |= SS_GO_INCGO;
-	if (bpf_probe_read_user(&p, sizeof(p), (void *)(m + o->m_p)) || !p) {
-		p = 0;
-		if (o->m_oldp && !bpf_probe_read_user(&p, sizeof(p), (void *)(m + o->m_oldp)) && p)
-			out->flags |= SS_GO_OLDP;
+	__u64 p = f.p;
+	if (!p && f.oldp) {
+		p = f.oldp;
+		out->flags |= SS_GO_OLDP;
 	}
 	if (p) {
 		__s32 pid_ = -1;

@@ -294,14 +294,19 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
   bad_records_++;
 }
 
+// The kernel's state of a thread (a snapshot's or its exit record's). The kernel does not
+// know the creator: the creation record does, and it stays.
+void Model::set_state(ThreadAcc& t, const ss_thread_state& st) {
+  const uint32_t created_by = t.cur.created_by;
+  t.cur = st;
+  if (!t.cur.created_by) t.cur.created_by = created_by;
+}
+
 // The thread's final totals move to exited_ (the live sum stops counting it) and it leaves
 // the live rows; forget_exited() drops it at the next frame.
 void Model::exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final) {
   add_state(exited_, final);
-  // The kernel's entry does not know its creator (the creation record does).
-  const uint32_t created_by = t.cur.created_by;
-  t.cur = final;
-  if (!t.cur.created_by) t.cur.created_by = created_by;
+  set_state(t, final);
   t.dead = true;
   exits_total_++;
   exited_tids_.push_back(tid);
@@ -320,9 +325,7 @@ void Model::on_kernel(const probe::KernelSnapshot& snap) {
     auto& t = threads_[e.tid];
     if (t.dead) continue;  // exit consumed after the snapshot read it: the record's totals stand
     live_in_snap++;
-    uint32_t created_by = t.cur.created_by;
-    t.cur = e.st;
-    if (!t.cur.created_by) t.cur.created_by = created_by;
+    set_state(t, e.st);
     if (!t.seen_ns) t.seen_ns = snap.ts_ns;
     t.snap_seq = snap_seq_;
   }

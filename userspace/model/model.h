@@ -335,6 +335,7 @@ class Model {
   [[nodiscard]] bool vanished(const ThreadAcc& t) const {
     return !t.dead && t.snap_seq && t.snap_seq != snap_seq_;
   }
+  static void set_state(ThreadAcc& t, const ss_thread_state& st);
   void exit_thread(uint32_t tid, ThreadAcc& t, const ss_thread_state& final);
   TargetInfo target_;
   const Symbolize* sym_ = nullptr;
