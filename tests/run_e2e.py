@@ -57,11 +57,11 @@ class Collecting(unittest.TextTestResult):
         super().addSkip(test, reason)
 
     def addFailure(self, test, err):
-        self._mark(test, "failed")
+        self._mark(test, "failed", why(err))
         super().addFailure(test, err)
 
     def addError(self, test, err):
-        self._mark(test, "failed")
+        self._mark(test, "failed", why(err))
         super().addError(test, err)
 
     def addUnexpectedSuccess(self, test):
@@ -70,7 +70,7 @@ class Collecting(unittest.TextTestResult):
 
     def addSubTest(self, test, subtest, err):
         if err is not None:
-            self._mark(test, "failed")
+            self._mark(subtest, "failed", why(err))
         super().addSubTest(test, subtest, err)
 
     def results(self, all_ids):
@@ -95,6 +95,14 @@ class Collecting(unittest.TextTestResult):
             if tid not in known and tid not in used:
                 out.append((tid, self.outcomes[tid][0], "; ".join(self.outcomes[tid][1])))
         return out
+
+
+def why(err):
+    """The exception of a failure in one line (its type and the start of its message), for
+    the summary: a CI log that keeps only its tail still says what failed."""
+    etype, value, _ = err
+    text = " ".join(str(value).split())
+    return f"{etype.__name__}: {text[:400]}" + ("..." if len(text) > 400 else "")
 
 
 HOLDER = re.compile(r"^(setUpClass|tearDownClass|setUpModule|tearDownModule) \((.+)\)$")

@@ -79,7 +79,7 @@ def summarize(tier, results, out=sys.stdout, summary_file=None, extra_failure=No
             lines.append(f"    skipped: {test_id}: {reason}" + (f" [allow-listed: {ok}]" if ok else ""))
     for test_id, status, reason in results:
         if status == "failed":
-            lines.append(f"    FAILED: {test_id}")
+            lines.append(f"    FAILED: {test_id}" + (f": {reason}" if reason else ""))
     green = counts["failed"] == 0 and bad == 0 and not allow_err and not extra_failure
     head = (f"=== {tier}: {len(results)} tests: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped" + (" (strict)" if strict else "") + (": PASS" if green else ": FAIL"))
@@ -99,7 +99,7 @@ def summarize(tier, results, out=sys.stdout, summary_file=None, extra_failure=No
 
 
 def skip_reason(message):
-    """gtest's skip message without the file:line and the trace."""
+    """gtest's skip (or failure) message without the file:line and the trace."""
     keep = []
     for i, line in enumerate(message.splitlines()):
         if line.startswith("Google Test trace:"):
@@ -119,8 +119,11 @@ def gtest_results(xml_path):
         if case.get("status") == "notrun":  # DISABLED_
             results.append((test_id, "skipped", "disabled"))
             continue
-        if case.find("failure") is not None or case.find("error") is not None:
-            results.append((test_id, "failed", ""))
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            results.append((test_id, "failed", skip_reason(bad.get("message") or bad.text or "")[:400]))
         elif case.get("result") == "skipped" or case.find("skipped") is not None:
             reasons = [skip_reason(s.get("message") or s.text or "") for s in case.findall("skipped")]
             results.append((test_id, "skipped", " | ".join(reasons) or "(no reason given)"))

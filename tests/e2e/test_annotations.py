@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import tempfile
 import shutil
@@ -24,6 +25,9 @@ ARGS = ["-requests", "40", "-health", "30", "-bg", "10", "-hold", "1200ms"]
 # calls (ns) and inside them (body_ns); the observed duration lies between the two, give
 # or take TOL_MS (clock reads, and the uprobe trap of ~16 us per call).
 TOL_MS = 0.5
+# Two observers on one uprobe (record and top on the same run) time a call from two
+# programs of the same trap: their typical difference.
+TWO_OBSERVERS_MS = 0.05
 
 
 def bracket(tc, got_ms, truth, what):
@@ -301,29 +305,38 @@ class Annotations(unittest.TestCase):
                     [(t["type"], t["started"], t["ended"]) for t in a["since_attach"]["tasks"]],
                     a["hits"])
         self.assertEqual(shape(rep), shape(live))
-        # The slowest tasks: the same trees and durations. Two tasks whose durations are
-        # closer than the two observers' difference may swap places, or one may be the
-        # tenth for one observer and the eleventh for the other: only such near-ties may
-        # differ.
-        # The same regions (name, goroutine, depth) starting at the same time within that
-        # difference. Siblings are in start order, so two that start within it (two shards
-        # on two goroutines) may be in either order: they are compared sorted.
+        # The slowest tasks: the same trees and durations. Each observer times a call from
+        # its own program in the same uprobe trap, one after the other: usually under a
+        # microsecond apart, but an interrupt or a preempted vCPU between the two programs
+        # can part them by more. So: every time within TOL_MS, as against the truth, and
+        # their median within TWO_OBSERVERS_MS. Two tasks whose durations are closer than
+        # the observers' difference may swap places, or one may be the tenth for one
+        # observer and the eleventh for the other: only such near-ties may differ.
+        # The same regions (name, goroutine, depth) starting at the same time. Siblings are
+        # in start order, so two that start within the difference (two shards on two
+        # goroutines) may be in either order: they are compared sorted.
         def tree(t):
             return sorted((x["name"], x["goid"], x["depth"], x["start_ms"]) for x in t["regions"])
+        diffs = []
+
+        def near(x, y, msg):
+            self.assertAlmostEqual(x, y, delta=TOL_MS, msg=msg)
+            diffs.append(abs(x - y))
         by_rep = {t["id"]: t for t in rep["slowest"]}
         by_live = {t["id"]: t for t in live["slowest"]}
         for tid in by_rep.keys() & by_live.keys():
             a, b = tree(by_rep[tid]), tree(by_live[tid])
             self.assertEqual([x[:3] for x in a], [x[:3] for x in b])
             for x, y in zip(a, b):
-                self.assertAlmostEqual(x[3], y[3], delta=0.05, msg=f"task {tid}: {x} vs {y}")
-            self.assertAlmostEqual(by_rep[tid]["ms"], by_live[tid]["ms"], delta=0.05)
+                near(x[3], y[3], f"task {tid}: {x} vs {y}")
+            near(by_rep[tid]["ms"], by_live[tid]["ms"], f"task {tid}")
         for mine, other in ((by_rep, live["slowest"]), (by_live, rep["slowest"])):
             for tid in mine.keys() - {t["id"] for t in other}:
-                self.assertAlmostEqual(mine[tid]["ms"], other[-1]["ms"], delta=0.05,
-                                       msg=f"task {tid} is among one observer's slowest only")
+                near(mine[tid]["ms"], other[-1]["ms"], f"task {tid} is among one observer's slowest only")
         for i, (x, y) in enumerate(zip(rep["slowest"], live["slowest"])):
-            self.assertAlmostEqual(x["ms"], y["ms"], delta=0.05, msg=f"slowest #{i}")
+            near(x["ms"], y["ms"], f"slowest #{i}")
+        self.assertGreater(len(diffs), 30)
+        self.assertLessEqual(statistics.median(diffs), TWO_OBSERVERS_MS, sorted(diffs))
         r2 = subprocess.run([SCHEDSCOPE, "replay", out, "--json"], capture_output=True, text=True,
                             timeout=60)
         self.assertEqual(r2.returncode, 0, r2.stderr)

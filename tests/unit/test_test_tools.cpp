@@ -136,3 +136,48 @@ TEST(UsdtPython, OnlyAnElfWithPythonProbesQualifies) {
   EXPECT_EQ(shim.status, 1) << shim.out;
   EXPECT_NE(shim.out.find("not ELF"), std::string::npos) << shim.out;
 }
+
+// A failed test's summary line says why, for a CI log that keeps only its tail: gtest's
+// message without its file:line, and the e2e runner's exception in one line (a subtest's
+// with its parameters).
+TEST(TestSummary, FailuresCarryTheirReason) {
+  TmpDir d;
+  const std::string xml = d.file("f.xml", R"(<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="2" name="AllTests">
+  <testsuite name="S" tests="2">
+    <testcase name="Ok" status="run" result="completed" classname="S" />
+    <testcase name="Bad" status="run" result="completed" classname="S">
+      <failure message="x.cpp:40&#x0A;Expected equality of these values:&#x0A;  a&#x0A;    Which is: 1" type=""><![CDATA[x]]></failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+)");
+  auto g = sh("STRICT=1 " + python() + " '" + src("tests/testsummary.py") + "' gtest unit '" + xml +
+              "' '" + (d.path / "s.txt").string() + "'");
+  EXPECT_EQ(g.status, 1) << g.out;
+  EXPECT_NE(g.out.find("FAILED: S.Bad: Expected equality of these values: a Which is: 1\n"),
+            std::string::npos)
+      << g.out;
+  d.file("t_fails.py",
+         "import unittest\n"
+         "class T(unittest.TestCase):\n"
+         "    def test_eq(self):\n"
+         "        self.assertEqual(1, 2, 'one is not two')\n"
+         "    def test_sub(self):\n"
+         "        for i in (1, 2):\n"
+         "            with self.subTest(i=i):\n"
+         "                self.assertLess(i, 2)\n"
+         "    def test_ok(self):\n"
+         "        pass\n");
+  auto e = sh("PYTHONPATH='" + d.path.string() + "' " + python() + " '" + src("tests/run_e2e.py") +
+              "' '" + (d.path / "e.txt").string() + "' t_fails");
+  EXPECT_EQ(e.status, 1) << e.out;
+  const std::string sum = d.read("e.txt");
+  EXPECT_NE(sum.find("3 tests: 1 passed, 2 failed"), std::string::npos) << sum;
+  EXPECT_NE(sum.find("FAILED: t_fails.T.test_eq: AssertionError: 1 != 2 : one is not two\n"),
+            std::string::npos)
+      << sum;
+  EXPECT_NE(sum.find("FAILED: t_fails.T.test_sub: (i=2): AssertionError: 2 not less than 2\n"),
+            std::string::npos)
+      << sum;
+}
