@@ -98,7 +98,7 @@ def summarize(tier, results, out=sys.stdout, summary_file=None, extra_failure=No
     return green
 
 
-def skip_reason(message):
+def message_line(message):
     """gtest's skip (or failure) message without the file:line and the trace."""
     keep = []
     for i, line in enumerate(message.splitlines()):
@@ -123,9 +123,9 @@ def gtest_results(xml_path):
         if bad is None:
             bad = case.find("error")
         if bad is not None:
-            results.append((test_id, "failed", skip_reason(bad.get("message") or bad.text or "")[:400]))
+            results.append((test_id, "failed", message_line(bad.get("message") or bad.text or "")[:400]))
         elif case.get("result") == "skipped" or case.find("skipped") is not None:
-            reasons = [skip_reason(s.get("message") or s.text or "") for s in case.findall("skipped")]
+            reasons = [message_line(s.get("message") or s.text or "") for s in case.findall("skipped")]
             results.append((test_id, "skipped", " | ".join(reasons) or "(no reason given)"))
         else:
             results.append((test_id, "passed", ""))
