@@ -232,9 +232,12 @@ class LiveView(unittest.TestCase):
         self.assert_terminal_restored(s)
 
     def test_target_exit_shows_final_then_q(self):
-        stuck = self.start_stuck("4s")  # exits 2 s after the hold
+        # Exits 2 s after the hold. The alert needs two frames (1 s apart) with the Go side
+        # read after attach, and blocked >= 1 s: the hold leaves room for an attach that takes
+        # seconds on a loaded machine.
+        stuck = self.start_stuck("8s")
         self.start_live(stuck["pid"])
-        s = self.tmux.wait(lambda s: f"target {stuck['pid']} exited" in s and "press q" in s, 15)
+        s = self.tmux.wait(lambda s: f"target {stuck['pid']} exited" in s and "press q" in s, 25)
         self.assertIsNotNone(s, self.tmux.screen())
         self.assertIn("totals over", s)
         self.assertRegex(s, r"stuck_p\s+cleared")  # the alert stays in the history
