@@ -889,7 +889,18 @@ ANN_BINARIES = (("go1.19", "annotated-stripped"), ("go1.23", "annotated-go1.23-s
 
 def ann_run(build, binary, wl_flags, ss_flags, tmp, tag, ev):
     """One run of the annotated workload (-wait-stdin), observed by `top ss_flags` when
-    ss_flags is not None; returns the workload's `ev` line."""
+    ss_flags is not None; returns the workload's `ev` line, with `ss_hits`: the annotation
+    uprobe hits of the observer's final frame (with --annotations)."""
+    got = ann_run_once(build, binary, wl_flags, ss_flags, tmp, tag, ev)
+    out = os.path.join(tmp, f"{tag}.out")
+    if ss_flags and "--annotations" in ss_flags and "error" not in got and os.path.exists(out):
+        frames = [json.loads(x) for x in open(out) if x.startswith("{")]
+        if frames and frames[-1].get("final") and "annotations" in frames[-1]:
+            got["ss_hits"] = frames[-1]["annotations"]["hits"]
+    return got
+
+
+def ann_run_once(build, binary, wl_flags, ss_flags, tmp, tag, ev):
     wl = subprocess.Popen([os.path.join(build, "workloads", binary), "-wait-stdin", "-requests", "0",
                            "-health", "0", "-bg", "0", *wl_flags], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -949,6 +960,7 @@ def annotations_bench(build, tmp, rounds, loop_calls, paced_rate, paced_for):
                                                     "--annotations-duty", "250ms/1s"],),
         }
         got = {k: [] for k in list(per_call) + list(paced)}
+        hits = {}
         for r in range(rounds):
             names = list(per_call)
             k = r % len(names)
@@ -965,6 +977,8 @@ def annotations_bench(build, tmp, rounds, loop_calls, paced_rate, paced_for):
                             tmp, f"ann-{tc}-{r}-p{len(got[name])}", "paced")
                 if "cpu_ns" in o:
                     got[name].append(o["cpu_ns"] / (o["elapsed_ns"] / 1e9) / 1e6)  # target CPU ms/s
+                if "ss_hits" in o:
+                    hits.setdefault(name, []).append(o["ss_hits"])
             if os.path.exists(trace):
                 os.unlink(trace)
         row = {"toolchain": tc, "rounds": rounds, "loop_calls": loop_calls, "paced_rate": paced_rate}
@@ -976,6 +990,11 @@ def annotations_bench(build, tmp, rounds, loop_calls, paced_rate, paced_for):
         duty = row["paced, --annotations-duty 250ms/1s"]
         if None not in (base, on, duty) and on > base:
             row["duty_extra_cpu_share"] = round((duty - base) / (on - base), 2)
+        # The same share in uprobe hits: counted, not timed, so one round decides it (the
+        # workload calls at a steady rate for whole periods: ideally ON/PERIOD).
+        h_on, h_duty = hits.get("paced, --annotations"), hits.get("paced, --annotations-duty 250ms/1s")
+        if h_on and h_duty and statistics.median(h_on) > 0:
+            row["duty_hits_share"] = round(statistics.median(h_duty) / statistics.median(h_on), 3)
         rows.append(row)
     return rows
 
@@ -985,7 +1004,7 @@ def annotations_table(rows):
            "of a program making WithRegion calls at a fixed rate"]
     out.append(f"{'toolchain':<10} {'tracing off':>12} {'trace on':>10} {'--annotations':>14} "
                f"{'paced CPU ms/s: unobserved':>27} {'top':>6} {'--annotations':>14} {'duty 250ms/1s':>14} "
-               f"{'duty share':>11}")
+               f"{'duty share':>11} {'duty hits share':>16}")
     for r in rows:
         if "error" in r:
             out.append(f"{r['toolchain']:<10} ERROR {r['error']}")
@@ -994,7 +1013,7 @@ def annotations_table(rows):
         out.append(f"{r['toolchain']:<10} {f(r['tracing off']):>12} {f(r['runtime/trace on']):>10} "
                    f"{f(r['--annotations']):>14} {f(r['paced, unobserved']):>27} {f(r['paced, top']):>6} "
                    f"{f(r['paced, --annotations']):>14} {f(r['paced, --annotations-duty 250ms/1s']):>14} "
-                   f"{r.get('duty_extra_cpu_share', '-'):>11}")
+                   f"{r.get('duty_extra_cpu_share', '-'):>11} {r.get('duty_hits_share', '-'):>16}")
     return "\n".join(out)
 
 

@@ -579,6 +579,10 @@ class AnnotationsBench(unittest.TestCase):
                 self.assertGreater(row["--annotations"], 100 * row["tracing off"])
                 self.assertLess(row["tracing off"], 1000)
                 self.assertGreater(row["paced, --annotations"], row["paced, top"])
-                self.assertGreater(row["duty_extra_cpu_share"], 0)
-                self.assertLess(row["duty_extra_cpu_share"], 1)
-        self.assertIn("duty share", r.stdout)
+                # The duty cycle (250ms/1s) keeps a quarter of the uprobes: counted in hits,
+                # which one round decides. Its share of the extra CPU is a timed figure of the
+                # benchmark (one round moves it by tenths): only produced here.
+                self.assertGreater(row["duty_hits_share"], 0.15)
+                self.assertLess(row["duty_hits_share"], 0.35)
+                self.assertIsInstance(row["duty_extra_cpu_share"], float)
+        self.assertIn("duty hits share", r.stdout)

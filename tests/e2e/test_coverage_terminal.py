@@ -185,7 +185,8 @@ class ReplayKeys(unittest.TestCase):
         self.assertLess(rate, 0.9, "x0.5 should play slower than real time")
 
         self.tmux.keys("q")
-        s = self.tmux.wait(lambda s: "RC=" in s, 10)
+        # The exit status echoed, not the command line's own "echo RC=$?".
+        s = self.tmux.wait(lambda s: re.search(r"RC=\d", s), 10)
         self.assertIsNotNone(s, self.tmux.screen())
         self.assertIn("RC=0", s)
 
