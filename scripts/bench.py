@@ -894,7 +894,8 @@ def ann_run(build, binary, wl_flags, ss_flags, tmp, tag, ev):
     got = ann_run_once(build, binary, wl_flags, ss_flags, tmp, tag, ev)
     out = os.path.join(tmp, f"{tag}.out")
     if ss_flags and "--annotations" in ss_flags and "error" not in got and os.path.exists(out):
-        frames = [json.loads(x) for x in open(out) if x.startswith("{")]
+        with open(out) as f:
+            frames = [json.loads(x) for x in f if x.startswith("{")]
         if frames and frames[-1].get("final") and "annotations" in frames[-1]:
             got["ss_hits"] = frames[-1]["annotations"]["hits"]
     return got
