@@ -19,7 +19,9 @@
  *                    (p.gcMarkWorkerMode != 0) or mark assist (m.curg _Gwaiting with
  *                    waitReasonGCAssistMarking while the M runs on g0). Only GC ticks are
  *                    shipped. No trap in the target: the sampler runs in the timer
- *                    interrupt that happens anyway. */
+ *                    interrupt that happens anyway. It reads the target only while
+ *                    the target may be in a GC mark phase (the gate below): outside
+ *                    one it returns at its first load. */
 #include "common.bpf.h"
 
 /* The sampler's offsets of each target (key: its slot). */
@@ -29,6 +31,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ss_gc_cfg);
 } gc_cfg SEC(".maps") __weak;
+
+/* The sampler's gate, per target (key: its slot): 0 closed, 1 open from a stop-the-world
+ * that starts a mark phase to gcMarkTermination, SS_GC_GATE_ALWAYS set by userspace when
+ * a phase cannot be followed (its uprobes are missing). The uprobes move it only between
+ * 0 and 1, with compare-and-swap; `gc_gates_open` counts the targets whose gate is open,
+ * so that the sampler tests one word before anything else. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized by userspace before load */
+	__type(key, __u32);
+	__type(value, __u64); /* 64 bits: compare-and-swap on 32 needs -mcpu=v3 */
+} gc_gate SEC(".maps") __weak;
+
+__u64 gc_gates_open = 0;
+
+static __always_inline void gc_gate_set(__u32 slot, __u64 from, __u64 to)
+{
+	__u64 *g = bpf_map_lookup_elem(&gc_gate, &slot);
+	if (g && __sync_val_compare_and_swap(g, from, to) == from)
+		__sync_fetch_and_add(&gc_gates_open, to ? 1 : -1);
+}
 
 static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
 {
@@ -63,6 +86,14 @@ int ss_gc_stw_stop(struct pt_regs *ctx)
 	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
+	if (tt) {
+		/* A mark phase starts after this stop (the sweep termination's); any stop when
+		 * its reason cannot be told (before Go 1.21). */
+		__u32 slot = tt->slot;
+		struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
+		if (c && (c->mark_stw_reason == SS_GC_ANY_STW || (__u8)ctx->ax == c->mark_stw_reason))
+			gc_gate_set(slot, 0, 1);
+	}
 	__u64 now = bpf_ktime_get_ns();
 	if (!tt || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
@@ -86,17 +117,28 @@ int ss_gc_stw_start(struct pt_regs *ctx)
 SEC("uprobe")
 int ss_gc_markterm(struct pt_regs *ctx)
 {
-	return gc_event(ctx, SS_GC_MARKTERM, 0);
+	gc_event(ctx, SS_GC_MARKTERM, 0);
+	/* The mark phase is over (a second hit of a morestack re-entry finds the gate closed). */
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
+	if (tt)
+		gc_gate_set(tt->slot, 1, 0);
+	return 0;
 }
 
 SEC("perf_event")
 int ss_gc_sampler(struct bpf_perf_event_data *ctx)
 {
+	if (!gc_gates_open)
+		return 0;
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
 	if (!tt)
 		return 0;
 	__u32 slot = tt->slot;
+	__u64 *gate = bpf_map_lookup_elem(&gc_gate, &slot);
+	if (!gate || !*gate)
+		return 0;
 	struct ss_go_offsets *o = go_offsets(tt);
 	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
 	if (!o || !c || !c->enabled)

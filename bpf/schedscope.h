@@ -356,8 +356,12 @@ struct ss_gc_cfg {
 	ss_u32 g_waitreason;       /* u8 field */
 	ss_u32 p_gcmarkworkermode; /* 0: unknown (workers not classified) */
 	ss_u32 wr_assist;          /* waitReasonGCAssistMarking */
-	ss_u32 pad;
+	ss_u32 mark_stw_reason;    /* the stwReason (low byte of RAX) of the stop that starts a
+				      mark phase, SS_GC_ANY_STW when it cannot be told */
 };
+
+#define SS_GC_ANY_STW 0xffffffffu
+#define SS_GC_GATE_ALWAYS 2 /* gc_gate: the sampler reads the target at every tick */
 
 /* ---- Capacity: event type 30..39.
  * Made by userspace once per interval (never by BPF): the counts of the P sampler, a

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "elf/elf_file.h"
+#include "go/probes.h"
 #include "probe/session.h"
 #include "probe/syscalls.h"
 
@@ -526,6 +528,45 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
   }
   child.release();
   child.wait();
+}
+
+// The GC sampler reads a target only inside its mark phases, followed by the uprobes at
+// both ends (gc.bpf.c): attached, the gate starts closed. Without them it is open for good,
+// and closed again when the target goes. (Its opening and closing in a Go process, and the
+// stop-the-world reasons that open it: the e2e tests.)
+TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
+  REQUIRE_ROOT();
+  for (bool ends : {true, false}) {
+    SCOPED_TRACE(ends ? "both ends of a mark phase probed" : "no mark termination to probe");
+    Child child([] {});
+    probe::SessionConfig cfg;
+    cfg.tgid = uint32_t(child.pid);
+    cfg.ringbuf_bytes = 1 << 16;
+    cfg.gc = true;
+    auto s = probe::Session::open(cfg);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE((*s)->attach().ok());
+    // Uprobes at the child's ELF entry: a real attachment that never fires again.
+    probe::GcProbeTargets t;
+    t.path = "/proc/" + std::to_string(child.pid) + "/exe";
+    auto f = elf::ElfFile::open(t.path);
+    ASSERT_TRUE(f.ok()) << f.error().message;
+    auto entry = go::vaddr_to_file_offset(**f, (*f)->entry());
+    ASSERT_TRUE(entry.has_value());
+    t.stw_stop = t.stw_start = *entry;
+    t.markterm = ends ? *entry : 0;
+    t.sample_period_ns = 0;
+    t.cfg.mark_stw_reason = SS_GC_ANY_STW;
+    auto st = (*s)->attach_gc(child.pid, t);
+    EXPECT_EQ(st.ok(), ends) << (st.ok() ? "" : st.error().message);
+    EXPECT_EQ((*s)->gc_uprobe_count(), ends ? 3u : 2u);
+    EXPECT_EQ((*s)->gc_gate(uint32_t(child.pid)), ends ? 0u : uint64_t{SS_GC_GATE_ALWAYS});
+    EXPECT_EQ((*s)->gc_gates_open(), ends ? 0u : 1u);
+    ASSERT_TRUE((*s)->remove_target(uint32_t(child.pid)).ok());
+    EXPECT_EQ((*s)->gc_gates_open(), 0u);
+    child.release();
+    child.wait();
+  }
 }
 
 // The per-interval read of the threads map goes in batches (several hundred entries per

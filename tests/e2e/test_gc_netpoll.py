@@ -11,7 +11,30 @@ import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, SRC, Proc, require_root, top_json, workload
+from common import SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, top_json, workload
+
+
+def bpf_map_values(owner_pid, name):
+    """The values (bpftool's BTF-formatted JSON) of the map `name` that process
+    `owner_pid` holds."""
+    held = set()  # the ids of the maps its file descriptors hold (fdinfo's map_id)
+    fds = "/proc/%d/fdinfo" % owner_pid
+    for fd in os.listdir(fds):
+        try:
+            with open(os.path.join(fds, fd)) as f:
+                held.update(int(l.split()[1]) for l in f if l.startswith("map_id:"))
+        except OSError:
+            pass
+    maps = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
+                                     text=True, timeout=30, check=True).stdout)
+    ids = [m["id"] for m in maps if m.get("name") == name and m["id"] in held]
+    if len(ids) != 1:
+        return None
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(ids[0])], capture_output=True,
+                         text=True, timeout=30)
+    if out.returncode != 0:
+        return None
+    return [e["formatted"]["value"] for e in json.loads(out.stdout)]
 
 
 def alerts_of(frames, kind):
@@ -206,6 +229,58 @@ class GcNetpoll(unittest.TestCase):
             by = json.loads(rep.stdout)["final"]["census"]["waiting_by_reason"]
             self.assertGreaterEqual(by.get("chan receive", 0), idle, by)
             self.assertFalse([k for k in by if k.startswith("wait reason ")], by)
+
+    def poll_gate(self, name, args, seconds):
+        """Runs the workload under top and reads the GC sampler's gate of its slot (slot 0:
+        the only target) and its gc_cfg from the kernel, every ~50 ms for `seconds`.
+        Returns (gate values, cfg, final frame)."""
+        wl = Proc([workload(name), "-wait-stdin", *args], stdin=True)
+        self.addCleanup(wl.stop, signal.SIGKILL)
+        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
+        self.assertIsNotNone(ready)
+        top = top_json(ready["pid"], "-i", "1s")
+        self.addCleanup(top.stop)
+        first = top.wait_for(lambda o: "target" in o, 15)
+        self.assertIsNotNone(first, "schedscope did not start")
+        wl.send()
+        cfg, gates = None, []
+        end = time.time() + seconds
+        while time.time() < end:
+            if cfg is None or not cfg[0]["enabled"]:  # set once the runtime offsets are read
+                cfg = bpf_map_values(top.p.pid, "gc_cfg")
+            g = bpf_map_values(top.p.pid, "gc_gate")
+            if g:
+                gates.append(g[0])
+            time.sleep(0.05)
+        frames = frames_until_final(top, 30)
+        self.assertTrue(frames and frames[-1].get("final"), "no final frame")
+        self.assertTrue(cfg, "gc_cfg not found")
+        return gates, cfg[0], frames[-1]
+
+    def test_sampler_reads_the_target_only_in_mark_phases(self):
+        """The GC sampler's gate opens at the stop-the-world that starts a mark phase and
+        closes at gcMarkTermination. go1.19 cannot tell a stop's reason: any stop opens it.
+        Under a GC storm it opens and closes, and the samples it lets through still measure
+        the assists."""
+        gates, cfg, final = self.poll_gate("gcstress", ["-live-mb", "128", "-duration", "6s"], 4)
+        self.assertEqual(cfg["mark_stw_reason"], 0xFFFFFFFF, cfg)
+        self.assertTrue(cfg["enabled"], cfg)
+        self.assertGreater(len(gates), 20)
+        self.assertEqual(set(gates), {0, 1}, gates)
+        self.assertGreater(final["gc"]["cycles_total"], 3)
+        self.assertGreater(final["gc"]["assist_ms"], 0, final["gc"])
+
+    def test_sampler_gate_stays_closed_for_stops_outside_the_gc(self):
+        """go1.23 names each stop's reason: thousands of ReadMemStats stops a second leave
+        the sampler's gate closed (only the GC cycles the loop's bookkeeping triggers open
+        it, for their mark phases). Were any stop to open it, it would stay open from one
+        GC's mark termination to the next."""
+        gates, cfg, final = self.poll_gate("stwloop-go1.23-stripped", ["-callers", "2",
+                                                                       "-duration", "5s"], 4)
+        self.assertEqual(cfg["mark_stw_reason"], 2, cfg)  # stwGCSweepTerm
+        self.assertGreater(final["gc"]["stw_reasons"].get("read mem stats", 0), 1000, final["gc"])
+        self.assertGreater(len(gates), 20)
+        self.assertLessEqual(sum(1 for g in gates if g), len(gates) // 10, gates)
 
     def test_recording_reports_the_gc_stall(self):
         with tempfile.TemporaryDirectory() as d:

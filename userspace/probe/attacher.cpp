@@ -195,6 +195,37 @@ Status GcAttacher::set_cfg(uint32_t slot, const ss_gc_cfg& cfg) {
   return {};
 }
 
+// gc_gate holds 0 (closed), 1 (a mark phase, moved by the uprobes) or SS_GC_GATE_ALWAYS;
+// gc_gates_open counts the slots whose gate is not 0. Userspace changes a slot's gate only
+// when no uprobe of that slot can (before they are attached, or after its process went).
+void GcAttacher::close_gate(uint32_t slot) {
+  int fd = bpf_map__fd(skel_.maps.gc_gate);
+  uint64_t v = 0;
+  if (fd < 0 || bpf_map_lookup_elem(fd, &slot, &v) != 0 || !v) return;
+  uint64_t zero = 0;
+  if (bpf_map_update_elem(fd, &slot, &zero, BPF_ANY) == 0)
+    __atomic_fetch_sub(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
+}
+
+void GcAttacher::open_gate_always(uint32_t slot) {
+  int fd = bpf_map__fd(skel_.maps.gc_gate);
+  uint64_t v = 0;
+  if (fd < 0 || bpf_map_lookup_elem(fd, &slot, &v) != 0) return;
+  uint64_t always = SS_GC_GATE_ALWAYS;
+  if (bpf_map_update_elem(fd, &slot, &always, BPF_ANY) == 0 && !v)
+    __atomic_fetch_add(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
+}
+
+uint64_t GcAttacher::gate(uint32_t slot) const {
+  uint64_t v = 0;
+  (void)bpf_map_lookup_elem(bpf_map__fd(skel_.maps.gc_gate), &slot, &v);
+  return v;
+}
+
+uint64_t GcAttacher::gates_open() const {
+  return __atomic_load_n(&skel_.bss->gc_gates_open, __ATOMIC_SEQ_CST);
+}
+
 Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
   if (!enabled_) return make_error("the GC programs were not loaded");
   if (uprobes_.count(pid)) return {};
@@ -208,7 +239,11 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
     uint64_t off;
     const char* what;
   };
+  // Without both ends of a mark phase the sampler cannot be gated: it reads the target at
+  // every tick. Decided before the uprobes can move the gate.
+  if (!t.stw_stop || !t.markterm) open_gate_always(slot);
   auto& mine = uprobes_[pid];
+  bool phase_ends_lost = false;
   for (const Probe& p : {Probe{skel_.progs.ss_gc_stw_stop, t.stw_stop, "stopTheWorldWithSema"},
                          Probe{skel_.progs.ss_gc_stw_start, t.stw_start, "startTheWorldWithSema"},
                          Probe{skel_.progs.ss_gc_markterm, t.markterm, "gcMarkTermination"}}) {
@@ -220,6 +255,7 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
     if (!l) {
       add_err(std::string("uprobe runtime.") + p.what + " at " + hex(p.off) + ": " +
               l.error().message);
+      if (p.prog != skel_.progs.ss_gc_stw_start) phase_ends_lost = true;
       continue;
     }
     mine.emplace_back(p.prog, std::move(l.value()));
@@ -249,6 +285,7 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
       sampler_.emplace_back(l);
     }
   }
+  if (phase_ends_lost) open_gate_always(slot);
   if (mine.empty()) uprobes_.erase(pid);  // nothing attached: a later call tries again
   if (!errors.empty()) return make_error(errors);
   return {};

@@ -181,6 +181,11 @@ class GcAttacher : public Attacher {
   // session, the sampler. Attaches what it can; the error names what failed.
   Status attach_gc(int pid, uint32_t slot, const GcProbeTargets& t);
   Status set_cfg(uint32_t slot, const ss_gc_cfg& cfg);
+  // The sampler's gate of a slot (gc.bpf.c): closed for a slot reused by another process.
+  void close_gate(uint32_t slot);
+  // A slot's gate (0 closed, 1 in a mark phase, SS_GC_GATE_ALWAYS) and how many are open.
+  [[nodiscard]] uint64_t gate(uint32_t slot) const;
+  [[nodiscard]] uint64_t gates_open() const;
   [[nodiscard]] size_t uprobe_count() const;
   [[nodiscard]] size_t sampler_cpus() const { return sampler_.size(); }
 
@@ -189,6 +194,7 @@ class GcAttacher : public Attacher {
   int ncpus_;
   std::map<int, std::vector<std::pair<const bpf_program*, Link>>> uprobes_;  // by pid
   std::vector<Link> sampler_;  // one per CPU; each link owns (closes) its perf event fd
+  void open_gate_always(uint32_t slot);
 };
 
 // Where the --annotations uprobes go: file offsets inside `path`, each with the

@@ -91,6 +91,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_map__set_max_entries(skel->maps.targets_ns, n);
   bpf_map__set_max_entries(skel->maps.go_cfg, n);
   bpf_map__set_max_entries(skel->maps.gc_cfg, n);
+  bpf_map__set_max_entries(skel->maps.gc_gate, n);
   bpf_map__set_max_entries(skel->maps.sc_block, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.sc_all, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.rq_hist, n * SS_HIST_BUCKETS);
@@ -228,6 +229,7 @@ void Session::clear_slot(uint32_t slot) {
   bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &slot, &go, BPF_ANY);
   ss_gc_cfg gc{};
   bpf_map_update_elem(bpf_map__fd(skel_->maps.gc_cfg), &slot, &gc, BPF_ANY);
+  gc_->close_gate(slot);
 }
 
 // bpf/common.bpf.h: SS_TARGET_BITS, the bits of target_bits.
@@ -290,6 +292,7 @@ Status Session::remove_target(uint32_t tgid) {
   std::vector<Link> links;  // what was attached for it, all at once
   for (auto& a : attachers_) a->take_links(int(tgid), links);
   destroy_links(std::move(links));
+  gc_->close_gate(*slot);  // its entries are gone: no program of it moves the gate now
   targets_.erase(tgid);
   const bool traced = all_syscalls(tgid);
   flags_.erase(tgid);
@@ -503,6 +506,11 @@ Status Session::attach_gc(int pid, const GcProbeTargets& t) {
   auto slot = slot_of(uint32_t(pid));
   if (!slot) return slot.error();
   return gc_->attach_gc(pid, *slot, t);
+}
+
+uint64_t Session::gc_gate(uint32_t tgid) const {
+  auto slot = slot_of(tgid);
+  return slot ? gc_->gate(*slot) : 0;
 }
 
 Status Session::set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg) {

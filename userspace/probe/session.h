@@ -119,6 +119,9 @@ class Session {
   Status set_gc_cfg(const ss_gc_cfg& cfg) { return set_gc_cfg(cfg_.tgid, cfg); }
   Status set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg);
   [[nodiscard]] size_t gc_sampler_cpus() const { return gc_->sampler_cpus(); }
+  // The GC sampler's gate of a target (gc.bpf.c; 0 for no target) and the open gates.
+  [[nodiscard]] uint64_t gc_gate(uint32_t tgid) const;
+  [[nodiscard]] uint64_t gc_gates_open() const { return gc_->gates_open(); }
 
   // USDT: attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
