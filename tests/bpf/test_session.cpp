@@ -499,6 +499,18 @@ std::set<std::string> programs_loaded_here() {
   return out;
 }
 
+// A session on `pid` (a small ring), the GC programs loaded if `gc`, attached.
+Expected<std::unique_ptr<probe::Session>> attached_session(pid_t pid, bool gc) {
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(pid);
+  cfg.ringbuf_bytes = 1 << 16;
+  cfg.gc = gc;
+  auto s = probe::Session::open(cfg);
+  if (!s) return s;
+  if (Status st = (*s)->attach(); !st) return st.error();
+  return s;
+}
+
 }  // namespace
 
 TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
@@ -508,13 +520,8 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
   Child child([] {});
   for (bool asked : {false, true}) {
     SCOPED_TRACE(asked ? "GC asked" : "GC not asked");
-    probe::SessionConfig cfg;
-    cfg.tgid = uint32_t(child.pid);
-    cfg.ringbuf_bytes = 1 << 16;
-    cfg.gc = asked;
-    auto s = probe::Session::open(cfg);
+    auto s = attached_session(child.pid, asked);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    ASSERT_TRUE((*s)->attach().ok());
     const auto loaded = programs_loaded_here();
     // The list is the kernel's (a list left empty would pass the checks below).
     EXPECT_TRUE(loaded.count("ss_sched_switch"));
@@ -539,13 +546,8 @@ TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
   for (bool ends : {true, false}) {
     SCOPED_TRACE(ends ? "both ends of a mark phase probed" : "no mark termination to probe");
     Child child([] {});
-    probe::SessionConfig cfg;
-    cfg.tgid = uint32_t(child.pid);
-    cfg.ringbuf_bytes = 1 << 16;
-    cfg.gc = true;
-    auto s = probe::Session::open(cfg);
+    auto s = attached_session(child.pid, true);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    ASSERT_TRUE((*s)->attach().ok());
     // Uprobes at the child's ELF entry: a real attachment that never fires again.
     probe::GcProbeTargets t;
     t.path = "/proc/" + std::to_string(child.pid) + "/exe";

@@ -45,10 +45,9 @@ class GcNetpoll(unittest.TestCase):
     def setUp(self):
         require_root(self)
 
-    def run_top(self, name, args, seconds, until=None):
-        """Starts the workload (-wait-stdin), attaches top --json -i 1s, releases it and
-        collects frames for `seconds` (or until until(frame) is true). Returns
-        (workload proc, frames, workload JSON lines)."""
+    def start_top(self, name, args):
+        """Starts the workload (-wait-stdin), attaches top --json -i 1s and, once it shows
+        its first frame, releases the workload. Returns (workload proc, top proc)."""
         wl = Proc([workload(name), "-wait-stdin", *args], stdin=True)
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
@@ -57,6 +56,13 @@ class GcNetpoll(unittest.TestCase):
         self.addCleanup(top.stop)
         self.assertIsNotNone(top.wait_for(lambda o: "target" in o, 15), "schedscope did not start")
         wl.send()
+        return wl, top
+
+    def run_top(self, name, args, seconds, until=None):
+        """Starts the workload (-wait-stdin), attaches top --json -i 1s, releases it and
+        collects frames for `seconds` (or until until(frame) is true). Returns
+        (workload proc, frames, workload JSON lines)."""
+        wl, top = self.start_top(name, args)
         frames = []
         end = time.time() + seconds
         while time.time() < end:
@@ -234,15 +240,7 @@ class GcNetpoll(unittest.TestCase):
         """Runs the workload under top and reads the GC sampler's gate of its slot (slot 0:
         the only target) and its gc_cfg from the kernel, every ~50 ms for `seconds`.
         Returns (gate values, cfg, final frame)."""
-        wl = Proc([workload(name), "-wait-stdin", *args], stdin=True)
-        self.addCleanup(wl.stop, signal.SIGKILL)
-        ready = wl.wait_for(lambda o: o.get("ev") == "ready", 10)
-        self.assertIsNotNone(ready)
-        top = top_json(ready["pid"], "-i", "1s")
-        self.addCleanup(top.stop)
-        first = top.wait_for(lambda o: "target" in o, 15)
-        self.assertIsNotNone(first, "schedscope did not start")
-        wl.send()
+        _, top = self.start_top(name, args)
         cfg, gates = None, []
         end = time.time() + seconds
         while time.time() < end:
