@@ -2,7 +2,9 @@
 and reports it:
 
 * syscall_storm through fsync (storm_fileio -mode fsync): 200 goroutines each write
-  and fsync their own file; the alert names fsync and main.fsyncer;
+  and fsync their own file, on a disk whose writes are limited for the workload (a cgroup's
+  write-IOPS throttle: a disk that flushes in a tenth of a millisecond makes no storm);
+  the alert names fsync and main.fsyncer;
 * thread_limit (threadlimit): the runtime's limit lowered to 100 with
   debug.SetMaxThreads and 85 threads locked and parked; the alert gives the limit the
   program set (read from the target's memory) and the thread count it saw;
@@ -33,15 +35,67 @@ def first_alert(top, kind, timeout):
     return None, None, frames
 
 
+def throttle_writes(test, pid, path, iops):
+    """Moves process `pid` into a cgroup whose writes to the disk that holds `path` are
+    limited to `iops` a second (blkio on cgroup v1, io.max on v2): each fsync then waits
+    for the disk, however fast the machine's is. Returns what was set, or why nothing was."""
+    st = os.stat(path)
+    sysdev = os.path.realpath("/sys/dev/block/%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev)))
+    if not os.path.isdir(sysdev):
+        return "no throttle: %s is on no block device" % path
+    if os.path.exists(os.path.join(sysdev, "partition")):  # the throttle takes the whole disk
+        sysdev = os.path.dirname(sysdev)
+    with open(os.path.join(sysdev, "dev")) as f:
+        dev = f.read().strip()
+    v1 = "/sys/fs/cgroup/blkio"
+    root = v1 if os.path.isdir(v1) else "/sys/fs/cgroup"
+    cg = os.path.join(root, "schedscope-e2e-fsync-%d" % pid)
+    try:
+        if root != v1:
+            with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
+                f.write("+io")
+        os.mkdir(cg)
+    except OSError as e:
+        return "no throttle: %s: %s" % (cg, e)
+
+    def remove():
+        try:  # the process back to the root, if it is still there, then the group
+            with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        except OSError:
+            pass
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                return
+            except OSError:
+                time.sleep(0.1)
+    test.addCleanup(remove)
+    try:
+        if root == v1:
+            knob, value = "blkio.throttle.write_iops_device", "%s %d" % (dev, iops)
+        else:
+            knob, value = "io.max", "%s wiops=%d" % (dev, iops)
+        with open(os.path.join(cg, knob), "w") as f:
+            f.write(value)
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+    except OSError as e:
+        return "no throttle: %s: %s" % (cg, e)
+    return "%s = %s" % (knob, value)
+
+
 class Alerts(unittest.TestCase):
     def setUp(self):
         require_root(self)
 
-    def start(self, argv):
+    def start(self, argv, before_release=None):
         wl = Proc([*argv, "-wait-stdin"], stdin=True)
         self.addCleanup(wl.stop, signal.SIGKILL)
         ready = wl.wait_for(lambda o: o.get("ev") == "ready", 30)
         self.assertIsNotNone(ready, wl.stderr_text())
+        if before_release:
+            before_release(ready)
         top = top_json(ready["pid"], "-i", "500ms")
         self.addCleanup(top.stop)
         self.assertIsNotNone(top.wait_for(lambda o: "target" in o, 15), top.stderr_text())
@@ -53,8 +107,11 @@ class Alerts(unittest.TestCase):
         # inside fsync at any instant (3 of 3 alerts at the first frame here). With 4 KiB the share
         # of threads caught in fsync at the frame's instant hovers near the detector's 50%
         # and the alert came after 1 to 4 s.
+        throttle = []
         wl, top, _ = self.start([workload("storm_fileio"), "-mode", "fsync", "-size", "65536",
-                                 "-duration", "15s"])
+                                 "-duration", "15s"],
+                                lambda ready: throttle.append(throttle_writes(
+                                    self, ready["pid"], ready["flags"]["dir"], 300)))
         truth = wl.wait_for(lambda o: o.get("ev") == "storm", 10)
         self.assertIsNotNone(truth)
         self.assertEqual(truth["syscall"], "fsync")
@@ -69,7 +126,7 @@ class Alerts(unittest.TestCase):
                   round(f.get("creations_per_s", 0))) for f in seen]
         self.assertIsNotNone(a, f"no syscall_storm alert for the fsync storm; frames "
                                 f"(elapsed, threads, in fsync, on average in fsync, creations/s): {shown}; "
-                                f"workload: {[l for l in wl.lines if 'tick' in l][-3:]}")
+                                f"workload: {[l for l in wl.lines if 'tick' in l][-3:]}; disk: {throttle}")
         self.assertLessEqual(time.time() - t0, 6)
         self.assertEqual(a["syscall"], "fsync")
         self.assertEqual(a["func"], truth["func"])
