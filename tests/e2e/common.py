@@ -217,6 +217,20 @@ class Proc:
         return self.stderr_so_far()
 
 
+def bpf_ids_held(pid, kind):
+    """The ids of the BPF objects of `kind` ("prog" or "map") that process pid holds open
+    (the `prog_id:` / `map_id:` lines of /proc/PID/fdinfo)."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                ids.update(int(l.split()[1]) for l in f if l.startswith(kind + "_id:"))
+        except OSError:
+            pass
+    return ids
+
+
 def schedscope(*args, stdin=False):
     return Proc([SCHEDSCOPE, *args], stdin=stdin)
 

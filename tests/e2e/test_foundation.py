@@ -8,8 +8,8 @@ import tempfile
 import time
 import unittest
 
-from common import (Proc, SCHEDSCOPE, frames_until_final, require_root, schedscope,
-                    thread, top_json, workload)
+from common import (Proc, SCHEDSCOPE, bpf_ids_held, frames_until_final, require_root,
+                    schedscope, thread, top_json, workload)
 
 SLEEPS, SLEEP_MS = 10, 50
 READS, READ_DELAY_MS = 4, 100
@@ -136,27 +136,13 @@ class Foundation(unittest.TestCase):
                 if tid != truth["ready"]["pid"] and tid not in truth["summary"]["killed_tids"]:
                     self.assertIn(tid, created)
 
-    @staticmethod
-    def progs_of(pid):
-        """BPF program ids held open by process pid (from /proc/PID/fdinfo)."""
-        ids = set()
-        d = f"/proc/{pid}/fdinfo"
-        for fd in os.listdir(d):
-            try:
-                for line in open(os.path.join(d, fd)):
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-            except OSError:
-                pass
-        return ids
-
     def test_sigint_detaches_and_prints_totals(self):
         wl = Proc([workload("healthy_cpu"), "-forever"])
         try:
             ready = wl.wait_for(lambda o: "pid" in o, 10)
             top = top_json(ready["pid"], "-i", "200ms")
             self.assertIsNotNone(top.wait_for(lambda o: "target" in o, 10))
-            ours = self.progs_of(top.p.pid)
+            ours = bpf_ids_held(top.p.pid, "prog")
             loaded = {p["id"]: p.get("name") for p in json.loads(subprocess.run(
                 ["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout)}
             self.assertIn("ss_sched_switch", [loaded.get(i) for i in ours])

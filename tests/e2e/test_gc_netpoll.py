@@ -11,20 +11,13 @@ import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, SRC, Proc, frames_until_final, require_root, top_json, workload
+from common import SCHEDSCOPE, SRC, Proc, bpf_ids_held, frames_until_final, require_root, top_json, workload
 
 
 def bpf_map_values(owner_pid, name):
     """The values (bpftool's BTF-formatted JSON) of the map `name` that process
     `owner_pid` holds."""
-    held = set()  # the ids of the maps its file descriptors hold (fdinfo's map_id)
-    fds = "/proc/%d/fdinfo" % owner_pid
-    for fd in os.listdir(fds):
-        try:
-            with open(os.path.join(fds, fd)) as f:
-                held.update(int(l.split()[1]) for l in f if l.startswith("map_id:"))
-        except OSError:
-            pass
+    held = bpf_ids_held(owner_pid, "map")
     maps = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
                                      text=True, timeout=30, check=True).stdout)
     ids = [m["id"] for m in maps if m.get("name") == name and m["id"] in held]
