@@ -155,20 +155,15 @@ static __always_inline void end_offcpu(const struct ss_target *tt, struct ss_thr
 	}
 }
 
-static __always_inline void switch_out(const struct ss_target *tt, struct task_struct *prev,
-				       bool preempt, __u64 now)
+/* Off-CPU by our account, yet running now (switching out, or exiting): the switch that
+ * put it back on CPU was not seen (the kernel at times runs a woken task again without a
+ * sched_switch event for it, nor a wakeup event). The blocked interval still happened: it
+ * ends at the wakeup if one was seen, else now (the short on-CPU stretch since is counted
+ * in it). Only a block in a syscall is closed so: a thread seeded from /proc as sleeping
+ * without one may have been running already. */
+static __always_inline void close_unseen_switch_in(const struct ss_target *tt, struct ss_thread_state *st,
+						   __u32 tid, __u64 now)
 {
-	__u32 tid = task_vpid(prev);
-	bool fresh = false;
-	struct ss_thread_state *st = get_state(tid, tt->tgid, prev, &fresh);
-	if (!st)
-		return;
-	/* Off-CPU by our account, yet switching out: the switch that put it back on CPU was
-	 * not seen (the kernel at times runs a woken task again without a sched_switch event
-	 * for it, nor a wakeup event). The blocked interval still happened: it ends at the
-	 * wakeup if one was seen, else now (the short on-CPU stretch since is counted in it).
-	 * Only a block in a syscall is closed so: a thread seeded from /proc as sleeping
-	 * without one may have been running already. */
 	if (st->state == SS_TS_OFFCPU && st->last_switch_ns && st->block_nr >= 0 &&
 	    st->off_reason != SS_OFF_PREEMPTED) {
 		__u64 end = st->wakeup_ns > st->last_switch_ns && st->wakeup_ns <= now ? st->wakeup_ns : now;
@@ -177,7 +172,19 @@ static __always_inline void switch_out(const struct ss_target *tt, struct task_s
 		st->state = SS_TS_ONCPU;
 		st->last_switch_ns = end;
 		st->last_block_nr = SS_NO_SYSCALL;
+		st->block_nr = SS_NO_SYSCALL;
 	}
+}
+
+static __always_inline void switch_out(const struct ss_target *tt, struct task_struct *prev,
+				       bool preempt, __u64 now)
+{
+	__u32 tid = task_vpid(prev);
+	bool fresh = false;
+	struct ss_thread_state *st = get_state(tid, tt->tgid, prev, &fresh);
+	if (!st)
+		return;
+	close_unseen_switch_in(tt, st, tid, now);
 	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
 		st->oncpu_ns += now - st->last_switch_ns;
 	/* Preempted (even after set_current_state) means the task stays runnable. */
@@ -340,6 +347,8 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 		e->tid = tid;
 		e->is_leader = tid == tgid;
 		if (st) {
+			/* Its last sleep ends here if the switch back onto a CPU was missed. */
+			close_unseen_switch_in(tt, st, tid, now);
 			if (st->state == SS_TS_ONCPU && st->last_switch_ns)
 				st->oncpu_ns += now - st->last_switch_ns;
 			st->last_switch_ns = now;
