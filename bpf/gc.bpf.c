@@ -53,22 +53,18 @@ static __always_inline void gc_gate_set(__u32 slot, __u64 from, __u64 to)
 		__sync_fetch_and_add(&gc_gates_open, to ? 1 : -1);
 }
 
-static __always_inline int gc_event(struct pt_regs *ctx, __u32 what, __u64 arg)
+static __always_inline void gc_event(struct pt_regs *ctx, struct ss_target *tt, __u32 tid, __u32 what,
+				     __u64 arg)
 {
-	__u32 tid = 0;
-	struct ss_target *tt = current_target(&tid);
-	if (!tt)
-		return 0;
 	struct ss_go_offsets *o = go_offsets(tt);
 	struct ss_gc_event *e = reserve_event(SS_EV_GC, sizeof(*e), bpf_ktime_get_ns());
 	if (!e)
-		return 0;
+		return;
 	e->tid = tid;
 	e->what = what;
 	e->arg = arg;
 	e->goid = o ? go_current_goid(o, ctx->r14) : 0;
 	submit(e);
-	return 0;
 }
 
 /* At most SS_GC_STACK_BUDGET stacks per CPU per 100 ms: a stop-the-world loop runs
@@ -83,19 +79,19 @@ struct {
 SEC("uprobe")
 int ss_gc_stw_stop(struct pt_regs *ctx)
 {
-	gc_event(ctx, SS_GC_STW_STOP, ctx->ax);
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
-	if (tt) {
-		/* A mark phase starts after this stop (the sweep termination's); any stop when
-		 * its reason cannot be told (before Go 1.21). */
-		__u32 slot = tt->slot;
-		struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
-		if (c && (c->mark_stw_reason == SS_GC_ANY_STW || (__u8)ctx->ax == c->mark_stw_reason))
-			gc_gate_set(slot, 0, 1);
-	}
+	if (!tt)
+		return 0;
+	gc_event(ctx, tt, tid, SS_GC_STW_STOP, ctx->ax);
+	/* A mark phase starts after this stop (the sweep termination's); any stop when its
+	 * reason cannot be told (before Go 1.21). */
+	__u32 slot = tt->slot;
+	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
+	if (c && (c->mark_stw_reason == SS_GC_ANY_STW || (__u8)ctx->ax == c->mark_stw_reason))
+		gc_gate_set(slot, 0, 1);
 	__u64 now = bpf_ktime_get_ns();
-	if (!tt || !take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
+	if (!take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
 	struct ss_gc_stack *e = reserve_event(SS_EV_GC_STACK, sizeof(*e), now);
 	if (!e)
@@ -111,18 +107,23 @@ int ss_gc_stw_stop(struct pt_regs *ctx)
 SEC("uprobe")
 int ss_gc_stw_start(struct pt_regs *ctx)
 {
-	return gc_event(ctx, SS_GC_STW_START, 0);
+	__u32 tid = 0;
+	struct ss_target *tt = current_target(&tid);
+	if (tt)
+		gc_event(ctx, tt, tid, SS_GC_STW_START, 0);
+	return 0;
 }
 
 SEC("uprobe")
 int ss_gc_markterm(struct pt_regs *ctx)
 {
-	gc_event(ctx, SS_GC_MARKTERM, 0);
-	/* The mark phase is over (a second hit of a morestack re-entry finds the gate closed). */
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
-	if (tt)
-		gc_gate_set(tt->slot, 1, 0);
+	if (!tt)
+		return 0;
+	gc_event(ctx, tt, tid, SS_GC_MARKTERM, 0);
+	/* The mark phase is over (a second hit of a morestack re-entry finds the gate closed). */
+	gc_gate_set(tt->slot, 1, 0);
 	return 0;
 }
 

@@ -541,6 +541,23 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
 // both ends (gc.bpf.c): attached, the gate starts closed. Without them it is open for good,
 // and closed again when the target goes. (Its opening and closing in a Go process, and the
 // stop-the-world reasons that open it: the e2e tests.)
+// GC probe targets at the ELF entry of process `pid`: a real attachment that never fires
+// again. An empty `path` when the entry cannot be found (the test then fails).
+probe::GcProbeTargets entry_probes(int pid) {
+  probe::GcProbeTargets t;
+  std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto f = elf::ElfFile::open(exe);
+  EXPECT_TRUE(f.ok()) << f.error().message;
+  auto entry = f.ok() ? go::vaddr_to_file_offset(**f, (*f)->entry()) : std::nullopt;
+  EXPECT_TRUE(entry.has_value());
+  if (!entry) return t;
+  t.path = exe;
+  t.stw_stop = t.stw_start = t.markterm = *entry;
+  t.sample_period_ns = 0;
+  t.cfg.mark_stw_reason = SS_GC_ANY_STW;
+  return t;
+}
+
 TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
   REQUIRE_ROOT();
   for (bool ends : {true, false}) {
@@ -548,17 +565,9 @@ TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
     Child child([] {});
     auto s = attached_session(child.pid, true);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    // Uprobes at the child's ELF entry: a real attachment that never fires again.
-    probe::GcProbeTargets t;
-    t.path = "/proc/" + std::to_string(child.pid) + "/exe";
-    auto f = elf::ElfFile::open(t.path);
-    ASSERT_TRUE(f.ok()) << f.error().message;
-    auto entry = go::vaddr_to_file_offset(**f, (*f)->entry());
-    ASSERT_TRUE(entry.has_value());
-    t.stw_stop = t.stw_start = *entry;
-    t.markterm = ends ? *entry : 0;
-    t.sample_period_ns = 0;
-    t.cfg.mark_stw_reason = SS_GC_ANY_STW;
+    probe::GcProbeTargets t = entry_probes(child.pid);
+    ASSERT_FALSE(t.path.empty());
+    if (!ends) t.markterm = 0;
     auto st = (*s)->attach_gc(child.pid, t);
     EXPECT_EQ(st.ok(), ends) << (st.ok() ? "" : st.error().message);
     EXPECT_EQ((*s)->gc_uprobe_count(), ends ? 3u : 2u);
@@ -569,6 +578,30 @@ TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
     child.release();
     child.wait();
   }
+}
+
+// An attach where no uprobe took (the gate then open for good) is tried again later; the
+// retry that attaches both ends of a mark phase closes the gate again.
+TEST(BpfSession, GcSamplerGateClosesWhenARetryAttachesBothEnds) {
+  REQUIRE_ROOT();
+  Child child([] {});
+  auto s = attached_session(child.pid, true);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  probe::GcProbeTargets t = entry_probes(child.pid);
+  ASSERT_FALSE(t.path.empty());
+  probe::GcProbeTargets gone = t;
+  gone.path = "/nonexistent/schedscope-test-binary";
+  EXPECT_FALSE((*s)->attach_gc(child.pid, gone).ok());
+  EXPECT_EQ((*s)->gc_uprobe_count(), 0u);
+  EXPECT_EQ((*s)->gc_gate(uint32_t(child.pid)), uint64_t{SS_GC_GATE_ALWAYS});
+  EXPECT_EQ((*s)->gc_gates_open(), 1u);
+  auto st = (*s)->attach_gc(child.pid, t);
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  EXPECT_EQ((*s)->gc_uprobe_count(), 3u);
+  EXPECT_EQ((*s)->gc_gate(uint32_t(child.pid)), 0u);
+  EXPECT_EQ((*s)->gc_gates_open(), 0u);
+  child.release();
+  child.wait();
 }
 
 // The per-interval read of the threads map goes in batches (several hundred entries per

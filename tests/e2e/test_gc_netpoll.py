@@ -11,23 +11,8 @@ import tempfile
 import time
 import unittest
 
-from common import SCHEDSCOPE, SRC, Proc, bpf_ids_held, frames_until_final, require_root, top_json, workload
-
-
-def bpf_map_values(owner_pid, name):
-    """The values (bpftool's BTF-formatted JSON) of the map `name` that process
-    `owner_pid` holds."""
-    held = bpf_ids_held(owner_pid, "map")
-    maps = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
-                                     text=True, timeout=30, check=True).stdout)
-    ids = [m["id"] for m in maps if m.get("name") == name and m["id"] in held]
-    if len(ids) != 1:
-        return None
-    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(ids[0])], capture_output=True,
-                         text=True, timeout=30)
-    if out.returncode != 0:
-        return None
-    return [e["formatted"]["value"] for e in json.loads(out.stdout)]
+from common import (SCHEDSCOPE, SRC, Proc, bpf_map_values, frames_until_final, require_root, top_json,
+                    workload)
 
 
 def alerts_of(frames, kind):

@@ -14,8 +14,8 @@ import time
 import unittest
 import urllib.request
 
-from common import (SCHEDSCOPE, Proc, npm_binary, require_root, testbins, thread, top_json,
-                    workload)
+from common import (SCHEDSCOPE, Proc, bpf_map_values, npm_binary, require_root, testbins, thread,
+                    top_json, workload)
 
 
 def selfreport_truth(proc):
@@ -238,6 +238,9 @@ class GoAwareness(unittest.TestCase):
                                          text=True, timeout=60).stdout)
         self.assertTrue(insp["stripped"])
         self.assertRegex(insp["go_version"], r"^go1\.27")
+        # Its stop-the-world reasons, from its own runtime.stwReasonStrings.
+        self.assertEqual(insp["stw_reasons"]["names"][:3],
+                         ["unknown", "GC mark termination", "GC sweep termination"])
         repo = tempfile.mkdtemp(prefix="schedscope-lefthook-")
         self.addCleanup(shutil.rmtree, repo, True)
         subprocess.run(["git", "init", "-q", repo], check=True)
@@ -264,6 +267,14 @@ class GoAwareness(unittest.TestCase):
             time.sleep(0.05)
         self.assertTrue(hook_children(), "lefthook did not start its hook")
         top = top_json(lh.pid, "-i", "500ms", "-n", "4")
+        # The GC sampler's gate opens only at the stop that starts a mark phase
+        # (stwGCSweepTerm, 2): the binary's table says which value that is on 1.27.
+        cfg, end = None, time.time() + 10
+        while not cfg and top.p.poll() is None and time.time() < end:
+            cfg = bpf_map_values(top.p.pid, "gc_cfg")
+            time.sleep(0.1)
+        self.assertTrue(cfg, "gc_cfg not found")
+        self.assertEqual(cfg[0]["mark_stw_reason"], 2, cfg)
         frames = top.rest(30)
         self.assertTrue(frames)
         t = frames[0]["target"]

@@ -154,6 +154,53 @@ TEST(GcTracker, OldGoLabelsStwByMarkTermination) {
   EXPECT_EQ(g.stw_reasons["stop the world"], 1u);
 }
 
+// A stop's reason is trusted where the binary's own stwReason table was found (any
+// version, none), else on the releases whose enum was checked; elsewhere every stop but
+// the mark termination's is "stop the world" and taken to start a mark phase.
+TEST(GcTracker, StwReasonsFromTheBinarysTableElseTheCheckedReleases) {
+  EXPECT_TRUE(gc::stw_reasons_known(27, true));
+  EXPECT_TRUE(gc::stw_reasons_known(0, true));
+  EXPECT_TRUE(gc::stw_reasons_known(21, false));
+  EXPECT_TRUE(gc::stw_reasons_known(26, false));
+  EXPECT_FALSE(gc::stw_reasons_known(20, false));
+  EXPECT_FALSE(gc::stw_reasons_known(27, false));
+  EXPECT_FALSE(gc::stw_reasons_known(0, false));
+  // One cycle and a read-mem-stats stop in the middle of its mark phase.
+  auto run = [](int minor, const std::vector<std::string>& table) {
+    gc::Tracker t;
+    t.set_go_minor(minor);
+    t.set_stw_reasons(table);
+    feed(t, ev(1 * kMs, SS_GC_STW_STOP, gc::kStwGCSweepTerm));
+    feed(t, ev(2 * kMs, SS_GC_STW_START));
+    feed(t, ev(4 * kMs, SS_GC_STW_STOP, 7));
+    feed(t, ev(5 * kMs, SS_GC_STW_START));
+    feed(t, ev(8 * kMs, SS_GC_STW_STOP, 1));
+    feed(t, ev(8 * kMs + 10, SS_GC_MARKTERM));
+    feed(t, ev(9 * kMs, SS_GC_STW_START));
+    return t.take(0, 10 * kMs, false);
+  };
+  auto mark_start = [](const gc::GcStats& g) {
+    for (const auto& p : g.periods)
+      if (p.kind == "mark") return p.start_ns;
+    return uint64_t{0};
+  };
+  // A table whose 7 differs from the built-in list: the binary's names win.
+  std::vector<std::string> table = {"unknown", "GC mark termination", "GC sweep termination",
+                                    "3", "4", "5", "6", "read mem stats (this binary)"};
+  auto g = run(27, table);
+  EXPECT_EQ(g.stw_reasons["GC sweep termination"], 1u);
+  EXPECT_EQ(g.stw_reasons["read mem stats (this binary)"], 1u);
+  EXPECT_EQ(g.stw_reasons["GC mark termination"], 1u);
+  EXPECT_EQ(mark_start(g), 2 * kMs);  // the mark phase starts after the sweep termination
+  g = run(23, {});  // a checked release without the table: the built-in list
+  EXPECT_EQ(g.stw_reasons["read mem stats"], 1u);
+  EXPECT_EQ(mark_start(g), 2 * kMs);
+  g = run(27, {});  // unchecked, no table: not named, each stop may start a mark phase
+  EXPECT_EQ(g.stw_reasons["stop the world"], 2u);
+  EXPECT_EQ(g.stw_reasons["GC mark termination"], 1u);
+  EXPECT_EQ(mark_start(g), 5 * kMs);
+}
+
 TEST(GcTracker, IgnoresOtherRecords) {
   gc::Tracker t;
   ss_hdr h{};

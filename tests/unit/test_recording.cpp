@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -299,6 +300,25 @@ std::vector<json> replay_frames(const record::Recording& r, json* final = nullpt
   return out;
 }
 
+// A recording of what `write` puts in it and one shown frame a second after the start,
+// replayed: that frame (null when there is none).
+json replay_one_frame(const json& meta, const std::function<void(record::RecordingWriter&)>& write) {
+  TempDir d;
+  std::string path = d.file("one.sched");
+  auto w = record::RecordingWriter::create(path, meta, sync_opts());
+  EXPECT_TRUE(w.ok());
+  if (!w.ok()) return json();
+  write(**w);
+  (*w)->frame({{"mode", "shown"}, {"ts_ns", kT0 + kSec}, {"elapsed_s", 1.0}});
+  EXPECT_TRUE((*w)->finish({{"duration_s", 1.0}}).ok());
+  auto r = record::Recording::open(path);
+  EXPECT_TRUE(r.ok());
+  if (!r.ok()) return json();
+  auto frames = replay_frames(*r);
+  EXPECT_EQ(frames.size(), 1u);
+  return frames.empty() ? json() : frames[0];
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- format
@@ -478,19 +498,11 @@ TEST(Recording, ReplayNamesWaitReasonsFromTheGoMetadata) {
     return c;
   };
   auto replay_census = [&](const json& meta, const json& info) {
-    TempDir d;
-    std::string path = d.file("wr.sched");
-    auto w = record::RecordingWriter::create(path, meta, sync_opts());
-    EXPECT_TRUE(w.ok());
-    if (!info.is_null()) (*w)->info(info);
-    (*w)->census(census());
-    (*w)->frame({{"mode", "shown"}, {"ts_ns", kT0 + kSec}, {"elapsed_s", 1.0}});
-    EXPECT_TRUE((*w)->finish({{"duration_s", 1.0}}).ok());
-    auto r = record::Recording::open(path);
-    EXPECT_TRUE(r.ok());
-    auto frames = replay_frames(*r);
-    EXPECT_EQ(frames.size(), 1u);
-    return frames.empty() ? json() : frames[0]["census"]["waiting_by_reason"];
+    json f = replay_one_frame(meta, [&](record::RecordingWriter& w) {
+      if (!info.is_null()) w.info(info);
+      w.census(census());
+    });
+    return f.is_null() ? json() : f["census"]["waiting_by_reason"];
   };
   std::vector<std::string> names = {"", "GC assist marking", "IO wait"};
   for (int i = 3; i < 27; i++) names.push_back(i == 14 ? "chan receive" : "r" + std::to_string(i));
@@ -504,6 +516,42 @@ TEST(Recording, ReplayNamesWaitReasonsFromTheGoMetadata) {
   // A recording without the table (older, or not found in the binary): the fallback.
   wr = replay_census(meta_json(), nullptr);
   EXPECT_EQ(wr, json({{"IO wait", 2}, {"wait reason 14", 10}})) << wr;
+}
+
+// A stop-the-world's reason is named from the binary's table the recording carries in its
+// target; a recording without it (older, or a binary without the table) names the stops
+// of a release whose enum is not known "stop the world".
+TEST(Recording, ReplayNamesStopsFromTheRecordedStwTable) {
+  auto replay_stws = [&](const model::TargetInfo& t) {
+    json meta = meta_json();
+    meta["target"] = record::target_to_json(t);
+    json f = replay_one_frame(meta, [](record::RecordingWriter& w) {
+      for (uint64_t at : {kT0 + kSec / 4, kT0 + kSec / 2}) {  // two GOMAXPROCS stops
+        ss_gc_event e{};
+        e.h.type = SS_EV_GC;
+        e.h.size = sizeof e;
+        e.h.ts = at;
+        e.what = SS_GC_STW_STOP;
+        e.arg = 9;
+        w.raw(&e.h, sizeof e);
+        e.h.ts += 1000;
+        e.what = SS_GC_STW_START;
+        e.arg = 0;
+        w.raw(&e.h, sizeof e);
+      }
+    });
+    return f.is_null() ? json() : f["gc"]["stw_reasons"];
+  };
+  model::TargetInfo t = target();
+  t.go_version = "go1.27.0";
+  t.stw_reasons = {"unknown", "GC mark termination", "GC sweep termination"};
+  for (int i = 3; i < 17; i++) t.stw_reasons.push_back(i == 9 ? "GOMAXPROCS" : "r" + std::to_string(i));
+  EXPECT_EQ(record::target_from_json(record::target_to_json(t)).stw_reasons, t.stw_reasons);
+  json by = replay_stws(t);
+  EXPECT_EQ(by, json({{"GOMAXPROCS", 2}})) << by;
+  t.stw_reasons.clear();
+  by = replay_stws(t);
+  EXPECT_EQ(by, json({{"stop the world", 2}})) << by;
 }
 
 TEST(Recording, ReportSummarizesAndChecksAlerts) {

@@ -170,6 +170,42 @@ TEST(WaitReasons, LengthFromTheCodeStopsAtTheNextArray) {
   EXPECT_EQ(go::find_wait_reasons(img)->source, "data");
 }
 
+// runtime.stwReasonStrings: the same search anchored on "unknown", "GC mark termination",
+// "GC sweep termination"; the wait reasons' table is not taken for it, nor a table whose
+// element 0 is another name.
+TEST(StwReasons, FoundByItsFirstThreeNames) {
+  const std::vector<std::string> stw = {"unknown", "GC mark termination", "GC sweep termination",
+                                        "write heap dump", "read mem stats"};
+  for (bool pie : {false, true}) {
+    SCOPED_TRACE(pie ? "PIE" : "plain");
+    Synth s;
+    s.table(kNames, pie);
+    s.word(0);
+    s.word(0);
+    uint64_t a = s.table(stw, pie);
+    s.word(0);
+    s.word(0);
+    auto img = s.image();
+    auto t = go::find_stw_reasons(img);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->addr, a);
+    EXPECT_EQ(t->names, stw);
+    EXPECT_EQ(t->source, "data");
+    EXPECT_EQ(go::find_wait_reasons(img)->names, kNames);  // each finds its own
+  }
+  Synth s;
+  s.table({"stopped", "GC mark termination", "GC sweep termination", "x"});
+  s.word(0);
+  s.word(0);
+  s.table({"", "GC mark termination", "GC sweep termination", "x"});
+  s.word(0);
+  s.word(0);
+  s.table({"unknown", "GC sweep termination", "GC mark termination", "x"});  // reordered
+  s.word(0);
+  s.word(0);
+  EXPECT_FALSE(go::find_stw_reasons(s.image()));
+}
+
 TEST(WaitReasons, AbsentOrCorruptGivesNothing) {
   EXPECT_FALSE(go::find_wait_reasons(go::WaitReasonImage{}));
   {  // the strings exist but no array points at them
@@ -370,6 +406,53 @@ TEST(WaitReasonsReal, ForeignBinariesWhenPresent) {
                  {27, "GC worker (active)"},
                  {31, "stopping the world"}}});
   check_binary({npm_binary("lefthook-2.2.2/package/bin/lefthook"), "go1.27", 47, k126});
+}
+
+// runtime.stwReasonStrings: 17 names in every release from 1.21 to 1.27, none before.
+void check_stw(const std::string& path, size_t count) {
+  SCOPED_TRACE(path);
+  if (!schedscope::test::present_or_skip(path)) return;
+  auto b = go::inspect_binary(path);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_EQ(b->stw_reasons.size(), count);
+  if (count == 0) {
+    EXPECT_EQ(b->stw_reasons_source, "none");
+    return;
+  }
+  EXPECT_EQ(b->stw_reasons_source, "data");
+  EXPECT_EQ(b->stw_reasons[0], "unknown");
+  EXPECT_EQ(b->stw_reasons[1], "GC mark termination");
+  EXPECT_EQ(b->stw_reasons[2], "GC sweep termination");
+  EXPECT_EQ(b->stw_reasons[7], "read mem stats");
+  EXPECT_EQ(b->stw_reasons[9], "GOMAXPROCS");
+  EXPECT_EQ(b->stw_reasons[16], "ResetDebugLog (test)");
+}
+
+TEST(StwReasonsReal, NoneBefore121) {
+  check_stw(fixture("hello-stripped"), 0);
+  check_stw(built("workloads/pingpong"), 0);
+  check_stw(npm_binary("esbuild-0.13.15/package/bin/esbuild"), 0);
+  check_stw(npm_binary("esbuild-0.17.19/package/bin/esbuild"), 0);
+}
+
+TEST(StwReasonsReal, From121To127Stripped) {
+  for (const char* v : {"1.21", "1.22", "1.23", "1.24", "1.25", "1.26"})
+    check_stw(testbin(std::string("selfreport-go") + v + "-stripped"), 17);
+  check_stw(built("workloads/stwloop-go1.23-stripped"), 17);
+  check_stw(npm_binary("lefthook-2.2.2/package/bin/lefthook"), 17);
+}
+
+TEST(StwReasonsReal, Go126MatchesItsDwarfTwinSymbol) {
+  const std::string p = testbin("selfreport-go1.26-dwarf");
+  if (!schedscope::test::present_or_skip(p)) return;
+  auto elf = elf::ElfFile::open(p);
+  ASSERT_TRUE(elf.ok());
+  auto sym = (*elf)->symbol("runtime.stwReasonStrings");
+  ASSERT_TRUE(sym);
+  auto t = go::find_stw_reasons(**elf);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->addr, sym->value);
+  EXPECT_EQ(t->names.size() * 16, sym->size);
 }
 
 TEST(WaitReasonsReal, InspectJsonAndNotFound) {

@@ -123,7 +123,10 @@ class Target : public detect::FrameFeed, public detect::FrameSink, public app::O
     t.pid = pid;
     t.comm = proc_.comm;
     t.exe = proc_.exe;
-    if (go_->is_go()) t.go_version = go_->binary().go_version;
+    if (go_->is_go()) {
+      t.go_version = go_->binary().go_version;
+      t.stw_reasons = go_->binary().stw_reasons;
+    }
     t.go_note = go_->note();
     want_ = wanted(opt_.opt_in, proc_);
     if (want_.all_syscalls) {  // in the kernel: this target's flag in the target set

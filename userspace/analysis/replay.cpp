@@ -40,7 +40,8 @@ nlohmann::json target_to_json(const model::TargetInfo& t) {
           {"goroutines", t.goroutines},
           {"goroutines_attached", t.goroutines_attached},
           {"goroutine_exits", t.goroutine_exits},
-          {"goroutines_note", t.goroutines_note}};
+          {"goroutines_note", t.goroutines_note},
+          {"stw_reasons", t.stw_reasons}};
 }
 
 model::TargetInfo target_from_json(const nlohmann::json& j) {
@@ -60,6 +61,13 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   t.goroutine_exits = !j.contains("goroutine_exits");
   get_bool(j, "goroutine_exits", t.goroutine_exits);
   get_str(j, "goroutines_note", t.goroutines_note);
+  // Recorded before the table was read: empty, the release's known list names the stops.
+  if (auto sr = j.find("stw_reasons"); sr != j.end() && sr->is_array()) {
+    for (const auto& n : *sr) {
+      if (t.stw_reasons.size() >= 256) break;  // stwReason is a uint8
+      t.stw_reasons.push_back(n.is_string() ? n.get<std::string>() : std::string());
+    }
+  }
   if (t.max_threads <= 0) t.max_threads = 10000;
   return t;
 }

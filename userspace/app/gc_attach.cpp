@@ -40,10 +40,11 @@ Expected<probe::GcProbeTargets> gc_probe_targets(const GoAttach& go, int pid,
   t.cfg.wr_assist = gc::kWaitReasonGCAssistMarking;
   t.cfg.enabled = (o.g_atomicstatus && o.g_waitreason && o.m_p && o.m_curg) ? 1 : 0;
   // The sampler reads the target only inside a mark phase, opened by the stop-the-world
-  // that starts it: stwGCSweepTerm (2) where the reason is known and checked (1.21-1.26,
-  // docs/go-runtime.md), any stop elsewhere.
+  // that starts it: stwGCSweepTerm where the reason is known (the binary's own table, or a
+  // checked release), any stop elsewhere.
   int minor = go::go_minor(bin.go_version).value_or(0);
-  t.cfg.mark_stw_reason = (minor >= 21 && minor <= 26) ? 2 : SS_GC_ANY_STW;
+  t.cfg.mark_stw_reason =
+      gc::stw_reasons_known(minor, !bin.stw_reasons.empty()) ? gc::kStwGCSweepTerm : SS_GC_ANY_STW;
   return t;
 }
 

@@ -184,7 +184,10 @@ Expected<std::unique_ptr<Observer>> Observer::start(const ObserveOptions& opt, i
   }
   if (opt.go) {
     o->go_ = GoAttach::inspect(pid);
-    if (o->go_->is_go()) t.go_version = o->go_->binary().go_version;
+    if (o->go_->is_go()) {
+      t.go_version = o->go_->binary().go_version;
+      t.stw_reasons = o->go_->binary().stw_reasons;
+    }
     t.go_note = o->go_->note();
     o->model_.set_symbolizer(o->go_.get());
     if (!o->go_->is_go() && opt.goroutines) t.goroutines_note = "not attached: " + o->go_->note();

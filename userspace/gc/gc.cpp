@@ -89,6 +89,10 @@ std::string stw_reason_name(uint64_t reason) {
   return "for test";
 }
 
+bool stw_reasons_known(int go_minor, bool table_found) {
+  return table_found || (go_minor >= 21 && go_minor <= 26);
+}
+
 std::string wait_reason_name(uint32_t reason) {
   switch (reason) {
     case 0:
@@ -126,7 +130,11 @@ void Tracker::close_stw(uint64_t end_ns) {
   p.what = stw_label(s);
   p.cycle = s.markterm ? cycles_total_ : cycles_total_ + 1;
   periods_.push_back(p);
-  bool sweepterm = go_minor_ >= 21 ? (s.reason & 0xff) == 2 : !s.markterm;
+  // Without a known reason every stop but the mark termination's is taken to start a mark
+  // phase (a ReadMemStats stop then too).
+  bool sweepterm = stw_reasons_known(go_minor_, !stw_names_.empty())
+                       ? (s.reason & 0xff) == kStwGCSweepTerm
+                       : !s.markterm;
   if (s.markterm) {
     if (mark_start_ns_) {
       Period m;
@@ -145,8 +153,10 @@ void Tracker::close_stw(uint64_t end_ns) {
 
 std::string Tracker::stw_label(const Stw& s) const {
   if (s.markterm) return "GC mark termination";
-  if (go_minor_ >= 21) return stw_reason_name(s.reason & 0xff);
-  return "stop the world";
+  if (!stw_reasons_known(go_minor_, !stw_names_.empty())) return "stop the world";
+  const uint64_t r = s.reason & 0xff;
+  if (r < stw_names_.size() && !stw_names_[r].empty()) return stw_names_[r];
+  return stw_reason_name(r);
 }
 
 bool Tracker::on_record(const ss_hdr* rec, size_t size) {

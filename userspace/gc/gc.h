@@ -27,8 +27,15 @@ struct BusySpan {
 double mmu(const std::vector<BusySpan>& spans, uint64_t t0, uint64_t t1, uint64_t window_ns);
 
 // ---- names
-// stwReason (1.21+) as the runtime prints it; "" when unknown.
+// stwReason (1.21+) as the runtime prints it (the 1.21-1.26 enum); "for test" beyond it.
 std::string stw_reason_name(uint64_t reason);
+// The stwReason of the stop that starts a mark phase (stwGCSweepTerm).
+inline constexpr uint32_t kStwGCSweepTerm = 2;
+// Whether a stop's stwReason (RAX at runtime.stopTheWorldWithSema) can be trusted: the
+// binary's own runtime.stwReasonStrings was found (go::BinaryInfo::stw_reasons, which
+// anchors 0..2), or the release is one whose enum was checked (1.21-1.26). Else the
+// register holds no reason (before 1.21) or one whose meaning is not known.
+bool stw_reasons_known(int go_minor, bool table_found);
 // waitReason as the runtime prints it, for the values stable in 1.17-1.27 (0..2),
 // else "wait reason N". The fallback when the binary's own table is unknown.
 std::string wait_reason_name(uint32_t reason);
@@ -129,6 +136,8 @@ class Tracker {
     attached_ = attached;
   }
   void set_go_minor(int minor) { go_minor_ = minor; }
+  // The binary's stwReason names (index = value), empty when not found.
+  void set_stw_reasons(const std::vector<std::string>& names) { stw_names_ = names; }
   // Statistics for [t0, t1); `final` summarises since attach without resetting.
   GcStats take(uint64_t t0, uint64_t t1, bool final);
   [[nodiscard]] const Census* census() const { return have_census_ ? &census_ : nullptr; }
@@ -151,6 +160,7 @@ class Tracker {
   uint32_t gcphase_ = 0;
   uint64_t period_ns_ = 1'000'000;
   int go_minor_ = 0;
+  std::vector<std::string> stw_names_;
   std::string note_;
   bool attached_ = false;
   bool seen_records_ = false;

@@ -695,6 +695,7 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
   info.globals.source = "none";
   info.cgo_source = "none";
   info.wait_reasons_source = "none";
+  info.stw_reasons_source = "none";
 
   std::string bi_err;
   std::optional<BuildInfo> bi = load_buildinfo(elf, &bi_err);
@@ -773,10 +774,15 @@ Expected<BinaryInfo> inspect_elf(const ElfFile& elf, const std::string& path) {
       }
     }
   }
-  if (auto wr = find_wait_reasons(elf, pcln.get())) {
+  const WaitReasonImage img = wait_reason_image(elf, pcln.get());
+  if (auto wr = find_wait_reasons(img)) {
     info.wait_reasons = std::move(wr->names);
     info.wait_reasons_addr = wr->addr;
     info.wait_reasons_source = wr->source;
+  }
+  if (auto sr = find_stw_reasons(img)) {
+    info.stw_reasons = std::move(sr->names);
+    info.stw_reasons_source = sr->source;
   }
   info.symbolizer = std::move(pcln);
   return info;

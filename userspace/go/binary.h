@@ -88,6 +88,11 @@ struct BinaryInfo {
   std::vector<std::string> wait_reasons;
   std::string wait_reasons_source;  // "data+code" | "data" | "none" (go/waitreasons.h)
   uint64_t wait_reasons_addr = 0;   // link-time address of the array, 0 when not found
+  // runtime.stwReasonStrings (go/waitreasons.h, Go 1.21 on): the name of each stwReason
+  // value, [0] "unknown", [1] "GC mark termination", [2] "GC sweep termination". Empty
+  // when not found (before 1.21 there is none).
+  std::vector<std::string> stw_reasons;
+  std::string stw_reasons_source;  // "data" | "none"
   std::vector<std::string> warnings;  // recoverable problems (e.g. corrupt build info)
 };
 

@@ -51,6 +51,13 @@ nlohmann::json inspect_to_json(const BinaryInfo& info, const nlohmann::json& ext
       wr["note"] = "runtime.waitReasonStrings not found: wait reasons other than 1 (GC assist "
                    "marking) and 2 (IO wait) are shown as \"wait reason N\"";
     j["wait_reasons"] = std::move(wr);
+    json sr = {{"count", info.stw_reasons.size()},
+               {"source", info.stw_reasons_source},
+               {"names", info.stw_reasons}};
+    if (info.stw_reasons.empty())
+      sr["note"] = "runtime.stwReasonStrings not found (none before Go 1.21): a stop's reason "
+                   "is named from the release's known list on 1.21-1.26, else not at all";
+    j["stw_reasons"] = std::move(sr);
   }
   j["warnings"] = info.warnings;
   if (extra.is_object()) {

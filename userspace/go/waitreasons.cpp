@@ -156,13 +156,22 @@ std::optional<WaitReasonImage::Bound> wait_reason_bound_from_code(std::span<cons
   return std::nullopt;
 }
 
-std::optional<WaitReasonTable> find_wait_reasons(const WaitReasonImage& img) {
+namespace {
+
+// The first three elements of a `[...]string` enum table: [0] (empty: a zero-length
+// header), [1] and [2], which anchor the search.
+struct Anchors {
+  std::string_view e0, e1, e2;
+};
+
+std::optional<WaitReasonTable> find_table(const WaitReasonImage& img, const Anchors& a,
+                                          const std::optional<WaitReasonImage::Bound>& bound) {
   if (img.ptr_size != 4 && img.ptr_size != 8) {
     return std::nullopt;
   }
-  const auto assist = occurrences(img.rodata, kAssist);
-  const auto iowait = occurrences(img.rodata, kIOWait);
-  if (assist.empty() || iowait.empty()) {
+  const auto first = occurrences(img.rodata, a.e1);
+  const auto second = occurrences(img.rodata, a.e2);
+  if (first.empty() || second.empty()) {
     return std::nullopt;
   }
   const uint64_t ps = static_cast<uint64_t>(img.ptr_size);
@@ -173,25 +182,32 @@ std::optional<WaitReasonTable> find_wait_reasons(const WaitReasonImage& img) {
     // Element 1 sits one header after the (pointer-aligned) start of the array.
     for (uint64_t off = (ps - (r.addr + hs) % ps) % ps + hs; off + 2 * hs <= r.bytes.size();
          off += ps) {
-      if (elf::read_word(r.bytes, off + ps, img.ptr_size) != kAssist.size()) {
+      if (elf::read_word(r.bytes, off + ps, img.ptr_size) != a.e1.size()) {
         continue;  // cheap test first: the length
       }
       auto e1 = h.at(off);
       auto e2 = h.at(off + hs);
-      auto e0 = h.at(off - hs);
-      if (!e1 || !assist.count(e1->first) || !e2 || e2->second != kIOWait.size() ||
-          !iowait.count(e2->first) || !e0 || e0->second != 0) {
+      if (!e1 || !first.count(e1->first) || !e2 || e2->second != a.e2.size() ||
+          !second.count(e2->first)) {
+        continue;
+      }
+      if (a.e0.empty()) {
+        auto e0 = h.at(off - hs);
+        if (!e0 || e0->second != 0) {
+          continue;
+        }
+      } else if (h.string_at(off - hs) != a.e0) {
         continue;
       }
       WaitReasonTable t;
       t.addr = r.addr + off - hs;
       t.source = "data";
       size_t cap = kMaxWaitReasons;
-      if (img.bound && img.bound->addr == t.addr) {
-        cap = img.bound->len;
+      if (bound && bound->addr == t.addr) {
+        cap = bound->len;
         t.source = "data+code";
       }
-      t.names.emplace_back();
+      t.names.emplace_back(a.e0);
       for (uint64_t e = off; t.names.size() < cap && e + hs <= r.bytes.size(); e += hs) {
         auto s = h.string_at(e);
         if (!s) {
@@ -212,6 +228,16 @@ std::optional<WaitReasonTable> find_wait_reasons(const WaitReasonImage& img) {
     }
   }
   return std::move(found.front());
+}
+
+}  // namespace
+
+std::optional<WaitReasonTable> find_wait_reasons(const WaitReasonImage& img) {
+  return find_table(img, {"", kAssist, kIOWait}, img.bound);
+}
+
+std::optional<WaitReasonTable> find_stw_reasons(const WaitReasonImage& img) {
+  return find_table(img, {kStwUnknown, kStwMarkTerm, kStwSweepTerm}, std::nullopt);
 }
 
 WaitReasonImage wait_reason_image(const elf::ElfFile& elf, const Symbolizer* syms) {
@@ -279,6 +305,10 @@ WaitReasonImage wait_reason_image(const elf::ElfFile& elf, const Symbolizer* sym
 
 std::optional<WaitReasonTable> find_wait_reasons(const elf::ElfFile& elf, const Symbolizer* syms) {
   return find_wait_reasons(wait_reason_image(elf, syms));
+}
+
+std::optional<WaitReasonTable> find_stw_reasons(const elf::ElfFile& elf, const Symbolizer* syms) {
+  return find_stw_reasons(wait_reason_image(elf, syms));
 }
 
 }  // namespace schedscope::go

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -72,5 +73,20 @@ std::optional<WaitReasonTable> find_wait_reasons(const WaitReasonImage& img);
 WaitReasonImage wait_reason_image(const elf::ElfFile& elf, const Symbolizer* syms = nullptr);
 std::optional<WaitReasonTable> find_wait_reasons(const elf::ElfFile& elf,
                                                  const Symbolizer* syms = nullptr);
+
+// The names of the runtime's stop-the-world reasons (the `stwReason` that
+// runtime.stopTheWorldWithSema takes in RAX, Go 1.21 on), read from the binary the same
+// way: `runtime.stwReasonStrings` is a `[...]string` whose elements 0, 1 and 2 are
+// "unknown", "GC mark termination" and "GC sweep termination" (stwUnknown, stwGCMarkTerm,
+// stwGCSweepTerm). Found, it says both that the stop takes a reason (no such table before
+// 1.21) and that those three values are the binary's own, whatever its version. The
+// table ends at the first implausible entry (runtime.stwReason.String, whose bounds check
+// gives the wait reasons' length, is not linked in: the runtime indexes the array inline).
+inline constexpr std::string_view kStwUnknown = "unknown";
+inline constexpr std::string_view kStwMarkTerm = "GC mark termination";
+inline constexpr std::string_view kStwSweepTerm = "GC sweep termination";
+std::optional<WaitReasonTable> find_stw_reasons(const WaitReasonImage& img);
+std::optional<WaitReasonTable> find_stw_reasons(const elf::ElfFile& elf,
+                                                const Symbolizer* syms = nullptr);
 
 }  // namespace schedscope::go

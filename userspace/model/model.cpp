@@ -542,6 +542,7 @@ void Model::frame_goroutine_counts(Frame& f, bool final) {
 // GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
 void Model::frame_gc(Frame& f, uint64_t since, bool final) {
   gc_.set_go_minor(go::go_minor(target_.go_version).value_or(0));
+  gc_.set_stw_reasons(target_.stw_reasons);
   f.gc = gc_.take(since, snap_ns_, final);
   if (const auto* c = gc_.census()) f.census = *c;
 }

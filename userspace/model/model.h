@@ -29,6 +29,8 @@ struct TargetInfo {
   std::string comm;
   std::string exe;
   std::string go_version;   // "" for a non-Go target
+  // The binary's stwReason names (go::BinaryInfo::stw_reasons), empty when not found.
+  std::vector<std::string> stw_reasons;
   bool go_enabled = false;  // Go context (offsets validated)
   std::string go_note;      // why Go features are off, or the offsets source
   bool all_syscalls = false;

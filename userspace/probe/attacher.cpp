@@ -239,8 +239,10 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
     uint64_t off;
     const char* what;
   };
-  // Without both ends of a mark phase the sampler cannot be gated: it reads the target at
-  // every tick. Decided before the uprobes can move the gate.
+  // No uprobe of this process is attached (a first attach, or a retry after none took):
+  // the gate starts closed. Without both ends of a mark phase the sampler cannot be gated:
+  // it reads the target at every tick. Decided before the uprobes can move the gate.
+  close_gate(slot);
   if (!t.stw_stop || !t.markterm) open_gate_always(slot);
   auto& mine = uprobes_[pid];
   bool phase_ends_lost = false;
