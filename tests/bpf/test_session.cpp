@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "app/observe.h"
 #include "elf/elf_file.h"
 #include "go/probes.h"
 #include "probe/session.h"
@@ -748,6 +749,58 @@ TEST(BpfSession, AllSyscallsOfTopTracesItsTargetWithoutAsking) {
 // exit record (which carries its final totals) was sent: the snapshot that follows has
 // only the threads still alive, and the exited ones' last context switches (after
 // sched_process_exit) do not make their entries again. The process's own exit empties it.
+// The threads seeded from /proc at attach: one that had already exited gets no entry (no
+// exit event would delete it; it would show as a live thread for as long as the target is
+// observed). Here the main thread, gone (exit of the thread alone) while another thread
+// runs: a zombie leader in /proc.
+TEST(BpfSession, SeedingLeavesOutAThreadThatHadAlreadyExited) {
+  REQUIRE_ROOT();
+  int said[2], hold[2];
+  ASSERT_EQ(pipe(said), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  Child child([&] {
+    close(said[0]);
+    close(hold[1]);
+    static int fds[2];
+    fds[0] = said[1];
+    fds[1] = hold[0];
+    pthread_t t;
+    pthread_create(
+        &t, nullptr,
+        [](void*) -> void* {
+          pid_t tid = pid_t(syscall(SYS_gettid));
+          (void)!write(fds[0], &tid, sizeof tid);
+          char b;
+          (void)!read(fds[1], &b, 1);  // alive until the parent closes its end
+          _exit(0);
+        },
+        nullptr);
+    syscall(SYS_exit, 0);  // this thread only (pthread_exit would unwind through the test's frames)
+  });
+  close(said[1]);
+  close(hold[0]);
+  child.release();
+  pid_t worker = 0;
+  ASSERT_EQ(read(said[0], &worker, sizeof worker), ssize_t(sizeof worker));
+  close(said[0]);
+  bool zombie = false;
+  for (int i = 0; i < 400 && !zombie; i++) {
+    zombie = app::thread_exiting(child.pid, uint32_t(child.pid));
+    if (!zombie) sleep_ms(5);
+  }
+  ASSERT_TRUE(zombie) << "the main thread did not exit";
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  app::seed_thread_states(*s, child.pid);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  std::vector<uint32_t> in_map;
+  for (const auto& e : snap->threads) in_map.push_back(e.tid);
+  EXPECT_EQ(in_map, std::vector<uint32_t>{uint32_t(worker)}) << "only the living thread";
+  close(hold[1]);
+  EXPECT_EQ(child.wait(), 0);
+}
+
 TEST(BpfSession, ExitDeletesTheThreadsEntryAfterItsRecord) {
   REQUIRE_ROOT();
   constexpr int kThreads = 8, kSleeps = 3, kMs = 5;

@@ -435,3 +435,25 @@ TEST(OutputWatch, WriteErrorsOtherThanEpipeAreErrors) {
   app::g_stop = 0;
   std::fclose(out);
 }
+
+// A thread seeded from /proc at attach is dropped again when its stat says it is exiting:
+// a live thread is not, a zombie (exited, not waited for) and a tid that is gone are.
+TEST(ThreadExiting, LiveZombieAndGone) {
+  EXPECT_FALSE(app::thread_exiting(getpid(), uint32_t(syscall(SYS_gettid))));
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  // Exited and not reaped: a zombie until waitpid.
+  for (int i = 0; i < 200; i++) {
+    std::ifstream st("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    std::getline(st, line);
+    if (line.find(") Z ") != std::string::npos) break;
+    usleep(5000);
+  }
+  EXPECT_TRUE(app::thread_exiting(child, uint32_t(child)));
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(app::thread_exiting(child, uint32_t(child)));  // gone
+  EXPECT_TRUE(app::thread_exiting(getpid(), 0x7ffffff0u));    // never was
+}

@@ -74,6 +74,9 @@ void seed_threads(probe::Session& s, int pid) {
       }
     }
     s.seed_thread(tid, st);
+    // Exiting as it was seeded: its exit (which deletes its entry) may have come first, and
+    // the entry would outlive it. One that begins to exit after this finds its entry.
+    if (thread_exiting(pid, tid)) s.forget_thread(tid);
   }
   closedir(d);
 }

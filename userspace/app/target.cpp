@@ -29,9 +29,9 @@ std::string read_first_line(const std::string& path) {
   return s;
 }
 
-// Field 3 (state) and 9 (flags) of /proc/PID/stat, parsed after the last ')'.
-bool stat_fields(int pid, char* state, unsigned long* flags) {
-  std::string s = read_first_line("/proc/" + std::to_string(pid) + "/stat");
+// Field 3 (state) and 9 (flags) of a /proc stat file, parsed after the last ')'.
+bool stat_fields(const std::string& path, char* state, unsigned long* flags) {
+  std::string s = read_first_line(path);
   auto rp = s.rfind(')');
   if (rp == std::string::npos) return false;
   std::istringstream is(s.substr(rp + 2));
@@ -42,9 +42,23 @@ bool stat_fields(int pid, char* state, unsigned long* flags) {
   return !is.fail();
 }
 
+bool stat_fields(int pid, char* state, unsigned long* flags) {
+  return stat_fields("/proc/" + std::to_string(pid) + "/stat", state, flags);
+}
+
 constexpr unsigned long kPfKthread = 0x00200000;
+constexpr unsigned long kPfExiting = 0x00000004;  // set by do_exit() before sched_process_exit
 
 }  // namespace
+
+bool thread_exiting(int pid, uint32_t tid) {
+  char state = 0;
+  unsigned long flags = 0;
+  if (!stat_fields("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat",
+                   &state, &flags))
+    return true;
+  return state == 'Z' || state == 'X' || (flags & kPfExiting) != 0;
+}
 
 bool process_alive(int pid) {
   char state = 0;

@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct ProcInfo {
 };
 
 // Checks the pid names a live user-space process. Error messages are one clear line.
+// Whether thread `tid` of `pid` has begun to exit (PF_EXITING: its sched_process_exit may
+// already have run), is a zombie or dead, or is gone.
+bool thread_exiting(int pid, uint32_t tid);
 Expected<ProcInfo> probe_pid(int pid, int* exit_code);
 
 // The credentials a launched command runs with (-u/--user).
