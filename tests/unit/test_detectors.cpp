@@ -304,6 +304,34 @@ TEST(StuckP, StaysActiveThroughASignalBlipWhileTicksStayFrozen) {
   EXPECT_EQ(find(f4, "stuck_p"), nullptr) << "ticks moved: the P schedules again";
 }
 
+// The same, when the restarted call's block is counted from its restart (its clock back
+// under --stuck-ms) while the P's ticks stay frozen: the alert stays, with the same start.
+TEST(StuckP, StaysActiveWhenTheBlocksClockRestartsWhileTicksStayFrozen) {
+  detect::Detectors d;
+  auto mk = [](uint64_t ts, double blocked_ms, uint32_t tick) {
+    return frame(ts, {P(0, 1, 1, 701, 3, tick, 1)}, {M(1, 701, 0, -1, 3, "main.b")},
+                 {T(701, "sleeping", "read", blocked_ms)});
+  };
+  auto f1 = mk(kSec, 1500, 10);
+  detect::attach(f1, d.evaluate(f1));
+  auto f2 = mk(2 * kSec, 2500, 10);
+  detect::attach(f2, d.evaluate(f2));
+  const auto* raised = find(f2, "stuck_p");
+  ASSERT_NE(raised, nullptr);
+  const uint64_t since = raised->ts_ns;
+  auto f3 = mk(3 * kSec, 300, 10);
+  detect::attach(f3, d.evaluate(f3));
+  const auto* a = find(f3, "stuck_p");
+  ASSERT_NE(a, nullptr) << "a restarted block with frozen ticks must not clear the alert";
+  EXPECT_EQ(a->ts_ns, since);
+  EXPECT_DOUBLE_EQ(a->duration_ms, 3500);
+  EXPECT_TRUE(d.history().empty());
+  auto f4 = mk(4 * kSec, 300, 11);
+  detect::attach(f4, d.evaluate(f4));
+  EXPECT_EQ(find(f4, "stuck_p"), nullptr) << "ticks moved: the P schedules again";
+  EXPECT_EQ(d.history().size(), 1u);
+}
+
 namespace {
 
 // A thread that runs goroutine `goid` and is between two calls at the frame's instant, after

@@ -70,9 +70,11 @@ void Detectors::stuck_p(const model::Frame& f, std::map<std::string, Alert>& now
     const model::ThreadRow& r = *rit->second;
     double frozen_ms = double(f.ts_ns - tr.unchanged_since_ns) / 1e6;
     const std::string key = "stuck_p:" + std::to_string(p.id);
-    if (!blocked_in_kernel(r)) {
-      // The same M, on a P whose ticks have stayed frozen since the alert was raised, caught
-      // on CPU for a moment (a signal interrupting the call and restarting it): still stuck.
+    // The alert already raised for this P stays while the same M holds it and its ticks have
+    // stayed frozen since: a signal interrupting the call and restarting it catches the
+    // thread on CPU for a moment, or restarts the block's own clock when the restart is not
+    // taken for the same block (a long gap on CPU, under load). The P never moved.
+    auto still_stuck = [&] {
       auto it = active_.find(key);
       if (it != active_.end() && it->second.tid == uint32_t(m->tid) &&
           tr.unchanged_since_ns <= it->second.ts_ns) {
@@ -81,10 +83,16 @@ void Detectors::stuck_p(const model::Frame& f, std::map<std::string, Alert>& now
         a.last_ns = f.ts_ns;
         now[key] = a;
       }
+    };
+    if (!blocked_in_kernel(r)) {
+      still_stuck();
       continue;
     }
     double dur = blocked_ms(r);
-    if (dur < opt_.stuck_ms) continue;
+    if (dur < opt_.stuck_ms) {
+      still_stuck();
+      continue;
+    }
 
     Alert a;
     a.kind = "stuck_p";
