@@ -269,8 +269,9 @@ class GoAwareness(unittest.TestCase):
         top = top_json(lh.pid, "-i", "500ms", "-n", "4")
         # The GC sampler's gate opens only at the stop that starts a mark phase
         # (stwGCSweepTerm, 2): the binary's table says which value that is on 1.27.
+        # The map exists (zeroed) from the load; the GC attach fills it in a moment later.
         cfg, end = None, time.time() + 10
-        while not cfg and top.p.poll() is None and time.time() < end:
+        while not (cfg and cfg[0]["mark_stw_reason"]) and top.p.poll() is None and time.time() < end:
             cfg = bpf_map_values(top.p.pid, "gc_cfg")
             time.sleep(0.1)
         self.assertTrue(cfg, "gc_cfg not found")
