@@ -26,6 +26,17 @@ std::string alerts_key(const nlohmann::json& j) {
   return dump_json(alerts_to_json(alerts_from_json(j)));
 }
 
+// The names of a recorded enum table (index = value), at most 256: the runtime's wait and
+// stop-the-world reasons are uint8. A non-string entry is an unknown name.
+std::vector<std::string> enum_names(const nlohmann::json& arr) {
+  std::vector<std::string> names;
+  for (const auto& n : arr) {
+    if (names.size() >= 256) break;
+    names.push_back(n.is_string() ? n.get<std::string>() : std::string());
+  }
+  return names;
+}
+
 }  // namespace
 
 nlohmann::json target_to_json(const model::TargetInfo& t) {
@@ -62,12 +73,7 @@ model::TargetInfo target_from_json(const nlohmann::json& j) {
   get_bool(j, "goroutine_exits", t.goroutine_exits);
   get_str(j, "goroutines_note", t.goroutines_note);
   // Recorded before the table was read: empty, the release's known list names the stops.
-  if (auto sr = j.find("stw_reasons"); sr != j.end() && sr->is_array()) {
-    for (const auto& n : *sr) {
-      if (t.stw_reasons.size() >= 256) break;  // stwReason is a uint8
-      t.stw_reasons.push_back(n.is_string() ? n.get<std::string>() : std::string());
-    }
-  }
+  if (auto sr = j.find("stw_reasons"); sr != j.end() && sr->is_array()) t.stw_reasons = enum_names(*sr);
   if (t.max_threads <= 0) t.max_threads = 10000;
   return t;
 }
@@ -114,12 +120,7 @@ void Replayer::read_wait_reasons(const nlohmann::json& meta) {
   if (go == meta.end() || !go->is_object()) return;
   auto wr = go->find("wait_reasons");
   if (wr == go->end() || !wr->is_array() || wr->empty()) return;
-  auto names = std::make_shared<std::vector<std::string>>();
-  for (const auto& n : *wr) {
-    if (names->size() >= 256) break;  // g.waitreason is a uint8
-    names->push_back(n.is_string() ? n.get<std::string>() : std::string());
-  }
-  wait_reasons_ = std::move(names);
+  wait_reasons_ = std::make_shared<std::vector<std::string>>(enum_names(*wr));
 }
 
 // The stacks the live observer walked from /proc/PID/mem after building the frame.
