@@ -123,12 +123,26 @@ static __always_inline __u32 pid_nr_in_ns(struct pid *pid)
 	return 0;
 }
 
-/* Thread id of t in the observer's namespace. */
+/* Thread id of t in the observer's namespace. t is a BTF pointer (a tp_btf argument or
+ * bpf_get_current_task_btf()), as in every program here: its fields are read with direct
+ * loads, which the verifier turns into fault-safe loads, not with bpf_probe_read_kernel
+ * calls (a helper call each, on the paths every context switch takes:
+ * docs/kernel-side.md). */
 static __always_inline __u32 task_vpid(struct task_struct *t)
 {
 	if (!ns_ino)
-		return BPF_CORE_READ(t, pid);
-	return pid_nr_in_ns(BPF_CORE_READ(t, thread_pid));
+		return t->pid;
+	return pid_nr_in_ns(t->thread_pid);
+}
+
+/* t's comm into dst, with two direct 8-byte loads (t a BTF pointer, as in task_vpid). The
+ * kernel keeps comm NUL-terminated and padded (set_task_comm), so dst is a C string. */
+static __always_inline void task_comm(char dst[SS_COMM_LEN], struct task_struct *t)
+{
+	_Static_assert(sizeof(t->comm) == SS_COMM_LEN, "task_struct.comm is 16 bytes");
+	const __u64 *src = (const __u64 *)t->comm;
+	((__u64 *)dst)[0] = src[0];
+	((__u64 *)dst)[1] = src[1];
 }
 
 /* (ns_ino set) t, whose kernel tgid `tg` is in no entry of `targets`, may be a target
@@ -154,7 +168,7 @@ static __noinline struct ss_target *resolve_target(struct task_struct *t, __u32 
 /* The target t is a thread of, or NULL: the filter every program starts with. */
 static __always_inline struct ss_target *target_of(struct task_struct *t)
 {
-	__u32 tg = BPF_CORE_READ(t, tgid);
+	__u32 tg = t->tgid;
 	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
 	if (tt || !ns_ino || !targets_unresolved)
 		return tt;
@@ -172,7 +186,7 @@ static __always_inline struct ss_target *current_target(__u32 *tid)
 		*tid = (__u32)id;
 		return tt;
 	}
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	if (!tt && targets_unresolved)
 		tt = resolve_target(t, tg);
 	if (tt)
@@ -185,7 +199,7 @@ static __always_inline __u32 current_vpid(void)
 {
 	if (!ns_ino)
 		return (__u32)bpf_get_current_pid_tgid();
-	return task_vpid((struct task_struct *)bpf_get_current_task());
+	return task_vpid(bpf_get_current_task_btf());
 }
 
 /* ---- per-target aggregates: key target slot * (entries of one target) + entry.
@@ -354,7 +368,7 @@ static __always_inline void sc_stat_add(struct ss_sc_stat *s, __u64 dur)
  * g0 or gsignal; 0 when unreadable. */
 static __always_inline __u64 go_tls_g(const struct ss_go_offsets *o, struct task_struct *task)
 {
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase), g = 0;
+	__u64 fsbase = task->thread.fsbase, g = 0;
 	if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)o->tls_g)))
 		return 0;
 	return g;

@@ -44,26 +44,26 @@ int BPF_PROG(floor_sched_switch, bool preempt, struct task_struct *prev, struct 
 {
 	/* Each outcome kept on its own: clang would OR the two looked-up pointers for `||`,
 	 * which the verifier refuses. */
-	filtered(is_target(BPF_CORE_READ(prev, tgid)));
-	return filtered(is_target(BPF_CORE_READ(next, tgid)));
+	filtered(is_target(prev->tgid));
+	return filtered(is_target(next->tgid));
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(floor_sched_wakeup, struct task_struct *p)
 {
-	return filtered(is_target(BPF_CORE_READ(p, tgid)));
+	return filtered(is_target(p->tgid));
 }
 
 SEC("tp_btf/task_newtask")
 int BPF_PROG(floor_task_newtask, struct task_struct *task, __u64 clone_flags)
 {
-	return filtered(is_target(BPF_CORE_READ(task, tgid)));
+	return filtered(is_target(task->tgid));
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(floor_sched_process_exit, struct task_struct *p)
 {
-	return filtered(is_target(BPF_CORE_READ(p, tgid)));
+	return filtered(is_target(p->tgid));
 }
 
 /* -S hooks (syscalls.bpf.c) */

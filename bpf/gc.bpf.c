@@ -144,7 +144,7 @@ int ss_gc_sampler(struct bpf_perf_event_data *ctx)
 	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
 	if (!o || !c || !c->enabled)
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 g = go_tls_g(o, task), m = 0, curg = 0, p = 0;
 	if (!go_current_g(o, g, &m, &curg))
 		return 0;

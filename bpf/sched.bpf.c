@@ -45,7 +45,7 @@ struct task_struct___pre514 {
 static __always_inline __u32 task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
+		return t->__state;
 	return (__u32)BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
@@ -60,7 +60,7 @@ static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, 
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (st)
 		return st;
-	if (BPF_CORE_READ(t, flags) & PF_EXITING_)
+	if (t->flags & PF_EXITING_)
 		return NULL;
 	__u32 zero = 0;
 	struct ss_thread_state *init = bpf_map_lookup_elem(&scratch_state, &zero);
@@ -74,7 +74,7 @@ static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, 
 	init->go.m_id = -1;
 	init->go.p_id = -1;
 	init->state = SS_TS_OFFCPU;
-	BPF_CORE_READ_STR_INTO(&init->comm, t, comm);
+	task_comm(init->comm, t);
 	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) == 0)
 		*fresh = true;
 	return bpf_map_lookup_elem(&threads, &tid);
@@ -89,21 +89,28 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 	st->block_nr = SS_NO_SYSCALL;
 	if (!regs)
 		return;
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax;
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return;
-	__u64 ip = BPF_CORE_READ(regs, ip);
-	__u8 insn[2] = {};
-	if (ip < 2 || bpf_probe_read_user(insn, 2, (void *)(ip - 2)))
+	__u64 ip = regs->ip;
+	/* block_ip is the last site found so, in this address space (exec clears it): the
+	 * same site needs no second read of user memory (a thread blocks at a few sites, Go's
+	 * in runtime.futex and friends, again and again). */
+	if (ip < 2)
 		return;
-	if (insn[0] != 0x0f || insn[1] != 0x05)
-		return;
+	if (ip != st->block_ip) {
+		__u8 insn[2] = {};
+		if (bpf_probe_read_user(insn, 2, (void *)(ip - 2)))
+			return;
+		if (insn[0] != 0x0f || insn[1] != 0x05)
+			return;
+	}
 	st->block_nr = nr;
 	st->block_ip = ip;
-	st->block_bp = BPF_CORE_READ(regs, bp);
-	st->block_args[0] = BPF_CORE_READ(regs, di);
-	st->block_args[1] = BPF_CORE_READ(regs, si);
-	st->block_args[2] = BPF_CORE_READ(regs, dx);
+	st->block_bp = regs->bp;
+	st->block_args[0] = regs->di;
+	st->block_args[1] = regs->si;
+	st->block_args[2] = regs->dx;
 }
 
 /* Closes the off-CPU interval that started at st->last_switch_ns and ended at `now`:
@@ -225,12 +232,12 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 	struct ss_thread_state *st = get_state(tid, tt->tgid, next, &fresh);
 	if (!st)
 		return;
-	if (fresh && !BPF_CORE_READ(next, nvcsw) && !BPF_CORE_READ(next, nivcsw)) {
+	if (fresh && !next->nvcsw && !next->nivcsw) {
 		/* Its first time on a CPU (it never switched out): a thread created since attach,
 		 * whose entry starts here rather than at task_newtask (making it there costs the
 		 * creating thread ~0.5 us more, measured: docs/kernel-side.md). It was runnable
 		 * from its creation: that wait is its first off-CPU interval and run-queue wait. */
-		__u64 born = BPF_CORE_READ(next, start_time);
+		__u64 born = next->start_time;
 		if (born && born < now) {
 			st->off_reason = SS_OFF_PREEMPTED;
 			st->last_switch_ns = born;
@@ -244,7 +251,7 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 		 * the signal that interrupted it): time in the run queue is not progress. */
 		if (st->last_switch_ns && now > st->last_switch_ns)
 			st->last_block_end_ns += now - st->last_switch_ns;
-	} else if (st->block_nr >= 0 && BPF_CORE_READ(next, pending.signal.sig[0])) {
+	} else if (st->block_nr >= 0 && next->pending.signal.sig[0]) {
 		/* Woken by a signal (pending until it returns to user mode): the call will be
 		 * restarted after the handler, so the block may continue. A call that returned
 		 * normally starts a new block next time, even if it is the same call again. */
@@ -327,7 +334,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 			e->flags = SS_TN_STACK_SKIPPED;
 		}
 	}
-	BPF_CORE_READ_STR_INTO(&e->comm, cur, comm);
+	task_comm(e->comm, cur);
 	submit(e);
 	return 0;
 }
@@ -356,7 +363,7 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 		} else {
 			__builtin_memset(&e->final, 0, sizeof(e->final));
 		}
-		BPF_CORE_READ_STR_INTO(&e->final.comm, p, comm);
+		task_comm(e->final.comm, p);
 		submit(e);
 	}
 	/* The exit record carries the final totals: the entry goes now, after the record was
