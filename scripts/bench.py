@@ -128,6 +128,9 @@ def observers(build, tmp):
         Observer("top", lambda pid: [ss, "top", "--json", "-p", str(pid)], top_ready, shows="sched"),
         Observer("top -S", lambda pid: [ss, "top", "--json", "-S", "-p", str(pid)], top_ready,
                  shows="syscalls"),
+        # Not in any case's list: for --observers, to tell the GC side's share of top's cost.
+        Observer("top --no-gc", lambda pid: [ss, "top", "--json", "--no-gc", "-p", str(pid)], top_ready,
+                 shows="sched", note="top without the GC uprobes, sampler and census"),
         Observer("record", lambda pid: [ss, "record", "-p", str(pid), "-o",
                                         os.path.join(tmp, f"rec-{pid}.ssr")],
                  ("stderr", r"^recording pid"), shows="sched"),

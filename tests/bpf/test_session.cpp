@@ -581,6 +581,66 @@ TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
   }
 }
 
+// Whether the process has a breakpoint (int3, the byte a registered uprobe writes) at file
+// offset `off` of its executable: the kernel's view of a uprobe, not the session's.
+bool int3_at(pid_t pid, uint64_t off) {
+  char exe[4096] = {};
+  std::string proc = "/proc/" + std::to_string(pid);
+  ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof exe - 1);
+  EXPECT_GT(n, 0);
+  FILE* maps = fopen((proc + "/maps").c_str(), "r");
+  EXPECT_NE(maps, nullptr);
+  if (!maps) return false;
+  uint64_t addr = 0;
+  char line[8192];
+  while (!addr && fgets(line, sizeof line, maps)) {
+    unsigned long long lo = 0, hi = 0, moff = 0;
+    char perms[8] = {}, path[4096] = {};
+    if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &lo, &hi, perms, &moff, path) == 5 &&
+        std::string(path) == exe && perms[2] == 'x' && off >= moff && off < moff + (hi - lo))
+      addr = lo + (off - moff);
+  }
+  fclose(maps);
+  EXPECT_NE(addr, 0u) << "offset " << off << " is not in the executable's text";
+  FILE* mem = fopen((proc + "/mem").c_str(), "rb");
+  EXPECT_NE(mem, nullptr);
+  if (!mem || !addr) return false;
+  unsigned char b = 0;
+  bool ok = fseeko(mem, off_t(addr), SEEK_SET) == 0 && fread(&b, 1, 1, mem) == 1;
+  fclose(mem);
+  EXPECT_TRUE(ok);
+  return b == 0xcc;
+}
+
+// A target that leaves is out of the set at once; its uprobes are detached behind the call
+// (closing one takes ~80 ms: the agent's loop must not wait). wait_detached(), and adding
+// the same process again, return only once they are gone from the process.
+TEST(BpfSession, ATargetsUprobesAreDetachedBehindRemoveTarget) {
+  REQUIRE_ROOT();
+  Child child([] {});
+  auto s = attached_session(child.pid, true);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  probe::GcProbeTargets t = entry_probes(child.pid);
+  ASSERT_FALSE(t.path.empty());
+  ASSERT_FALSE(int3_at(child.pid, t.stw_stop));
+  ASSERT_TRUE((*s)->attach_gc(child.pid, t).ok());
+  EXPECT_EQ((*s)->gc_uprobe_count(), 3u);
+  EXPECT_TRUE(int3_at(child.pid, t.stw_stop));
+  ASSERT_TRUE((*s)->remove_target(uint32_t(child.pid)).ok());
+  EXPECT_EQ((*s)->gc_uprobe_count(), 0u);
+  (*s)->wait_detached(uint32_t(child.pid));
+  EXPECT_FALSE(int3_at(child.pid, t.stw_stop)) << "a uprobe left after wait_detached";
+  // Back as a target: probed again, then out and in again at once.
+  ASSERT_TRUE((*s)->add_target(uint32_t(child.pid)).ok());
+  ASSERT_TRUE((*s)->attach_gc(child.pid, t).ok());
+  EXPECT_TRUE(int3_at(child.pid, t.stw_stop));
+  ASSERT_TRUE((*s)->remove_target(uint32_t(child.pid)).ok());
+  ASSERT_TRUE((*s)->add_target(uint32_t(child.pid)).ok());
+  EXPECT_FALSE(int3_at(child.pid, t.stw_stop)) << "the old uprobes beside the new target";
+  child.release();
+  child.wait();
+}
+
 // An attach where no uprobe took (the gate then open for good) is tried again later; the
 // retry that attaches both ends of a mark phase closes the gate again.
 TEST(BpfSession, GcSamplerGateClosesWhenARetryAttachesBothEnds) {

@@ -539,10 +539,14 @@ void Model::frame_goroutine_counts(Frame& f, bool final) {
   if (!final) goid_frame_ = goid_last_;
 }
 
-// GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
-void Model::frame_gc(Frame& f, uint64_t since, bool final) {
+void Model::set_target(const TargetInfo& t) {
+  target_ = t;
   gc_.set_go_minor(go::go_minor(target_.go_version).value_or(0));
   gc_.set_stw_reasons(target_.stw_reasons);
+}
+
+// GC cycles, stop-the-world pauses, worker/assist share, MMU; the last goroutine census.
+void Model::frame_gc(Frame& f, uint64_t since, bool final) {
   f.gc = gc_.take(since, snap_ns_, final);
   if (const auto* c = gc_.census()) f.census = *c;
 }

@@ -270,13 +270,14 @@ class Symbolize {
 
 class Model {
  public:
-  explicit Model(TargetInfo t) : target_(std::move(t)) {}
+  explicit Model(const TargetInfo& t) { set_target(t); }
 
   void set_symbolizer(const Symbolize* s) {
     sym_ = s;
     stacks_.clear();  // symbolized by the one before
   }
-  void set_target(const TargetInfo& t) { target_ = t; }
+  // The target's identity; also tells the GC tracker the Go release and stop reasons.
+  void set_target(const TargetInfo& t);
   [[nodiscard]] const TargetInfo& target() const { return target_; }
 
   // A ring-buffer record (already size-checked against its header).

@@ -38,6 +38,63 @@ void destroy_links(std::vector<Link> links) {
   for (auto& th : threads) th.join();
 }
 
+LinkReaper::~LinkReaper() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void LinkReaper::later(int pid, std::vector<Link> links) {
+  if (links.empty()) return;
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!worker_.joinable()) {
+    try {
+      worker_ = std::thread([this] { run(); });
+    } catch (const std::system_error&) {  // no thread: the caller waits, as before
+      lk.unlock();
+      destroy_links(std::move(links));
+      return;
+    }
+  }
+  pending_.insert(pid);
+  queue_.emplace_back(pid, std::move(links));
+  lk.unlock();
+  cv_.notify_all();
+}
+
+void LinkReaper::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    auto [pid, links] = std::move(queue_.front());
+    queue_.pop_front();
+    lk.unlock();
+    destroy_links(std::move(links));
+    lk.lock();
+    pending_.erase(pending_.find(pid));
+    cv_.notify_all();
+  }
+}
+
+void LinkReaper::wait(int pid) {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return pending_.count(pid) == 0; });
+}
+
+void LinkReaper::wait_all() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return pending_.empty(); });
+}
+
+size_t LinkReaper::pending(int pid) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return pending_.count(pid);
+}
+
 namespace {
 // Moves the links of `pid` (pid < 0: of every process) out of a per-process table.
 template <typename ByPid>

@@ -3,10 +3,15 @@
 // links that attach them (RAII: destroying the attacher detaches them). probe::Session
 // composes them; a new feature is a new attacher.
 #pragma once
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,6 +34,35 @@ using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 // 50 to 130 ms on the development VM (a 6.18 kernel); the kernel serialises the closes,
 // so threads save the time between them, not the closes (docs/kernel-side.md).
 void destroy_links(std::vector<Link> links);
+
+// Destroys links on a thread of its own, for a caller that must not wait for them: a
+// target leaving a session (the agent drops one whenever a process exits) has its GC
+// uprobes, ~80 ms each to close, and the observation loop would stall that long without
+// draining the ring. While they are pending the programs still run for that process, and
+// return at once: its entry in `targets` is gone first.
+class LinkReaper {
+ public:
+  LinkReaper() = default;
+  ~LinkReaper();  // waits for every pending link
+  LinkReaper(const LinkReaper&) = delete;
+  LinkReaper& operator=(const LinkReaper&) = delete;
+  // Destroys `links` of process `pid` later (now, on this thread, if no thread can start).
+  void later(int pid, std::vector<Link> links);
+  // Returns once no link of `pid` is pending (a process that comes back as a target must
+  // not have its old uprobes beside its new ones).
+  void wait(int pid);
+  void wait_all();
+  [[nodiscard]] size_t pending(int pid);
+
+ private:
+  void run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<int, std::vector<Link>>> queue_;
+  std::multiset<int> pending_;  // a pid per batch queued or being destroyed
+  bool stop_ = false;
+  std::thread worker_;
+};
 
 class Attacher {
  public:

@@ -125,7 +125,9 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
 }
 
 Session::~Session() {
-  // Detach every feature first, every link at once (destroy_links).
+  // Detach every feature first, every link at once (destroy_links); the targets that left
+  // before have theirs destroyed by the reaper, waited for here.
+  reaper_.wait_all();
   std::vector<Link> links;
   for (auto& a : attachers_) a->take_links(-1, links);
   destroy_links(std::move(links));
@@ -239,6 +241,7 @@ static_assert(sizeof(static_cast<schedscope_bpf*>(nullptr)->bss->target_bits) * 
 Expected<uint32_t> Session::add_target(uint32_t tgid) {
   if (!tgid) return make_error("no process id");
   if (targets_.count(tgid)) return make_error("process " + std::to_string(tgid) + " is a target already");
+  reaper_.wait(int(tgid));  // back soon after it left: its old uprobes go first
   uint32_t slot = 0;
   while (slot < cfg_.max_targets) {
     bool taken = false;
@@ -289,10 +292,12 @@ Status Session::remove_target(uint32_t tgid) {
   for (uint32_t k : keys) bpf_map_delete_elem(fd, &k);
   if (ns_ino_ && keys.empty())  // never seen by the BPF side: no longer looked for
     __atomic_fetch_sub(&skel_->bss->targets_unresolved, 1, __ATOMIC_SEQ_CST);
-  std::vector<Link> links;  // what was attached for it, all at once
+  std::vector<Link> links;  // what was attached for it, destroyed on the reaper's thread
   for (auto& a : attachers_) a->take_links(int(tgid), links);
-  destroy_links(std::move(links));
-  gc_->close_gate(*slot);  // its entries are gone: no program of it moves the gate now
+  reaper_.later(int(tgid), std::move(links));
+  // Its entries are gone: its programs, still attached a moment, return at the filter and
+  // leave the gate alone (clear_slot closes it again when the slot is taken).
+  gc_->close_gate(*slot);
   targets_.erase(tgid);
   const bool traced = all_syscalls(tgid);
   flags_.erase(tgid);

@@ -71,8 +71,11 @@ class Session {
   // returns its slot in the per-target maps, whose entries start from zero. Error when
   // the session is full or the process is a target already.
   Expected<uint32_t> add_target(uint32_t tgid);
-  // Takes a process out of the set and detaches what was attached for it.
+  // Takes a process out of the set at once. What was attached for it (its uprobes) is
+  // detached on a thread of the session's (LinkReaper): wait_detached() waits for that,
+  // add_target() of the same process too.
   Status remove_target(uint32_t tgid);
+  void wait_detached(uint32_t tgid) { reaper_.wait(int(tgid)); }
   // (all_syscalls and syscalls_per_target) Traces every syscall of one target, or stops:
   // its SS_TGT_ALL_SYSCALLS flag in the kernel's target set; the raw_syscalls programs are
   // attached with the first such target and detached after the last.
@@ -165,6 +168,7 @@ class Session {
   std::vector<bool> slot_used_;           // slots that held a target before
   // The features; destroyed (detached) before the BPF object.
   std::vector<std::unique_ptr<Attacher>> attachers_;
+  LinkReaper reaper_;  // the links of targets that left
   GoroutineAttacher* goroutines_ = nullptr;
   GcAttacher* gc_ = nullptr;
   UsdtProbeAttacher* usdt_ = nullptr;
