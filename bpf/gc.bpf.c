@@ -18,10 +18,11 @@
  *                    and m.curg and classifies the tick: background mark worker
  *                    (p.gcMarkWorkerMode != 0) or mark assist (m.curg _Gwaiting with
  *                    waitReasonGCAssistMarking while the M runs on g0). Only GC ticks are
- *                    shipped. No trap in the target: the sampler runs in the timer
- *                    interrupt that happens anyway. It reads the target only while
- *                    the target may be in a GC mark phase (the gate below): outside
- *                    one it returns at its first load. */
+ *                    shipped. No trap in the target, but a timer interrupt per tick
+ *                    (a VM exit or two in a VM): userspace enables the events only while
+ *                    some target may be in a GC mark phase (the gates below), woken by the
+ *                    uprobe that opens the first gate or closes the last. It reads a
+ *                    target only while that target's gate is open. */
 #include "common.bpf.h"
 
 /* The sampler's offsets of each target (key: its slot). */
@@ -46,15 +47,20 @@ struct {
 
 __u64 gc_gates_open = 0;
 
-static __always_inline void gc_gate_set(__u32 slot, __u64 from, __u64 to)
+/* Moves a slot's gate; true when that made the count of open gates leave or reach zero:
+ * the sampler's timers must then start or stop, which userspace does (sync_sampler), woken
+ * by the record this stop or mark termination sends. */
+static __always_inline bool gc_gate_set(__u32 slot, __u64 from, __u64 to)
 {
 	__u64 *g = bpf_map_lookup_elem(&gc_gate, &slot);
-	if (g && __sync_val_compare_and_swap(g, from, to) == from)
-		__sync_fetch_and_add(&gc_gates_open, to ? 1 : -1);
+	if (!g || __sync_val_compare_and_swap(g, from, to) != from)
+		return false;
+	__u64 was = __sync_fetch_and_add(&gc_gates_open, to ? 1 : -1);
+	return to ? was == 0 : was == 1;
 }
 
 static __always_inline void gc_event(struct pt_regs *ctx, struct ss_target *tt, __u32 tid, __u32 what,
-				     __u64 arg)
+				     __u64 arg, bool wake)
 {
 	struct ss_go_offsets *o = go_offsets(tt);
 	struct ss_gc_event *e = reserve_event(SS_EV_GC, sizeof(*e), bpf_ktime_get_ns());
@@ -64,7 +70,10 @@ static __always_inline void gc_event(struct pt_regs *ctx, struct ss_target *tt, 
 	e->what = what;
 	e->arg = arg;
 	e->goid = o ? go_current_goid(o, ctx->r14) : 0;
-	submit(e);
+	if (wake)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	else
+		submit(e);
 }
 
 /* At most SS_GC_STACK_BUDGET stacks per CPU per 100 ms: a stop-the-world loop runs
@@ -83,13 +92,14 @@ int ss_gc_stw_stop(struct pt_regs *ctx)
 	struct ss_target *tt = current_target(&tid);
 	if (!tt)
 		return 0;
-	gc_event(ctx, tt, tid, SS_GC_STW_STOP, ctx->ax);
 	/* A mark phase starts after this stop (the sweep termination's); any stop when its
 	 * reason cannot be told (before Go 1.21). */
 	__u32 slot = tt->slot;
 	struct ss_gc_cfg *c = bpf_map_lookup_elem(&gc_cfg, &slot);
+	bool wake = false;
 	if (c && (c->mark_stw_reason == SS_GC_ANY_STW || (__u8)ctx->ax == c->mark_stw_reason))
-		gc_gate_set(slot, 0, 1);
+		wake = gc_gate_set(slot, 0, 1);
+	gc_event(ctx, tt, tid, SS_GC_STW_STOP, ctx->ax, wake);
 	__u64 now = bpf_ktime_get_ns();
 	if (!take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;
@@ -110,7 +120,7 @@ int ss_gc_stw_start(struct pt_regs *ctx)
 	__u32 tid = 0;
 	struct ss_target *tt = current_target(&tid);
 	if (tt)
-		gc_event(ctx, tt, tid, SS_GC_STW_START, 0);
+		gc_event(ctx, tt, tid, SS_GC_STW_START, 0, false);
 	return 0;
 }
 
@@ -121,9 +131,9 @@ int ss_gc_markterm(struct pt_regs *ctx)
 	struct ss_target *tt = current_target(&tid);
 	if (!tt)
 		return 0;
-	gc_event(ctx, tt, tid, SS_GC_MARKTERM, 0);
 	/* The mark phase is over (a second hit of a morestack re-entry finds the gate closed). */
-	gc_gate_set(tt->slot, 1, 0);
+	bool wake = gc_gate_set(tt->slot, 1, 0);
+	gc_event(ctx, tt, tid, SS_GC_MARKTERM, 0, wake);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <set>
@@ -639,6 +640,93 @@ TEST(BpfSession, ATargetsUprobesAreDetachedBehindRemoveTarget) {
   EXPECT_FALSE(int3_at(child.pid, t.stw_stop)) << "the old uprobes beside the new target";
   child.release();
   child.wait();
+}
+
+// Two functions of this binary that stand for a GC's mark start and mark termination: a
+// child calls them, and the GC uprobes are put on them.
+volatile int g_marks = 0;
+extern "C" __attribute__((noinline, used)) void ss_test_mark_start() { g_marks = g_marks + 1; }
+extern "C" __attribute__((noinline, used)) void ss_test_mark_end() { g_marks = g_marks + 2; }
+
+// The file offset of code at `addr` of this process (its executable's mapping).
+uint64_t file_offset_of(const void* addr) {
+  FILE* maps = fopen("/proc/self/maps", "r");
+  if (!maps) return 0;
+  const auto a = reinterpret_cast<uintptr_t>(addr);
+  uint64_t off = 0;
+  char line[8192];
+  while (!off && fgets(line, sizeof line, maps)) {
+    unsigned long long lo = 0, hi = 0, moff = 0;
+    if (sscanf(line, "%llx-%llx %*s %llx", &lo, &hi, &moff) == 3 && a >= lo && a < hi)
+      off = moff + (a - lo);
+  }
+  fclose(maps);
+  return off;
+}
+
+// The sampler's timers tick only while a gate is open (a tick costs the interrupted program
+// a timer interrupt even when the program returns at once). The stop that opens the first
+// gate and the mark termination that closes the last wake the ring's reader, whose poll
+// then starts or stops them; without both ends of a mark phase they tick for good.
+TEST(BpfSession, GcSamplerTicksOnlyWhileAGateIsOpen) {
+  REQUIRE_ROOT();
+  for (bool ends : {true, false}) {
+    SCOPED_TRACE(ends ? "both ends of a mark phase probed" : "no mark termination to probe");
+    int cmd[2];
+    ASSERT_EQ(pipe(cmd), 0);
+    Child child([&] {
+      close(cmd[1]);
+      char c;
+      while (read(cmd[0], &c, 1) == 1) c == 's' ? ss_test_mark_start() : ss_test_mark_end();
+    });
+    close(cmd[0]);
+    auto s = attached_session(child.pid, true);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    probe::GcProbeTargets t = entry_probes(child.pid);
+    ASSERT_FALSE(t.path.empty());
+    t.stw_stop = file_offset_of(reinterpret_cast<const void*>(&ss_test_mark_start));
+    t.markterm = ends ? file_offset_of(reinterpret_cast<const void*>(&ss_test_mark_end)) : 0;
+    ASSERT_NE(t.stw_stop, 0u);
+    t.sample_period_ns = 1'000'000;
+    (void)(*s)->attach_gc(child.pid, t);
+    ASSERT_GT((*s)->gc_sampler_cpus(), 0u);
+    auto ran_ms = [&] {  // the time the sampler's events counted over 100 ms
+      uint64_t a = (*s)->gc_sampler_run_ns();
+      sleep_ms(100);
+      return double((*s)->gc_sampler_run_ns() - a) / 1e6;
+    };
+    EXPECT_EQ((*s)->gc_sampler_ticking(), !ends);
+    if (ends) {
+      EXPECT_EQ(ran_ms(), 0.0) << "the timers ran with every gate closed";
+    } else {
+      EXPECT_GT(ran_ms(), 50.0) << "the timers stopped with the gate open for good";
+    }
+    child.release();
+    probe::EventFn none = [](const ss_hdr*, size_t) {};
+    // One call in the child, then one poll. A call that opens the first gate or closes the
+    // last wakes the poll with its record (else the poll would sleep its 5 s: records are
+    // sent without a wakeup); the others wake nothing.
+    auto step = [&](char c, bool wakes) {
+      ASSERT_EQ(write(cmd[1], &c, 1), 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSERT_TRUE((*s)->poll(wakes ? 5000 : 200, none).ok());
+      if (wakes) {
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4)) << c;
+      }
+    };
+    step('s', ends);
+    EXPECT_EQ((*s)->gc_gates_open(), 1u);
+    EXPECT_TRUE((*s)->gc_sampler_ticking());
+    EXPECT_GT(ran_ms(), 50.0) << "no ticks inside the mark phase";
+    step('e', ends);
+    EXPECT_EQ((*s)->gc_gates_open(), ends ? 0u : 1u);
+    EXPECT_EQ((*s)->gc_sampler_ticking(), !ends);
+    if (ends) {
+      EXPECT_EQ(ran_ms(), 0.0) << "the timers ran after the mark termination";
+    }
+    close(cmd[1]);
+    child.wait();
+  }
 }
 
 // An attach where no uprobe took (the gate then open for good) is tried again later; the

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -237,6 +238,24 @@ void GcAttacher::take_links(int pid, std::vector<Link>& out) {
   if (pid >= 0) return;
   for (auto& l : sampler_) out.push_back(std::move(l));
   sampler_.clear();
+  sampler_fds_.clear();
+  ticking_ = false;
+}
+
+uint64_t GcAttacher::sampler_run_ns() const {
+  uint64_t sum = 0;
+  for (int fd : sampler_fds_) {
+    uint64_t v = 0;
+    if (read(fd, &v, sizeof v) == ssize_t(sizeof v)) sum += v;
+  }
+  return sum;
+}
+
+void GcAttacher::sync_sampler() {
+  const bool want = gates_open() > 0;
+  if (sampler_fds_.empty() || want == ticking_) return;
+  for (int fd : sampler_fds_) (void)ioctl(fd, want ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+  ticking_ = want;
 }
 
 size_t GcAttacher::uprobe_count() const {
@@ -262,6 +281,7 @@ void GcAttacher::close_gate(uint32_t slot) {
   uint64_t zero = 0;
   if (bpf_map_update_elem(fd, &slot, &zero, BPF_ANY) == 0)
     __atomic_fetch_sub(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
+  sync_sampler();
 }
 
 void GcAttacher::open_gate_always(uint32_t slot) {
@@ -271,6 +291,7 @@ void GcAttacher::open_gate_always(uint32_t slot) {
   uint64_t always = SS_GC_GATE_ALWAYS;
   if (bpf_map_update_elem(fd, &slot, &always, BPF_ANY) == 0 && !v)
     __atomic_fetch_add(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
+  sync_sampler();
 }
 
 uint64_t GcAttacher::gate(uint32_t slot) const {
@@ -342,9 +363,12 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
         break;
       }
       sampler_.emplace_back(l);
+      sampler_fds_.push_back(fd);
+      ticking_ = true;  // attaching enabled it
     }
   }
   if (phase_ends_lost) open_gate_always(slot);
+  sync_sampler();
   if (mine.empty()) uprobes_.erase(pid);  // nothing attached: a later call tries again
   if (!errors.empty()) return make_error(errors);
   return {};

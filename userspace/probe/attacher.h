@@ -222,12 +222,24 @@ class GcAttacher : public Attacher {
   [[nodiscard]] uint64_t gates_open() const;
   [[nodiscard]] size_t uprobe_count() const;
   [[nodiscard]] size_t sampler_cpus() const { return sampler_.size(); }
+  // The sampler's timers tick only while a gate is open: enables or disables its perf
+  // events to match gates_open() (the uprobes wake the ring's reader when the count
+  // leaves or reaches zero; the session calls this after each poll). Cheap when nothing
+  // changed. A tick costs the interrupted program a timer interrupt even when the program
+  // returns at once: in a VM, tens of microseconds (docs/gc-netpoll.md).
+  void sync_sampler();
+  [[nodiscard]] bool sampler_ticking() const { return ticking_; }
+  // The time the sampler's perf events counted, summed over CPUs (ns): it stands still
+  // while they are disabled.
+  [[nodiscard]] uint64_t sampler_run_ns() const;
 
  private:
   bool enabled_;
   int ncpus_;
   std::map<int, std::vector<std::pair<const bpf_program*, Link>>> uprobes_;  // by pid
   std::vector<Link> sampler_;  // one per CPU; each link owns (closes) its perf event fd
+  std::vector<int> sampler_fds_;  // their perf event fds, valid while the links live
+  bool ticking_ = false;          // the perf events are enabled
   void open_gate_always(uint32_t slot);
 };
 

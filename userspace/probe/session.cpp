@@ -328,6 +328,7 @@ Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
     n = m < 0 ? m : n + m;
   }
   cur_fn_ = nullptr;
+  if (gc_) gc_->sync_sampler();  // a mark phase began or ended (the GC uprobes woke us)
   if (n < 0 && n != -EINTR) return make_error("ring buffer poll failed: " + errstr(n));
   return n < 0 ? 0 : n;
 }

@@ -125,6 +125,9 @@ class Session {
   // The GC sampler's gate of a target (gc.bpf.c; 0 for no target) and the open gates.
   [[nodiscard]] uint64_t gc_gate(uint32_t tgid) const;
   [[nodiscard]] uint64_t gc_gates_open() const { return gc_->gates_open(); }
+  // Whether the sampler's perf events tick now (only while a gate is open).
+  [[nodiscard]] bool gc_sampler_ticking() const { return gc_->sampler_ticking(); }
+  [[nodiscard]] uint64_t gc_sampler_run_ns() const { return gc_->sampler_run_ns(); }
 
   // USDT: attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
