@@ -93,9 +93,10 @@ static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return;
 	__u64 ip = regs->ip;
-	/* block_ip is the last site found so, in this address space (exec clears it): the
-	 * same site needs no second read of user memory (a thread blocks at a few sites, Go's
-	 * in runtime.futex and friends, again and again). */
+	/* block_ip is the last site found so: the same site needs no second read of user
+	 * memory (a thread blocks at a few sites, Go's in runtime.futex and friends, again and
+	 * again). The exec program clears it when loaded (the agent); otherwise a new image
+	 * would have to fault, not call, at that very address to be taken for a syscall. */
 	if (ip < 2)
 		return;
 	if (ip != st->block_ip) {

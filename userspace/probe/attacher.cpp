@@ -91,11 +91,6 @@ void LinkReaper::wait_all() {
   cv_.wait(lk, [&] { return pending_.empty(); });
 }
 
-size_t LinkReaper::pending(int pid) {
-  std::lock_guard<std::mutex> lk(mu_);
-  return pending_.count(pid);
-}
-
 namespace {
 // Moves the links of `pid` (pid < 0: of every process) out of a per-process table.
 template <typename ByPid>

@@ -52,7 +52,6 @@ class LinkReaper {
   // not have its old uprobes beside its new ones).
   void wait(int pid);
   void wait_all();
-  [[nodiscard]] size_t pending(int pid);
 
  private:
   void run();
