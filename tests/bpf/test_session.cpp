@@ -582,6 +582,28 @@ TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
   }
 }
 
+// One line of /proc/PID/maps.
+struct Mapping {
+  uint64_t lo = 0, hi = 0, off = 0;  // addresses [lo, hi) map the file from offset `off`
+  std::string perms, path;
+};
+
+std::vector<Mapping> maps_of(pid_t pid) {
+  std::vector<Mapping> out;
+  FILE* maps = fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "r");
+  EXPECT_NE(maps, nullptr);
+  if (!maps) return out;
+  char line[8192];
+  while (fgets(line, sizeof line, maps)) {
+    unsigned long long lo = 0, hi = 0, off = 0;
+    char perms[8] = {}, path[4096] = {};
+    if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &lo, &hi, perms, &off, path) >= 4)
+      out.push_back({lo, hi, off, perms, path});
+  }
+  fclose(maps);
+  return out;
+}
+
 // Whether the process has a breakpoint (int3, the byte a registered uprobe writes) at file
 // offset `off` of its executable: the kernel's view of a uprobe, not the session's.
 bool int3_at(pid_t pid, uint64_t off) {
@@ -589,19 +611,11 @@ bool int3_at(pid_t pid, uint64_t off) {
   std::string proc = "/proc/" + std::to_string(pid);
   ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof exe - 1);
   EXPECT_GT(n, 0);
-  FILE* maps = fopen((proc + "/maps").c_str(), "r");
-  EXPECT_NE(maps, nullptr);
-  if (!maps) return false;
   uint64_t addr = 0;
-  char line[8192];
-  while (!addr && fgets(line, sizeof line, maps)) {
-    unsigned long long lo = 0, hi = 0, moff = 0;
-    char perms[8] = {}, path[4096] = {};
-    if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &lo, &hi, perms, &moff, path) == 5 &&
-        std::string(path) == exe && perms[2] == 'x' && off >= moff && off < moff + (hi - lo))
-      addr = lo + (off - moff);
-  }
-  fclose(maps);
+  for (const Mapping& m : maps_of(pid))
+    if (!addr && m.path == exe && m.perms.size() > 2 && m.perms[2] == 'x' && off >= m.off &&
+        off < m.off + (m.hi - m.lo))
+      addr = m.lo + (off - m.off);
   EXPECT_NE(addr, 0u) << "offset " << off << " is not in the executable's text";
   FILE* mem = fopen((proc + "/mem").c_str(), "rb");
   EXPECT_NE(mem, nullptr);
@@ -650,18 +664,10 @@ extern "C" __attribute__((noinline, used)) void ss_test_mark_end() { g_marks = g
 
 // The file offset of code at `addr` of this process (its executable's mapping).
 uint64_t file_offset_of(const void* addr) {
-  FILE* maps = fopen("/proc/self/maps", "r");
-  if (!maps) return 0;
   const auto a = reinterpret_cast<uintptr_t>(addr);
-  uint64_t off = 0;
-  char line[8192];
-  while (!off && fgets(line, sizeof line, maps)) {
-    unsigned long long lo = 0, hi = 0, moff = 0;
-    if (sscanf(line, "%llx-%llx %*s %llx", &lo, &hi, &moff) == 3 && a >= lo && a < hi)
-      off = moff + (a - lo);
-  }
-  fclose(maps);
-  return off;
+  for (const Mapping& m : maps_of(getpid()))
+    if (a >= m.lo && a < m.hi) return m.off + (a - m.lo);
+  return 0;
 }
 
 // The sampler's timers tick only while a gate is open (a tick costs the interrupted program
