@@ -42,6 +42,13 @@ struct task_struct___pre514 {
 	long state;
 } __attribute__((preserve_access_index));
 
+/* A signal pending for the thread (Go's tgkill) or its process (kill): it wakes a thread
+ * blocked in an interruptible call, whose call then restarts after the handler. */
+static __always_inline bool signal_pending_for(struct task_struct *t)
+{
+	return t->pending.signal.sig[0] || t->signal->shared_pending.signal.sig[0];
+}
+
 static __always_inline __u32 task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
@@ -179,7 +186,15 @@ static __always_inline void close_unseen_switch_in(const struct ss_target *tt, s
 		end_offcpu(tt, st, tid, end);
 		st->state = SS_TS_ONCPU;
 		st->last_switch_ns = end;
-		st->last_block_nr = SS_NO_SYSCALL;
+		/* Woken by a signal: the call may be restarting now, as after a seen switch-in. */
+		if (st->signal_wake) {
+			st->last_block_nr = st->block_nr;
+			st->last_block_arg0 = st->block_args[0];
+			st->last_block_end_ns = end;
+		} else {
+			st->last_block_nr = SS_NO_SYSCALL;
+		}
+		st->signal_wake = 0;
 		st->block_nr = SS_NO_SYSCALL;
 	}
 }
@@ -252,7 +267,7 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 		 * the signal that interrupted it): time in the run queue is not progress. */
 		if (st->last_switch_ns && now > st->last_switch_ns)
 			st->last_block_end_ns += now - st->last_switch_ns;
-	} else if (st->block_nr >= 0 && next->pending.signal.sig[0]) {
+	} else if (st->block_nr >= 0 && (st->signal_wake || signal_pending_for(next))) {
 		/* Woken by a signal (pending until it returns to user mode): the call will be
 		 * restarted after the handler, so the block may continue. A call that returned
 		 * normally starts a new block next time, even if it is the same call again. */
@@ -265,6 +280,7 @@ static __always_inline void switch_in(const struct ss_target *tt, struct task_st
 	st->state = SS_TS_ONCPU;
 	st->last_switch_ns = now;
 	st->wakeup_ns = 0;
+	st->signal_wake = 0;
 	st->block_nr = SS_NO_SYSCALL;
 }
 
@@ -293,8 +309,12 @@ static __always_inline void on_wakeup(struct task_struct *p)
 		return;
 	__u32 tid = task_vpid(p);
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns)
+	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns) {
 		st->wakeup_ns = bpf_ktime_get_ns();
+		/* Noted here too: the kernel at times runs a woken task with no sched_switch
+		 * event for it (close_unseen_switch_in), and then only the wakeup tells. */
+		st->signal_wake = st->block_nr >= 0 && signal_pending_for(p);
+	}
 }
 
 SEC("tp_btf/sched_wakeup")

@@ -63,7 +63,12 @@ typedef __s64 ss_s64;
 #define SS_TS_OFFCPU 1
 
 #define SS_NO_SYSCALL (-1)
-#define SS_BLOCK_MERGE_NS 2000000ull /* on-CPU gap that still continues a block */
+/* On-CPU time between a signal's wakeup and the restarted call that still continues the
+ * block (run-queue time is not counted). Go's own handler takes microseconds, but on a
+ * loaded machine the woken thread can be preempted slice after slice in the kernel before
+ * the restart: 1.6-3.2 ms of on-CPU time were measured in such episodes, so 2 ms cut
+ * a stuck raw read into pieces that never reached the stuck-P threshold. */
+#define SS_BLOCK_MERGE_NS 20000000ull
 
 /* Go context resolved from the thread's TLS g (all zero when unknown). */
 struct ss_goctx {
@@ -126,7 +131,8 @@ struct ss_thread_state {
 	ss_u64 last_block_end_ns;       /* switch-in that ended the previous block */
 	ss_u64 last_block_arg0;
 	ss_s32 last_block_nr;           /* syscall of the previous block, SS_NO_SYSCALL */
-	ss_u32 pad0;
+	ss_u32 signal_wake;             /* a signal was pending at the wakeup of this off-CPU
+	                                 * interval: a blocked call restarts after the handler */
 	ss_u64 block_ip;                /* user IP and frame pointer at the switch-out into the */
 	ss_u64 block_bp;                /* block: userspace walks the blocked G's stack from them */
 	struct ss_goctx go;             /* Go context at the last switch-out */
