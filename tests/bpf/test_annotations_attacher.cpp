@@ -20,33 +20,12 @@
 #include "elf/elf_file.h"
 #include "go/binary.h"
 #include "probe/session.h"
+#include "bpf_test_support.h"
 
 using namespace schedscope;
+using schedscope::bpftest::programs_loaded_here;
 
 namespace {
-
-#define REQUIRE_ROOT()                                                                \
-  do {                                                                                \
-    if (geteuid() != 0) GTEST_SKIP() << "BPF tests need root: skipped (run as root)"; \
-  } while (0)
-
-std::set<std::string> programs_loaded_here() {
-  std::set<std::string> out;
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    std::string fd = e->d_name;
-    if (fd[0] < '0' || fd[0] > '9') continue;
-    char target[64] = {};
-    if (readlink(("/proc/self/fd/" + fd).c_str(), target, sizeof target - 1) <= 0) continue;
-    if (std::string(target) != "anon_inode:bpf-prog") continue;
-    bpf_prog_info info{};
-    uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(std::stoi(fd), &info, &len) == 0) out.insert(info.name);
-  }
-  closedir(d);
-  return out;
-}
 
 // The workload, exec'd and blocked on its stdin (-wait-stdin) until go() is called.
 struct Workload {

@@ -24,16 +24,13 @@
 #include "elf/elf_file.h"
 #include "go/probes.h"
 #include "probe/session.h"
+#include "bpf_test_support.h"
 #include "probe/syscalls.h"
 
 using namespace schedscope;
+using schedscope::bpftest::programs_loaded_here;
 
 namespace {
-
-#define REQUIRE_ROOT()                                                                \
-  do {                                                                                \
-    if (geteuid() != 0) GTEST_SKIP() << "BPF tests need root: skipped (run as root)"; \
-  } while (0)
 
 // A child process held at a gate; runs `body` once released, then exits.
 struct Child {
@@ -172,6 +169,34 @@ TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
   EXPECT_GE(c.exited[0].final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000);
 }
 
+namespace {
+
+uint64_t mono_ns() {  // the clock of bpf_ktime_get_ns
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1'000'000'000ull + uint64_t(t.tv_nsec);
+}
+
+// `handler` for SIGUSR1, with SA_RESTART: a call it interrupts is restarted after it.
+void on_sigusr1_restart(void (*handler)(int)) {
+  struct sigaction sa{};
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+}
+
+// The kernel's state of thread `tid`, from a snapshot.
+std::optional<ss_thread_state> thread_entry(probe::Session& s, uint32_t tid) {
+  auto snap = s.snapshot();
+  EXPECT_TRUE(snap.ok());
+  if (snap.ok())
+    for (const auto& e : snap->threads)
+      if (e.tid == tid) return e.st;
+  return std::nullopt;
+}
+
+}  // namespace
+
 // A call restarted after a signal (SA_RESTART) is one block, however long the handler ran
 // on CPU: Go's sysmon signals a goroutine stuck in a raw syscall every ~10 ms, and on a
 // loaded machine the woken thread can spend milliseconds on CPU (preempted slice after
@@ -182,15 +207,12 @@ TEST(BpfSession, ACallRestartedAfterASignalIsOneBlockEvenAfterALongHandler) {
   int data[2];
   ASSERT_EQ(pipe(data), 0);
   Child child([&] {
-    struct sigaction sa{};
-    sa.sa_handler = [](int) {  // kSpinMs of CPU time, then the kernel restarts the read
+    on_sigusr1_restart([](int) {  // kSpinMs of CPU time, then the kernel restarts the read
       timespec a, b;
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
       do clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
       while ((b.tv_sec - a.tv_sec) * 1'000'000'000L + (b.tv_nsec - a.tv_nsec) < kSpinMs * 1'000'000L);
-    };
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &sa, nullptr);
+    });
     close(data[1]);
     char b;
     if (read(data[0], &b, 1) != 1) _exit(3);  // one block, restarted after each signal
@@ -201,18 +223,9 @@ TEST(BpfSession, ACallRestartedAfterASignalIsOneBlockEvenAfterALongHandler) {
   ASSERT_TRUE(s);
   const int read_nr = *probe::syscall_number("read");
   auto block_of_child = [&]() -> std::pair<int, uint64_t> {
-    auto snap = s->snapshot();
-    EXPECT_TRUE(snap.ok());
-    if (snap.ok())
-      for (const auto& e : snap->threads)
-        if (e.tid == uint32_t(child.pid) && e.st.state == SS_TS_OFFCPU)
-          return {e.st.block_nr, e.st.block_since_ns};
+    auto e = thread_entry(*s, uint32_t(child.pid));
+    if (e && e->state == SS_TS_OFFCPU) return {e->block_nr, e->block_since_ns};
     return {SS_NO_SYSCALL, 0};
-  };
-  auto mono_ns = [] {
-    timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return uint64_t(t.tv_sec) * 1'000'000'000ull + uint64_t(t.tv_nsec);
   };
   child.release();
   sleep_ms(50);
@@ -258,14 +271,11 @@ TEST(BpfSession, ARestartWhoseSwitchInWasNotSeenStillContinuesTheBlock) {
   ASSERT_EQ(pipe2(go, O_NONBLOCK), 0);
   Child child([&] {
     g_handler_go_fd = go[0];
-    struct sigaction sa{};
-    sa.sa_handler = [](int) {  // on CPU (a non-blocking read never sleeps) until told
+    on_sigusr1_restart([](int) {  // on CPU (a non-blocking read never sleeps) until told
       char c;
       while (read(g_handler_go_fd, &c, 1) != 1) {
       }
-    };
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &sa, nullptr);
+    });
     close(data[1]);
     char b;
     if (read(data[0], &b, 1) != 1) _exit(3);
@@ -276,19 +286,7 @@ TEST(BpfSession, ARestartWhoseSwitchInWasNotSeenStillContinuesTheBlock) {
   ASSERT_TRUE(s);
   const uint32_t tid = uint32_t(child.pid);
   const int read_nr = *probe::syscall_number("read");
-  auto entry = [&]() -> std::optional<ss_thread_state> {
-    auto snap = s->snapshot();
-    EXPECT_TRUE(snap.ok());
-    if (snap.ok())
-      for (const auto& e : snap->threads)
-        if (e.tid == tid) return e.st;
-    return std::nullopt;
-  };
-  auto mono_ns = [] {
-    timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return uint64_t(t.tv_sec) * 1'000'000'000ull + uint64_t(t.tv_nsec);
-  };
+  auto entry = [&] { return thread_entry(*s, tid); };
   child.release();
   sleep_ms(50);
   auto blocked = entry();
@@ -646,25 +644,6 @@ TEST(BpfSession, TwoTargetsAtOnceEachWithItsOwnExactCounts) {
 
 namespace {
 
-// Names of the BPF programs this process holds open (its fds), from the kernel.
-std::set<std::string> programs_loaded_here() {
-  std::set<std::string> out;
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    std::string fd = e->d_name;
-    if (fd[0] < '0' || fd[0] > '9') continue;
-    char target[64] = {};
-    if (readlink(("/proc/self/fd/" + fd).c_str(), target, sizeof target - 1) <= 0) continue;
-    if (std::string(target) != "anon_inode:bpf-prog") continue;
-    bpf_prog_info info{};
-    uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(std::stoi(fd), &info, &len) == 0) out.insert(info.name);
-  }
-  closedir(d);
-  return out;
-}
-
 // A session on `pid` (a small ring), the GC programs loaded if `gc`, attached.
 Expected<std::unique_ptr<probe::Session>> attached_session(pid_t pid, bool gc) {
   probe::SessionConfig cfg;
@@ -703,10 +682,6 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
   child.wait();
 }
 
-// The GC sampler reads a target only inside its mark phases, followed by the uprobes at
-// both ends (gc.bpf.c): attached, the gate starts closed. Without them it is open for good,
-// and closed again when the target goes. (Its opening and closing in a Go process, and the
-// stop-the-world reasons that open it: the e2e tests.)
 // GC probe targets at the ELF entry of process `pid`: a real attachment that never fires
 // again. An empty `path` when the entry cannot be found (the test then fails).
 probe::GcProbeTargets entry_probes(int pid) {
@@ -724,6 +699,10 @@ probe::GcProbeTargets entry_probes(int pid) {
   return t;
 }
 
+// The GC sampler reads a target only inside its mark phases, followed by the uprobes at
+// both ends (gc.bpf.c): attached, the gate starts closed. Without them it is open for good,
+// and closed again when the target goes. (Its opening and closing in a Go process, and the
+// stop-the-world reasons that open it: the e2e tests.)
 TEST(BpfSession, GcSamplerGateIsOpenForGoodOnlyWhenAMarkPhaseCannotBeFollowed) {
   REQUIRE_ROOT();
   for (bool ends : {true, false}) {
