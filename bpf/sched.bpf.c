@@ -312,8 +312,10 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns) {
 		st->wakeup_ns = bpf_ktime_get_ns();
 		/* Noted here too: the kernel at times runs a woken task with no sched_switch
-		 * event for it (close_unseen_switch_in), and then only the wakeup tells. */
-		st->signal_wake = st->block_nr >= 0 && signal_pending_for(p);
+		 * event for it (close_unseen_switch_in), and then only the wakeup tells. The
+		 * thread's own queue only (Go's tgkill): the process's costs a wakeup ~20 ns
+		 * more under thread churn (docs/kernel-side.md). */
+		st->signal_wake = st->block_nr >= 0 && p->pending.signal.sig[0];
 	}
 }
 
