@@ -100,6 +100,10 @@ int ss_gc_stw_stop(struct pt_regs *ctx)
 	if (c && (c->mark_stw_reason == SS_GC_ANY_STW || (__u8)ctx->ax == c->mark_stw_reason))
 		wake = gc_gate_set(slot, 0, 1);
 	gc_event(ctx, tt, tid, SS_GC_STW_STOP, ctx->ax, wake);
+	/* No stack for the mark termination's stop: the background mark worker's, the
+	 * runtime's own, names no caller (when the reason cannot be told, every stop takes one). */
+	if (c && c->mark_stw_reason != SS_GC_ANY_STW && (__u8)ctx->ax == SS_GC_STW_MARKTERM)
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	if (!take_budget(&gc_stack_windows, now, SS_GC_STACK_BUDGET))
 		return 0;

@@ -367,6 +367,9 @@ struct ss_gc_cfg {
 };
 
 #define SS_GC_ANY_STW 0xffffffffu
+/* stwGCMarkTerm: the mark termination's stop, known whenever mark_stw_reason is (the enum's
+ * 0..2 are the same in every release that has one) */
+#define SS_GC_STW_MARKTERM 1
 #define SS_GC_GATE_ALWAYS 2 /* gc_gate: the sampler reads the target at every tick */
 
 /* ---- Capacity: event type 30..39.

@@ -117,6 +117,33 @@ class GcNetpoll(unittest.TestCase):
         self.assertLessEqual(final["gc"]["stw_count"] - seen, 2 * final["gc"]["cycles_total"] + 3,
                              final["gc"])
 
+    def test_gc_loop_stacks_name_its_caller_not_the_mark_worker(self):
+        """runtime.GC() in a loop stops the world twice a call: the sweep termination's
+        stop is the caller's, the mark termination's the runtime's background mark worker's.
+        The sampled stacks name the goroutine that calls runtime.GC, at the line of the call,
+        and the mark worker's stops add no "?" (no caller) beside it."""
+        wl, frames = self.run_top("stwloop-go1.23-stripped",
+                                  ["-gc", "-callers", "1", "-duration", "5s"], 20,
+                                  until=lambda f: f.get("final"))
+        done = [o for o in wl.rest(15) if o.get("done")]
+        self.assertTrue(done, "workload did not finish")
+        final = frames[-1]
+        self.assertTrue(final.get("final"), "no final frame")
+        g = final["gc"]
+        with open(os.path.join(SRC, "tools", "workloads", "stwloop", "main.go")) as src:
+            call = 1 + [i for i, l in enumerate(src) if l.strip() == "runtime.GC()"][0]
+        site = "main.main.func1 schedscope/workloads/stwloop/main.go:%d" % call
+        # Both stops of every call were seen, half of them the mark termination's ...
+        reasons = g["stw_reasons"]
+        sweeps = reasons.get("GC sweep termination", 0)
+        self.assertGreater(sweeps, 10, reasons)
+        self.assertLessEqual(abs(reasons.get("GC mark termination", 0) - sweeps), 2, reasons)
+        self.assertLessEqual(abs(done[0]["stws"] - sweeps), 2, (done[0], reasons))
+        # ... and only the caller's have a stack: one site, no "?".
+        self.assertEqual(list(g["stw_callers"]), [site], g["stw_callers"])
+        self.assertGreater(g["stw_callers"][site], 0)
+        self.assertLessEqual(g["stw_callers"][site], sweeps)
+
     def test_no_stw_loop_is_no_stall(self):
         wl, frames = self.run_top("stwloop-go1.23-stripped", ["-callers", "0", "-duration", "4s"], 15,
                                   until=lambda f: f.get("final"))

@@ -507,3 +507,35 @@ TEST(StwStall, SampledStacksNameTheCaller) {
   EXPECT_EQ(m.frame().gc.stw_callers.size(), 1u);
   EXPECT_EQ(m.frame(true).gc.stw_callers["main.exporter.collect /src/exporter.go:42"], 4u);
 }
+
+// The mark termination's stop is the background mark worker's, all runtime: where the
+// stop's reason is known its stack names no caller and is not counted (a GC loop would be
+// half "?"); where it is not known, every stack counts.
+TEST(StwStall, MarkTerminationStacksAreNotCallersWhereTheReasonIsKnown) {
+  for (const char* version : {"go1.23.4", "go1.19.13"}) {
+    SCOPED_TRACE(version);
+    model::TargetInfo t;
+    t.go_version = version;
+    model::Model m(t);
+    StwSymbols sym;
+    m.set_symbolizer(&sym);
+    auto stack = [&](uint64_t reason, std::initializer_list<uint64_t> pcs) {
+      ss_gc_stack e{};
+      e.h.type = SS_EV_GC_STACK;
+      e.h.size = sizeof e;
+      e.h.ts = 1000;
+      e.reason = reason;
+      e.nframes = uint32_t(pcs.size());
+      size_t i = 0;
+      for (uint64_t pc : pcs) e.pcs[i++] = pc;
+      m.on_record(&e.h, sizeof e);
+    };
+    stack(gc::kStwGCSweepTerm, {0x4000, 0x5000, 0x6000});  // runtime.GC <- collect
+    stack(SS_GC_STW_MARKTERM, {0x4000});                   // the mark worker's
+    auto f = m.frame();
+    EXPECT_EQ(f.gc.stw_callers["main.exporter.collect /src/exporter.go:42"], 1u);
+    const bool known = std::string(version) == "go1.23.4";
+    EXPECT_EQ(f.gc.stw_callers.count("?"), known ? 0u : 1u);
+    EXPECT_EQ(m.bad_records(), 0u);
+  }
+}

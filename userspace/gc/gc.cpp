@@ -93,6 +93,10 @@ bool stw_reasons_known(int go_minor, bool table_found) {
   return table_found || (go_minor >= 21 && go_minor <= 26);
 }
 
+bool Tracker::is_markterm_stop(uint64_t reason) const {
+  return stw_reasons_known(go_minor_, !stw_names_.empty()) && (reason & 0xff) == SS_GC_STW_MARKTERM;
+}
+
 std::string wait_reason_name(uint32_t reason) {
   switch (reason) {
     case 0:

@@ -125,6 +125,9 @@ class Tracker {
   void on_census(const Census& c);
   // A sampled stop-the-world stack, reduced to its first frame outside the runtime.
   void on_stw_caller(const std::string& site) { callers_iv_[site]++; }
+  // Whether a stop's stwReason is the mark termination's (known only where reasons are):
+  // its stack is the background mark worker's, all runtime, and names no caller.
+  [[nodiscard]] bool is_markterm_stop(uint64_t reason) const;
   void set_gomaxprocs(int n) {
     if (n > 0) gomaxprocs_ = n;
   }

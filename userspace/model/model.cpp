@@ -270,6 +270,7 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
       if (size < sizeof(ss_gc_stack)) break;
       ss_gc_stack e;
       std::memcpy(&e, rec, sizeof e);
+      if (gc_.is_markterm_stop(e.reason)) return;  // a recording from before the kernel skipped it
       std::string site;
       if (sym_)
         for (uint64_t pc : stw_caller_pcs(e))

@@ -4,6 +4,8 @@
 // took. Every ReadMemStats is a stop-the-world (reason "read mem stats" on Go 1.21+), so
 // the requests stall with no allocation, no mark assist and a small heap: the GC is not
 // the cause, the caller is. -callers 0 is the control (the same requests, no STW loop).
+// -gc: the callers call runtime.GC() instead, two stops a call (sweep and mark
+// termination), the second on the runtime's background mark worker.
 package main
 
 import (
@@ -21,6 +23,7 @@ var (
 	workers = flag.Int("workers", 2, "goroutines serving CPU-bound requests")
 	reqUs   = flag.Int("req-us", 200, "CPU work per request, microseconds")
 	every   = flag.Duration("every", time.Second, "report period")
+	forceGC = flag.Bool("gc", false, "the callers call runtime.GC() instead of runtime.ReadMemStats")
 )
 
 func init() { wl.Flags(10*time.Second, "") }
@@ -47,7 +50,7 @@ func spin(d time.Duration) {
 
 func main() {
 	flag.Parse()
-	wl.Start("stwloop", wl.Obj{"callers": *callers, "workers": *workers})
+	wl.Start("stwloop", wl.Obj{"callers": *callers, "workers": *workers, "gc": *forceGC})
 	var stop atomic.Bool
 	var callersDone sync.WaitGroup
 	for i := 0; i < *callers; i++ {
@@ -56,7 +59,11 @@ func main() {
 			defer callersDone.Done()
 			var m runtime.MemStats
 			for !stop.Load() {
-				runtime.ReadMemStats(&m)
+				if *forceGC {
+					runtime.GC()
+				} else {
+					runtime.ReadMemStats(&m)
+				}
 				stws.Add(1)
 			}
 		}()
