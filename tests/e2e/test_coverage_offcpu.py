@@ -37,6 +37,29 @@ class OffCpuReasons(unittest.TestCase):
     def setUp(self):
         require_root(self)
 
+    @staticmethod
+    def stuck_workload(wl, top):
+        """What a workload that never said "done" was doing: its last lines, each
+        thread's state, CPU and kernel wait channel, and the observer's last words."""
+        out = ["last lines: %s" % [l[:200] for l in wl.lines[-5:]]]
+        task = "/proc/%d/task" % wl.p.pid
+        try:
+            for tid in sorted(os.listdir(task), key=int):
+                try:
+                    with open("%s/%s/stat" % (task, tid)) as f:
+                        st = f.read().rsplit(")", 1)[1].split()
+                    with open("%s/%s/wchan" % (task, tid)) as f:
+                        wchan = f.read().strip()
+                    out.append("tid %s state %s cpu %s utime %s wchan %s" %
+                               (tid, st[0], st[36], st[11], wchan))
+                except OSError:
+                    pass
+        except OSError as e:
+            out.append("no threads: %s" % e)
+        out.append("stderr: " + wl.stderr_text(2)[-500:])
+        out.append("top: " + top.stderr_text(2)[-500:])
+        return "\n".join(out)
+
     def observe(self, *wl_args, top_args=(), during=None):
         """Runs offcpu with top attached from before its start; returns (truth lines,
         frames). during(wl, top, frames) runs after the start, while observing."""
@@ -53,7 +76,7 @@ class OffCpuReasons(unittest.TestCase):
         if during:
             during(wl, top, frames)
         done = wl.wait_for(lambda o: o.get("ev") == "done", 60)
-        self.assertIsNotNone(done, wl.stderr_text())
+        self.assertIsNotNone(done, self.stuck_workload(wl, top))
         frames += frames_until_final(top, 20)
         self.assertEqual(top.p.wait(10), 0, top.stderr_text())
         self.assertTrue(frames[-1].get("final"), "no final frame")
