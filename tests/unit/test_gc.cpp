@@ -480,22 +480,26 @@ class StwSymbols : public model::Symbolize {
   }
   bool is_runtime(uint64_t pc) const override { return pc < 0x5000; }
 };
+
+// A sampled stop-the-world stack record with this stop's reason, fed to the model.
+void feed_stw_stack(model::Model& m, uint64_t reason, std::initializer_list<uint64_t> pcs) {
+  ss_gc_stack e{};
+  e.h.type = SS_EV_GC_STACK;
+  e.h.size = sizeof e;
+  e.h.ts = 1000;
+  e.reason = reason;
+  e.nframes = uint32_t(pcs.size());
+  size_t i = 0;
+  for (uint64_t pc : pcs) e.pcs[i++] = pc;
+  m.on_record(&e.h, sizeof e);
+}
 }  // namespace
 
 TEST(StwStall, SampledStacksNameTheCaller) {
   model::Model m(model::TargetInfo{});
   StwSymbols sym;
   m.set_symbolizer(&sym);
-  auto stack = [&](std::initializer_list<uint64_t> pcs) {
-    ss_gc_stack e{};
-    e.h.type = SS_EV_GC_STACK;
-    e.h.size = sizeof e;
-    e.h.ts = 1000;
-    e.nframes = uint32_t(pcs.size());
-    size_t i = 0;
-    for (uint64_t pc : pcs) e.pcs[i++] = pc;
-    m.on_record(&e.h, sizeof e);
-  };
+  auto stack = [&](std::initializer_list<uint64_t> pcs) { feed_stw_stack(m, 0, pcs); };
   for (int i = 0; i < 3; i++) stack({0x4000, 0x5000, 0x6000});  // ReadMemStats <- collect
   stack({0x4000});                                               // nothing outside the runtime
   auto f = m.frame();
@@ -519,19 +523,8 @@ TEST(StwStall, MarkTerminationStacksAreNotCallersWhereTheReasonIsKnown) {
     model::Model m(t);
     StwSymbols sym;
     m.set_symbolizer(&sym);
-    auto stack = [&](uint64_t reason, std::initializer_list<uint64_t> pcs) {
-      ss_gc_stack e{};
-      e.h.type = SS_EV_GC_STACK;
-      e.h.size = sizeof e;
-      e.h.ts = 1000;
-      e.reason = reason;
-      e.nframes = uint32_t(pcs.size());
-      size_t i = 0;
-      for (uint64_t pc : pcs) e.pcs[i++] = pc;
-      m.on_record(&e.h, sizeof e);
-    };
-    stack(gc::kStwGCSweepTerm, {0x4000, 0x5000, 0x6000});  // runtime.GC <- collect
-    stack(SS_GC_STW_MARKTERM, {0x4000});                   // the mark worker's
+    feed_stw_stack(m, gc::kStwGCSweepTerm, {0x4000, 0x5000, 0x6000});  // runtime.GC <- collect
+    feed_stw_stack(m, SS_GC_STW_MARKTERM, {0x4000});                   // the mark worker's
     auto f = m.frame();
     EXPECT_EQ(f.gc.stw_callers["main.exporter.collect /src/exporter.go:42"], 1u);
     const bool known = std::string(version) == "go1.23.4";
