@@ -237,7 +237,7 @@ static __always_inline void switch_out(const struct ss_target *tt, struct task_s
 	} else if (reason != SS_OFF_PREEMPTED || st->last_block_nr < 0) {
 		st->block_since_ns = 0;
 	}
-	read_goctx(tt, prev, &st->go);
+	read_goctx(tt, prev, m_of(st), &st->go);
 }
 
 static __always_inline void switch_in(const struct ss_target *tt, struct task_struct *next,
@@ -345,7 +345,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->parent_tid = parent;
 	e->clone_flags = clone_flags;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	read_goctx(tt, cur, &e->go);
+	read_goctx(tt, cur, m_of(bpf_map_lookup_elem(&threads, &parent)), &e->go);
 	e->nframes = 0;
 	e->flags = 0;
 	if (capture_stacks) {

@@ -73,8 +73,9 @@ typedef __s64 ss_s64;
 /* Go context resolved from the thread's TLS g (all zero when unknown). */
 struct ss_goctx {
 	ss_u64 goid;      /* goid of m.curg (the user goroutine); 0 if the M runs no user G */
-	ss_u64 g_addr;    /* the g found in TLS (may be g0/gsignal) */
-	ss_u64 m_addr;    /* g.m */
+	ss_u64 g_addr;    /* the g found in TLS (may be g0/gsignal); 0 when the thread's M was
+	                   * read again at its known address (read_goctx), the TLS unread */
+	ss_u64 m_addr;    /* the thread's M (g.m) */
 	ss_s64 m_id;      /* m.id, -1 unknown */
 	ss_s32 p_id;      /* id of m.p, else of m.oldp when flags has SS_GO_OLDP; -1 none */
 	ss_u32 flags;     /* SS_GO_* */
@@ -84,7 +85,8 @@ struct ss_goctx {
 /* 0x2 is not used: older recordings may carry it (it compared m.procid with the host tid,
  * which differs in a PID namespace); nothing reads it. */
 #define SS_GO_OLDP 0x4       /* P came from m.oldp (P detached for a syscall) */
-#define SS_GO_ONG0 0x8       /* TLS g is not m.curg (scheduler, g0 or signal context) */
+#define SS_GO_ONG0 0x8       /* TLS g is not m.curg (scheduler, g0 or signal context); only
+                              * where the TLS g was read (g_addr != 0) */
 #define SS_GO_INCGO 0x10     /* m.incgo */
 
 /* The set of observed processes (the kernel-side filter). Value of the `targets` hash
@@ -209,9 +211,15 @@ struct ss_go_offsets {
 	 * SS_M_WINDOW bytes from m_win (88 bytes apart in Go 1.17-1.26): one read of the window
 	 * instead of five. m_win 0: read them one by one. */
 	ss_u32 m_win;
+	ss_u32 m_isextra;      /* 0: unknown (before Go 1.20) */
+	/* 1: the window also holds m.procid, and m.isextra unless the binary has no cgo. A
+	 * Go thread keeps its M for life, so read_goctx reads the M at the address found last
+	 * time, with no TLS g and no g.m, when that M's procid is still the thread's id and it
+	 * is not an extra M (a cgo callback's, which moves between C threads). */
+	ss_u32 m_cache;
 	ss_u32 pad;
 };
-#define SS_M_WINDOW 136        /* bytes of m read at once (8-byte fields at most 120 in, bytes 127) */
+#define SS_M_WINDOW 256        /* bytes of m read at once (8-byte fields at most 248 in, bytes 255) */
 
 /* (--goroutines) a goroutine was created: uprobe at a RET of runtime.newproc1, which runs
  * on the creating M's g0 (R14); RAX = newg. */

@@ -65,7 +65,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	e->tid = tid;
 	e->nr = nr;
 	e->ret = ret;
-	read_goctx(tt, bpf_get_current_task_btf(), &e->go);
+	read_goctx(tt, bpf_get_current_task_btf(), m_of(st), &e->go);
 	submit(e);
 	return 0;
 }

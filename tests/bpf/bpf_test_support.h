@@ -2,11 +2,18 @@
 #pragma once
 #include <bpf/bpf.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #define REQUIRE_ROOT()                                                                \
   do {                                                                                \
@@ -33,5 +40,70 @@ inline std::set<std::string> programs_loaded_here() {
   closedir(d);
   return out;
 }
+
+// A child process in its own process group; killed (the whole group) on destruction.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& cwd = "", bool capture = true) {
+    int fds[2] = {-1, -1};
+    if (capture && pipe2(fds, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
+      int devnull = open("/dev/null", O_RDWR);
+      dup2(capture ? fds[1] : devnull, 1);
+      dup2(devnull, 2);
+      dup2(devnull, 0);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    if (capture) {
+      close(fds[1]);
+      out_ = fds[0];
+    }
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) close(out_);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  [[nodiscard]] int pid() const { return pid_; }
+
+  // Reads `n` JSON lines from stdout within `timeout`.
+  std::vector<nlohmann::json> json_lines(size_t n, std::chrono::milliseconds timeout) {
+    std::vector<nlohmann::json> out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      ssize_t r = read(out_, buf, sizeof buf);
+      if (r <= 0) break;
+      buf_.append(buf, static_cast<size_t>(r));
+      size_t nl;
+      while ((nl = buf_.find('\n')) != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded()) out.push_back(std::move(j));
+      }
+    }
+    return out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buf_;
+};
 
 }  // namespace schedscope::bpftest

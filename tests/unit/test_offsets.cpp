@@ -977,8 +977,10 @@ TEST(RuntimeReader, LoadBiasOfOwnExecutable) {
 }
 
 
-// read_goctx reads curg, id, p, oldp and incgo of an M in one window of SS_M_WINDOW bytes:
-// every field lies in it, and the window stays inside struct m, on every tabled version.
+// read_goctx reads curg, id, p, oldp and incgo of an M in one window of SS_M_WINDOW bytes,
+// with procid and isextra (the check of a thread's known M) where they fit: every field
+// lies in it within the BPF side's masks, and the window stays inside struct m, on every
+// tabled version.
 TEST(OffsetsTable, GoContextFieldsOfMFitOneWindowRead) {
   for (int minor = 17; minor <= 26; minor++) {
     SCOPED_TRACE("go1." + std::to_string(minor));
@@ -990,36 +992,66 @@ TEST(OffsetsTable, GoContextFieldsOfMFitOneWindowRead) {
     o.m_p = t->m_p;
     o.m_oldp = t->m_oldp;
     o.m_incgo = t->m_incgo;
-    const uint32_t w = schedscope::app::m_window(o);
-    ASSERT_NE(w, 0u);
-    EXPECT_EQ(w % 8, 0u);
-    for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp}) {
-      EXPECT_GE(off, w);
-      EXPECT_EQ((off - w) & 0x78, off - w);  // the BPF side's mask for an 8-byte field
+    o.m_procid = t->m_procid;
+    o.m_isextra = t->m_isextra;
+    for (bool cgo : {false, true}) {
+      SCOPED_TRACE(cgo ? "cgo" : "no cgo");
+      const auto w = schedscope::app::m_window(o, cgo);
+      ASSERT_NE(w.start, 0u);
+      EXPECT_EQ(w.start % 8, 0u);
+      // The known M is read again only where an extra M can be told (1.20+) or none exists.
+      EXPECT_EQ(w.cache, !cgo || minor >= 20);
+      std::vector<uint32_t> f8 = {o.m_curg, o.m_id, o.m_p, o.m_oldp}, f1 = {o.m_incgo};
+      if (w.cache) {
+        f8.push_back(o.m_procid);
+        if (o.m_isextra) f1.push_back(o.m_isextra);
+      }
+      for (uint32_t off : f8) {
+        EXPECT_GE(off, w.start);
+        EXPECT_EQ((off - w.start) & 0xf8, off - w.start);  // the BPF side's mask for an 8-byte field
+      }
+      for (uint32_t off : f1) {
+        EXPECT_GE(off, w.start);
+        EXPECT_EQ((off - w.start) & 0xff, off - w.start);
+      }
+      EXPECT_LE(w.start + SS_M_WINDOW, t->m_size);
     }
-    EXPECT_GE(o.m_incgo, w);
-    EXPECT_EQ((o.m_incgo - w) & 0x7f, o.m_incgo - w);
-    EXPECT_LE(w + SS_M_WINDOW, t->m_size);
   }
   // Fields too far apart (an unknown layout): one read per field.
   ss_go_offsets far{};
   far.m_curg = 192;
   far.m_id = 232;
   far.m_p = 208;
-  far.m_incgo = 192 + 128;
-  EXPECT_EQ(schedscope::app::m_window(far), 0u);
-  far.m_incgo = 192 + 127;
-  EXPECT_EQ(schedscope::app::m_window(far), 192u);
-  far.m_oldp = 192 + 128;  // an 8-byte field past the mask
-  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  far.m_incgo = 192 + 256;
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 0u);
+  far.m_incgo = 192 + 255;
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 192u);
+  far.m_oldp = 192 + 256;  // an 8-byte field past the mask
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 0u);
   far.m_oldp = 220;  // unaligned
-  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 0u);
   far.m_oldp = 224;
   far.m_incgo = 187;  // the window starts 8-aligned below the first field
-  EXPECT_EQ(schedscope::app::m_window(far), 184u);
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 184u);
+  EXPECT_FALSE(schedscope::app::m_window(far, false).cache);  // no procid
+  // procid too far from the other fields: the window without it, and no cache.
+  far.m_procid = 456;
+  auto w = schedscope::app::m_window(far, false);
+  EXPECT_EQ(w.start, 184u);
+  EXPECT_FALSE(w.cache);
+  far.m_procid = 72;  // within reach: the window starts at procid
+  w = schedscope::app::m_window(far, false);
+  EXPECT_EQ(w.start, 72u);
+  EXPECT_TRUE(w.cache);
+  // cgo and isextra unknown: a cgo callback's M could not be told from the thread's own.
+  EXPECT_FALSE(schedscope::app::m_window(far, true).cache);
+  far.m_isextra = 281;
+  EXPECT_TRUE(schedscope::app::m_window(far, true).cache);
+  far.m_isextra = 72 + 256;  // out of reach
+  EXPECT_FALSE(schedscope::app::m_window(far, true).cache);
   // Uncalibrated (curg unknown): no window.
   far.m_curg = 0;
-  EXPECT_EQ(schedscope::app::m_window(far), 0u);
+  EXPECT_EQ(schedscope::app::m_window(far, false).start, 0u);
 }
 
 }  // namespace

@@ -58,18 +58,31 @@ bool GoAttach::resolve() {
   return true;
 }
 
-// The window starts 8-aligned; the 8-byte fields (curg, id, p, oldp) are 8-aligned and
-// end within it, the byte incgo starts within its first 128 bytes (the BPF side's masks).
-uint32_t m_window(const ss_go_offsets& o) {
-  if (!o.m_curg || !o.m_id || !o.m_p) return 0;
+// The window starts 8-aligned; the 8-byte fields are 8-aligned and end within it, the
+// bytes start within it (the BPF side's masks). Zero when `fields8` or `fields1` do not fit.
+static uint32_t window_for(std::initializer_list<uint32_t> fields8, std::initializer_list<uint32_t> fields1) {
   uint32_t lo = UINT32_MAX;
-  for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp, o.m_incgo})
-    if (off) lo = std::min(lo, off);
+  for (auto list : {fields8, fields1})
+    for (uint32_t off : list)
+      if (off) lo = std::min(lo, off);
+  if (lo == UINT32_MAX) return 0;
   lo &= ~7u;
-  for (uint32_t off : {o.m_curg, o.m_id, o.m_p, o.m_oldp})
-    if (off && (off % 8 || off - lo > SS_M_WINDOW - 16)) return 0;
-  if (o.m_incgo && o.m_incgo - lo > SS_M_WINDOW - 9) return 0;
+  if (!lo) return 0;  // m.g0 is at 0: no field read_goctx wants starts there
+  for (uint32_t off : fields8)
+    if (off && (off % 8 || off - lo > SS_M_WINDOW - 8)) return 0;
+  for (uint32_t off : fields1)
+    if (off && off - lo > SS_M_WINDOW - 1) return 0;
   return lo;
+}
+
+MWindow m_window(const ss_go_offsets& o, bool cgo) {
+  if (!o.m_curg || !o.m_id || !o.m_p) return {};
+  // With procid (and isextra, which tells a cgo callback's M, unless there is no cgo).
+  if (o.m_procid && (o.m_isextra || !cgo)) {
+    if (uint32_t w = window_for({o.m_curg, o.m_id, o.m_p, o.m_oldp, o.m_procid}, {o.m_incgo, o.m_isextra}))
+      return {w, true};
+  }
+  return {window_for({o.m_curg, o.m_id, o.m_p, o.m_oldp}, {o.m_incgo}), false};
 }
 
 ss_go_offsets GoAttach::bpf_offsets() const {
@@ -87,7 +100,10 @@ ss_go_offsets GoAttach::bpf_offsets() const {
   o.m_incgo = off_.m_incgo;
   o.p_id = off_.p_id;
   o.g_startpc = off_.g_startpc;
-  o.m_win = m_window(o);
+  o.m_isextra = off_.m_isextra;
+  const MWindow w = m_window(o, bin_.cgo);
+  o.m_win = w.start;
+  o.m_cache = w.cache ? 1 : 0;
   return o;
 }
 

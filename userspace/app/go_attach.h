@@ -84,8 +84,14 @@ class GoAttach : public model::Symbolize {
   mutable uint64_t sym_cache_bias_ = 0;  // the load bias the cache was filled with
 };
 
-// The start of the window of m that read_goctx reads at once (SS_M_WINDOW bytes), or 0
-// when curg, id, p, oldp and incgo do not fit in it.
-[[nodiscard]] uint32_t m_window(const ss_go_offsets& o);
+// The window of m that read_goctx reads at once (SS_M_WINDOW bytes): its start, 0 when
+// curg, id, p, oldp and incgo do not fit in it; `cache` when it also holds m.procid and
+// m.isextra (or the binary has no cgo, hence no extra M), so that a thread's M may be
+// read again at its known address (ss_go_offsets.m_cache).
+struct MWindow {
+  uint32_t start = 0;
+  bool cache = false;
+};
+[[nodiscard]] MWindow m_window(const ss_go_offsets& o, bool cgo);
 
 }  // namespace schedscope::app

@@ -17,7 +17,7 @@ static_assert(offsetof(ss_thread_new, stack) == 80);
 static_assert(sizeof(ss_thread_exit) == 424);
 static_assert(sizeof(ss_offcpu) == 112);
 static_assert(sizeof(ss_syscall_slow) == 80);
-static_assert(sizeof(ss_go_offsets) == 56);
+static_assert(sizeof(ss_go_offsets) == 64);
 static_assert(offsetof(ss_go_offsets, m_win) == 48);
 static_assert(offsetof(ss_go_offsets, g_startpc) == 44);
 static_assert(sizeof(ss_go_create) == 48);

@@ -1,0 +1,187 @@
+// BPF tier: the Go context the kernel side reads at a thread's switch-out (read_goctx),
+// against live Go processes and the runtime reader's sample of their Ms (root only).
+//
+// A Go thread keeps its M for life, so after the first read through the TLS g the M is
+// read again at the address found then, checked by m.procid (and m.isextra where an
+// extra M can exist). These tests hold it to the truth: each thread's M is the one whose
+// procid is that thread, the known address is used (the TLS g then goes unread, g_addr
+// 0), a foreign M planted in a thread's entry is refused, and a cgo binary whose extra Ms
+// cannot be told (before Go 1.20) never takes that path.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../common/fixtures.h"
+#include "app/go_attach.h"
+#include "bpf_test_support.h"
+#include "probe/session.h"
+
+using namespace schedscope;
+using bpftest::Child;
+
+namespace {
+
+struct Observed {
+  std::unique_ptr<probe::Session> session;
+  std::unique_ptr<app::GoAttach> go;
+};
+
+// A session on `pid` with its Go offsets in the kernel (resolved within 10 s).
+Observed observe(int pid) {
+  Observed o;
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(pid);
+  auto s = probe::Session::open(cfg);
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  if (!s.ok()) return o;
+  auto st = (*s)->attach();
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  o.session = std::move(s.value());
+  o.go = app::GoAttach::inspect(pid);
+  EXPECT_TRUE(o.go && o.go->is_go());
+  if (!o.go) return o;
+  for (int i = 0; i < 100 && !o.go->resolve(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(o.go->ready()) << o.go->note();
+  if (o.go->ready()) {
+    auto set = o.session->set_go_offsets(o.go->bpf_offsets());
+    EXPECT_TRUE(set.ok()) << (set.ok() ? "" : set.error().message);
+  }
+  return o;
+}
+
+struct MOf {
+  uint64_t addr;
+  int64_t id;
+};
+
+// The Ms of the process by thread (m.procid), from the runtime reader.
+std::map<uint32_t, MOf> ms_by_tid(app::GoAttach& go) {
+  std::map<uint32_t, MOf> out;
+  auto s = go.sample();
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  if (s.ok())
+    for (const auto& m : s->ms)
+      if (m.tid > 0) out[uint32_t(m.tid)] = {m.addr, m.id};
+  return out;
+}
+
+struct Tally {
+  int checked = 0;  // entries with a Go context, each naming its own M
+  int known = 0;    // of which read at the M's known address (the TLS g unread)
+};
+
+// Every thread entry with a Go context names the M whose procid is that thread.
+Tally check_entries(probe::Session& s, app::GoAttach& go) {
+  Tally t;
+  auto snap = s.snapshot();
+  EXPECT_TRUE(snap.ok());
+  const auto ms = ms_by_tid(go);
+  if (!snap.ok()) return t;
+  for (const auto& e : snap->threads) {
+    if (!(e.st.go.flags & SS_GO_VALID)) continue;
+    auto it = ms.find(e.tid);
+    if (it == ms.end()) continue;  // an M created after the sample
+    EXPECT_EQ(e.st.go.m_addr, it->second.addr) << "thread " << e.tid;
+    EXPECT_EQ(e.st.go.m_id, it->second.id) << "thread " << e.tid;
+    t.checked++;
+    if (e.st.go.g_addr == 0) t.known++;
+  }
+  return t;
+}
+
+std::optional<ss_thread_state> entry(probe::Session& s, uint32_t tid) {
+  auto snap = s.snapshot();
+  if (snap.ok())
+    for (const auto& e : snap->threads)
+      if (e.tid == tid) return e.st;
+  return std::nullopt;
+}
+
+void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
+  Child child(argv, "", /*capture=*/false);
+  ASSERT_GT(child.pid(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto o = observe(child.pid());
+  ASSERT_TRUE(o.session && o.go && o.go->ready());
+  EXPECT_EQ(o.go->bpf_offsets().m_cache, expect_known_m ? 1u : 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const Tally t = check_entries(*o.session, *o.go);
+  EXPECT_GE(t.checked, 2) << "too few threads with a Go context to check";
+  if (!expect_known_m) {
+    EXPECT_EQ(t.known, 0) << "an M read at a known address where extra Ms cannot be told";
+    return;
+  }
+  EXPECT_GE(t.known, 1) << "no M was read at its known address";
+
+  // Plant another thread's M in the entry of the thread that switches most, and wait for
+  // its next switch-out: the planted M's procid is not that thread, so it is refused.
+  auto snap = o.session->snapshot();
+  ASSERT_TRUE(snap.ok());
+  const auto ms = ms_by_tid(*o.go);
+  uint32_t victim = 0, other = 0;
+  uint64_t most = 0;
+  for (const auto& e : snap->threads) {
+    if (!(e.st.go.flags & SS_GO_VALID) || !ms.count(e.tid)) continue;
+    uint64_t n = 0;
+    for (uint64_t c : e.st.offcpu_count) n += c;
+    if (n >= most) {
+      if (victim) other = victim;
+      most = n;
+      victim = e.tid;
+    } else if (!other) {
+      other = e.tid;
+    }
+  }
+  ASSERT_TRUE(victim && other) << "two threads with a Go context";
+  auto planted = entry(*o.session, victim);
+  ASSERT_TRUE(planted);
+  planted->go.m_addr = ms.at(other).addr;
+  planted->go.m_id = ms.at(other).id;
+  o.session->forget_thread(victim);
+  o.session->seed_thread(victim, *planted);
+  std::optional<ss_thread_state> after;
+  for (int i = 0; i < 300; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = entry(*o.session, victim);
+    if (after && after->go.m_addr != ms.at(other).addr) break;
+  }
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->go.m_addr, ms.at(victim).addr) << "thread " << victim << " kept a foreign M";
+  EXPECT_EQ(after->go.m_id, ms.at(victim).id);
+}
+
+}  // namespace
+
+// go1.19 without cgo: no m.isextra, no extra M either.
+TEST(BpfGoContext, EachThreadNamesItsOwnMReadAgainAtItsAddressGo119) {
+  REQUIRE_ROOT();
+  const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/pingpong";
+  if (!test::present_or_skip(exe)) return;
+  check_binary({exe, "-pairs", "2", "-every", "1h"}, true);
+}
+
+// The 1.20+ layout with m.isextra (go1.23), and the 1.25+ one with procid at 64 (go1.26).
+TEST(BpfGoContext, EachThreadNamesItsOwnMReadAgainAtItsAddressGo123AndGo126) {
+  REQUIRE_ROOT();
+  for (const char* name : {"selfreport-go1.23-stripped", "selfreport-go1.26-stripped"}) {
+    SCOPED_TRACE(name);
+    const std::string exe = test::testbin(name);
+    if (!test::present_or_skip(exe)) return;
+    check_binary({exe}, true);
+  }
+}
+
+// go1.19 with cgo: an extra M (a C thread calling into Go) could not be told from the
+// thread's own, so every Go context is read through the TLS g.
+TEST(BpfGoContext, ACgoBinaryWithoutIsextraReadsEveryMThroughTheTls) {
+  REQUIRE_ROOT();
+  const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/stuckp_cgo";
+  if (!test::present_or_skip(exe)) return;
+  check_binary({exe, "-hold", "30s"}, false);
+}
