@@ -46,7 +46,8 @@ Observed observe(int pid) {
   o.go = app::GoAttach::inspect(pid);
   EXPECT_TRUE(o.go && o.go->is_go());
   if (!o.go) return o;
-  for (int i = 0; i < 100 && !o.go->resolve(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && !o.go->resolve(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(o.go->ready()) << o.go->note();
   if (o.go->ready()) {
     auto set = o.session->set_go_offsets(o.go->bpf_offsets());

@@ -1006,9 +1006,9 @@ TEST(OffsetsTable, GoContextFieldsOfMFitOneWindowRead) {
         f8.push_back(o.m_procid);
         if (o.m_isextra) f1.push_back(o.m_isextra);
       }
-      for (uint32_t off : f8) {
+      for (uint32_t off : f8) {  // within the BPF side's mask for an 8-byte field
         EXPECT_GE(off, w.start);
-        EXPECT_EQ((off - w.start) & 0xf8, off - w.start);  // the BPF side's mask for an 8-byte field
+        EXPECT_EQ((off - w.start) & 0xf8, off - w.start);
       }
       for (uint32_t off : f1) {
         EXPECT_GE(off, w.start);

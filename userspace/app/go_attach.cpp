@@ -60,7 +60,8 @@ bool GoAttach::resolve() {
 
 // The window starts 8-aligned; the 8-byte fields are 8-aligned and end within it, the
 // bytes start within it (the BPF side's masks). Zero when `fields8` or `fields1` do not fit.
-static uint32_t window_for(std::initializer_list<uint32_t> fields8, std::initializer_list<uint32_t> fields1) {
+static uint32_t window_for(std::initializer_list<uint32_t> fields8,
+                           std::initializer_list<uint32_t> fields1) {
   uint32_t lo = UINT32_MAX;
   for (auto list : {fields8, fields1})
     for (uint32_t off : list)
@@ -79,7 +80,8 @@ MWindow m_window(const ss_go_offsets& o, bool cgo) {
   if (!o.m_curg || !o.m_id || !o.m_p) return {};
   // With procid (and isextra, which tells a cgo callback's M, unless there is no cgo).
   if (o.m_procid && (o.m_isextra || !cgo)) {
-    if (uint32_t w = window_for({o.m_curg, o.m_id, o.m_p, o.m_oldp, o.m_procid}, {o.m_incgo, o.m_isextra}))
+    if (uint32_t w =
+            window_for({o.m_curg, o.m_id, o.m_p, o.m_oldp, o.m_procid}, {o.m_incgo, o.m_isextra}))
       return {w, true};
   }
   return {window_for({o.m_curg, o.m_id, o.m_p, o.m_oldp}, {o.m_incgo}), false};
