@@ -345,7 +345,10 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->parent_tid = parent;
 	e->clone_flags = clone_flags;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	read_goctx(tt, cur, m_of(bpf_map_lookup_elem(&threads, &parent)), &e->go);
+	/* The creator's entry holds its M (the hint): looked up only where there is a Go
+	 * context to read, so a process that is not Go pays no lookup. */
+	struct ss_thread_state *creator = go_offsets(tt) ? bpf_map_lookup_elem(&threads, &parent) : NULL;
+	read_goctx(tt, cur, m_of(creator), &e->go);
 	e->nframes = 0;
 	e->flags = 0;
 	if (capture_stacks) {

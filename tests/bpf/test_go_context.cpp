@@ -178,6 +178,44 @@ TEST(BpfGoContext, EachThreadNamesItsOwnMReadAgainAtItsAddressGo123AndGo126) {
   }
 }
 
+// A creation's Go context is the creating thread's: its own M (read at the address of its
+// entry once it has one), on a go1.19 process that creates 50 threads a second.
+TEST(BpfGoContext, ThreadCreationsNameTheCreatorsOwnM) {
+  REQUIRE_ROOT();
+  const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/threads";
+  if (!test::present_or_skip(exe)) return;
+  Child child({exe, "-threads", "10", "-churn", "50", "-every", "1h"}, "", /*capture=*/false);
+  ASSERT_GT(child.pid(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto o = observe(child.pid());
+  ASSERT_TRUE(o.session && o.go && o.go->ready());
+  ASSERT_EQ(o.go->bpf_offsets().m_cache, 1u);
+  std::vector<ss_thread_new> created;
+  probe::EventFn fn = [&](const ss_hdr* h, size_t size) {
+    if (h->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new))
+      created.push_back(*reinterpret_cast<const ss_thread_new*>(h));
+  };
+  // The Ms by thread, sampled all along: a creator may itself be a churned thread.
+  std::map<uint32_t, MOf> ms;
+  for (int i = 0; i < 20; i++) {
+    for (const auto& [tid, m] : ms_by_tid(*o.go)) ms.emplace(tid, m);
+    ASSERT_TRUE(o.session->poll(50, fn).ok());
+  }
+  for (const auto& [tid, m] : ms_by_tid(*o.go)) ms.emplace(tid, m);
+  int checked = 0, known = 0;
+  for (const auto& e : created) {
+    if (!(e.go.flags & SS_GO_VALID)) continue;
+    auto it = ms.find(e.parent_tid);
+    if (it == ms.end()) continue;  // a creator born and gone between two samples
+    EXPECT_EQ(e.go.m_addr, it->second.addr) << "creator " << e.parent_tid;
+    EXPECT_EQ(e.go.m_id, it->second.id) << "creator " << e.parent_tid;
+    checked++;
+    if (e.go.g_addr == 0) known++;
+  }
+  EXPECT_GE(checked, 10) << created.size() << " creations";
+  EXPECT_GE(known, 1) << "no creator's M was read at its known address";
+}
+
 // go1.19 with cgo: an extra M (a C thread calling into Go) could not be told from the
 // thread's own, so every Go context is read through the TLS g.
 TEST(BpfGoContext, ACgoBinaryWithoutIsextraReadsEveryMThroughTheTls) {
