@@ -10,10 +10,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "probe/session.h"
 
 #define REQUIRE_ROOT()                                                                \
   do {                                                                                \
@@ -105,5 +109,32 @@ class Child {
   int out_ = -1;
   std::string buf_;
 };
+
+// A session on process `pid`, attached (nullptr, with a test failure, when either fails).
+inline std::unique_ptr<probe::Session> open_for(pid_t pid, bool all_syscalls,
+                                                uint64_t ring = 1 << 20,
+                                                uint64_t offcpu_min = 1'000'000) {
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(pid);
+  cfg.all_syscalls = all_syscalls;
+  cfg.ringbuf_bytes = ring;
+  cfg.offcpu_min_ns = offcpu_min;
+  auto s = probe::Session::open(cfg);
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  if (!s.ok()) return nullptr;
+  auto st = (*s)->attach();
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  return std::move(s.value());
+}
+
+// The kernel's state of thread `tid`, from a snapshot.
+inline std::optional<ss_thread_state> thread_entry(probe::Session& s, uint32_t tid) {
+  auto snap = s.snapshot();
+  EXPECT_TRUE(snap.ok());
+  if (snap.ok())
+    for (const auto& e : snap->threads)
+      if (e.tid == tid) return e.st;
+  return std::nullopt;
+}
 
 }  // namespace schedscope::bpftest

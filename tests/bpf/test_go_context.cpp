@@ -35,14 +35,8 @@ struct Observed {
 // A session on `pid` with its Go offsets in the kernel (resolved within 10 s).
 Observed observe(int pid) {
   Observed o;
-  probe::SessionConfig cfg;
-  cfg.tgid = uint32_t(pid);
-  auto s = probe::Session::open(cfg);
-  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-  if (!s.ok()) return o;
-  auto st = (*s)->attach();
-  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
-  o.session = std::move(s.value());
+  o.session = bpftest::open_for(pid, false);
+  if (!o.session) return o;
   o.go = app::GoAttach::inspect(pid);
   EXPECT_TRUE(o.go && o.go->is_go());
   if (!o.go) return o;
@@ -96,14 +90,6 @@ Tally check_entries(probe::Session& s, app::GoAttach& go) {
   return t;
 }
 
-std::optional<ss_thread_state> entry(probe::Session& s, uint32_t tid) {
-  auto snap = s.snapshot();
-  if (snap.ok())
-    for (const auto& e : snap->threads)
-      if (e.tid == tid) return e.st;
-  return std::nullopt;
-}
-
 void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
   Child child(argv, "", /*capture=*/false);
   ASSERT_GT(child.pid(), 0);
@@ -140,7 +126,7 @@ void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
     }
   }
   ASSERT_TRUE(victim && other) << "two threads with a Go context";
-  auto planted = entry(*o.session, victim);
+  auto planted = bpftest::thread_entry(*o.session, victim);
   ASSERT_TRUE(planted);
   planted->go.m_addr = ms.at(other).addr;
   planted->go.m_id = ms.at(other).id;
@@ -149,7 +135,7 @@ void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
   std::optional<ss_thread_state> after;
   for (int i = 0; i < 300; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    after = entry(*o.session, victim);
+    after = bpftest::thread_entry(*o.session, victim);
     if (after && after->go.m_addr != ms.at(other).addr) break;
   }
   ASSERT_TRUE(after);

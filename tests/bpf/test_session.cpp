@@ -28,7 +28,9 @@
 #include "probe/syscalls.h"
 
 using namespace schedscope;
+using schedscope::bpftest::open_for;
 using schedscope::bpftest::programs_loaded_here;
+using schedscope::bpftest::thread_entry;
 
 namespace {
 
@@ -98,21 +100,6 @@ void drain(probe::Session& s, Collected& c) {
     }
   };
   for (int i = 0; i < 5; i++) ASSERT_TRUE(s.poll(20, fn).ok());
-}
-
-std::unique_ptr<probe::Session> open_for(pid_t pid, bool all_syscalls, uint64_t ring = 1 << 20,
-                                         uint64_t offcpu_min = 1'000'000) {
-  probe::SessionConfig cfg;
-  cfg.tgid = uint32_t(pid);
-  cfg.all_syscalls = all_syscalls;
-  cfg.ringbuf_bytes = ring;
-  cfg.offcpu_min_ns = offcpu_min;
-  auto s = probe::Session::open(cfg);
-  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-  if (!s.ok()) return nullptr;
-  auto st = (*s)->attach();
-  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
-  return std::move(s.value());
 }
 
 }  // namespace
@@ -185,15 +172,6 @@ void on_sigusr1_restart(void (*handler)(int)) {
   sigaction(SIGUSR1, &sa, nullptr);
 }
 
-// The kernel's state of thread `tid`, from a snapshot.
-std::optional<ss_thread_state> thread_entry(probe::Session& s, uint32_t tid) {
-  auto snap = s.snapshot();
-  EXPECT_TRUE(snap.ok());
-  if (snap.ok())
-    for (const auto& e : snap->threads)
-      if (e.tid == tid) return e.st;
-  return std::nullopt;
-}
 
 }  // namespace
 
