@@ -8,10 +8,14 @@
  *  task_newtask      thread creation with the creating thread, its Go context and user stack
  *  sched_process_exit thread exit with its final totals; deletes the thread's entry
  *
+ * While a target is in a GC mark phase, a target's thread switched in or waking another
+ * arms its CPU's GC sampler timer (gc_sampler.bpf.h); else that costs one load.
+ *
  * Every program filters on the set of targets first (target_of, common.bpf.h). State
  * lives in maps that userspace reads once per interval; the ring buffer only carries
  * creations, exits and long off-CPU intervals. */
 #include "common.bpf.h"
+#include "gc_sampler.bpf.h"
 
 const volatile __u32 ns_ino = 0;
 __u32 ns_depth1 = 0;
@@ -299,12 +303,18 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (!now)
 			now = bpf_ktime_get_ns();
 		switch_in(nt, next, now);
+		if (gc_gates_open)
+			gc_sampler_arm();
 	}
 	return 0;
 }
 
 static __always_inline void on_wakeup(struct task_struct *p)
 {
+	/* A target's thread that runs on and wakes another (the one that started the world
+	 * again, say) arms the sampler on its CPU, where it may run the mark phase. */
+	if (gc_gates_open && target_of(bpf_get_current_task_btf()))
+		gc_sampler_arm();
 	if (!target_of(p))
 		return;
 	__u32 tid = task_vpid(p);

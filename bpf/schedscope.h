@@ -380,6 +380,24 @@ struct ss_gc_cfg {
 #define SS_GC_STW_MARKTERM 1
 #define SS_GC_GATE_ALWAYS 2 /* gc_gate: the sampler reads the target at every tick */
 
+/* A CPU's entry of the GC sampler's `gc_timers` map (bpf/gc_sampler.bpf.h); userspace reads
+ * the counts, the kernel keeps the timer (opaque to userspace, zero in what it reads). */
+#ifdef __cplusplus
+struct ss_bpf_timer {
+	ss_u64 opaque[2];
+};
+#else
+#define ss_bpf_timer bpf_timer
+#endif
+struct ss_gc_timer {
+	struct ss_bpf_timer timer;
+	ss_u64 ticks;  /* the timer's callbacks on this CPU that found a gate open */
+	ss_u64 arms;   /* the times a scheduler program started it */
+	ss_u64 run_ns; /* all its callbacks' run time (BPF statistics do not count it) */
+	ss_u32 armed;  /* a tick is pending */
+	ss_u32 ready;  /* the timer is made and has its callback */
+};
+
 /* ---- Capacity: event type 30..39.
  * Made by userspace once per interval (never by BPF): the counts of the P sampler, a
  * thread of schedscope that reads every P's status and run queue from the target's

@@ -7,7 +7,9 @@ after), starts the workload (default `threads -threads 100 -churn-max`, the thre
 case of docs/performance.md), attaches an observer (`top --json` by default, or the
 benchmark's floor: empty programs on the same hooks, or its bpftrace script) and, over --window seconds that
 start --settle seconds after attach, reads every program the observer loaded
-(`bpftool prog show`: run_cnt and run_time_ns). Prints per program: runs per second, ns
+(`bpftool prog show`: run_cnt and run_time_ns; the GC sampler's timer callbacks, which
+those statistics do not count, as `ss_gc_tick` from the counts they keep in their map).
+Prints per program: runs per second, ns
 per run, and the share of one CPU it takes, next to the workload's own rate (threads
 created per second) and the observer's CPU; then the kernel-side ns per thread created.
 
@@ -34,8 +36,9 @@ import observer_cpu  # noqa: E402
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
-def prog_ids(pid):
-    """The ids of the BPF programs `pid` holds open or attached (from /proc/PID/fdinfo)."""
+def bpf_ids(pid, kind="prog_id"):
+    """The ids of the BPF programs (kind prog_id) or maps (map_id) `pid` holds open or
+    attached (from /proc/PID/fdinfo)."""
     ids = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -43,16 +46,32 @@ def prog_ids(pid):
                 continue
             with open(f"/proc/{pid}/fdinfo/{fd}") as f:
                 for line in f:
-                    if line.startswith("prog_id:"):
+                    if line.startswith(kind + ":"):
                         ids.add(int(line.split()[1]))
         except OSError:
             pass
     return ids
 
 
+def gc_ticks_of(pid):
+    """(ticks, run_ns) of the GC sampler's timer callbacks, summed over CPUs, from the
+    `gc_timers` map `pid` holds; None without one. The kernel's statistics do not count a
+    BPF timer's callbacks: the callback times itself into its CPU's entry."""
+    out = subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True, check=True).stdout
+    ids = bpf_ids(pid, "map_id")
+    for m in json.loads(out):
+        if m.get("id") in ids and m.get("name") == "gc_timers":
+            dump = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(m["id"])],
+                                  capture_output=True, text=True, check=True).stdout
+            vals = [e["formatted"]["value"] for e in json.loads(dump)]
+            return sum(v["ticks"] for v in vals), sum(v["run_ns"] for v in vals)
+    return None
+
+
 def progs_of(pid):
-    """{prog name: (run_cnt, run_time_ns)} of the BPF programs `pid` holds (summed by name)."""
-    ids = prog_ids(pid)
+    """{prog name: (run_cnt, run_time_ns)} of the BPF programs `pid` holds (summed by name),
+    and the GC sampler's timer callbacks as `ss_gc_tick` (ticks, their run time)."""
+    ids = bpf_ids(pid)
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
     res = {}
     for p in json.loads(out):
@@ -61,6 +80,9 @@ def progs_of(pid):
         name = p.get("name", str(p.get("id")))
         c, t = res.get(name, (0, 0))
         res[name] = (c + p.get("run_cnt", 0), t + p.get("run_time_ns", 0))
+    ticks = gc_ticks_of(pid)
+    if ticks:
+        res["ss_gc_tick"] = ticks
     return res
 
 

@@ -638,8 +638,7 @@ Expected<std::unique_ptr<probe::Session>> attached_session(pid_t pid, bool gc) {
 
 TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
   REQUIRE_ROOT();
-  const std::vector<std::string> gc = {"ss_gc_stw_stop", "ss_gc_stw_start", "ss_gc_markterm",
-                                       "ss_gc_sampler"};
+  const std::vector<std::string> gc = {"ss_gc_stw_stop", "ss_gc_stw_start", "ss_gc_markterm"};
   Child child([] {});
   for (bool asked : {false, true}) {
     SCOPED_TRACE(asked ? "GC asked" : "GC not asked");
@@ -654,7 +653,8 @@ TEST(BpfSession, GcProgramsAreLoadedOnlyWhenAskedAndListedOnlyWhenAttached) {
     EXPECT_NE(std::find(progs.begin(), progs.end(), "ss_sched_switch"), progs.end());
     for (const auto& p : gc) EXPECT_EQ(std::find(progs.begin(), progs.end(), p), progs.end()) << p;
     EXPECT_EQ((*s)->gc_uprobe_count(), 0u);
-    EXPECT_EQ((*s)->gc_sampler_cpus(), 0u);
+    EXPECT_EQ((*s)->gc_sampler_period_ns(), 0u);
+    EXPECT_EQ((*s)->gc_sampler_ticks(), 0u);
   }
   child.release();
   child.wait();
@@ -792,9 +792,11 @@ uint64_t file_offset_of(const void* addr) {
 }
 
 // The sampler's timers tick only while a gate is open (a tick costs the interrupted program
-// a timer interrupt even when the program returns at once). The stop that opens the first
-// gate and the mark termination that closes the last wake the ring's reader, whose poll
-// then starts or stops them; without both ends of a mark phase they tick for good.
+// a timer interrupt even when it finds nothing to read), and only on a CPU where a target's
+// thread was switched in (or woke another) while one was. They start and stop in the kernel:
+// the stop that opens the first gate and the mark termination that closes the last wake no
+// one (the poll sleeps its whole timeout). Without both ends of a mark phase they tick for
+// good once the target runs.
 TEST(BpfSession, GcSamplerTicksOnlyWhileAGateIsOpen) {
   REQUIRE_ROOT();
   for (bool ends : {true, false}) {
@@ -804,7 +806,10 @@ TEST(BpfSession, GcSamplerTicksOnlyWhileAGateIsOpen) {
     Child child([&] {
       close(cmd[1]);
       char c;
-      while (read(cmd[0], &c, 1) == 1) c == 's' ? ss_test_mark_start() : ss_test_mark_end();
+      while (read(cmd[0], &c, 1) == 1) {
+        if (c == 's') ss_test_mark_start();
+        if (c == 'e') ss_test_mark_end();
+      }
     });
     close(cmd[0]);
     auto s = attached_session(child.pid, true);
@@ -816,40 +821,58 @@ TEST(BpfSession, GcSamplerTicksOnlyWhileAGateIsOpen) {
     ASSERT_NE(t.stw_stop, 0u);
     t.sample_period_ns = 1'000'000;
     (void)(*s)->attach_gc(child.pid, t);
-    ASSERT_GT((*s)->gc_sampler_cpus(), 0u);
-    auto ran_ms = [&] {  // the time the sampler's events counted over 100 ms
-      uint64_t a = (*s)->gc_sampler_run_ns();
-      sleep_ms(100);
-      return double((*s)->gc_sampler_run_ns() - a) / 1e6;
-    };
-    EXPECT_EQ((*s)->gc_sampler_ticking(), !ends);
-    if (ends) {
-      EXPECT_EQ(ran_ms(), 0.0) << "the timers ran with every gate closed";
-    } else {
-      EXPECT_GT(ran_ms(), 50.0) << "the timers stopped with the gate open for good";
-    }
+    EXPECT_EQ((*s)->gc_sampler_period_ns(), 1'000'000u);
     child.release();
+    auto ticks_in_100ms = [&] {
+      uint64_t a = (*s)->gc_sampler_ticks();
+      sleep_ms(100);
+      return (*s)->gc_sampler_ticks() - a;
+    };
     probe::EventFn none = [](const ss_hdr*, size_t) {};
-    // One call in the child, then one poll. A call that opens the first gate or closes the
-    // last wakes the poll with its record (else the poll would sleep its 5 s: records are
-    // sent without a wakeup); the others wake nothing.
-    auto step = [&](char c, bool wakes) {
+    // One command to the child (its switch-in), then one poll, which nothing wakes.
+    auto step = [&](char c) {
       ASSERT_EQ(write(cmd[1], &c, 1), 1);
       const auto t0 = std::chrono::steady_clock::now();
-      ASSERT_TRUE((*s)->poll(wakes ? 5000 : 200, none).ok());
-      if (wakes) {
-        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4)) << c;
-      }
+      ASSERT_TRUE((*s)->poll(300, none).ok());
+      EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250))
+          << "the poll was woken at '" << c << "'";
     };
-    step('s', ends);
+    step('n');
+    if (ends) {
+      EXPECT_FALSE((*s)->gc_sampler_ticking());
+      EXPECT_EQ(ticks_in_100ms(), 0u) << "the timers ran with every gate closed";
+    } else {
+      EXPECT_TRUE((*s)->gc_sampler_ticking());
+      EXPECT_GT(ticks_in_100ms(), 50u) << "the timers stopped with the gate open for good";
+    }
+    // The gate opens inside the child's call; its next switch-in arms its CPU's timer.
+    step('s');
     EXPECT_EQ((*s)->gc_gates_open(), 1u);
+    step('n');
     EXPECT_TRUE((*s)->gc_sampler_ticking());
-    EXPECT_GT(ran_ms(), 50.0) << "no ticks inside the mark phase";
-    step('e', ends);
+    EXPECT_GT(ticks_in_100ms(), 50u) << "no ticks inside the mark phase";
+    step('e');
     EXPECT_EQ((*s)->gc_gates_open(), ends ? 0u : 1u);
+    sleep_ms(10);  // each timer's last tick finds the gates closed
     EXPECT_EQ((*s)->gc_sampler_ticking(), !ends);
     if (ends) {
-      EXPECT_EQ(ran_ms(), 0.0) << "the timers ran after the mark termination";
+      EXPECT_EQ(ticks_in_100ms(), 0u) << "the timers ran after the mark termination";
+      // Mark phases shorter than a period are sampled too, in proportion: a timer's first
+      // tick comes at a random point of its period, not a whole period after the arming
+      // switch-in. 40 phases of ~0.5 ms at 1 ms give ~20 ticks; a full first period, none.
+      const uint64_t before = (*s)->gc_sampler_ticks();
+      auto send = [&](char c) { ASSERT_EQ(write(cmd[1], &c, 1), 1); };
+      for (int i = 0; i < 40; i++) {
+        send('s');
+        sleep_ms(2);  // the child blocks in read again: its next switch-in arms
+        send('n');
+        usleep(500);
+        send('e');
+        sleep_ms(3);
+      }
+      const uint64_t short_phases = (*s)->gc_sampler_ticks() - before;
+      EXPECT_GE(short_phases, 4u) << "short mark phases went unsampled";
+      EXPECT_LE(short_phases, 80u);
     }
     close(cmd[1]);
     child.wait();

@@ -333,9 +333,9 @@ void Observer::attach_gc() {
   } else {
     auto st = session_->attach_gc(pid, *t);
     note = std::to_string(session_->gc_uprobe_count()) + " GC uprobe(s)";
-    if (session_->gc_sampler_cpus())
-      note += ", sampler on " + std::to_string(session_->gc_sampler_cpus()) + " CPU(s) every " +
-              std::to_string(opt_.gc_sample_period_ns / 1000) + " us";
+    if (session_->gc_sampler_period_ns())
+      note += ", sampler every " + std::to_string(session_->gc_sampler_period_ns() / 1000) +
+              " us inside mark phases";
     else
       note += ", no sampler (worker/assist share unknown)";
     if (!st) note += " (" + st.error().message + ")";

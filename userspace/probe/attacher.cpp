@@ -2,9 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/perf_event.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -218,39 +215,49 @@ Status GoroutineAttacher::attach_uprobes(int pid, const GoUprobeTargets& t) {
 // ---------------------------------------------------------------- GC
 
 void GcAttacher::configure() {
-  for (auto* p : {skel_.progs.ss_gc_stw_stop, skel_.progs.ss_gc_stw_start,
-                  skel_.progs.ss_gc_markterm, skel_.progs.ss_gc_sampler})
+  for (auto* p :
+       {skel_.progs.ss_gc_stw_stop, skel_.progs.ss_gc_stw_start, skel_.progs.ss_gc_markterm})
     bpf_program__set_autoload(p, enabled_);
 }
 
-bool GcAttacher::attached(const bpf_program* p) const {
-  if (p == skel_.progs.ss_gc_sampler) return !sampler_.empty();
-  return holds(uprobes_, p);
-}
+bool GcAttacher::attached(const bpf_program* p) const { return holds(uprobes_, p); }
 
 void GcAttacher::take_links(int pid, std::vector<Link>& out) {
   take_from(uprobes_, pid, out);
-  if (pid >= 0) return;
-  for (auto& l : sampler_) out.push_back(std::move(l));
-  sampler_.clear();
-  sampler_fds_.clear();
-  ticking_ = false;
+  // Every target detached: each CPU's sampler timer stops at its next tick.
+  if (pid < 0 && enabled_) __atomic_store_n(&skel_.bss->gc_sample_period_ns, 0, __ATOMIC_SEQ_CST);
+}
+
+uint64_t GcAttacher::sampler_period_ns() const {
+  return enabled_ ? __atomic_load_n(&skel_.bss->gc_sample_period_ns, __ATOMIC_SEQ_CST) : 0;
+}
+
+std::vector<ss_gc_timer> GcAttacher::sampler_timers() const {
+  std::vector<ss_gc_timer> out;
+  const int fd = bpf_map__fd(skel_.maps.gc_timers);
+  for (uint32_t cpu = 0; fd >= 0 && cpu < uint32_t(ncpus_); cpu++) {
+    ss_gc_timer v{};
+    if (bpf_map_lookup_elem(fd, &cpu, &v) == 0) out.push_back(v);
+  }
+  return out;
+}
+
+uint64_t GcAttacher::sampler_ticks() const {
+  uint64_t n = 0;
+  for (const auto& t : sampler_timers()) n += t.ticks;
+  return n;
 }
 
 uint64_t GcAttacher::sampler_run_ns() const {
-  uint64_t sum = 0;
-  for (int fd : sampler_fds_) {
-    uint64_t v = 0;
-    if (read(fd, &v, sizeof v) == ssize_t(sizeof v)) sum += v;
-  }
-  return sum;
+  uint64_t n = 0;
+  for (const auto& t : sampler_timers()) n += t.run_ns;
+  return n;
 }
 
-void GcAttacher::sync_sampler() {
-  const bool want = gates_open() > 0;
-  if (sampler_fds_.empty() || want == ticking_) return;
-  for (int fd : sampler_fds_) (void)ioctl(fd, want ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
-  ticking_ = want;
+bool GcAttacher::sampler_ticking() const {
+  for (const auto& t : sampler_timers())
+    if (t.armed) return true;
+  return false;
 }
 
 size_t GcAttacher::uprobe_count() const {
@@ -276,7 +283,6 @@ void GcAttacher::close_gate(uint32_t slot) {
   uint64_t zero = 0;
   if (bpf_map_update_elem(fd, &slot, &zero, BPF_ANY) == 0)
     __atomic_fetch_sub(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
-  sync_sampler();
 }
 
 void GcAttacher::open_gate_always(uint32_t slot) {
@@ -286,7 +292,6 @@ void GcAttacher::open_gate_always(uint32_t slot) {
   uint64_t always = SS_GC_GATE_ALWAYS;
   if (bpf_map_update_elem(fd, &slot, &always, BPF_ANY) == 0 && !v)
     __atomic_fetch_add(&skel_.bss->gc_gates_open, uint64_t{1}, __ATOMIC_SEQ_CST);
-  sync_sampler();
 }
 
 uint64_t GcAttacher::gate(uint32_t slot) const {
@@ -336,34 +341,13 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
     mine.emplace_back(p.prog, std::move(l.value()));
   }
 
-  // One sampler per CPU serves every target; sampling starts once the target's gc_cfg is
-  // enabled (set_cfg).
-  if (t.sample_period_ns && sampler_.empty()) {
-    for (int cpu = 0; cpu < ncpus_; cpu++) {
-      perf_event_attr a{};
-      a.size = sizeof a;
-      a.type = PERF_TYPE_SOFTWARE;
-      a.config = PERF_COUNT_SW_CPU_CLOCK;
-      a.sample_period = t.sample_period_ns;
-      int fd = int(syscall(SYS_perf_event_open, &a, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-      if (fd < 0) {
-        if (errno == ENODEV) continue;  // possible but offline CPU
-        add_err("perf_event_open(cpu-clock, cpu " + std::to_string(cpu) + "): " + errstr(errno));
-        break;
-      }
-      bpf_link* l = bpf_program__attach_perf_event(skel_.progs.ss_gc_sampler, fd);
-      if (!l) {
-        add_err("attach GC sampler: " + errstr(errno));
-        close(fd);
-        break;
-      }
-      sampler_.emplace_back(l);
-      sampler_fds_.push_back(fd);
-      ticking_ = true;  // attaching enabled it
-    }
-  }
+  // One timer per CPU serves every target (gc_sampler.bpf.h); the first attach sets their
+  // period, and a target is read once its gc_cfg is enabled (set_cfg).
+  uint64_t none = 0;
+  if (t.sample_period_ns)
+    __atomic_compare_exchange_n(&skel_.bss->gc_sample_period_ns, &none, t.sample_period_ns, false,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   if (phase_ends_lost) open_gate_always(slot);
-  sync_sampler();
   if (mine.empty()) uprobes_.erase(pid);  // nothing attached: a later call tries again
   if (!errors.empty()) return make_error(errors);
   return {};

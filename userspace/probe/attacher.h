@@ -196,13 +196,14 @@ struct GcProbeTargets {
   uint64_t stw_stop = 0;                  // runtime.stopTheWorldWithSema entry
   uint64_t stw_start = 0;                 // runtime.startTheWorldWithSema entry
   uint64_t markterm = 0;                  // runtime.gcMarkTermination entry
-  uint64_t sample_period_ns = 1'000'000;  // GC sampler: cpu-clock period per CPU (0: off)
+  uint64_t sample_period_ns = 1'000'000;  // GC sampler: timer period per CPU (0: off)
   ss_gc_cfg cfg{};
 };
 
 // gc.bpf.c: entry uprobes on the stop/start-the-world functions and gcMarkTermination (per
-// process) and one cpu-clock sampler per CPU (shared by every target: the BPF side
-// filters). Loaded only when GC observation is asked.
+// process), and the sampler's period for the per-CPU BPF timers the scheduler programs arm
+// inside mark phases (gc_sampler.bpf.h; shared by every target: the BPF side filters).
+// Loaded only when GC observation is asked.
 class GcAttacher : public Attacher {
  public:
   GcAttacher(schedscope_bpf& skel, bool enabled, int ncpus)
@@ -211,7 +212,7 @@ class GcAttacher : public Attacher {
   void take_links(int pid, std::vector<Link>& out) override;
   [[nodiscard]] bool attached(const bpf_program* p) const override;
   // Writes the target's gc_cfg entry (slot), attaches the uprobes for `pid` and, once per
-  // session, the sampler. Attaches what it can; the error names what failed.
+  // session, sets the sampler's period. Attaches what it can; the error names what failed.
   Status attach_gc(int pid, uint32_t slot, const GcProbeTargets& t);
   Status set_cfg(uint32_t slot, const ss_gc_cfg& cfg);
   // The sampler's gate of a slot (gc.bpf.c): closed for a slot reused by another process.
@@ -220,25 +221,19 @@ class GcAttacher : public Attacher {
   [[nodiscard]] uint64_t gate(uint32_t slot) const;
   [[nodiscard]] uint64_t gates_open() const;
   [[nodiscard]] size_t uprobe_count() const;
-  [[nodiscard]] size_t sampler_cpus() const { return sampler_.size(); }
-  // The sampler's timers tick only while a gate is open: enables or disables its perf
-  // events to match gates_open() (the uprobes wake the ring's reader when the count
-  // leaves or reaches zero; the session calls this after each poll). Cheap when nothing
-  // changed. A tick costs the interrupted program a timer interrupt even when the program
-  // returns at once: in a VM, tens of microseconds (docs/gc-netpoll.md).
-  void sync_sampler();
-  [[nodiscard]] bool sampler_ticking() const { return ticking_; }
-  // The time the sampler's perf events counted, summed over CPUs (ns): it stands still
-  // while they are disabled.
-  [[nodiscard]] uint64_t sampler_run_ns() const;
+  // The sampler's period (0: no sampler: not loaded, not asked, or detached). Its timers,
+  // one per CPU, start and stop by themselves in the kernel (gc_sampler.bpf.h).
+  [[nodiscard]] uint64_t sampler_period_ns() const;
+  // Each CPU's timer entry: its ticks and their run time so far, and whether one is pending.
+  [[nodiscard]] std::vector<ss_gc_timer> sampler_timers() const;
+  [[nodiscard]] uint64_t sampler_ticks() const;   // summed over CPUs
+  [[nodiscard]] uint64_t sampler_run_ns() const;  // the callbacks' run time, summed
+  [[nodiscard]] bool sampler_ticking() const;     // some CPU has a tick pending
 
  private:
   bool enabled_;
   int ncpus_;
   std::map<int, std::vector<std::pair<const bpf_program*, Link>>> uprobes_;  // by pid
-  std::vector<Link> sampler_;  // one per CPU; each link owns (closes) its perf event fd
-  std::vector<int> sampler_fds_;  // their perf event fds, valid while the links live
-  bool ticking_ = false;          // the perf events are enabled
   void open_gate_always(uint32_t slot);
 };
 

@@ -92,6 +92,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_map__set_max_entries(skel->maps.go_cfg, n);
   bpf_map__set_max_entries(skel->maps.gc_cfg, n);
   bpf_map__set_max_entries(skel->maps.gc_gate, n);
+  bpf_map__set_max_entries(skel->maps.gc_timers, uint32_t(s->ncpus_));
   bpf_map__set_max_entries(skel->maps.sc_block, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.sc_all, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.rq_hist, n * SS_HIST_BUCKETS);
@@ -328,7 +329,6 @@ Expected<int> Session::poll(int timeout_ms, const EventFn& fn) {
     n = m < 0 ? m : n + m;
   }
   cur_fn_ = nullptr;
-  if (gc_) gc_->sync_sampler();  // a mark phase began or ended (the GC uprobes woke us)
   if (n < 0 && n != -EINTR) return make_error("ring buffer poll failed: " + errstr(n));
   return n < 0 ? 0 : n;
 }

@@ -114,20 +114,22 @@ class Session {
     return goroutines_->attach_uprobes(pid, t);
   }
   [[nodiscard]] size_t go_uprobe_count() const { return goroutines_->uprobe_count(); }
-  // GC observation (gc.bpf.c): uprobes at the given offsets and the per-CPU sampler.
+  // GC observation (gc.bpf.c): uprobes at the given offsets and the per-CPU sampler's period.
   // Attaches what it can; the error names what failed (the rest stays attached).
   Status attach_gc(int pid, const GcProbeTargets& t);
   [[nodiscard]] size_t gc_uprobe_count() const { return gc_->uprobe_count(); }
   // The GC sampler's offsets (they may come after attach_gc, once calibration is done).
   Status set_gc_cfg(const ss_gc_cfg& cfg) { return set_gc_cfg(cfg_.tgid, cfg); }
   Status set_gc_cfg(uint32_t tgid, const ss_gc_cfg& cfg);
-  [[nodiscard]] size_t gc_sampler_cpus() const { return gc_->sampler_cpus(); }
+  // The GC sampler's period (0: none).
+  [[nodiscard]] uint64_t gc_sampler_period_ns() const { return gc_->sampler_period_ns(); }
   // The GC sampler's gate of a target (gc.bpf.c; 0 for no target) and the open gates.
   [[nodiscard]] uint64_t gc_gate(uint32_t tgid) const;
   [[nodiscard]] uint64_t gc_gates_open() const { return gc_->gates_open(); }
-  // Whether the sampler's perf events tick now (only while a gate is open).
+  // Whether a CPU's sampler timer has a tick pending (only inside mark phases), and the
+  // ticks so far, summed over CPUs.
   [[nodiscard]] bool gc_sampler_ticking() const { return gc_->sampler_ticking(); }
-  [[nodiscard]] uint64_t gc_sampler_run_ns() const { return gc_->sampler_run_ns(); }
+  [[nodiscard]] uint64_t gc_sampler_ticks() const { return gc_->sampler_ticks(); }
 
   // USDT: attaches the ss_usdt program to every location of provider:name in
   // `path` (libbpf resolves the notes and enables a semaphore), with `probe` as BPF
