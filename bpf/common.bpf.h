@@ -16,6 +16,8 @@
 extern const volatile __u64 offcpu_min_ns;    /* ship SS_EV_OFFCPU for intervals at least this long */
 extern const volatile __u64 slow_syscall_ns;  /* (-S) ship SS_EV_SYSCALL_SLOW at least this long */
 extern const volatile __u32 capture_stacks;   /* capture user stacks at thread creation */
+extern const volatile __u32 all_syscalls;     /* -S programs loaded: the scheduler programs
+						 move `sc_cpu` into the thread's entry */
 /* The observer's PID namespace: 0 for the initial one (the ids BPF sees are the observer's),
  * else its inode; target tgids and every tid sent to userspace are then ids in that
  * namespace, as the observer's /proc shows them. */
@@ -213,6 +215,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ss_sc_stat);
 } sc_block SEC(".maps") __weak;
+
+/* (-S) The call in flight on this CPU and the calls completed (struct ss_sc_cpu). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ss_sc_cpu);
+} sc_cpu SEC(".maps") __weak;
+
+/* (-S) Moves this CPU's call state of `tid` into its entry: at the thread's switch-out
+ * and at its exit, the only times it leaves the CPU. */
+static __always_inline void sc_cpu_take(__u32 tid, struct ss_thread_state *st)
+{
+	__u32 zero = 0;
+	struct ss_sc_cpu *c = bpf_map_lookup_elem(&sc_cpu, &zero);
+	if (!c || c->tid != tid)
+		return;
+	if (c->enter_ns) {
+		st->sc_nr = c->nr;
+		st->sc_enter_ns = c->enter_ns;
+	}
+	st->sc_count += c->pending;
+	c->tid = 0;
+	c->pending = 0;
+	c->enter_ns = 0;
+}
 
 /* Run-queue latency histogram of each target (all its threads), per CPU. */
 struct {

@@ -24,6 +24,7 @@ __u64 target_bits[SS_TARGET_BITS / 64] = {};
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
+const volatile __u32 all_syscalls = 0;
 /* Creator stacks: a token bucket per CPU, `stack_burst` walks at once and `stack_rate` per
  * second after that (0: no limit). A user stack walk is the bulk of task_newtask's cost
  * (~8 us on the measured VM); in a thread storm a sample of the creation sites is as
@@ -212,6 +213,8 @@ static __always_inline void switch_out(const struct ss_target *tt, struct task_s
 	if (!st)
 		return;
 	close_unseen_switch_in(tt, st, tid, now);
+	if (all_syscalls)
+		sc_cpu_take(tid, st);
 	if (st->state == SS_TS_ONCPU && st->last_switch_ns)
 		st->oncpu_ns += now - st->last_switch_ns;
 	/* Preempted (even after set_current_state) means the task stays runnable. */
@@ -385,6 +388,8 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 	__u32 tid = task_vpid(p);
 	__u32 tgid = tt->tgid;
 	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st && all_syscalls)
+		sc_cpu_take(tid, st); /* its last calls, into the final totals */
 	struct ss_thread_exit *e = reserve_event(SS_EV_THREAD_EXIT, sizeof(*e), now);
 	if (e) {
 		e->tid = tid;

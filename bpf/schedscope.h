@@ -141,6 +141,18 @@ struct ss_thread_state {
 	char comm[SS_COMM_LEN];
 };
 
+/* (-S) The call in flight on a CPU and the calls completed there, per CPU (`sc_cpu`, one
+ * entry): sys_enter and sys_exit keep a call here, not in the thread's entry, so a call
+ * that does not block costs no lookup of the thread. The thread's switch-out and exit move
+ * it into the entry (sc_nr, sc_enter_ns, sc_count); userspace adds what is still here to
+ * the entries it reads. */
+struct ss_sc_cpu {
+	ss_u64 enter_ns; /* start of the call in flight, 0 if none */
+	ss_u64 pending;	 /* calls `tid` completed since its entry last took them */
+	ss_u32 tid;	 /* the thread on this CPU these are of, 0 for none */
+	ss_s32 nr;	 /* the call in flight */
+};
+
 /* Per-syscall aggregate, in the per-CPU arrays `sc_block` (default mode: off-CPU
  * intervals spent blocked in the syscall) and `sc_all` (-S: every call), per target:
  * key target slot * SS_MAX_SYSCALLS + syscall nr. */

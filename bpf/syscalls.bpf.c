@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* syscalls.bpf.c — the opt-in (-S/--all-syscalls) exact syscall observer on
- * raw_syscalls sys_enter/sys_exit: per-thread in-flight syscall with its start time,
+ * raw_syscalls sys_enter/sys_exit: the in-flight syscall with its start time (per CPU while
+ * the thread stays on it, in the thread's entry once it switched out: struct ss_sc_cpu),
  * per-syscall counts and log2 latency histograms aggregated in kernel (per CPU), and an
  * event only for calls slower than slow_syscall_ns. Not loaded in the default mode:
  * enabling raw_syscalls puts every syscall of the machine on the tracing slow path.
@@ -25,11 +26,24 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 	struct ss_target *tt = current_target(&tid);
 	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 		return 0;
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (!st)
-		return 0; /* created by the first sched_switch of the thread */
-	st->sc_nr = id;
-	st->sc_enter_ns = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	struct ss_sc_cpu *c = bpf_map_lookup_elem(&sc_cpu, &zero);
+	if (!c)
+		return 0;
+	if (c->tid != tid) {
+		/* Left by a thread whose switch-out did not take it (its process is no target
+		 * any more, or its entry was gone): into its entry if it has one. */
+		if (c->tid && c->pending) {
+			__u32 old = c->tid;
+			struct ss_thread_state *ost = bpf_map_lookup_elem(&threads, &old);
+			if (ost)
+				ost->sc_count += c->pending;
+		}
+		c->tid = tid;
+		c->pending = 0;
+	}
+	c->nr = id;
+	c->enter_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -40,16 +54,30 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	struct ss_target *tt = current_target(&tid);
 	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 		return 0;
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (!st || !st->sc_enter_ns)
-		return 0;
+	__u32 zero = 0;
+	struct ss_sc_cpu *c = bpf_map_lookup_elem(&sc_cpu, &zero);
+	struct ss_thread_state *st = NULL;
+	__u64 start;
+	__s32 nr;
+	if (c && c->tid == tid && c->enter_ns) {
+		/* Entered on this CPU and never switched out since: no lookup of the thread. */
+		start = c->enter_ns;
+		nr = c->nr;
+		c->enter_ns = 0;
+		c->pending++;
+	} else {
+		/* Switched out inside the call: its switch-out moved the call into the entry. */
+		st = bpf_map_lookup_elem(&threads, &tid);
+		if (!st || !st->sc_enter_ns)
+			return 0;
+		start = st->sc_enter_ns;
+		nr = st->sc_nr;
+		st->sc_enter_ns = 0;
+		st->sc_nr = SS_NO_SYSCALL;
+		st->sc_count++;
+	}
 	__u64 now = bpf_ktime_get_ns();
-	__u64 dur = now - st->sc_enter_ns;
-	__s32 nr = st->sc_nr;
-	__u64 start = st->sc_enter_ns;
-	st->sc_enter_ns = 0;
-	st->sc_nr = SS_NO_SYSCALL;
-	st->sc_count++;
+	__u64 dur = now - start;
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return 0;
 	__u32 k = tt->slot * SS_MAX_SYSCALLS + nr;
@@ -58,6 +86,8 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 		sc_stat_add(sc, dur);
 	if (dur < slow_syscall_ns)
 		return 0;
+	if (!st)
+		st = bpf_map_lookup_elem(&threads, &tid);
 	struct ss_syscall_slow *e = reserve_event(SS_EV_SYSCALL_SLOW, sizeof(*e), now);
 	if (!e)
 		return 0;
@@ -65,7 +95,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	e->tid = tid;
 	e->nr = nr;
 	e->ret = ret;
-	read_goctx(tt, bpf_get_current_task_btf(), m_of(st), &e->go);
+	read_goctx(tt, bpf_get_current_task_btf(), st ? m_of(st) : 0, &e->go);
 	submit(e);
 	return 0;
 }

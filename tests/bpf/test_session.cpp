@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,10 +23,10 @@
 #include <vector>
 
 #include "app/observe.h"
+#include "bpf_test_support.h"
 #include "elf/elf_file.h"
 #include "go/probes.h"
 #include "probe/session.h"
-#include "bpf_test_support.h"
 #include "probe/syscalls.h"
 
 using namespace schedscope;
@@ -1041,6 +1043,65 @@ TEST(BpfSession, AllSyscallsOfTopTracesItsTargetWithoutAsking) {
   std::map<int, uint64_t> all;
   for (const auto& x : snap->sc_all) all[x.nr] = x.stat.count;
   EXPECT_EQ(all[*probe::syscall_number("getppid")], 250u);
+}
+
+// -S keeps the calls of a thread on its CPU (sys_enter and sys_exit look up no thread
+// entry): its switch-out and exit move them into its entry, and a snapshot adds what is
+// still on the CPU. So every snapshot counts every call made before it, whether the thread
+// switched out since or not: here a child makes two bursts of calls, spinning between them
+// with no call (it stays on its CPU unless the scheduler moves it), and tells each end
+// through shared memory.
+TEST(BpfSession, AllSyscallsCountsEveryCallOfAThreadAtEachSnapshot) {
+  REQUIRE_ROOT();
+  constexpr uint64_t kBurst = 3000;
+  void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  int* done = static_cast<int*>(mem);  // [0] the child's last burst done, [1] the parent's go
+  int* go = done + 1;
+  auto load = [](int* p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); };
+  // The child on CPU 0 and this thread on CPU 1 (where there are two): this thread's
+  // wakeups then never preempt the child.
+  const bool pin = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+  cpu_set_t mine{}, old_mask{};
+  ASSERT_EQ(sched_getaffinity(0, sizeof old_mask, &old_mask), 0);
+  Child k([&] {
+    cpu_set_t zero{};
+    CPU_SET(0, &zero);
+    if (pin && sched_setaffinity(0, sizeof zero, &zero) != 0) _exit(3);
+    for (int burst = 1; burst <= 3; burst++) {
+      while (load(go) < burst) {
+      }
+      if (burst == 3) break;
+      for (uint64_t c = 0; c < kBurst; c++) syscall(SYS_getppid);
+      __atomic_store_n(done, burst, __ATOMIC_SEQ_CST);
+    }
+  });
+  if (pin) {
+    CPU_SET(1, &mine);
+    ASSERT_EQ(sched_setaffinity(0, sizeof mine, &mine), 0);
+  }
+  auto s = open_for(k.pid, true);
+  ASSERT_TRUE(s);
+  k.release();
+  sleep_ms(50);  // the child spins
+  auto count = [&] {
+    auto st = thread_entry(*s, uint32_t(k.pid));
+    EXPECT_TRUE(st.has_value());
+    return st ? st->sc_count : 0;
+  };
+  uint64_t before = count();
+  for (int burst = 1; burst <= 2; burst++) {
+    __atomic_store_n(go, burst, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 5000 && load(done) < burst; i++) sleep_ms(1);
+    ASSERT_EQ(load(done), burst);
+    const uint64_t now = count();
+    EXPECT_EQ(now - before, kBurst) << "burst " << burst;
+    before = now;
+  }
+  __atomic_store_n(go, 3, __ATOMIC_SEQ_CST);
+  EXPECT_EQ(k.wait(), 0);
+  EXPECT_EQ(sched_setaffinity(0, sizeof old_mask, &old_mask), 0);
+  munmap(mem, 4096);
 }
 
 // A thread's entry in the threads map is deleted by the kernel when it exits, after its

@@ -343,7 +343,7 @@ Status GcAttacher::attach_gc(int pid, uint32_t slot, const GcProbeTargets& t) {
 
   // One timer per CPU serves every target (gc_sampler.bpf.h); the first attach sets their
   // period, and a target is read once its gc_cfg is enabled (set_cfg).
-  uint64_t none = 0;
+  std::remove_reference_t<decltype(skel_.bss->gc_sample_period_ns)> none = 0;
   if (t.sample_period_ns)
     __atomic_compare_exchange_n(&skel_.bss->gc_sample_period_ns, &none, t.sample_period_ns, false,
                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);

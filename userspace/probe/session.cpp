@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
+#include <vector>
 
 #include "annotations.h"
 #include "schedscope.skel.h"
@@ -84,6 +86,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   skel->rodata->offcpu_min_ns = cfg.offcpu_min_ns;
   skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
   skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
+  skel->rodata->all_syscalls = cfg.all_syscalls ? 1 : 0;
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
   // The target set and the per-target maps: one target's entries times the capacity.
   const uint32_t n = cfg.max_targets;
@@ -429,6 +432,32 @@ void Session::read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out) {
   }
 }
 
+// (-S) What each CPU still holds of the calls of the thread on it (struct ss_sc_cpu: the
+// calls it completed since its last switch-out, and the one in flight), added to the
+// entries read before: a thread that stays on its CPU is counted at every snapshot. Read
+// after the entries, so that a switch-out in between delays calls by one snapshot and
+// never counts them twice.
+void Session::add_sc_cpu(std::vector<ThreadEntry>& threads) {
+  std::vector<ss_sc_cpu> per(static_cast<size_t>(ncpus_));
+  static_assert(sizeof(ss_sc_cpu) % 8 == 0, "per-CPU values are 8-byte aligned");
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sc_cpu), &zero, per.data()) != 0) return;
+  std::unordered_map<uint32_t, const ss_sc_cpu*> on_cpu;
+  for (const auto& c : per)
+    if (c.tid) on_cpu[c.tid] = &c;
+  if (on_cpu.empty()) return;
+  for (auto& t : threads) {
+    auto it = on_cpu.find(t.tid);
+    if (it == on_cpu.end()) continue;
+    const ss_sc_cpu& c = *it->second;
+    t.st.sc_count += c.pending;
+    if (c.enter_ns && !t.st.sc_enter_ns) {
+      t.st.sc_nr = c.nr;
+      t.st.sc_enter_ns = c.enter_ns;
+    }
+  }
+}
+
 Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
   auto slot = slot_of(tgid);
   if (!slot) return slot.error();
@@ -446,6 +475,7 @@ Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
       prev = &key;
     }
   }
+  if (all_syscalls(tgid)) add_sc_cpu(snap.threads);
   read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, snap.sc_block);
   if (all_syscalls(tgid)) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
   std::vector<uint64_t> per(ncpus_);

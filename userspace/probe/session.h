@@ -189,6 +189,7 @@ class Session {
   std::vector<ss_thread_state> batch_threads_;
   std::vector<uint8_t> batch_percpu_;
   bool read_threads_batch(uint32_t tgid, std::vector<ThreadEntry>& out);
+  void add_sc_cpu(std::vector<ThreadEntry>& threads);
   bool read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value_size);
   void read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out);
 };
