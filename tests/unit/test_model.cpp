@@ -160,6 +160,41 @@ TEST(Model, IntervalDeltasAndFinalTotals) {
   EXPECT_EQ(fin.totals.switches, 5u);
 }
 
+// (-S) A snapshot that caught a switch-out between its read of the entry and its read of
+// the CPU's calls shows fewer calls than the one before: the count holds, and the calls
+// are not counted twice when they show again. A tid reused by a new thread (its switch
+// count restarts) counts from zero.
+TEST(Model, CallCountNeverGoesBackForOneThread) {
+  model::Model m(target());
+  auto s = base_state();
+  s.state = SS_TS_ONCPU;
+  s.offcpu_count[SS_OFF_PREEMPTED] = 1;
+  m.on_kernel(snap_at(0, {{7, s}}));
+  (void)m.frame();
+  s.sc_count = 10;  // 6 in the entry, 4 still on the CPU
+  m.on_kernel(snap_at(1000 * kMs, {{7, s}}));
+  auto f1 = m.frame();
+  ASSERT_EQ(f1.threads.size(), 1u);
+  EXPECT_DOUBLE_EQ(f1.threads[0].syscalls_per_s, 10);
+  s.sc_count = 6;  // the switch-out moved the 4 after the entry was read
+  m.on_kernel(snap_at(2000 * kMs, {{7, s}}));
+  auto f2 = m.frame();
+  EXPECT_DOUBLE_EQ(f2.threads[0].syscalls_per_s, 0);
+  EXPECT_EQ(f2.totals.syscalls, 10u);
+  s.sc_count = 15;
+  s.offcpu_count[SS_OFF_PREEMPTED] = 2;
+  m.on_kernel(snap_at(3000 * kMs, {{7, s}}));
+  auto f3 = m.frame();
+  EXPECT_DOUBLE_EQ(f3.threads[0].syscalls_per_s, 5);
+  EXPECT_EQ(f3.totals.syscalls, 15u);
+  auto fresh = base_state();  // the tid, now another thread: no switch yet
+  fresh.state = SS_TS_ONCPU;
+  fresh.sc_count = 3;
+  m.on_kernel(snap_at(4000 * kMs, {{7, fresh}}));
+  auto f4 = m.frame();
+  EXPECT_EQ(f4.totals.syscalls, 3u);
+}
+
 // Counts the frames it is asked to name: a creation stack must be symbolized once.
 struct CountingSym : model::Symbolize {
   mutable int calls = 0;

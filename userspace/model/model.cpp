@@ -296,11 +296,18 @@ void Model::on_record(const ss_hdr* rec, size_t size) {
 }
 
 // The kernel's state of a thread (a snapshot's or its exit record's). The kernel does not
-// know the creator: the creation record does, and it stays.
+// know the creator: the creation record does, and it stays. The count of calls (-S) never
+// goes back for one thread: a snapshot adds the calls a CPU still holds to the entry read
+// before, and a switch-out between the two reads moves them into the entry after it was
+// read, so one snapshot can show fewer than the one before (the next shows them again).
+// A tid reused by a new thread restarts its switch count, and its calls count from zero.
 void Model::set_state(ThreadAcc& t, const ss_thread_state& st) {
   const uint32_t created_by = t.cur.created_by;
+  const uint64_t sc_count = t.cur.sc_count;
+  const bool same_thread = switches_of(st) >= switches_of(t.cur);
   t.cur = st;
   if (!t.cur.created_by) t.cur.created_by = created_by;
+  if (same_thread && t.cur.sc_count < sc_count) t.cur.sc_count = sc_count;
 }
 
 // The thread's final totals move to exited_ (the live sum stops counting it) and it leaves

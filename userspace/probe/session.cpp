@@ -436,20 +436,31 @@ void Session::read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out) {
 // calls it completed since its last switch-out, and the one in flight), added to the
 // entries read before: a thread that stays on its CPU is counted at every snapshot. Read
 // after the entries, so that a switch-out in between delays calls by one snapshot and
-// never counts them twice.
+// never counts them twice (the model keeps a thread's count from going back meanwhile).
+// A CPU whose thread left without its switch-out taking the calls (its process was no
+// target for a moment) keeps them until the next call there: they are the same thread's,
+// added too.
 void Session::add_sc_cpu(std::vector<ThreadEntry>& threads) {
   std::vector<ss_sc_cpu> per(static_cast<size_t>(ncpus_));
   static_assert(sizeof(ss_sc_cpu) % 8 == 0, "per-CPU values are 8-byte aligned");
   uint32_t zero = 0;
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sc_cpu), &zero, per.data()) != 0) return;
-  std::unordered_map<uint32_t, const ss_sc_cpu*> on_cpu;
-  for (const auto& c : per)
-    if (c.tid) on_cpu[c.tid] = &c;
+  std::unordered_map<uint32_t, ss_sc_cpu> on_cpu;
+  for (const auto& c : per) {
+    if (!c.tid) continue;
+    auto [it, fresh] = on_cpu.try_emplace(c.tid, c);
+    if (fresh) continue;
+    it->second.pending += c.pending;
+    if (c.enter_ns > it->second.enter_ns) {  // the latest call in flight
+      it->second.enter_ns = c.enter_ns;
+      it->second.nr = c.nr;
+    }
+  }
   if (on_cpu.empty()) return;
   for (auto& t : threads) {
     auto it = on_cpu.find(t.tid);
     if (it == on_cpu.end()) continue;
-    const ss_sc_cpu& c = *it->second;
+    const ss_sc_cpu& c = it->second;
     t.st.sc_count += c.pending;
     if (c.enter_ns && !t.st.sc_enter_ns) {
       t.st.sc_nr = c.nr;
