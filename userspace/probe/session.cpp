@@ -437,9 +437,8 @@ void Session::read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out) {
 // entries read before: a thread that stays on its CPU is counted at every snapshot. Read
 // after the entries, so that a switch-out in between delays calls by one snapshot and
 // never counts them twice (the model keeps a thread's count from going back meanwhile).
-// A CPU whose thread left without its switch-out taking the calls (its process was no
-// target for a moment) keeps them until the next call there: they are the same thread's,
-// added too.
+// A CPU whose thread left without its switch-out taking the calls keeps them until the
+// next call there: they are the same thread's, added too.
 void Session::add_sc_cpu(std::vector<ThreadEntry>& threads) {
   std::vector<ss_sc_cpu> per(static_cast<size_t>(ncpus_));
   static_assert(sizeof(ss_sc_cpu) % 8 == 0, "per-CPU values are 8-byte aligned");
