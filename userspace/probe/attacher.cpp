@@ -248,12 +248,6 @@ uint64_t GcAttacher::sampler_ticks() const {
   return n;
 }
 
-uint64_t GcAttacher::sampler_run_ns() const {
-  uint64_t n = 0;
-  for (const auto& t : sampler_timers()) n += t.run_ns;
-  return n;
-}
-
 bool GcAttacher::sampler_ticking() const {
   for (const auto& t : sampler_timers())
     if (t.armed) return true;

@@ -227,7 +227,6 @@ class GcAttacher : public Attacher {
   // Each CPU's timer entry: its ticks and their run time so far, and whether one is pending.
   [[nodiscard]] std::vector<ss_gc_timer> sampler_timers() const;
   [[nodiscard]] uint64_t sampler_ticks() const;   // summed over CPUs
-  [[nodiscard]] uint64_t sampler_run_ns() const;  // the callbacks' run time, summed
   [[nodiscard]] bool sampler_ticking() const;     // some CPU has a tick pending
 
  private:
