@@ -4,7 +4,14 @@
  * nothing else. What a target loses with these attached is the cost of observing at all
  * (the tracepoint trampolines and the filter); schedscope's overhead is judged against
  * it. Built into its own skeleton for build/ss-floor (tools/floor/), never linked into
- * schedscope. */
+ * schedscope.
+ *
+ * With keep_state (ss-floor -t) the scheduler programs also keep the least a per-thread
+ * observer keeps: one entry per thread in a hash map keyed by tid (made at the thread's
+ * first switch, deleted at its exit, as schedscope's `threads`), holding its last switch,
+ * wakeup and the on-CPU, off-CPU and run-queue totals, from one clock read per switch.
+ * It sends nothing. What that costs over the floor is what any observer of per-thread
+ * off-CPU time pays on the machine, before it does anything of its own. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -38,20 +45,87 @@ static __always_inline int filtered(bool match)
 	return 0;
 }
 
+const volatile __u32 keep_state = 0;
+
+/* (keep_state) a thread's state, the least an off-CPU observer keeps. */
+struct floor_thread {
+	__u64 last_switch_ns, wakeup_ns, oncpu_ns, offcpu_ns, rq_ns, rq_count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* schedscope's SS_MAX_THREADS */
+	__type(key, __u32);
+	__type(value, struct floor_thread);
+} floor_threads SEC(".maps");
+
+#define PF_EXITING_ 0x00000004
+
+/* The thread's entry; made if missing, except for an exiting thread (its entry is gone). */
+static __always_inline struct floor_thread *thread_of(struct task_struct *t)
+{
+	__u32 tid = t->pid;
+	struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
+	if (st || (t->flags & PF_EXITING_))
+		return st;
+	struct floor_thread init = {};
+	bpf_map_update_elem(&floor_threads, &tid, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&floor_threads, &tid);
+}
+
 /* default hooks (sched.bpf.c) */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(floor_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	/* Each outcome kept on its own: clang would OR the two looked-up pointers for `||`,
 	 * which the verifier refuses. */
-	filtered(is_target(prev->tgid));
-	return filtered(is_target(next->tgid));
+	bool p = is_target(prev->tgid);
+	bool n = is_target(next->tgid);
+	if (keep_state) {
+		__u64 now = 0;
+		if (p) {
+			now = bpf_ktime_get_ns();
+			struct floor_thread *st = thread_of(prev);
+			if (st) {
+				if (st->last_switch_ns)
+					st->oncpu_ns += now - st->last_switch_ns;
+				st->last_switch_ns = now;
+				st->wakeup_ns = preempt ? now : 0;
+			}
+		}
+		if (n) {
+			if (!now)
+				now = bpf_ktime_get_ns();
+			struct floor_thread *st = thread_of(next);
+			if (st) {
+				if (st->last_switch_ns)
+					st->offcpu_ns += now - st->last_switch_ns;
+				if (st->wakeup_ns) {
+					st->rq_ns += now - st->wakeup_ns;
+					st->rq_count++;
+				}
+				st->last_switch_ns = now;
+				st->wakeup_ns = 0;
+			}
+		}
+		return 0;
+	}
+	filtered(p);
+	return filtered(n);
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(floor_sched_wakeup, struct task_struct *p)
 {
-	return filtered(is_target(p->tgid));
+	bool match = is_target(p->tgid);
+	if (keep_state && match) {
+		__u32 tid = p->pid;
+		struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
+		if (st && !st->wakeup_ns)
+			st->wakeup_ns = bpf_ktime_get_ns();
+		return 0;
+	}
+	return filtered(match);
 }
 
 SEC("tp_btf/task_newtask")
@@ -63,7 +137,13 @@ int BPF_PROG(floor_task_newtask, struct task_struct *task, __u64 clone_flags)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(floor_sched_process_exit, struct task_struct *p)
 {
-	return filtered(is_target(p->tgid));
+	bool match = is_target(p->tgid);
+	if (keep_state && match) {
+		__u32 tid = p->pid;
+		bpf_map_delete_elem(&floor_threads, &tid);
+		return 0;
+	}
+	return filtered(match);
 }
 
 /* -S hooks (syscalls.bpf.c) */

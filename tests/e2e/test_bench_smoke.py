@@ -87,7 +87,7 @@ class BenchSmoke(unittest.TestCase):
             self.assertEqual(f.read().strip(), before, "bpf_stats_enabled not restored")
         rows = {(k["case"], k["observer"]): k for k in doc["kernel"]}
         for case in ("threads", "http", "pingpong"):
-            for obs in ("floor", "top", "record", "bpftrace", "floor -S", "top -S", "bpftrace -S"):
+            for obs in ("floor", "floor state", "top", "record", "bpftrace", "floor -S", "top -S", "bpftrace -S"):
                 with self.subTest(case=case, observer=obs):
                     k = rows[(case, obs)]
                     self.assertNotIn("error", k)
@@ -102,6 +102,16 @@ class BenchSmoke(unittest.TestCase):
         # Per created thread, top's programs do work (records at creation and exit) where the
         # floor's return at once.
         self.assertGreater(rows[("threads", "top")]["bpf_ns_per_unit"], rows[("threads", "floor")]["bpf_ns_per_unit"])
+        # The floor with per-thread state: its own programs, and a thread's entry costs more
+        # than the empty programs on thread churn (a map entry made, found and deleted).
+        self.assertTrue(all(n.startswith("floor_") for n in rows[("threads", "floor state")]["progs"]))
+        self.assertGreater(rows[("threads", "floor state")]["bpf_ns_per_unit"],
+                           rows[("threads", "floor")]["bpf_ns_per_unit"])
+        floor_lines = [b for b in doc["kernel_budgets"] if "x floor" in b["budget"]]
+        self.assertTrue(floor_lines)
+        for b in floor_lines:
+            with self.subTest(line=b["budget"], case=b["case"]):
+                self.assertIn("state", b)
         names = {b["budget"] for b in doc["kernel_budgets"]}
         self.assertIn("kernel side: top <= 1.25 x floor + 2 pts of the target's CPU", names)
         self.assertIn("kernel side: top -S costs less than bpftrace -S", names)

@@ -2,9 +2,11 @@
 //
 // Attaches the empty, tgid-filtered programs of bpf/floor.bpf.c to schedscope's default
 // hooks (and with -S also to raw_syscalls sys_enter/sys_exit), prints one "attached"
-// line, holds them for the duration given (or until SIGINT/SIGTERM) and exits 0.
+// line, holds them for the duration given (or until SIGINT/SIGTERM) and exits 0. With -t
+// the scheduler programs also keep one hash entry per thread (its switch and wakeup times
+// and totals): the least a per-thread off-CPU observer does.
 //
-//   ss-floor -p PID [-S] [-d SECONDS]
+//   ss-floor -p PID [-S] [-t] [-d SECONDS]
 #include <bpf/libbpf.h>
 #include <signal.h>
 #include <unistd.h>
@@ -26,7 +28,7 @@ volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
 int usage() {
-  std::fprintf(stderr, "usage: ss-floor -p PID [-S] [-d SECONDS]\n");
+  std::fprintf(stderr, "usage: ss-floor -p PID [-S] [-t] [-d SECONDS]\n");
   return 2;
 }
 
@@ -35,12 +37,14 @@ int usage() {
 int main(int argc, char** argv) {
   long pid = 0;
   bool syscalls = false;
+  bool state = false;
   double duration = 0;  // 0: until signalled
   int opt;
-  while ((opt = getopt(argc, argv, "p:Sd:h")) != -1) {
+  while ((opt = getopt(argc, argv, "p:Std:h")) != -1) {
     switch (opt) {
       case 'p': pid = std::strtol(optarg, nullptr, 10); break;
       case 'S': syscalls = true; break;
+      case 't': state = true; break;
       case 'd': duration = std::strtod(optarg, nullptr); break;
       default: return usage();
     }
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
   }
   bpf_program__set_autoload(skel->progs.floor_sys_enter, syscalls);
   bpf_program__set_autoload(skel->progs.floor_sys_exit, syscalls);
+  skel->rodata->keep_state = state ? 1 : 0;
   if (int err = floor_bpf__load(skel)) {
     std::fprintf(stderr, "ss-floor: load failed: %s\n", std::strerror(-err));
     floor_bpf__destroy(skel);
@@ -80,7 +85,8 @@ int main(int argc, char** argv) {
   }
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  std::printf("attached pid=%ld hooks=%s\n", pid, syscalls ? "default+raw_syscalls" : "default");
+  std::printf("attached pid=%ld hooks=%s%s\n", pid, syscalls ? "default+raw_syscalls" : "default",
+              state ? " state=per-thread" : "");
   std::fflush(stdout);
   auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
   while (!g_stop && (duration <= 0 || std::chrono::steady_clock::now() < until) &&
