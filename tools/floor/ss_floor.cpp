@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
     switch (opt) {
       case 'p': pid = std::strtol(optarg, nullptr, 10); break;
       case 'S': syscalls = true; break;
-      case 't': state = true; break;
+      case 't':
+        state = true;
+        break;
       case 'd': duration = std::strtod(optarg, nullptr); break;
       default: return usage();
     }
