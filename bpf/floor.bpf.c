@@ -10,8 +10,11 @@
  * observer keeps: one entry per thread in a hash map keyed by tid (made at the thread's
  * first switch, deleted at its exit, as schedscope's `threads`), holding its last switch,
  * wakeup and the on-CPU, off-CPU and run-queue totals, from one clock read per switch.
- * It sends nothing. What that costs over the floor is what any observer of per-thread
- * off-CPU time pays on the machine, before it does anything of its own. */
+ * With -S too, the syscall programs keep the least a per-call latency observer keeps: the
+ * call in flight in a per-CPU slot (its thread, its start) and, at its exit on the same
+ * CPU, a count and a total per CPU, from two clock reads per call. It sends nothing. What
+ * that costs over the floor is what any observer of per-thread off-CPU time (and call
+ * latency) pays on the machine, before it does anything of its own. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -146,17 +149,53 @@ int BPF_PROG(floor_sched_process_exit, struct task_struct *p)
 	return filtered(match);
 }
 
+/* (keep_state, -S) the call in flight on a CPU, and the calls completed there. */
+struct floor_call {
+	__u64 enter_ns, count, total_ns;
+	__u32 tid, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct floor_call);
+} floor_calls SEC(".maps");
+
 /* -S hooks (syscalls.bpf.c) */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(floor_sys_enter, struct pt_regs *regs, long id)
 {
-	return filtered(is_target((__u32)(bpf_get_current_pid_tgid() >> 32)));
+	__u64 pt = bpf_get_current_pid_tgid();
+	bool match = is_target((__u32)(pt >> 32));
+	if (keep_state && match) {
+		__u32 zero = 0;
+		struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
+		if (c) {
+			c->tid = (__u32)pt;
+			c->enter_ns = bpf_ktime_get_ns();
+		}
+		return 0;
+	}
+	return filtered(match);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(floor_sys_exit, struct pt_regs *regs, long ret)
 {
-	return filtered(is_target((__u32)(bpf_get_current_pid_tgid() >> 32)));
+	__u64 pt = bpf_get_current_pid_tgid();
+	bool match = is_target((__u32)(pt >> 32));
+	if (keep_state && match) {
+		__u32 zero = 0;
+		struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
+		if (c && c->tid == (__u32)pt && c->enter_ns) {
+			c->count++;
+			c->total_ns += bpf_ktime_get_ns() - c->enter_ns;
+			c->enter_ns = 0;
+		}
+		return 0;
+	}
+	return filtered(match);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -4,7 +4,9 @@
 // hooks (and with -S also to raw_syscalls sys_enter/sys_exit), prints one "attached"
 // line, holds them for the duration given (or until SIGINT/SIGTERM) and exits 0. With -t
 // the scheduler programs also keep one hash entry per thread (its switch and wakeup times
-// and totals): the least a per-thread off-CPU observer does.
+// and totals): the least a per-thread off-CPU observer does; with -S too, the syscall
+// programs keep the call in flight per CPU and a count and total latency of the calls.
+// With -t it prints what it kept when it stops: "state threads=N of_target=N calls=N".
 //
 //   ss-floor -p PID [-S] [-t] [-d SECONDS]
 #include <bpf/libbpf.h>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "floor.skel.h"
 
@@ -30,6 +33,38 @@ void on_signal(int) { g_stop = 1; }
 int usage() {
   std::fprintf(stderr, "usage: ss-floor -p PID [-S] [-t] [-d SECONDS]\n");
   return 2;
+}
+
+// The per-CPU slot of floor.bpf.c's `floor_calls` (struct floor_call there).
+struct FloorCall {
+  __u64 enter_ns, count, total_ns;
+  __u32 tid, pad;
+};
+
+// (-t) What the state programs kept, on one line at the end: the threads with an entry,
+// how many of them are threads of the target now, and the calls completed (-S).
+void print_state(floor_bpf* skel, long pid) {
+  unsigned threads = 0, of_target = 0;
+  __u32 key = 0, next = 0;
+  const __u32* prev = nullptr;
+  while (bpf_map__get_next_key(skel->maps.floor_threads, prev, &next, sizeof next) == 0) {
+    ++threads;
+    std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(next);
+    if (access(task.c_str(), F_OK) == 0) ++of_target;
+    key = next;
+    prev = &key;
+  }
+  unsigned long long calls = 0;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu > 0 && bpf_map__value_size(skel->maps.floor_calls) == sizeof(FloorCall)) {
+    std::vector<FloorCall> per_cpu(static_cast<size_t>(ncpu));
+    __u32 zero = 0;
+    if (bpf_map__lookup_elem(skel->maps.floor_calls, &zero, sizeof zero, per_cpu.data(),
+                             per_cpu.size() * sizeof(FloorCall), 0) == 0)
+      for (const FloorCall& c : per_cpu) calls += c.count;
+  }
+  std::printf("state threads=%u of_target=%u calls=%llu\n", threads, of_target, calls);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -94,6 +129,7 @@ int main(int argc, char** argv) {
   while (!g_stop && (duration <= 0 || std::chrono::steady_clock::now() < until) &&
          kill(static_cast<pid_t>(pid), 0) == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (state) print_state(skel, pid);
   floor_bpf__destroy(skel);
   return 0;
 }
