@@ -740,18 +740,21 @@ KERNEL_OBS = ["unobserved", "floor", "floor state", "top", "record", "bpftrace",
               "top -S", "bpftrace -S"]
 
 
-def kernel_bench(build, tmp, all_cases, all_obs, rounds=2, duration=2):
+def kernel_bench(build, tmp, all_cases, all_obs, rounds=2, duration=2, only_cases=None, obs_names=None):
     """The kernel side, program by program: with the kernel's BPF statistics on, the run time
     of each observer's programs per unit of the target's work, as a share of the target's own
     CPU per unit (unobserved, same section). Unlike throughput, these are steady round to
     round: they decide the kernel-side part of the target-CPU budget lines. The statistics
-    add two clock reads per program run to every observer alike."""
-    cs = [c for c in all_cases if c.name in KERNEL_CASES]
+    add two clock reads per program run to every observer alike. `only_cases` and
+    `obs_names` narrow it (an A/B of one case and a few observers); "unobserved" is always
+    run, since every share is of its CPU per unit."""
+    cs = [c for c in all_cases if c.name in KERNEL_CASES and (not only_cases or c.name in only_cases)]
+    kobs = KERNEL_OBS if not obs_names else ["unobserved"] + [o for o in obs_names if o != "unobserved"]
     plan = []
     for r in range(rounds):
         for c in cs:
-            k = r % len(KERNEL_OBS)
-            plan += [(r, c, o) for o in KERNEL_OBS[k:] + KERNEL_OBS[:k]]
+            k = r % len(kobs)
+            plan += [(r, c, o) for o in kobs[k:] + kobs[:k]]
     old = open(bpf_cost.STATS).read().strip()
     runs = []
     try:
@@ -779,7 +782,7 @@ def kernel_bench(build, tmp, all_cases, all_obs, rounds=2, duration=2):
         base = [1e9 / r["work_per_cpu_s"] for r in runs
                 if r["case"] == c.name and r["observer"] == "unobserved" and r.get("work_per_cpu_s")]
         cpu_ns = statistics.median(base) if base else None
-        for o in KERNEL_OBS[1:]:
+        for o in kobs[1:]:
             ok = [r for r in runs if r["case"] == c.name and r["observer"] == o and r.get("units") and "bpf_ns" in r]
             row = {"case": c.name, "observer": o, "unit": c.unit.split("/")[0], "target_cpu_ns_per_unit": cpu_ns}
             if ok:
@@ -1067,6 +1070,10 @@ def main():
     ap.add_argument("--no-kernel", action="store_true",
                     help="skip the kernel-side section (BPF run time per unit of work; not in --smoke)")
     ap.add_argument("--kernel-rounds", type=int, default=2, help="rounds of the kernel-side section (default 2)")
+    ap.add_argument("--kernel-cases", help="comma-separated cases of the kernel-side section (default: "
+                    + ", ".join(KERNEL_CASES) + ")")
+    ap.add_argument("--kernel-observers", help="comma-separated observers of the kernel-side section (default: "
+                    + ", ".join(KERNEL_OBS[1:]) + "; unobserved always runs)")
     ap.add_argument("--no-replay", action="store_true",
                     help="skip the replay microbenchmark (observer CPU per ring-buffer event; not in --smoke)")
     a = ap.parse_args()
@@ -1096,6 +1103,14 @@ def main():
             sys.exit(f"bench: unknown observer(s) {unknown}; known: {sorted(all_obs)}")
         for c in case_list:
             c.observers = pick
+    if a.kernel_observers:
+        unknown = [o.strip() for o in a.kernel_observers.split(",") if o.strip() and o.strip() not in all_obs]
+        if unknown:
+            sys.exit(f"bench: unknown observer(s) {unknown}; known: {sorted(all_obs)}")
+    if a.kernel_cases:
+        unknown = [c.strip() for c in a.kernel_cases.split(",") if c.strip() and c.strip() not in KERNEL_CASES]
+        if unknown:
+            sys.exit(f"bench: unknown kernel-side case(s) {unknown}; known: {list(KERNEL_CASES)}")
     plan = []  # (round, case, observer)
     for r in range(max(rounds, a.scale_rounds)):
         order = []
@@ -1137,7 +1152,9 @@ def main():
     kern = None
     if not a.smoke and not a.no_kernel and (not a.only or "kernel" in a.only.split(",")):
         print("bench: kernel-side section (BPF run time per unit of work)", flush=True)
-        kern = kernel_bench(build, tmp, cases(False), all_obs, rounds=a.kernel_rounds, duration=duration)
+        split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
+        kern = kernel_bench(build, tmp, cases(False), all_obs, rounds=a.kernel_rounds, duration=duration,
+                            only_cases=split(a.kernel_cases), obs_names=split(a.kernel_observers))
     ann = None
     if not a.smoke and (not a.only or "annotations" in a.only.split(",")):
         print("bench: --annotations section", flush=True)
