@@ -76,59 +76,69 @@ static __always_inline struct floor_thread *thread_of(struct task_struct *t)
 	return bpf_map_lookup_elem(&floor_threads, &tid);
 }
 
-/* default hooks (sched.bpf.c) */
+/* (keep_state) the state at a switch: `prev` switched out, `next` in. */
+static __noinline int state_switch(bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = 0;
+	if (is_target(prev->tgid)) {
+		now = bpf_ktime_get_ns();
+		struct floor_thread *st = thread_of(prev);
+		if (st) {
+			if (st->last_switch_ns)
+				st->oncpu_ns += now - st->last_switch_ns;
+			st->last_switch_ns = now;
+			st->wakeup_ns = preempt ? now : 0;
+		}
+	}
+	if (is_target(next->tgid)) {
+		if (!now)
+			now = bpf_ktime_get_ns();
+		struct floor_thread *st = thread_of(next);
+		if (st) {
+			if (st->last_switch_ns)
+				st->offcpu_ns += now - st->last_switch_ns;
+			if (st->wakeup_ns) {
+				st->rq_ns += now - st->wakeup_ns;
+				st->rq_count++;
+			}
+			st->last_switch_ns = now;
+			st->wakeup_ns = 0;
+		}
+	}
+	return 0;
+}
+
+/* default hooks (sched.bpf.c). keep_state is tested first, so that without it the
+ * programs are the plain floor's: the verifier drops the other branch. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(floor_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	if (keep_state)
+		return state_switch(preempt, prev, next);
 	/* Each outcome kept on its own: clang would OR the two looked-up pointers for `||`,
 	 * which the verifier refuses. */
-	bool p = is_target(prev->tgid);
-	bool n = is_target(next->tgid);
-	if (keep_state) {
-		__u64 now = 0;
-		if (p) {
-			now = bpf_ktime_get_ns();
-			struct floor_thread *st = thread_of(prev);
-			if (st) {
-				if (st->last_switch_ns)
-					st->oncpu_ns += now - st->last_switch_ns;
-				st->last_switch_ns = now;
-				st->wakeup_ns = preempt ? now : 0;
-			}
-		}
-		if (n) {
-			if (!now)
-				now = bpf_ktime_get_ns();
-			struct floor_thread *st = thread_of(next);
-			if (st) {
-				if (st->last_switch_ns)
-					st->offcpu_ns += now - st->last_switch_ns;
-				if (st->wakeup_ns) {
-					st->rq_ns += now - st->wakeup_ns;
-					st->rq_count++;
-				}
-				st->last_switch_ns = now;
-				st->wakeup_ns = 0;
-			}
-		}
+	filtered(is_target(prev->tgid));
+	return filtered(is_target(next->tgid));
+}
+
+/* (keep_state) a wakeup: its time, while the thread waits for a CPU. */
+static __noinline int state_wakeup(struct task_struct *p)
+{
+	if (!is_target(p->tgid))
 		return 0;
-	}
-	filtered(p);
-	return filtered(n);
+	__u32 tid = p->pid;
+	struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
+	if (st && !st->wakeup_ns)
+		st->wakeup_ns = bpf_ktime_get_ns();
+	return 0;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(floor_sched_wakeup, struct task_struct *p)
 {
-	bool match = is_target(p->tgid);
-	if (keep_state && match) {
-		__u32 tid = p->pid;
-		struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
-		if (st && !st->wakeup_ns)
-			st->wakeup_ns = bpf_ktime_get_ns();
-		return 0;
-	}
-	return filtered(match);
+	if (keep_state)
+		return state_wakeup(p);
+	return filtered(is_target(p->tgid));
 }
 
 SEC("tp_btf/task_newtask")
@@ -137,16 +147,22 @@ int BPF_PROG(floor_task_newtask, struct task_struct *task, __u64 clone_flags)
 	return filtered(is_target(task->tgid));
 }
 
+/* (keep_state) a thread's exit: its entry goes. */
+static __noinline int state_exit(struct task_struct *p)
+{
+	if (!is_target(p->tgid))
+		return 0;
+	__u32 tid = p->pid;
+	bpf_map_delete_elem(&floor_threads, &tid);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(floor_sched_process_exit, struct task_struct *p)
 {
-	bool match = is_target(p->tgid);
-	if (keep_state && match) {
-		__u32 tid = p->pid;
-		bpf_map_delete_elem(&floor_threads, &tid);
-		return 0;
-	}
-	return filtered(match);
+	if (keep_state)
+		return state_exit(p);
+	return filtered(is_target(p->tgid));
 }
 
 /* (keep_state, -S) the call in flight on a CPU, and the calls completed there. */
@@ -162,40 +178,52 @@ struct {
 	__type(value, struct floor_call);
 } floor_calls SEC(".maps");
 
+/* (keep_state) a call's start, in the CPU's slot. */
+static __noinline int state_sys_enter(void)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	if (!is_target((__u32)(pt >> 32)))
+		return 0;
+	__u32 zero = 0;
+	struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
+	if (c) {
+		c->tid = (__u32)pt;
+		c->enter_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+/* (keep_state) a call's end on the CPU it started on: counted, its latency added. */
+static __noinline int state_sys_exit(void)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	if (!is_target((__u32)(pt >> 32)))
+		return 0;
+	__u32 zero = 0;
+	struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
+	if (c && c->tid == (__u32)pt && c->enter_ns) {
+		c->count++;
+		c->total_ns += bpf_ktime_get_ns() - c->enter_ns;
+		c->enter_ns = 0;
+	}
+	return 0;
+}
+
 /* -S hooks (syscalls.bpf.c) */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(floor_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	bool match = is_target((__u32)(pt >> 32));
-	if (keep_state && match) {
-		__u32 zero = 0;
-		struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
-		if (c) {
-			c->tid = (__u32)pt;
-			c->enter_ns = bpf_ktime_get_ns();
-		}
-		return 0;
-	}
-	return filtered(match);
+	if (keep_state)
+		return state_sys_enter();
+	return filtered(is_target((__u32)(bpf_get_current_pid_tgid() >> 32)));
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(floor_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	bool match = is_target((__u32)(pt >> 32));
-	if (keep_state && match) {
-		__u32 zero = 0;
-		struct floor_call *c = bpf_map_lookup_elem(&floor_calls, &zero);
-		if (c && c->tid == (__u32)pt && c->enter_ns) {
-			c->count++;
-			c->total_ns += bpf_ktime_get_ns() - c->enter_ns;
-			c->enter_ns = 0;
-		}
-		return 0;
-	}
-	return filtered(match);
+	if (keep_state)
+		return state_sys_exit();
+	return filtered(is_target((__u32)(bpf_get_current_pid_tgid() >> 32)));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
