@@ -177,11 +177,10 @@ static __always_inline struct ss_target *target_of(struct task_struct *t)
 	return resolve_target(t, tg);
 }
 
-/* The target of the current task, or NULL; *tid gets the current thread's id in the
- * observer's namespace when it is a target's. */
-static __always_inline struct ss_target *current_target(__u32 *tid)
+/* The target of the current task, whose bpf_get_current_pid_tgid() is `id`, or NULL;
+ * *tid gets the current thread's id in the observer's namespace when it is a target's. */
+static __always_inline struct ss_target *current_target_of(__u64 id, __u32 *tid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tg = (__u32)(id >> 32);
 	struct ss_target *tt = maybe_target(tg) ? bpf_map_lookup_elem(&targets, &tg) : NULL;
 	if (!ns_ino) {
@@ -194,6 +193,12 @@ static __always_inline struct ss_target *current_target(__u32 *tid)
 	if (tt)
 		*tid = task_vpid(t);
 	return tt;
+}
+
+/* The target of the current task, or NULL (current_target_of). */
+static __always_inline struct ss_target *current_target(__u32 *tid)
+{
+	return current_target_of(bpf_get_current_pid_tgid(), tid);
 }
 
 /* The current task's thread id in the observer's namespace (any task). */

@@ -93,8 +93,9 @@ static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, 
 }
 
 /* The syscall `prev` is blocked in, from its saved user registers: orig_ax >= 0 and the
- * two bytes before the user IP are the `syscall` instruction (0f 05). Exceptions (page
- * faults) also store an error code in orig_ax, hence the instruction check. */
+ * two bytes before the user IP are the `syscall` instruction (0f 05). A 32-bit call
+ * (int $0x80, sysenter) also leaves its number there, from the i386 table: hence the
+ * instruction check. An exception leaves -1 (docs/kernel-side.md). */
 static __always_inline void blocked_syscall(struct task_struct *prev, struct ss_thread_state *st)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);

@@ -151,6 +151,8 @@ struct ss_sc_cpu {
 	ss_u64 pending;	 /* calls `tid` completed since its entry last took them */
 	ss_u32 tid;	 /* the thread on this CPU these are of, 0 for none */
 	ss_s32 nr;	 /* the call in flight */
+	ss_u32 ktid;	 /* the call's thread as the kernel numbers it (its sys_exit's check) */
+	ss_u32 slot;	 /* the call's target slot (where its sys_exit counts it) */
 };
 
 /* Per-syscall aggregate, in the per-CPU arrays `sc_block` (default mode: off-CPU

@@ -22,8 +22,9 @@ struct {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = 0;
-	struct ss_target *tt = current_target(&tid);
+	struct ss_target *tt = current_target_of(pid_tgid, &tid);
 	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 		return 0;
 	__u32 zero = 0;
@@ -42,6 +43,8 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 		c->tid = tid;
 		c->pending = 0;
 	}
+	c->ktid = (__u32)pid_tgid;
+	c->slot = tt->slot;
 	c->nr = id;
 	c->enter_ns = bpf_ktime_get_ns();
 	return 0;
@@ -50,28 +53,37 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tid = 0;
-	struct ss_target *tt = current_target(&tid);
-	if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
-		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
-	struct ss_sc_cpu *c = bpf_map_lookup_elem(&sc_cpu, &zero);
+	/* The Bloom bit first: the calls of every other process end there, as before. */
+	struct ss_sc_cpu *c = maybe_target((__u32)(pid_tgid >> 32)) ? bpf_map_lookup_elem(&sc_cpu, &zero) : NULL;
+	struct ss_target *tt = NULL;
 	struct ss_thread_state *st = NULL;
 	__u64 start;
+	__u32 tid, slot;
 	__s32 nr;
-	if (c && c->tid == tid && c->enter_ns) {
-		/* Entered on this CPU and never switched out since: no lookup of the thread. */
+	if (c && c->enter_ns && c->ktid == (__u32)pid_tgid) {
+		/* The call this thread's sys_enter put in the slot, which the target filter had
+		 * let through there, and the thread never left the CPU since (its switch-out
+		 * takes the slot): no filter, no lookup of the thread. */
 		start = c->enter_ns;
 		nr = c->nr;
+		tid = c->tid;
+		slot = c->slot;
 		c->enter_ns = 0;
 		c->pending++;
 	} else {
+		tid = 0;
+		tt = current_target_of(pid_tgid, &tid);
+		if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
+			return 0;
 		/* Switched out inside the call: its switch-out moved the call into the entry. */
 		st = bpf_map_lookup_elem(&threads, &tid);
 		if (!st || !st->sc_enter_ns)
 			return 0;
 		start = st->sc_enter_ns;
 		nr = st->sc_nr;
+		slot = tt->slot;
 		st->sc_enter_ns = 0;
 		st->sc_nr = SS_NO_SYSCALL;
 		st->sc_count++;
@@ -80,12 +92,19 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	__u64 dur = now - start;
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return 0;
-	__u32 k = tt->slot * SS_MAX_SYSCALLS + nr;
+	__u32 k = slot * SS_MAX_SYSCALLS + nr;
 	struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_all, &k);
 	if (sc)
 		sc_stat_add(sc, dur);
 	if (dur < slow_syscall_ns)
 		return 0;
+	/* A slow call: the record carries the Go context, read with the target's offsets. */
+	if (!tt) {
+		__u32 t = 0;
+		tt = current_target_of(pid_tgid, &t);
+		if (!tt)
+			return 0;
+	}
 	if (!st)
 		st = bpf_map_lookup_elem(&threads, &tid);
 	struct ss_syscall_slow *e = reserve_event(SS_EV_SYSCALL_SLOW, sizeof(*e), now);

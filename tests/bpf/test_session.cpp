@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -156,6 +158,76 @@ TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
              (unsigned long long)c.exited[0].final.offcpu_count[r]);
   EXPECT_TRUE(c.exited[0].is_leader);
   EXPECT_GE(c.exited[0].final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000);
+}
+
+// A thread blocked in a page fault is in no syscall: the exception entry leaves -1 in the
+// saved orig_ax on x86-64 (were it the error code, a user read fault would be taken for
+// call 4, stat). Each fault waits ~30 ms on a userfaultfd handler thread before its page
+// is filled, so its off-CPU interval is long enough to be sent; the child also makes one
+// nanosleep per fault, whose intervals must keep their call.
+TEST(BpfSession, AThreadBlockedInAPageFaultIsInNoSyscall) {
+  REQUIRE_ROOT();
+  static constexpr int kFaults = 5, kMs = 30;
+  const long page = sysconf(_SC_PAGESIZE);
+  Child child([&] {
+    int uffd = int(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    if (uffd < 0) _exit(3);
+    uffdio_api api{};
+    api.api = UFFD_API;
+    if (ioctl(uffd, UFFDIO_API, &api) != 0) _exit(4);
+    auto* region = static_cast<char*>(mmap(nullptr, size_t(kFaults * page), PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (region == MAP_FAILED) _exit(5);
+    uffdio_register reg{};
+    reg.range.start = uintptr_t(region);
+    reg.range.len = uint64_t(kFaults * page);
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) _exit(6);
+    pthread_t handler;
+    static int s_uffd;
+    s_uffd = uffd;
+    auto serve = [](void*) -> void* {  // each fault: wait kMs, then fill its page with zeroes
+      for (int i = 0; i < kFaults; i++) {
+        uffd_msg msg{};
+        if (read(s_uffd, &msg, sizeof msg) != sizeof msg || msg.event != UFFD_EVENT_PAGEFAULT)
+          _exit(7);
+        sleep_ms(kMs);
+        uffdio_zeropage z{};
+        z.range.start = msg.arg.pagefault.address & ~uint64_t(sysconf(_SC_PAGESIZE) - 1);
+        z.range.len = uint64_t(sysconf(_SC_PAGESIZE));
+        if (ioctl(s_uffd, UFFDIO_ZEROPAGE, &z) != 0) _exit(8);
+      }
+      return nullptr;
+    };
+    if (pthread_create(&handler, nullptr, serve, nullptr) != 0) _exit(9);
+    for (int i = 0; i < kFaults; i++) {
+      if (*static_cast<volatile char*>(region + i * page) != 0) _exit(10);
+      sleep_ms(kMs);
+    }
+    pthread_join(handler, nullptr);
+  });
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  child.release();
+  int st = child.wait();
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the child failed: " << st;
+  Collected c;
+  drain(*s, c);
+  const int nanosleep_nr = *probe::syscall_number("nanosleep");
+  int none = 0, sleeps = 0;
+  for (const auto& e : c.offcpu) {
+    if (e.tid != uint32_t(child.pid) || e.h.ts - e.start_ns < uint64_t(kMs - 5) * 1'000'000)
+      continue;
+    if (e.syscall_nr == nanosleep_nr)
+      sleeps++;
+    else if (e.syscall_nr == SS_NO_SYSCALL && e.reason != SS_OFF_PREEMPTED)
+      none++;
+    else
+      ADD_FAILURE() << "a block of " << double(e.h.ts - e.start_ns) / 1e6
+                    << " ms taken for syscall " << e.syscall_nr << " (reason " << e.reason << ")";
+  }
+  EXPECT_EQ(none, kFaults) << "the page faults";
+  EXPECT_EQ(sleeps, kFaults);
 }
 
 namespace {
@@ -394,6 +466,8 @@ TEST(BpfSession, AllSyscallsModeCountsEveryCallExactly) {
   EXPECT_LT(all[getppid].total_ns / kCalls, 1'000'000u) << "getppid is sub-millisecond";
   const int nanosleep = *probe::syscall_number("nanosleep");
   EXPECT_EQ(all[nanosleep].count, 1u);
+  // 5 ms (and not much more) in its log2 bucket, [2^22, 2^23) ns, or the next one.
+  EXPECT_EQ(all[nanosleep].hist[22] + all[nanosleep].hist[23], 1u);
   int slow = 0;
   for (const auto& e : c.slow)
     if (e.nr == nanosleep) {

@@ -40,7 +40,7 @@ static_assert(offsetof(ss_gc_stack, pcs) == 32);
 static_assert(offsetof(ss_gc_sample, goid) == 24);
 static_assert(offsetof(ss_gc_sample, p_id) == 32);
 static_assert(sizeof(ss_gc_cfg) == 24);
-static_assert(sizeof(ss_sc_cpu) == 24);
+static_assert(sizeof(ss_sc_cpu) == 32);
 static_assert(sizeof(ss_gc_timer) == 48);  // a struct bpf_timer (16) and the counts
 static_assert(offsetof(ss_gc_timer, ticks) == 16);
 static_assert(sizeof(ss_target) == 12);
