@@ -115,46 +115,40 @@ class Foundation(unittest.TestCase):
         finally:
             wl.stop(signal.SIGKILL)
 
-    def test_launch_all_syscalls_from_first_instruction(self):
+    def launch_knows_all_syscalls(self, prefix=()):
+        """`top -S` launching `knows` (behind `prefix`, a command that runs it): the
+        workload's facts and top's frames, its calls checked against them."""
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "top.json")
-            p = Proc([SCHEDSCOPE, "top", "--batch", "--json", "-S", "-i", "500ms", "-o", out,
+            p = Proc([*prefix, SCHEDSCOPE, "top", "--batch", "--json", "-S", "-i", "500ms", "-o", out,
                       "--", workload("knows"), *KNOWS_ARGS])
-            done = p.wait_for(lambda o: o.get("ev") == "done", 60)
-            if done is None:
-                p.stop()
-                self.fail("workload did not finish: " + p.stderr_text())
-            self.assertEqual(p.p.wait(20), 0)
-            truth = facts([json.loads(l) for l in p.lines if l.startswith("{")])
-            frames = [json.loads(l) for l in open(out) if l.strip()]
-            self.assertTrue(frames[-1].get("final"))
-            self.check_knows(truth, frames[-1], all_syscalls=True)
-            # Observed from the first instruction: the runtime's own startup threads were
-            # seen being created, so the whole thread set was created under observation.
-            created = {c["tid"] for c in frames[-1]["creations"]}
-            for tid in truth["summary"]["tids_before"]:
-                if tid != truth["ready"]["pid"] and tid not in truth["summary"]["killed_tids"]:
-                    self.assertIn(tid, created)
-
-    def test_all_syscalls_counted_exactly_from_inside_a_pid_namespace(self):
-        """-S run from inside a PID namespace (a container's shell): the ids the observer
-        names its threads by are not the kernel's, and each call's exit must still find
-        the call its entry kept (docs/kernel-side.md, "-S: a call that does not block
-        looks up no thread"): every getppid counted once."""
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "top.json")
-            p = Proc(["unshare", "--pid", "--fork", "--mount-proc", SCHEDSCOPE, "top", "--batch", "--json",
-                      "-S", "-i", "500ms", "-o", out, "--", workload("knows"), *KNOWS_ARGS])
             done = p.wait_for(lambda o: o.get("ev") == "done", 60)
             if done is None:
                 p.stop()
                 self.fail("workload did not finish: " + p.stderr_text())
             self.assertEqual(p.p.wait(20), 0, p.stderr_text())
             truth = facts([json.loads(l) for l in p.lines if l.startswith("{")])
-            self.assertLess(truth["ready"]["pid"], 10, "the workload's pid in its namespace")
             frames = [json.loads(l) for l in open(out) if l.strip()]
-            self.assertTrue(frames[-1].get("final"))
-            self.check_knows(truth, frames[-1], all_syscalls=True)
+        self.assertTrue(frames[-1].get("final"))
+        self.check_knows(truth, frames[-1], all_syscalls=True)
+        return truth, frames
+
+    def test_launch_all_syscalls_from_first_instruction(self):
+        truth, frames = self.launch_knows_all_syscalls()
+        # Observed from the first instruction: the runtime's own startup threads were
+        # seen being created, so the whole thread set was created under observation.
+        created = {c["tid"] for c in frames[-1]["creations"]}
+        for tid in truth["summary"]["tids_before"]:
+            if tid != truth["ready"]["pid"] and tid not in truth["summary"]["killed_tids"]:
+                self.assertIn(tid, created)
+
+    def test_all_syscalls_counted_exactly_from_inside_a_pid_namespace(self):
+        """-S run from inside a PID namespace (a container's shell): the ids the observer
+        names its threads by are not the kernel's, and each call's exit must still find
+        the call its entry kept (docs/kernel-side.md, "-S: a call that does not block
+        looks up no thread"): every getppid counted once."""
+        truth, _ = self.launch_knows_all_syscalls(["unshare", "--pid", "--fork", "--mount-proc"])
+        self.assertLess(truth["ready"]["pid"], 10, "the workload's pid in its namespace")
 
     def test_sigint_detaches_and_prints_totals(self):
         wl = Proc([workload("healthy_cpu"), "-forever"])
