@@ -5,7 +5,8 @@
  *                    thread is blocked in (saved user registers at switch-out), Go context
  *  sched_wakeup      run-queue latency (wakeup -> on CPU); a new thread's first wait is
  *                    counted from its creation at its first switch-in (no wakeup_new hook)
- *  task_newtask      thread creation with the creating thread, its Go context and user stack
+ *  task_newtask      thread creation with the creating thread; its Go context and user stack
+ *                    within a budget
  *  sched_process_exit thread exit with its final totals; deletes the thread's entry
  *
  * While a target is in a GC mark phase, a target's thread switched in or waking another
@@ -25,13 +26,14 @@ const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
 const volatile __u32 all_syscalls = 0;
-/* Creator stacks: a token bucket per CPU, `stack_burst` walks at once and `stack_rate` per
- * second after that (0: no limit). A user stack walk is the bulk of task_newtask's cost
- * (~8 us on the measured VM); in a thread storm a sample of the creation sites is as
- * telling as every one of them, and the rest of the record (tid, parent, Go context) is
- * always sent. */
-const volatile __u32 stack_rate = 40;
-const volatile __u32 stack_burst = 32;
+/* A creation's details, the creator's user stack and goroutine: a token bucket per CPU,
+ * `stack_burst` creations at once and `stack_rate` per second after that (0: no limit).
+ * A user stack walk is the bulk of task_newtask's cost (~8 us on the measured VM), the
+ * creator's Go context most of the rest (~0.4 us under thread churn); in a thread storm
+ * a sample of the creation sites and goroutines is as telling as every one of them, and
+ * the rest of the record (tid, parent, flags) is always sent (docs/kernel-side.md). */
+const volatile __u32 stack_rate = SS_DETAIL_RATE;
+const volatile __u32 stack_burst = SS_DETAIL_BURST;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -359,20 +361,29 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->parent_tid = parent;
 	e->clone_flags = clone_flags;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	/* The creator's entry holds its M (the hint): looked up only where there is a Go
-	 * context to read, so a process that is not Go pays no lookup. */
-	struct ss_thread_state *creator = go_offsets(tt) ? bpf_map_lookup_elem(&threads, &parent) : NULL;
-	read_goctx(tt, cur, m_of(creator), &e->go);
 	e->nframes = 0;
 	e->flags = 0;
-	if (capture_stacks) {
-		if (!stack_rate || take_token(&stack_tokens, now, 1000000000ull / stack_rate, stack_burst)) {
+	if (!stack_rate || take_token(&stack_tokens, now, 1000000000ull / stack_rate, stack_burst)) {
+		/* The creator's entry holds its M (the hint): looked up only where there is a
+		 * Go context to read, so a process that is not Go pays no lookup. */
+		struct ss_thread_state *creator =
+			go_offsets(tt) ? bpf_map_lookup_elem(&threads, &parent) : NULL;
+		read_goctx(tt, cur, m_of(creator), &e->go);
+		if (capture_stacks) {
 			long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
 			if (n > 0)
 				e->nframes = n / sizeof(__u64);
-		} else {
-			e->flags = SS_TN_STACK_SKIPPED;
 		}
+	} else {
+		/* Over the budget: neither the stack nor the creator's goroutine (userspace
+		 * names the creator's M from the creating thread's own entry). */
+		e->go.goid = 0;
+		e->go.g_addr = 0;
+		e->go.m_addr = 0;
+		e->go.m_id = -1;
+		e->go.p_id = -1;
+		e->go.flags = 0;
+		e->flags = SS_TN_DETAIL_SKIPPED;
 	}
 	task_comm(e->comm, cur);
 	submit(e);

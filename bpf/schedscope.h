@@ -38,7 +38,13 @@ typedef __s64 ss_s64;
 
 /* Event tags: the first field of every ring-buffer record. */
 #define SS_EV_THREAD_NEW 1     /* struct ss_thread_new */
-#define SS_TN_STACK_SKIPPED 0x1 /* ss_thread_new.flags: over the stack budget, no stack taken */
+/* The budget of a creation's details (its creator's stack and goroutine), per CPU: this many
+ * at once, then this many a second (sched.bpf.c: stack_burst, stack_rate). */
+#define SS_DETAIL_BURST 32
+#define SS_DETAIL_RATE 40
+#define SS_TN_DETAIL_SKIPPED                                                                       \
+	0x1		       /* ss_thread_new.flags: over the budget of details: no stack        \
+				* taken, the creator's Go context not read (go.flags 0) */
 #define SS_EV_THREAD_EXIT 2    /* struct ss_thread_exit */
 #define SS_EV_OFFCPU 3         /* struct ss_offcpu: an off-CPU interval longer than cfg.offcpu_min_ns */
 #define SS_EV_SYSCALL_SLOW 4   /* struct ss_syscall_slow: (-S) a syscall longer than cfg.slow_syscall_ns */
@@ -170,7 +176,7 @@ struct ss_thread_new {
 	ss_u32 tid;            /* new thread */
 	ss_u32 parent_tid;     /* creating thread */
 	ss_u64 clone_flags;
-	struct ss_goctx go;    /* creator's Go context */
+	struct ss_goctx go;    /* creator's Go context (flags 0: unread, SS_TN_DETAIL_SKIPPED) */
 	ss_u32 nframes;        /* valid entries in stack */
 	ss_u32 flags;          /* SS_TN_* */
 	ss_u64 stack[SS_MAX_STACK]; /* creator's user stack (frame pointers), innermost first */

@@ -7,6 +7,7 @@
 // procid is that thread, the known address is used (the TLS g then goes unread, g_addr
 // 0), a foreign M planted in a thread's entry is refused, and a cgo binary whose extra Ms
 // cannot be told (before Go 1.20) never takes that path.
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -200,6 +201,54 @@ TEST(BpfGoContext, ThreadCreationsNameTheCreatorsOwnM) {
   }
   EXPECT_GE(checked, 10) << created.size() << " creations";
   EXPECT_GE(known, 1) << "no creator's M was read at its known address";
+}
+
+// In a thread storm a creation's details (the creator's stack and goroutine) come within
+// the kernel's per-CPU budget, the rest of the record always: every creation is sent, the
+// detailed ones carry their creator's Go context, the others read nothing of the creator.
+TEST(BpfGoContext, AThreadStormsCreationDetailsStayWithinTheBudget) {
+  REQUIRE_ROOT();
+  const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/threads";
+  if (!test::present_or_skip(exe)) return;
+  Child child({exe, "-threads", "10", "-churn-max", "-every", "1h"}, "", /*capture=*/false);
+  ASSERT_GT(child.pid(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();  // the budget starts full at load
+  auto o = observe(child.pid());
+  ASSERT_TRUE(o.session && o.go && o.go->ready());
+  std::vector<ss_thread_new> created;
+  probe::EventFn fn = [&](const ss_hdr* h, size_t size) {
+    if (h->type == SS_EV_THREAD_NEW && size >= sizeof(ss_thread_new))
+      created.push_back(*reinterpret_cast<const ss_thread_new*>(h));
+  };
+  const auto go_set = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - go_set < std::chrono::seconds(2))
+    ASSERT_TRUE(o.session->poll(50, fn).ok());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(o.session->poll(0, fn).ok());
+  const int cpus = libbpf_num_possible_cpus();
+  ASSERT_GT(cpus, 0);
+  int detailed = 0, named = 0, with_stack = 0;
+  for (const auto& e : created) {
+    if (e.flags & SS_TN_DETAIL_SKIPPED) {
+      EXPECT_EQ(e.go.flags, 0u) << "creation of " << e.tid;
+      EXPECT_EQ(e.go.goid, 0u);
+      EXPECT_EQ(e.go.m_addr, 0u);
+      EXPECT_EQ(e.nframes, 0u);
+      continue;
+    }
+    detailed++;
+    if (e.nframes > 0) with_stack++;
+    if (e.go.flags & SS_GO_VALID) named++;  // (whose M: ThreadCreationsNameTheCreatorsOwnM)
+  }
+  const double budget = cpus * (SS_DETAIL_BURST + SS_DETAIL_RATE * secs);
+  EXPECT_GT(created.size(), size_t(budget))
+      << "no storm: " << created.size() << " creations in " << secs << " s";
+  EXPECT_LE(detailed, int(budget) + cpus) << created.size() << " creations in " << secs << " s";
+  EXPECT_GE(detailed, SS_DETAIL_BURST) << "the burst was not taken";
+  EXPECT_GE(named, 10) << detailed << " detailed creations of " << created.size() << " in " << secs
+                       << " s";
+  EXPECT_GE(with_stack, detailed / 2);
 }
 
 // go1.19 with cgo: an extra M (a C thread calling into Go) could not be told from the

@@ -239,6 +239,47 @@ TEST(Model, CreationStacksAreSymbolizedOnceAndShared) {
   EXPECT_EQ(f.creations[51].site(), "");
 }
 
+// Over the kernel's budget a creation carries neither stack nor the creator's goroutine:
+// its creator's M comes from the creating thread's last context, its goroutine is unknown.
+TEST(Model, ACreationOverTheBudgetNamesTheCreatorsMFromItsThread) {
+  model::Model m(target());
+  auto creator = base_state();
+  creator.go.flags = SS_GO_VALID;
+  creator.go.m_id = 7;
+  creator.go.goid = 99;
+  m.on_kernel(snap_at(0, {{100, creator}, {101, base_state()}}));
+  (void)m.frame();
+  auto make = [](uint32_t tid, uint32_t parent) {
+    ss_thread_new n{};
+    n.h = {SS_EV_THREAD_NEW, sizeof n, 100 * kMs};
+    n.tid = tid;
+    n.parent_tid = parent;
+    n.go.m_id = -1;
+    n.go.p_id = -1;
+    n.flags = SS_TN_DETAIL_SKIPPED;
+    return n;
+  };
+  auto a = make(201, 100);  // a Go creator: its M
+  auto b = make(202, 101);  // a creator with no Go context: none
+  auto c = make(203, 555);  // a creator never seen: none
+  auto d = make(204, 100);  // within the budget: the record's own context wins
+  d.flags = 0;
+  d.go.flags = SS_GO_VALID;
+  d.go.m_id = 3;
+  d.go.goid = 42;
+  for (auto* n : {&a, &b, &c, &d}) m.on_record(&n->h, sizeof *n);
+  auto f = m.frame();
+  ASSERT_EQ(f.creations.size(), 4u);
+  EXPECT_TRUE(f.creations[0].stack_skipped);
+  EXPECT_EQ(f.creations[0].parent_m, 7);
+  EXPECT_EQ(f.creations[0].parent_goid, 0u);
+  EXPECT_EQ(f.creations[1].parent_m, -1);
+  EXPECT_EQ(f.creations[2].parent_m, -1);
+  EXPECT_FALSE(f.creations[3].stack_skipped);
+  EXPECT_EQ(f.creations[3].parent_m, 3);
+  EXPECT_EQ(f.creations[3].parent_goid, 42u);
+}
+
 TEST(Model, CreationsAndExitsKeepTotals) {
   model::Model m(target());
   m.on_kernel(snap_at(0, {}));

@@ -161,11 +161,17 @@ Frame_Creation Model::make_creation(const ss_thread_new& e) {
   c.ts_ns = e.h.ts;
   c.tid = e.tid;
   c.parent_tid = e.parent_tid;
+  c.stack_skipped = (e.flags & SS_TN_DETAIL_SKIPPED) != 0;
   if (e.go.flags & SS_GO_VALID) {
     c.parent_goid = e.go.goid;
     c.parent_m = e.go.m_id;
+  } else if (c.stack_skipped) {
+    // Over the kernel's budget the creator's Go context is not read: its M is the one the
+    // creating thread had at its last switch-out (a Go thread keeps its M for life).
+    if (auto it = threads_.find(e.parent_tid);
+        it != threads_.end() && !it->second.dead && (it->second.cur.go.flags & SS_GO_VALID))
+      c.parent_m = it->second.cur.go.m_id;
   }
-  c.stack_skipped = (e.flags & SS_TN_STACK_SKIPPED) != 0;
   uint32_t n = std::min<uint32_t>(e.nframes, SS_MAX_STACK);
   if (!n) return c;
   std::vector<uint64_t> pcs(e.stack, e.stack + n);

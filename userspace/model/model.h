@@ -120,7 +120,9 @@ struct Frame_Creation {
   uint64_t parent_goid = 0;
   int64_t parent_m = -1;
   std::shared_ptr<const CreationStack> where;  // null: no stack
-  bool stack_skipped = false;                  // over the kernel's stack budget: no stack was taken
+  // Over the kernel's budget of creation details: no stack was taken and the creator's
+  // goroutine was not read (parent_goid 0; parent_m from the creating thread's last context).
+  bool stack_skipped = false;
 
   [[nodiscard]] const std::vector<std::string>& frames() const;
   [[nodiscard]] const std::string& site() const;
