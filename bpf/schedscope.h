@@ -42,9 +42,9 @@ typedef __s64 ss_s64;
  * at once, then this many a second (sched.bpf.c: stack_burst, stack_rate). */
 #define SS_DETAIL_BURST 32
 #define SS_DETAIL_RATE 40
-#define SS_TN_DETAIL_SKIPPED                                                                       \
-	0x1		       /* ss_thread_new.flags: over the budget of details: no stack        \
-				* taken, the creator's Go context not read (go.flags 0) */
+/* ss_thread_new.flags: over that budget, no stack taken, the creator's Go context not read
+ * (go.flags 0) */
+#define SS_TN_DETAIL_SKIPPED 0x1
 #define SS_EV_THREAD_EXIT 2    /* struct ss_thread_exit */
 #define SS_EV_OFFCPU 3         /* struct ss_offcpu: an off-CPU interval longer than cfg.offcpu_min_ns */
 #define SS_EV_SYSCALL_SLOW 4   /* struct ss_syscall_slow: (-S) a syscall longer than cfg.slow_syscall_ns */
