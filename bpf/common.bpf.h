@@ -508,6 +508,17 @@ static __always_inline __u64 m_of(const struct ss_thread_state *st)
 	return st && (st->go.flags & SS_GO_VALID) ? st->go.m_addr : 0;
 }
 
+/* No Go context: nothing read (flags 0, ids -1). */
+static __always_inline void goctx_none(struct ss_goctx *out)
+{
+	out->goid = 0;
+	out->g_addr = 0;
+	out->m_addr = 0;
+	out->m_id = -1;
+	out->p_id = -1;
+	out->flags = 0;
+}
+
 /* Reads the Go context of `task` (which must be current or just switched out on this
  * CPU). `m_hint` is the thread's M found last time (0: none). A Go thread keeps its M
  * for life; the first user-memory read of a kernel entry is the dear one here (~0.2 us
@@ -521,12 +532,7 @@ static __always_inline void read_goctx(const struct ss_target *tt, struct task_s
 {
 	struct ss_go_offsets *o = go_offsets(tt);
 
-	out->goid = 0;
-	out->g_addr = 0;
-	out->m_addr = 0;
-	out->m_id = -1;
-	out->p_id = -1;
-	out->flags = 0;
+	goctx_none(out);
 	if (!o)
 		return;
 

@@ -85,8 +85,7 @@ static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, 
 	init->sc_nr = SS_NO_SYSCALL;
 	init->block_nr = SS_NO_SYSCALL;
 	init->last_block_nr = SS_NO_SYSCALL;
-	init->go.m_id = -1;
-	init->go.p_id = -1;
+	goctx_none(&init->go);
 	init->state = SS_TS_OFFCPU;
 	task_comm(init->comm, t);
 	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) == 0)
@@ -377,12 +376,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	} else {
 		/* Over the budget: neither the stack nor the creator's goroutine (userspace
 		 * names the creator's M from the creating thread's own entry). */
-		e->go.goid = 0;
-		e->go.g_addr = 0;
-		e->go.m_addr = 0;
-		e->go.m_id = -1;
-		e->go.p_id = -1;
-		e->go.flags = 0;
+		goctx_none(&e->go);
 		e->flags = SS_TN_DETAIL_SKIPPED;
 	}
 	task_comm(e->comm, cur);
