@@ -65,13 +65,112 @@ struct {
 	__type(value, struct ss_target);
 } targets_ns SEC(".maps") __weak;
 
-/* tid -> per-thread state, see struct ss_thread_state (tids are unique across targets). */
+/* Per-thread state (struct ss_thread_state) lives in a slot or, failing that, in the
+ * `threads` hash map. A thread's slot is its kernel tid modulo the slot count: an array
+ * lookup, which the verifier inlines, where a hash lookup is a helper call that hashes
+ * and walks a bucket (~3 times the per-thread state's cost under thread churn, measured:
+ * docs/kernel-side.md). `thread_ids` says who holds each slot, `thread_slots` holds the
+ * states; userspace maps both and reads them in place. A thread whose slot another holds
+ * (a tid equal modulo the count), and a thread userspace seeded at attach (it knows no
+ * kernel tid), has its entry in the hash, keyed by its tid in the observer's namespace;
+ * a seeded one moves to its slot at its first switch when the slot is free. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SS_THREAD_SLOTS); /* set by userspace before load */
+	__type(key, __u32);
+	__type(value, struct ss_thread_slot_id);
+} thread_ids SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SS_THREAD_SLOTS); /* set by userspace before load */
+	__type(key, __u32);
+	__type(value, struct ss_thread_state);
+} thread_slots SEC(".maps") __weak;
+
+/* tid (observer's namespace) -> per-thread state of the threads without a slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SS_MAX_THREADS);
 	__type(key, __u32);
 	__type(value, struct ss_thread_state);
 } threads SEC(".maps") __weak;
+
+/* The slot count - 1 (the count a power of two), set by userspace. Defined in sched.bpf.c. */
+extern const volatile __u32 thread_slot_mask;
+/* Entries in `threads`, or more, never fewer: raised before an insert (here and by
+ * userspace), lowered after a delete that found the entry. While it is 0 a thread without
+ * its slot has no entry at all, and no hash lookup is made to learn it (under thread churn
+ * every new thread's first switch would miss once). Defined in sched.bpf.c. */
+extern __s64 hash_threads;
+
+/* Deletes a thread's entry from `threads`, and counts it gone. */
+static __always_inline void hash_thread_delete(__u32 tid)
+{
+	if (bpf_map_delete_elem(&threads, &tid) == 0)
+		__sync_fetch_and_add(&hash_threads, -1);
+}
+
+/* The entry of `tid` in `threads`, or NULL; no lookup while the map is empty. */
+static __always_inline struct ss_thread_state *hash_thread(__u32 tid)
+{
+	return hash_threads > 0 ? bpf_map_lookup_elem(&threads, &tid) : NULL;
+}
+
+static __always_inline __u64 kthread_id(__u32 ktgid, __u32 ktid)
+{
+	return ((__u64)ktgid << 32) | ktid;
+}
+
+/* The slot's holder record of kernel tid `ktid` (whoever holds it), or NULL. */
+static __always_inline struct ss_thread_slot_id *slot_id_of(__u32 ktid, __u32 *idx)
+{
+	*idx = ktid & thread_slot_mask;
+	return bpf_map_lookup_elem(&thread_ids, idx);
+}
+
+/* The entry of a thread, by its kernel tgid and tid and its tid in the observer's
+ * namespace, or NULL: its slot if it holds it, else the hash. */
+static __always_inline struct ss_thread_state *thread_entry(__u32 ktgid, __u32 ktid, __u32 tid)
+{
+	__u32 i;
+	struct ss_thread_slot_id *sid = slot_id_of(ktid, &i);
+	if (sid && sid->id == kthread_id(ktgid, ktid))
+		return bpf_map_lookup_elem(&thread_slots, &i);
+	return hash_thread(tid);
+}
+
+/* The entry of a thread known by its kernel tid alone (its process may be no target any
+ * more): its slot if a thread of that kernel tid holds it, else the hash. */
+static __always_inline struct ss_thread_state *thread_entry_by_ktid(__u32 ktid, __u32 tid)
+{
+	__u32 i;
+	struct ss_thread_slot_id *sid = slot_id_of(ktid, &i);
+	if (sid && sid->id && (__u32)sid->id == ktid)
+		return bpf_map_lookup_elem(&thread_slots, &i);
+	return hash_thread(tid);
+}
+
+/* The entry of task t (a BTF pointer), whose tid in the observer's namespace is `tid`. */
+static __always_inline struct ss_thread_state *task_entry(struct task_struct *t, __u32 tid)
+{
+	return thread_entry(t->tgid, t->pid, tid);
+}
+
+/* Deletes the entry of a thread: frees its slot, or deletes it from the hash. */
+static __always_inline void thread_entry_delete(__u32 ktgid, __u32 ktid, __u32 tid)
+{
+	__u32 i;
+	struct ss_thread_slot_id *sid = slot_id_of(ktid, &i);
+	if (sid && sid->id == kthread_id(ktgid, ktid)) {
+		sid->tid = 0;
+		sid->id = 0;
+		return;
+	}
+	hash_thread_delete(tid);
+}
 
 /* Ring-buffer reservations that failed, per CPU (the ring is the session's). */
 struct {

@@ -15,7 +15,7 @@ int BPF_PROG(ss_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 	if (!pid)
 		return 0;
 	/* A new image: the thread's last syscall site (blocked_syscall) no longer holds one. */
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &pid);
+	struct ss_thread_state *st = task_entry(p, pid);
 	if (st)
 		st->block_ip = 0;
 	struct ss_exec *e = reserve_event(SS_EV_EXEC, sizeof(*e), bpf_ktime_get_ns());

@@ -7,8 +7,8 @@
  * schedscope.
  *
  * With keep_state (ss-floor -t) the scheduler programs also keep the least a per-thread
- * observer keeps: one entry per thread in a hash map keyed by tid (made at the thread's
- * first switch, deleted at its exit, as schedscope's `threads`), holding its last switch,
+ * observer keeps: one slot per thread in an array indexed by its tid (taken at the
+ * thread's first switch, freed at its exit, as schedscope's `thread_slots`), holding its last switch,
  * wakeup and the on-CPU, off-CPU and run-queue totals, from one clock read per switch.
  * With -S too, the syscall programs keep the least a per-call latency observer keeps: the
  * call in flight in a per-CPU slot (its thread, its start) and, at its exit on the same
@@ -55,25 +55,52 @@ struct floor_thread {
 	__u64 last_switch_ns, wakeup_ns, oncpu_ns, offcpu_ns, rq_ns, rq_count;
 };
 
+/* (keep_state) one slot per kernel tid modulo the slot count, as schedscope's
+ * `thread_slots`: who holds it (kernel tgid << 32 | tid, 0 free) and its state. A thread
+ * whose slot another holds keeps none here (schedscope puts it in a hash map). */
+#define FLOOR_SLOTS 32768 /* schedscope's SS_THREAD_SLOTS */
+struct floor_slot {
+	__u64 id;
+	struct floor_thread t;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384); /* schedscope's SS_MAX_THREADS */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOOR_SLOTS);
 	__type(key, __u32);
-	__type(value, struct floor_thread);
-} floor_threads SEC(".maps");
+	__type(value, struct floor_slot);
+} floor_slots SEC(".maps");
 
 #define PF_EXITING_ 0x00000004
 
-/* The thread's entry; made if missing, except for an exiting thread (its entry is gone). */
+static __always_inline __u64 floor_id(struct task_struct *t)
+{
+	return ((__u64)t->tgid << 32) | (__u32)t->pid;
+}
+
+/* The slot of t, whoever holds it. */
+static __always_inline struct floor_slot *slot_of(struct task_struct *t)
+{
+	__u32 i = t->pid & (FLOOR_SLOTS - 1);
+	return bpf_map_lookup_elem(&floor_slots, &i);
+}
+
+/* The thread's state; its slot taken if free, except by an exiting thread (its state is
+ * gone). */
 static __always_inline struct floor_thread *thread_of(struct task_struct *t)
 {
-	__u32 tid = t->pid;
-	struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
-	if (st || (t->flags & PF_EXITING_))
-		return st;
-	struct floor_thread init = {};
-	bpf_map_update_elem(&floor_threads, &tid, &init, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&floor_threads, &tid);
+	struct floor_slot *sl = slot_of(t);
+	if (!sl)
+		return NULL;
+	__u64 id = floor_id(t);
+	if (sl->id == id)
+		return &sl->t;
+	if (sl->id || (t->flags & PF_EXITING_))
+		return NULL;
+	if (__sync_val_compare_and_swap(&sl->id, 0, id) != 0)
+		return NULL;
+	__builtin_memset(&sl->t, 0, sizeof(sl->t));
+	return &sl->t;
 }
 
 /* (keep_state) the state at a switch: `prev` switched out, `next` in. */
@@ -126,8 +153,8 @@ static __noinline int state_wakeup(struct task_struct *p)
 {
 	if (!is_target(p->tgid))
 		return 0;
-	__u32 tid = p->pid;
-	struct floor_thread *st = bpf_map_lookup_elem(&floor_threads, &tid);
+	struct floor_slot *sl = slot_of(p);
+	struct floor_thread *st = sl && sl->id == floor_id(p) ? &sl->t : NULL;
 	if (st && !st->wakeup_ns)
 		st->wakeup_ns = bpf_ktime_get_ns();
 	return 0;
@@ -152,8 +179,9 @@ static __noinline int state_exit(struct task_struct *p)
 {
 	if (!is_target(p->tgid))
 		return 0;
-	__u32 tid = p->pid;
-	bpf_map_delete_elem(&floor_threads, &tid);
+	struct floor_slot *sl = slot_of(p);
+	if (sl && sl->id == floor_id(p))
+		sl->id = 0;
 	return 0;
 }
 

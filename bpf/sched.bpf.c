@@ -21,11 +21,13 @@
 const volatile __u32 ns_ino = 0;
 __u32 ns_depth1 = 0;
 __u32 targets_unresolved = 0;
+__s64 hash_threads = 0;
 __u64 target_bits[SS_TARGET_BITS / 64] = {};
 const volatile __u64 offcpu_min_ns = 1000000;
 const volatile __u64 slow_syscall_ns = 1000000;
 const volatile __u32 capture_stacks = 1;
 const volatile __u32 all_syscalls = 0;
+const volatile __u32 thread_slot_mask = SS_THREAD_SLOTS - 1;
 /* A creation's details, the creator's user stack and goroutine: a token bucket per CPU,
  * `stack_burst` creations at once and `stack_rate` per second after that (0: no limit).
  * A user stack walk is the bulk of task_newtask's cost (~8 us on the measured VM), the
@@ -67,29 +69,62 @@ static __always_inline __u32 task_state(struct task_struct *t)
 
 /* The state of a thread, made when the thread has none yet: never for an exiting thread.
  * Its entry is deleted at sched_process_exit, and it still switches out (and maybe in)
- * after that: a new entry then would outlive the thread. */
+ * after that: a new entry then would outlive the thread. A new entry takes the thread's
+ * slot when it is free, else goes to the hash; an entry in the hash (seeded by userspace
+ * at attach, or made while the slot was held) moves to the slot once it is free. */
+static __always_inline void init_state(struct ss_thread_state *st, __u32 tgid, struct task_struct *t)
+{
+	__builtin_memset(st, 0, sizeof(*st));
+	st->tgid = tgid;
+	st->sc_nr = SS_NO_SYSCALL;
+	st->block_nr = SS_NO_SYSCALL;
+	st->last_block_nr = SS_NO_SYSCALL;
+	goctx_none(&st->go);
+	st->state = SS_TS_OFFCPU;
+	task_comm(st->comm, t);
+}
+
 static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t,
 						       bool *fresh)
 {
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	__u32 i;
+	__u32 ktid = t->pid;
+	struct ss_thread_slot_id *sid = slot_id_of(ktid, &i);
+	if (!sid)
+		return NULL;
+	__u64 id = kthread_id(t->tgid, ktid);
+	if (sid->id == id)
+		return bpf_map_lookup_elem(&thread_slots, &i);
+	struct ss_thread_state *st = hash_thread(tid);
+	if (!st && (t->flags & PF_EXITING_))
+		return NULL;
+	if (!sid->id && __sync_val_compare_and_swap(&sid->id, 0, id) == 0) {
+		struct ss_thread_state *slot = bpf_map_lookup_elem(&thread_slots, &i);
+		if (slot) {
+			if (st) {
+				__builtin_memcpy(slot, st, sizeof(*slot));
+				hash_thread_delete(tid);
+			} else {
+				init_state(slot, tgid, t);
+				*fresh = true;
+			}
+			sid->tid = tid;
+			return slot;
+		}
+		sid->id = 0;
+	}
 	if (st)
 		return st;
-	if (t->flags & PF_EXITING_)
-		return NULL;
 	__u32 zero = 0;
 	struct ss_thread_state *init = bpf_map_lookup_elem(&scratch_state, &zero);
 	if (!init)
 		return NULL;
-	__builtin_memset(init, 0, sizeof(*init));
-	init->tgid = tgid;
-	init->sc_nr = SS_NO_SYSCALL;
-	init->block_nr = SS_NO_SYSCALL;
-	init->last_block_nr = SS_NO_SYSCALL;
-	goctx_none(&init->go);
-	init->state = SS_TS_OFFCPU;
-	task_comm(init->comm, t);
+	init_state(init, tgid, t);
+	__sync_fetch_and_add(&hash_threads, 1);
 	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) == 0)
 		*fresh = true;
+	else
+		__sync_fetch_and_add(&hash_threads, -1);
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
@@ -322,8 +357,7 @@ static __always_inline void on_wakeup(struct task_struct *p)
 		gc_sampler_arm();
 	if (!target_of(p))
 		return;
-	__u32 tid = task_vpid(p);
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	struct ss_thread_state *st = task_entry(p, task_vpid(p));
 	if (st && st->state == SS_TS_OFFCPU && !st->wakeup_ns) {
 		st->wakeup_ns = bpf_ktime_get_ns();
 		/* Noted here too: the kernel at times runs a woken task with no sched_switch
@@ -366,7 +400,7 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 		/* The creator's entry holds its M (the hint): looked up only where there is a
 		 * Go context to read, so a process that is not Go pays no lookup. */
 		struct ss_thread_state *creator =
-			go_offsets(tt) ? bpf_map_lookup_elem(&threads, &parent) : NULL;
+			go_offsets(tt) ? thread_entry(cur->tgid, cur->pid, parent) : NULL;
 		read_goctx(tt, cur, m_of(creator), &e->go);
 		if (capture_stacks) {
 			long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);
@@ -393,7 +427,7 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = task_vpid(p);
 	__u32 tgid = tt->tgid;
-	struct ss_thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	struct ss_thread_state *st = task_entry(p, tid);
 	if (st && all_syscalls)
 		sc_cpu_take(tid, st); /* its last calls, into the final totals */
 	struct ss_thread_exit *e = reserve_event(SS_EV_THREAD_EXIT, sizeof(*e), now);
@@ -417,7 +451,7 @@ int BPF_PROG(ss_sched_process_exit, struct task_struct *p)
 	 * submitted (a snapshot without the thread comes after its record in the ring). The
 	 * thread's last switches find no entry and make none (get_state: PF_EXITING). */
 	if (st)
-		bpf_map_delete_elem(&threads, &tid);
+		thread_entry_delete(p->tgid, p->pid, tid);
 	return 0;
 }
 

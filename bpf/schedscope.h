@@ -30,7 +30,10 @@ typedef __s64 ss_s64;
 
 #define SS_ABI_VERSION 2
 
-#define SS_MAX_THREADS 16384   /* per-thread state map capacity */
+/* Per-thread state: slots (a power of two; a thread's slot is its kernel tid modulo the
+ * count, docs/kernel-side.md), and a hash map for the seeded and overflow entries. */
+#define SS_THREAD_SLOTS 32768
+#define SS_MAX_THREADS 16384   /* the hash map's capacity */
 #define SS_MAX_SYSCALLS 512    /* syscall numbers tracked (x86_64 uses < 460) */
 #define SS_HIST_BUCKETS 32     /* log2 histogram: bucket i holds [2^i, 2^(i+1)) ns; 0 holds 0..1 */
 #define SS_MAX_STACK 24        /* user frames captured at thread creation */
@@ -114,7 +117,17 @@ struct ss_hdr {
 	ss_u64 ts;        /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
 };
 
-/* Per-thread state, kept in the `threads` hash map (key: tid), read by userspace each interval. */
+/* Who holds a per-thread state slot: the `thread_ids` array, beside the states in
+ * `thread_slots`, both indexed by the kernel tid modulo the slot count. Not part of any
+ * record. */
+struct ss_thread_slot_id {
+	ss_u64 id;  /* kernel tgid << 32 | kernel tid; 0: free */
+	ss_u32 tid; /* the thread's id in the observer's PID namespace; 0 until set */
+	ss_u32 pad;
+};
+
+/* Per-thread state, in a slot of `thread_slots` or else in the `threads` hash map (key:
+ * tid), read by userspace each interval. */
 struct ss_thread_state {
 	ss_u64 last_switch_ns;          /* time of the last switch in or out */
 	ss_u64 wakeup_ns;               /* last sched_wakeup while off-CPU, 0 if none pending */

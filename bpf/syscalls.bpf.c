@@ -35,8 +35,7 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id)
 		/* Left by a thread whose switch-out did not take it (its process is no target
 		 * any more, or its entry was gone): into its entry if it has one. */
 		if (c->tid && c->pending) {
-			__u32 old = c->tid;
-			struct ss_thread_state *ost = bpf_map_lookup_elem(&threads, &old);
+			struct ss_thread_state *ost = thread_entry_by_ktid(c->ktid, c->tid);
 			if (ost)
 				ost->sc_count += c->pending;
 		}
@@ -78,7 +77,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 		if (!tt || !(tt->flags & SS_TGT_ALL_SYSCALLS))
 			return 0;
 		/* Switched out inside the call: its switch-out moved the call into the entry. */
-		st = bpf_map_lookup_elem(&threads, &tid);
+		st = thread_entry((__u32)(pid_tgid >> 32), (__u32)pid_tgid, tid);
 		if (!st || !st->sc_enter_ns)
 			return 0;
 		start = st->sc_enter_ns;
@@ -106,7 +105,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 			return 0;
 	}
 	if (!st)
-		st = bpf_map_lookup_elem(&threads, &tid);
+		st = thread_entry((__u32)(pid_tgid >> 32), (__u32)pid_tgid, tid);
 	struct ss_syscall_slow *e = reserve_event(SS_EV_SYSCALL_SLOW, sizeof(*e), now);
 	if (!e)
 		return 0;

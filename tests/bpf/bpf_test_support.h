@@ -113,8 +113,10 @@ class Child {
 // A session on process `pid`, attached (nullptr, with a test failure, when either fails).
 inline std::unique_ptr<probe::Session> open_for(pid_t pid, bool all_syscalls,
                                                 uint64_t ring = 1 << 20,
-                                                uint64_t offcpu_min = 1'000'000) {
+                                                uint64_t offcpu_min = 1'000'000,
+                                                uint32_t thread_slots = SS_THREAD_SLOTS) {
   probe::SessionConfig cfg;
+  cfg.thread_slots = thread_slots;
   cfg.tgid = uint32_t(pid);
   cfg.all_syscalls = all_syscalls;
   cfg.ringbuf_bytes = ring;

@@ -979,13 +979,14 @@ TEST(BpfSession, GcSamplerGateClosesWhenARetryAttachesBothEnds) {
   child.wait();
 }
 
-// The per-interval read of the threads map goes in batches (several hundred entries per
-// syscall, more than one batch here) and finds every thread of the target, and only those;
-// forget_thread removes an entry (a tid already gone too).
+// The per-interval read of the threads hash map goes in batches (several hundred entries
+// per syscall, more than one batch here) and finds every thread of the target, and only
+// those; forget_thread removes an entry (a tid already gone too). One slot: the first
+// seeded thread takes it, the others go to the hash.
 TEST(BpfSession, SnapshotReadsEveryThreadInBatches) {
   REQUIRE_ROOT();
   Child child([] {});
-  auto s = open_for(child.pid, false);
+  auto s = open_for(child.pid, false, 1 << 20, 1'000'000, 1);
   ASSERT_TRUE(s);
   constexpr uint32_t kSeeded = 700;
   const uint32_t base = 3'000'000;  // tids no live thread has (pid_max here is lower)
@@ -1011,6 +1012,7 @@ TEST(BpfSession, SnapshotReadsEveryThreadInBatches) {
     return seen;
   };
   std::set<uint32_t> seen = count_seeded();
+  EXPECT_EQ(s->snapshot()->threads_in_slots, 1u);
   EXPECT_EQ(seen.size(), kSeeded);
   EXPECT_EQ(*seen.begin(), base);
   EXPECT_EQ(*seen.rbegin(), base + kSeeded - 1);
@@ -1020,6 +1022,193 @@ TEST(BpfSession, SnapshotReadsEveryThreadInBatches) {
   s->forget_thread(base + kSeeded);
   child.release();
   EXPECT_EQ(child.wait(), 0);
+}
+
+// Per-thread state lives in a slot (the kernel tid modulo the slot count), or in the hash
+// map when another thread holds the slot. With one slot for nine threads, eight have their
+// entry in the hash: all nine are in the snapshot while they live, each exit record has
+// the thread's whole life, and every entry, slot or hash, goes at its exit.
+TEST(BpfSession, ThreadsWhoseSlotIsHeldKeepTheirStateInTheHash) {
+  REQUIRE_ROOT();
+  constexpr int kThreads = 8, kSleeps = 3, kMs = 5;
+  int said[2], go[2], hold[2], tids_pipe[2];
+  ASSERT_EQ(pipe(said), 0);
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  ASSERT_EQ(pipe(tids_pipe), 0);
+  Child child([&] {
+    close(hold[1]);
+    close(go[1]);
+    static int fds[2];
+    fds[0] = tids_pipe[1];
+    fds[1] = go[0];
+    std::vector<pthread_t> th(kThreads);
+    for (auto& t : th)
+      pthread_create(
+          &t, nullptr,
+          [](void*) -> void* {
+            pid_t tid = pid_t(syscall(SYS_gettid));
+            for (int i = 0; i < kSleeps; i++) sleep_ms(kMs);
+            (void)!write(fds[0], &tid, sizeof tid);
+            char b;
+            (void)!read(fds[1], &b, 1);  // until the parent closes its end
+            return nullptr;
+          },
+          nullptr);
+    for (auto& t : th) pthread_join(t, nullptr);
+    char b = 1;
+    (void)!write(said[1], &b, 1);
+    (void)!read(hold[0], &b, 1);
+  });
+  close(said[1]);
+  close(hold[0]);
+  close(go[0]);
+  close(tids_pipe[1]);
+  auto s = open_for(child.pid, false, 1 << 20, 1'000'000, 1);
+  ASSERT_TRUE(s);
+  child.release();
+  std::vector<uint32_t> truth;
+  pid_t tid;
+  while (truth.size() < size_t(kThreads) && read(tids_pipe[0], &tid, sizeof tid) == sizeof tid)
+    truth.push_back(uint32_t(tid));
+  ASSERT_EQ(truth.size(), size_t(kThreads));
+  std::sort(truth.begin(), truth.end());
+  sleep_ms(20);  // all blocked in read
+  auto live = s->snapshot();
+  ASSERT_TRUE(live.ok()) << live.error().message;
+  std::vector<uint32_t> in_map;
+  for (const auto& e : live->threads)
+    if (e.tid != uint32_t(child.pid)) {
+      in_map.push_back(e.tid);
+      EXPECT_GE(e.st.offcpu_count[SS_OFF_SLEEP], uint64_t(kSleeps)) << e.tid;
+    }
+  std::sort(in_map.begin(), in_map.end());
+  EXPECT_EQ(in_map, truth) << "every thread has its entry";
+  EXPECT_EQ(live->threads_in_slots, 1u) << "one slot, one thread in it";
+  close(go[1]);  // the threads return
+  char b;
+  ASSERT_EQ(read(said[0], &b, 1), 1) << "the child did not finish its threads";
+  sleep_ms(50);
+  Collected c;
+  drain(*s, c);
+  std::vector<uint32_t> exited;
+  for (const auto& e : c.exited) {
+    if (e.tid == uint32_t(child.pid)) continue;
+    exited.push_back(e.tid);
+    EXPECT_EQ(e.final.tgid, uint32_t(child.pid));
+    EXPECT_GE(e.final.offcpu_count[SS_OFF_SLEEP], uint64_t(kSleeps)) << e.tid;
+    EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000) << e.tid;
+  }
+  std::sort(exited.begin(), exited.end());
+  EXPECT_EQ(exited, truth);
+  auto after = s->snapshot();
+  ASSERT_TRUE(after.ok());
+  std::vector<uint32_t> left;
+  for (const auto& e : after->threads) left.push_back(e.tid);
+  EXPECT_EQ(left, std::vector<uint32_t>{uint32_t(child.pid)}) << "only the living main thread";
+  close(hold[1]);
+  EXPECT_EQ(child.wait(), 0);
+  close(said[0]);
+  close(tids_pipe[0]);
+}
+
+// A thread seeded into the hash (its slot held at the time) moves to its slot at its
+// first switch once the slot is free, with what was seeded. One slot: A is seeded into
+// it, B into the hash; A exits, then B runs (the main thread waits for B, so A's exit
+// does not wake it to take the slot first).
+TEST(BpfSession, ASeededThreadMovesToItsSlotOnceItIsFree) {
+  REQUIRE_ROOT();
+  int said[2], go_a[2], go_b[2], hold[2];
+  ASSERT_EQ(pipe(said), 0);
+  ASSERT_EQ(pipe(go_a), 0);
+  ASSERT_EQ(pipe(go_b), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  Child child([&] {
+    close(said[0]);  // the parent's ends: each read ends when the parent closes (or dies)
+    close(go_a[1]);
+    close(go_b[1]);
+    close(hold[1]);
+    static int fds[4];
+    fds[0] = said[1];
+    fds[1] = go_a[0];
+    fds[2] = go_b[0];
+    fds[3] = hold[0];
+    auto body = [](void* arg) -> void* {
+      const int which = int(reinterpret_cast<intptr_t>(arg));
+      int said_what[2] = {which, int(syscall(SYS_gettid))};
+      (void)!write(fds[0], said_what, sizeof said_what);
+      char b;
+      (void)!read(fds[1 + which], &b, 1);
+      if (which == 1) {
+        for (int i = 0; i < 5; i++) sleep_ms(2);
+        (void)!read(fds[3], &b, 1);  // until the parent closes its end
+      }
+      return nullptr;
+    };
+    pthread_t a, bt;
+    pthread_create(&a, nullptr, body, reinterpret_cast<void*>(intptr_t(0)));
+    pthread_create(&bt, nullptr, body, reinterpret_cast<void*>(intptr_t(1)));
+    pthread_join(bt, nullptr);
+    pthread_join(a, nullptr);
+  });
+  close(said[1]);
+  close(hold[0]);
+  close(go_a[0]);
+  close(go_b[0]);
+  child.release();
+  uint32_t tid_of[2] = {0, 0};
+  for (int k = 0; k < 2; k++) {
+    int said_what[2];
+    ASSERT_EQ(read(said[0], said_what, sizeof said_what), ssize_t(sizeof said_what));
+    ASSERT_TRUE(said_what[0] == 0 || said_what[0] == 1);
+    tid_of[said_what[0]] = uint32_t(said_what[1]);
+  }
+  close(said[0]);
+  sleep_ms(20);  // all three blocked: nothing of the child switches until told
+  auto s = open_for(child.pid, false, 1 << 20, 1'000'000, 1);
+  ASSERT_TRUE(s);
+  auto seeded = [&](uint32_t mark) {
+    ss_thread_state st{};
+    st.tgid = uint32_t(child.pid);
+    st.sc_nr = st.block_nr = st.last_block_nr = SS_NO_SYSCALL;
+    st.go.m_id = st.go.p_id = -1;
+    st.state = SS_TS_OFFCPU;
+    st.off_reason = SS_OFF_SLEEP;
+    st.last_switch_ns = mono_ns();
+    st.created_by = mark;  // the kernel side never writes it: what was seeded shows
+    return st;
+  };
+  s->seed_thread(tid_of[0], seeded(1111));
+  s->seed_thread(tid_of[1], seeded(2222));
+  auto seeds = s->snapshot();
+  ASSERT_TRUE(seeds.ok());
+  ASSERT_EQ(seeds->threads.size(), 2u);
+  EXPECT_EQ(seeds->threads_in_slots, 1u);
+  close(go_a[1]);  // A returns and exits: the slot is free
+  sleep_ms(50);
+  auto alone = s->snapshot();
+  ASSERT_TRUE(alone.ok());
+  ASSERT_EQ(alone->threads.size(), 1u);
+  EXPECT_EQ(alone->threads[0].tid, tid_of[1]);
+  EXPECT_EQ(alone->threads_in_slots, 0u) << "B is still in the hash";
+  close(go_b[1]);  // B runs: it switches in, sleeps, blocks
+  sleep_ms(50);
+  auto moved = s->snapshot();
+  ASSERT_TRUE(moved.ok());
+  ASSERT_EQ(moved->threads.size(), 1u);
+  EXPECT_EQ(moved->threads[0].tid, tid_of[1]);
+  EXPECT_EQ(moved->threads_in_slots, 1u) << "B moved to its slot";
+  EXPECT_EQ(moved->threads[0].st.created_by, 2222u) << "with what was seeded";
+  EXPECT_GE(moved->threads[0].st.offcpu_count[SS_OFF_SLEEP], 5u);
+  close(hold[1]);
+  EXPECT_EQ(child.wait(), 0);
+  Collected c;
+  drain(*s, c);
+  std::map<uint32_t, ss_thread_exit> by_tid;
+  for (const auto& e : c.exited) by_tid[e.tid] = e;
+  ASSERT_TRUE(by_tid.count(tid_of[0]) && by_tid.count(tid_of[1]));
+  EXPECT_EQ(by_tid[tid_of[0]].final.created_by, 1111u);
+  EXPECT_EQ(by_tid[tid_of[1]].final.created_by, 2222u);
 }
 
 // The node agent's -S per target: one session with the raw_syscalls programs loaded on

@@ -3,7 +3,7 @@
 // Attaches the empty, tgid-filtered programs of bpf/floor.bpf.c to schedscope's default
 // hooks (and with -S also to raw_syscalls sys_enter/sys_exit), prints one "attached"
 // line, holds them for the duration given (or until SIGINT/SIGTERM) and exits 0. With -t
-// the scheduler programs also keep one hash entry per thread (its switch and wakeup times
+// the scheduler programs also keep one slot per thread (its switch and wakeup times
 // and totals): the least a per-thread off-CPU observer does; with -S too, the syscall
 // programs keep the call in flight per CPU and a count and total latency of the calls.
 // With -t it prints what it kept when it stops: "state threads=N of_target=N calls=N".
@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,14 +46,20 @@ struct FloorCall {
 // how many of them are threads of the target now, and the calls completed (-S).
 void print_state(floor_bpf* skel, long pid) {
   unsigned threads = 0, of_target = 0;
-  __u32 key = 0, next = 0;
-  const __u32* prev = nullptr;
-  while (bpf_map__get_next_key(skel->maps.floor_threads, prev, &next, sizeof next) == 0) {
+  // floor.bpf.c's `floor_slots`: an 8-byte holder id (kernel tgid << 32 | tid, 0 free),
+  // then the state.
+  const uint32_t nslots = bpf_map__max_entries(skel->maps.floor_slots);
+  std::vector<unsigned char> slot(bpf_map__value_size(skel->maps.floor_slots));
+  for (__u32 i = 0; i < nslots; i++) {
+    if (bpf_map__lookup_elem(skel->maps.floor_slots, &i, sizeof i, slot.data(), slot.size(), 0) !=
+        0)
+      continue;
+    uint64_t id = 0;
+    std::memcpy(&id, slot.data(), sizeof id);
+    if (!id) continue;
     ++threads;
-    std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(next);
+    std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(uint32_t(id));
     if (access(task.c_str(), F_OK) == 0) ++of_target;
-    key = next;
-    prev = &key;
   }
   unsigned long long calls = 0;
   int ncpu = libbpf_num_possible_cpus();

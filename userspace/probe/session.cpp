@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "annotations.h"
@@ -73,6 +75,9 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
     return make_error("ring buffer size " + e);
   if (cfg.max_targets < 1 || cfg.max_targets > kMaxTargets)
     return make_error("a session observes 1 to " + std::to_string(kMaxTargets) + " processes");
+  if (cfg.thread_slots < 1 || cfg.thread_slots > (1u << 22) ||
+      (cfg.thread_slots & (cfg.thread_slots - 1)))
+    return make_error("per-thread state slots must be a power of two from 1 to 4194304");
   std::unique_ptr<Session> s(new Session(cfg));
   s->ncpus_ = libbpf_num_possible_cpus();
   if (s->ncpus_ <= 0) s->ncpus_ = 1;
@@ -87,6 +92,9 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   skel->rodata->slow_syscall_ns = cfg.slow_syscall_ns;
   skel->rodata->capture_stacks = cfg.capture_stacks ? 1 : 0;
   skel->rodata->all_syscalls = cfg.all_syscalls ? 1 : 0;
+  skel->rodata->thread_slot_mask = cfg.thread_slots - 1;
+  bpf_map__set_max_entries(skel->maps.thread_ids, cfg.thread_slots);
+  bpf_map__set_max_entries(skel->maps.thread_slots, cfg.thread_slots);
   bpf_map__set_max_entries(skel->maps.events, uint32_t(s->cfg_.ringbuf_bytes));
   // The target set and the per-target maps: one target's entries times the capacity.
   const uint32_t n = cfg.max_targets;
@@ -123,6 +131,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
       hint = " (need root, or CAP_BPF + CAP_PERFMON; run `schedscope doctor`)";
     return make_error("cannot load BPF programs: " + errstr(err) + hint);
   }
+  if (Status st = s->map_thread_slots(); !st) return st.error();
   if (cfg.tgid)
     if (auto slot = s->add_target(cfg.tgid); !slot) return slot.error();
   return s;
@@ -137,6 +146,8 @@ Session::~Session() {
   destroy_links(std::move(links));
   attachers_.clear();
   if (rb_) ring_buffer__free(rb_);
+  if (slot_ids_) munmap(slot_ids_, slot_ids_bytes_);
+  if (slot_states_) munmap(slot_states_, slot_states_bytes_);
   if (skel_) schedscope_bpf__destroy(skel_);
 }
 
@@ -356,6 +367,47 @@ bool batch_unsupported(int err) { return err == -EINVAL || err == -524 || err ==
 
 }  // namespace
 
+namespace {
+
+// The bytes the kernel maps of an mmapable array: its elements (8-byte aligned), whole pages.
+size_t array_map_bytes(const bpf_map* m) {
+  const size_t elem = (size_t(bpf_map__value_size(m)) + 7) / 8 * 8;
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  return (elem * bpf_map__max_entries(m) + page - 1) / page * page;
+}
+
+}  // namespace
+
+Status Session::map_thread_slots() {
+  auto map = [](bpf_map* m, size_t& bytes) -> void* {
+    bytes = array_map_bytes(m);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+    return p == MAP_FAILED ? nullptr : p;
+  };
+  slot_ids_ = static_cast<ss_thread_slot_id*>(map(skel_->maps.thread_ids, slot_ids_bytes_));
+  if (!slot_ids_) return make_error("cannot map the per-thread state slots: " + errstr(errno));
+  slot_states_ = static_cast<ss_thread_state*>(map(skel_->maps.thread_slots, slot_states_bytes_));
+  if (!slot_states_) return make_error("cannot map the per-thread state slots: " + errstr(errno));
+  return {};
+}
+
+// Every thread of `tgid` that holds a slot, read in place. A slot taken or freed meanwhile
+// is read as it was before or after; one being taken (holder set, tid not yet) waits for
+// the next snapshot.
+void Session::read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) const {
+  const uint32_t n = cfg_.thread_slots;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint64_t id = __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE);
+    if (!id) continue;
+    const uint32_t tid = __atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE);
+    if (!tid) continue;
+    ThreadEntry e{tid, {}};
+    std::memcpy(&e.st, &slot_states_[i], sizeof e.st);
+    if (e.st.tgid != tgid || __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) != id) continue;
+    out.push_back(e);
+  }
+}
+
 // Every thread of `tgid` in the threads hash map, a few hundred entries per syscall. False
 // when the kernel has no batch lookup (the caller then iterates).
 bool Session::read_threads_batch(uint32_t tgid, std::vector<ThreadEntry>& out) {
@@ -485,6 +537,27 @@ Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
       prev = &key;
     }
   }
+  // Then the slots. A thread in both: its entry moved from the hash to its slot since, or
+  // (another PID namespace) was seeded into the hash as the kernel made its slot's. The
+  // slot's is the newer, and the hash's goes.
+  const size_t in_hash = snap.threads.size();
+  read_thread_slots(tgid, snap.threads);
+  snap.threads_in_slots = uint32_t(snap.threads.size() - in_hash);
+  if (in_hash && snap.threads.size() > in_hash) {
+    std::unordered_set<uint32_t> slotted;
+    for (size_t i = in_hash; i < snap.threads.size(); i++) slotted.insert(snap.threads[i].tid);
+    std::vector<ThreadEntry> merged;
+    merged.reserve(snap.threads.size());
+    for (size_t i = 0; i < snap.threads.size(); i++) {
+      const uint32_t tid = snap.threads[i].tid;
+      if (i < in_hash && slotted.count(tid)) {
+        delete_hash_thread(tid);
+        continue;
+      }
+      merged.push_back(snap.threads[i]);
+    }
+    snap.threads = std::move(merged);
+  }
   if (all_syscalls(tgid)) add_sc_cpu(snap.threads);
   read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, snap.sc_block);
   if (all_syscalls(tgid)) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
@@ -528,11 +601,45 @@ Status Session::set_go_offsets(uint32_t tgid, const ss_go_offsets& off) {
 }
 
 void Session::seed_thread(uint32_t tid, const ss_thread_state& st) {
-  bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &tid, &st, BPF_NOEXIST);
+  // An entry the kernel made since attach (the thread switched) is newer: it stays.
+  const uint32_t mask = cfg_.thread_slots - 1;
+  if (!ns_ino_) {
+    // The ids are the kernel's: into the thread's slot, when no other thread holds it.
+    const uint32_t i = tid & mask;
+    const uint64_t id = uint64_t(st.tgid) << 32 | tid;
+    uint64_t free_id = 0;
+    if (__atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) == id) return;
+    if (__atomic_compare_exchange_n(&slot_ids_[i].id, &free_id, id, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
+      std::memcpy(&slot_states_[i], &st, sizeof st);
+      __atomic_store_n(&slot_ids_[i].tid, tid, __ATOMIC_RELEASE);
+      return;
+    }
+  } else {
+    for (uint32_t i = 0; i <= mask; i++)
+      if (__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE) == tid) return;
+  }
+  __atomic_fetch_add(&skel_->bss->hash_threads, 1, __ATOMIC_SEQ_CST);  // before: never fewer
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &tid, &st, BPF_NOEXIST) != 0)
+    __atomic_fetch_sub(&skel_->bss->hash_threads, 1, __ATOMIC_SEQ_CST);
+}
+
+void Session::delete_hash_thread(uint32_t tid) {
+  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &tid) == 0)
+    __atomic_fetch_sub(&skel_->bss->hash_threads, 1, __ATOMIC_SEQ_CST);
 }
 
 void Session::forget_thread(uint32_t tid) {
-  bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &tid);
+  delete_hash_thread(tid);
+  // Its slot: in the initial PID namespace the tid is the kernel's, which names the slot;
+  // in another one, whichever slot holds that tid.
+  const uint32_t mask = cfg_.thread_slots - 1;
+  const uint32_t first = ns_ino_ ? 0 : tid & mask, last = ns_ino_ ? mask : tid & mask;
+  for (uint32_t i = first; i <= last; i++)
+    if (__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE) == tid) {
+      __atomic_store_n(&slot_ids_[i].tid, 0u, __ATOMIC_RELEASE);
+      __atomic_store_n(&slot_ids_[i].id, uint64_t(0), __ATOMIC_RELEASE);
+    }
 }
 
 std::vector<std::string> Session::attached_programs() const {

@@ -55,6 +55,9 @@ struct SessionConfig {
   bool usdt = true;         // load the USDT program (--usdt, runtime adapters)
   bool annotations = false; // --annotations: load the runtime/trace uprobe program
   bool exec_events = false; // the node agent: an SS_EV_EXEC record per execve (exec.bpf.c)
+  // Per-thread state slots (a power of two): a thread's slot is its kernel tid modulo
+  // this; a thread whose slot another holds has its entry in the threads hash map.
+  uint32_t thread_slots = SS_THREAD_SLOTS;
 };
 
 // Called for every ring-buffer record (starts with ss_hdr; size already checked).
@@ -189,6 +192,14 @@ class Session {
   std::vector<ss_thread_state> batch_threads_;
   std::vector<uint8_t> batch_percpu_;
   bool read_threads_batch(uint32_t tgid, std::vector<ThreadEntry>& out);
+  // The per-thread state slots (thread_ids, thread_slots), mapped into this process and
+  // read in place: no syscall per snapshot.
+  ss_thread_slot_id* slot_ids_ = nullptr;
+  ss_thread_state* slot_states_ = nullptr;
+  size_t slot_ids_bytes_ = 0, slot_states_bytes_ = 0;
+  Status map_thread_slots();
+  void read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) const;
+  void delete_hash_thread(uint32_t tid);  // from `threads`, counted gone (hash_threads)
   void add_sc_cpu(std::vector<ThreadEntry>& threads);
   bool read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value_size);
   void read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out);

@@ -22,6 +22,7 @@ struct SyscallAgg {
 struct KernelSnapshot {
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC when read
   std::vector<ThreadEntry> threads;
+  uint32_t threads_in_slots = 0;     // of them, read from their slots (the rest: the hash map)
   std::vector<SyscallAgg> sc_block;  // non-zero entries only
   std::vector<SyscallAgg> sc_all;    // (-S) non-zero entries only
   uint64_t rq_hist[SS_HIST_BUCKETS] = {};
