@@ -125,7 +125,7 @@ def observers(build, tmp):
                  note="empty tgid-filtered programs, default hooks"),
         # Kernel-side section only: the floor plus the least a per-thread observer keeps.
         Observer("floor state", lambda pid: [floor, "-p", str(pid), "-t"], ("stdout", "^attached"),
-                 note="the floor plus one hash entry per thread (switch and wakeup times, totals)"),
+                 note="the floor plus one state slot per thread (switch and wakeup times, totals)"),
         Observer("floor -S", lambda pid: [floor, "-p", str(pid), "-S"], ("stdout", "^attached"),
                  note="the same plus raw_syscalls sys_enter/sys_exit"),
         Observer("floor state -S", lambda pid: [floor, "-p", str(pid), "-t", "-S"], ("stdout", "^attached"),
@@ -807,7 +807,7 @@ def kernel_budgets(rows):
     """Budget lines of the kernel side, from kernel_bench's rows (steady figures: no CI).
 
     Each floor line also carries `state`: what the floor with state (`floor state`: one
-    hash entry per thread; `floor state -S` for the -S line: also each call's start per CPU,
+    state slot per thread; `floor state -S` for the -S line: also each call's start per CPU,
     a count and total latency; nothing sent) costs against the same line. A line that
     `state` is over too cannot be met by any observer of per-thread off-CPU time (and call
     latency) on this machine."""
