@@ -106,6 +106,24 @@ void drain(probe::Session& s, Collected& c) {
   for (int i = 0; i < 5; i++) ASSERT_TRUE(s.poll(20, fn).ok());
 }
 
+// The exited threads of process `pid` but its main thread, sorted, each exit record
+// checked for the whole life of a thread that slept `sleeps` times `ms` ms: its process,
+// its sleeps and their length, its time on CPU.
+std::vector<uint32_t> exited_sleepers(const Collected& c, pid_t pid, int sleeps, int ms) {
+  std::vector<uint32_t> exited;
+  for (const auto& e : c.exited) {
+    if (e.tid == uint32_t(pid)) continue;
+    exited.push_back(e.tid);
+    EXPECT_EQ(e.final.tgid, uint32_t(pid));
+    EXPECT_GE(e.final.offcpu_count[SS_OFF_SLEEP], uint64_t(sleeps)) << e.tid;
+    EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], uint64_t(sleeps) * uint64_t(ms) * 1'000'000)
+        << e.tid;
+    EXPECT_GT(e.final.oncpu_ns, 0u) << e.tid;
+  }
+  std::sort(exited.begin(), exited.end());
+  return exited;
+}
+
 }  // namespace
 
 TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
@@ -1091,16 +1109,7 @@ TEST(BpfSession, ThreadsWhoseSlotIsHeldKeepTheirStateInTheHash) {
   sleep_ms(50);
   Collected c;
   drain(*s, c);
-  std::vector<uint32_t> exited;
-  for (const auto& e : c.exited) {
-    if (e.tid == uint32_t(child.pid)) continue;
-    exited.push_back(e.tid);
-    EXPECT_EQ(e.final.tgid, uint32_t(child.pid));
-    EXPECT_GE(e.final.offcpu_count[SS_OFF_SLEEP], uint64_t(kSleeps)) << e.tid;
-    EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000) << e.tid;
-  }
-  std::sort(exited.begin(), exited.end());
-  EXPECT_EQ(exited, truth);
+  EXPECT_EQ(exited_sleepers(c, child.pid, kSleeps, kMs), truth);
   auto after = s->snapshot();
   ASSERT_TRUE(after.ok());
   std::vector<uint32_t> left;
@@ -1472,17 +1481,7 @@ TEST(BpfSession, ExitDeletesTheThreadsEntryAfterItsRecord) {
   for (const auto& e : snap->threads) in_map.push_back(e.tid);
   EXPECT_EQ(in_map, std::vector<uint32_t>{uint32_t(child.pid)}) << "only the living main thread";
   // Each exited thread's record has its final totals: its sleeps, its time on CPU.
-  std::vector<uint32_t> exited;
-  for (const auto& e : c.exited) {
-    if (e.tid == uint32_t(child.pid)) continue;
-    exited.push_back(e.tid);
-    EXPECT_EQ(e.final.tgid, uint32_t(child.pid));
-    EXPECT_GE(e.final.offcpu_count[SS_OFF_SLEEP], uint64_t(kSleeps)) << e.tid;
-    EXPECT_GE(e.final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000) << e.tid;
-    EXPECT_GT(e.final.oncpu_ns, 0u) << e.tid;
-  }
-  std::sort(exited.begin(), exited.end());
-  EXPECT_EQ(exited, truth);
+  EXPECT_EQ(exited_sleepers(c, child.pid, kSleeps, kMs), truth);
   close(hold[1]);
   EXPECT_EQ(child.wait(), 0);
   Collected after;
