@@ -68,12 +68,13 @@ struct {
 /* Per-thread state (struct ss_thread_state) lives in a slot or, failing that, in the
  * `threads` hash map. A thread's slot is its kernel tid modulo the slot count: an array
  * lookup, which the verifier inlines, where a hash lookup is a helper call that hashes
- * and walks a bucket (~3 times the per-thread state's cost under thread churn, measured:
- * docs/kernel-side.md). `thread_ids` says who holds each slot, `thread_slots` holds the
- * states; userspace maps both and reads them in place. A thread whose slot another holds
- * (a tid equal modulo the count), and a thread userspace seeded at attach (it knows no
- * kernel tid), has its entry in the hash, keyed by its tid in the observer's namespace;
- * a seeded one moves to its slot at its first switch when the slot is free. */
+ * and walks a bucket (the state cost ~2.5 times as much in a hash under thread churn,
+ * measured: docs/kernel-side.md). `thread_ids` says who holds each slot, `thread_slots`
+ * holds the states; userspace maps both and reads them in place, and seeds the threads
+ * that exist at attach into their slots. A thread whose slot another holds (a tid equal
+ * modulo the count), and a thread seeded by an observer in another PID namespace (which
+ * knows no kernel tid), has its entry in the hash, keyed by its tid in the observer's
+ * namespace; a seeded one moves to its slot at its next switch when the slot is free. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);

@@ -67,11 +67,7 @@ static __always_inline __u32 task_state(struct task_struct *t)
 
 #define PF_EXITING_ 0x00000004 /* include/linux/sched.h: set by do_exit() before sched_process_exit */
 
-/* The state of a thread, made when the thread has none yet: never for an exiting thread.
- * Its entry is deleted at sched_process_exit, and it still switches out (and maybe in)
- * after that: a new entry then would outlive the thread. A new entry takes the thread's
- * slot when it is free, else goes to the hash; an entry in the hash (seeded by userspace
- * at attach, or made while the slot was held) moves to the slot once it is free. */
+/* A new thread's state: nothing counted yet, off CPU, in no syscall, no Go context. */
 static __always_inline void init_state(struct ss_thread_state *st, __u32 tgid, struct task_struct *t)
 {
 	__builtin_memset(st, 0, sizeof(*st));
@@ -84,6 +80,12 @@ static __always_inline void init_state(struct ss_thread_state *st, __u32 tgid, s
 	task_comm(st->comm, t);
 }
 
+/* The state of a thread, made when the thread has none yet: never for an exiting thread.
+ * Its entry is deleted at sched_process_exit, and it still switches out (and maybe in)
+ * after that: a new entry then would outlive the thread. A new entry takes the thread's
+ * slot when it is free, else goes to the hash; an entry in the hash (seeded by userspace
+ * in another PID namespace, or made while the slot was held) moves to the slot once it
+ * is free. */
 static __always_inline struct ss_thread_state *get_state(__u32 tid, __u32 tgid, struct task_struct *t,
 						       bool *fresh)
 {

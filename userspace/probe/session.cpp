@@ -365,10 +365,6 @@ ss_sc_stat sum_sc(const ss_sc_stat* per, int ncpus) {
 // (ENOTSUPP, 524, is the kernel's own "not supported", not in the userspace headers.)
 bool batch_unsupported(int err) { return err == -EINVAL || err == -524 || err == -EOPNOTSUPP || err == -ENOSYS; }
 
-}  // namespace
-
-namespace {
-
 // The bytes the kernel maps of an mmapable array: its elements (8-byte aligned), whole pages.
 size_t array_map_bytes(const bpf_map* m) {
   const size_t elem = (size_t(bpf_map__value_size(m)) + 7) / 8 * 8;
@@ -400,7 +396,7 @@ void Session::read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) co
     const uint64_t id = __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE);
     if (!id) continue;
     const uint32_t tid = __atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE);
-    if (!tid) continue;
+    if (!tid || __atomic_load_n(&slot_states_[i].tgid, __ATOMIC_RELAXED) != tgid) continue;
     ThreadEntry e{tid, {}};
     std::memcpy(&e.st, &slot_states_[i], sizeof e.st);
     if (e.st.tgid != tgid || __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) != id) continue;
