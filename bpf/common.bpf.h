@@ -321,6 +321,28 @@ struct {
 	__type(value, struct ss_sc_stat);
 } sc_block SEC(".maps") __weak;
 
+/* Per target (key: slot): the syscall numbers counted in sc_block or sc_all (struct
+ * ss_sc_seen). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ss_sc_seen);
+} sc_seen SEC(".maps") __weak;
+
+/* Notes that the target in `slot` has counts of syscall `nr` (< SS_MAX_SYSCALLS): a load
+ * and a test once it is noted. */
+static __always_inline void sc_note_seen(__u32 slot, __u32 nr)
+{
+	struct ss_sc_seen *s = bpf_map_lookup_elem(&sc_seen, &slot);
+	if (!s)
+		return;
+	__u64 bit = 1ull << (nr & 63);
+	__u64 *w = &s->bits[(nr >> 6) & (SS_MAX_SYSCALLS / 64 - 1)];
+	if (!(*w & bit))
+		__sync_fetch_and_or(w, bit);
+}
+
 /* (-S) The call in flight on this CPU and the calls completed (struct ss_sc_cpu). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -623,8 +645,9 @@ static __always_inline void goctx_none(struct ss_goctx *out)
  * CPU). `m_hint` is the thread's M found last time (0: none). A Go thread keeps its M
  * for life; the first user-memory read of a kernel entry is the dear one here (~0.2 us
  * on the measured VM, the next ones ~0.1 us each: docs/kernel-side.md), so the M is read
- * at that address directly when allowed (m_cache) and still the thread's: its procid is
- * the thread's id and it is not an extra M. Otherwise, from the TLS g: TLS g, g.m, the
+ * at a known address directly when allowed (m_cache) and still the thread's: its procid
+ * is the thread's id and it is not an extra M. Known: from the thread's FS base in a
+ * binary without cgo (m_fs), else the hint. Otherwise, from the TLS g: TLS g, g.m, the
  * M. Then curg.goid and p.id. Leaves `out` zeroed (flags 0) when disabled or
  * unreadable. */
 static __always_inline void read_goctx(const struct ss_target *tt, struct task_struct *task,
@@ -637,6 +660,10 @@ static __always_inline void read_goctx(const struct ss_target *tt, struct task_s
 		return;
 
 	__u64 g = 0, m = 0;
+	if (o->m_fs) {
+		__u64 fsbase = task->thread.fsbase;
+		m_hint = fsbase > o->m_fs ? fsbase - o->m_fs : 0;
+	}
 	struct go_mfields f;
 	if (m_hint && o->m_cache && go_read_m(o, m_hint, &f) && f.procid &&
 	    f.procid == task_tid_own_ns(task) && !f.isextra) {

@@ -190,6 +190,7 @@ static __always_inline void end_offcpu(const struct ss_target *tt, struct ss_thr
 		}
 		__s32 nr = st->block_nr;
 		if (nr >= 0 && nr < SS_MAX_SYSCALLS) {
+			sc_note_seen(tt->slot, nr);
 			__u32 k = tt->slot * SS_MAX_SYSCALLS + nr;
 			struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_block, &k);
 			if (sc)
@@ -400,9 +401,11 @@ int BPF_PROG(ss_task_newtask, struct task_struct *task, __u64 clone_flags)
 	e->flags = 0;
 	if (!stack_rate || take_token(&stack_tokens, now, 1000000000ull / stack_rate, stack_burst)) {
 		/* The creator's entry holds its M (the hint): looked up only where there is a
-		 * Go context to read, so a process that is not Go pays no lookup. */
+		 * Go context to read and its M is not found from its FS base, so a process
+		 * that is not Go pays no lookup. */
+		struct ss_go_offsets *o = go_offsets(tt);
 		struct ss_thread_state *creator =
-			go_offsets(tt) ? thread_entry(cur->tgid, cur->pid, parent) : NULL;
+			o && !o->m_fs ? thread_entry(cur->tgid, cur->pid, parent) : NULL;
 		read_goctx(tt, cur, m_of(creator), &e->go);
 		if (capture_stacks) {
 			long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), BPF_F_USER_STACK);

@@ -184,6 +184,14 @@ struct ss_sc_stat {
 	ss_u32 hist[SS_HIST_BUCKETS];
 };
 
+/* The syscall numbers whose entries of a target's sc_block or sc_all were ever counted:
+ * one bit each (the `sc_seen` map, key: the target's slot), set before the first count.
+ * Userspace reads only those entries: a target blocks in a handful of calls of
+ * SS_MAX_SYSCALLS. */
+struct ss_sc_seen {
+	ss_u64 bits[SS_MAX_SYSCALLS / 64];
+};
+
 struct ss_thread_new {
 	struct ss_hdr h;
 	ss_u32 tid;            /* new thread */
@@ -250,7 +258,10 @@ struct ss_go_offsets {
 	 * time, with no TLS g and no g.m, when that M's procid is still the thread's id and it
 	 * is not an extra M (a cgo callback's, which moves between C threads). */
 	ss_u32 m_cache;
-	ss_u32 pad;
+	/* With m_cache, in a binary without cgo: a thread's M is at fsbase - m_fs
+	 * (runtime.clone and m0's set-up set FS = &m.tls + 8), found with no read of the
+	 * target's memory; checked as a known M is (its procid). 0: not so. */
+	ss_u32 m_fs;
 };
 #define SS_M_WINDOW 256        /* bytes of m read at once (8-byte fields at most 248 in, bytes 255) */
 

@@ -91,6 +91,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret)
 	__u64 dur = now - start;
 	if (nr < 0 || nr >= SS_MAX_SYSCALLS)
 		return 0;
+	sc_note_seen(slot, nr);
 	__u32 k = slot * SS_MAX_SYSCALLS + nr;
 	struct ss_sc_stat *sc = bpf_map_lookup_elem(&sc_all, &k);
 	if (sc)

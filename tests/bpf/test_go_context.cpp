@@ -3,9 +3,10 @@
 //
 // A Go thread keeps its M for life, so after the first read through the TLS g the M is
 // read again at the address found then, checked by m.procid (and m.isextra where an
-// extra M can exist). These tests hold it to the truth: each thread's M is the one whose
-// procid is that thread, the known address is used (the TLS g then goes unread, g_addr
-// 0), a foreign M planted in a thread's entry is refused, and a cgo binary whose extra Ms
+// extra M can exist); without cgo the M is found from the thread's FS base at once. These
+// tests hold it to the truth: each thread's M is the one whose procid is that thread, the
+// known address is used (the TLS g then goes unread, g_addr 0), a wrong FS offset and a
+// foreign M planted in a thread's entry are refused, and a cgo binary whose extra Ms
 // cannot be told (before Go 1.20) never takes that path.
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -91,13 +92,33 @@ Tally check_entries(probe::Session& s, app::GoAttach& go) {
   return t;
 }
 
-void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
+// The thread's entry once a switch-out gave it a Go context again: its Go context cleared
+// (or set to `go`), then waited for (3 s at most).
+std::optional<ss_thread_state> next_context(probe::Session& s, uint32_t tid, const ss_goctx& go) {
+  auto st = bpftest::thread_entry(s, tid);
+  if (!st) return st;
+  st->go = go;
+  s.forget_thread(tid);
+  s.seed_thread(tid, *st);
+  for (int i = 0; i < 300; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    st = bpftest::thread_entry(s, tid);
+    if (st && st->go.m_addr != go.m_addr && (st->go.flags & SS_GO_VALID)) return st;
+  }
+  return std::nullopt;
+}
+
+// `fs`: whether the binary's threads are the runtime's own (no cgo), their M found from
+// their FS base.
+void check_binary(const std::vector<std::string>& argv, bool expect_known_m, bool fs) {
   Child child(argv, "", /*capture=*/false);
   ASSERT_GT(child.pid(), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto o = observe(child.pid());
   ASSERT_TRUE(o.session && o.go && o.go->ready());
-  EXPECT_EQ(o.go->bpf_offsets().m_cache, expect_known_m ? 1u : 0u);
+  const ss_go_offsets off = o.go->bpf_offsets();
+  EXPECT_EQ(off.m_cache, expect_known_m ? 1u : 0u);
+  EXPECT_EQ(off.m_fs != 0, fs);
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   const Tally t = check_entries(*o.session, *o.go);
   EXPECT_GE(t.checked, 2) << "too few threads with a Go context to check";
@@ -106,9 +127,11 @@ void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
     return;
   }
   EXPECT_GE(t.known, 1) << "no M was read at its known address";
+  if (fs) {
+    EXPECT_EQ(t.known, t.checked) << "an M not found from its thread's FS base";
+  }
 
-  // Plant another thread's M in the entry of the thread that switches most, and wait for
-  // its next switch-out: the planted M's procid is not that thread, so it is refused.
+  // The thread that switches most, and another one.
   auto snap = o.session->snapshot();
   ASSERT_TRUE(snap.ok());
   const auto ms = ms_by_tid(*o.go);
@@ -127,6 +150,24 @@ void check_binary(const std::vector<std::string>& argv, bool expect_known_m) {
     }
   }
   ASSERT_TRUE(victim && other) << "two threads with a Go context";
+  if (fs) {
+    // An FS base that does not name the M (the offset 8 bytes short: m.procid is then
+    // read from the word after it, m.gsignal, a pointer): refused by the M's procid, the
+    // M is found through the TLS g (g_addr set).
+    ss_go_offsets wrong = off;
+    wrong.m_fs -= 8;
+    ASSERT_TRUE(o.session->set_go_offsets(wrong).ok());
+    auto st = next_context(*o.session, victim, ss_goctx{});
+    ASSERT_TRUE(st) << "no switch-out of thread " << victim;
+    EXPECT_EQ(st->go.m_addr, ms.at(victim).addr) << "thread " << victim;
+    EXPECT_NE(st->go.g_addr, 0u) << "an M taken from a wrong FS offset";
+    // The thread's own M, known from its last context, as in a binary with cgo.
+    ss_go_offsets hint = off;
+    hint.m_fs = 0;
+    ASSERT_TRUE(o.session->set_go_offsets(hint).ok());
+  }
+  // Plant another thread's M in the entry of the thread that switches most, and wait for
+  // its next switch-out: the planted M's procid is not that thread, so it is refused.
   auto planted = bpftest::thread_entry(*o.session, victim);
   ASSERT_TRUE(planted);
   planted->go.m_addr = ms.at(other).addr;
@@ -151,7 +192,7 @@ TEST(BpfGoContext, EachThreadNamesItsOwnMReadAgainAtItsAddressGo119) {
   REQUIRE_ROOT();
   const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/pingpong";
   if (!test::present_or_skip(exe)) return;
-  check_binary({exe, "-pairs", "2", "-every", "1h"}, true);
+  check_binary({exe, "-pairs", "2", "-every", "1h"}, true, true);
 }
 
 // The 1.20+ layout with m.isextra (go1.23), and the 1.25+ one with procid at 64 (go1.26).
@@ -161,7 +202,7 @@ TEST(BpfGoContext, EachThreadNamesItsOwnMReadAgainAtItsAddressGo123AndGo126) {
     SCOPED_TRACE(name);
     const std::string exe = test::testbin(name);
     if (!test::present_or_skip(exe)) return;
-    check_binary({exe}, true);
+    check_binary({exe}, true, true);
   }
 }
 
@@ -201,6 +242,9 @@ TEST(BpfGoContext, ThreadCreationsNameTheCreatorsOwnM) {
   }
   EXPECT_GE(checked, 10) << created.size() << " creations";
   EXPECT_GE(known, 1) << "no creator's M was read at its known address";
+  if (o.go->bpf_offsets().m_fs) {
+    EXPECT_EQ(known, checked) << "a creator's M not found from its FS base";
+  }
 }
 
 // In a thread storm a creation's details (the creator's stack and goroutine) come within
@@ -257,5 +301,5 @@ TEST(BpfGoContext, ACgoBinaryWithoutIsextraReadsEveryMThroughTheTls) {
   REQUIRE_ROOT();
   const std::string exe = std::string(SCHEDSCOPE_BUILD_DIR) + "/workloads/stuckp_cgo";
   if (!test::present_or_skip(exe)) return;
-  check_binary({exe, "-hold", "30s"}, false);
+  check_binary({exe, "-hold", "30s"}, false, false);
 }

@@ -1042,6 +1042,130 @@ TEST(BpfSession, SnapshotReadsEveryThreadInBatches) {
   EXPECT_EQ(child.wait(), 0);
 }
 
+namespace {
+
+// A process whose threads stay alive until told: each new thread reports its tid on
+// `report`, blocks reading `hold`, and reports its tid negated as it exits. Commands on
+// `cmd`: 'n' makes a thread. Killed (SIGKILL) by the test at its end.
+struct Holder {
+  int cmd[2], hold[2], report[2];
+  std::unique_ptr<Child> child;
+  Holder() {
+    if (pipe(cmd) != 0 || pipe(hold) != 0 || pipe(report) != 0) abort();
+    child = std::make_unique<Child>([this] {
+      close(cmd[1]);
+      close(hold[1]);
+      close(report[0]);
+      char c;
+      while (read(cmd[0], &c, 1) == 1) {
+        pthread_t t;
+        pthread_create(
+            &t, nullptr,
+            [](void* arg) -> void* {
+              const auto* h = static_cast<const Holder*>(arg);
+              const pid_t tid = pid_t(syscall(SYS_gettid));
+              (void)!write(h->report[1], &tid, sizeof tid);
+              char b;
+              (void)!read(h->hold[0], &b, 1);
+              const pid_t gone = -tid;
+              (void)!write(h->report[1], &gone, sizeof gone);
+              return nullptr;
+            },
+            this);
+        pthread_detach(t);
+      }
+    });
+    close(cmd[0]);
+    close(hold[0]);
+    close(report[1]);
+  }
+  pid_t make_thread() {
+    const char c = 'n';
+    EXPECT_EQ(write(cmd[1], &c, 1), 1);
+    pid_t tid = 0;
+    EXPECT_EQ(read(report[0], &tid, sizeof tid), ssize_t(sizeof tid));
+    return tid;
+  }
+  pid_t end_thread() {  // one of the threads returns; its tid
+    const char c = 1;
+    EXPECT_EQ(write(hold[1], &c, 1), 1);
+    pid_t tid = 0;
+    EXPECT_EQ(read(report[0], &tid, sizeof tid), ssize_t(sizeof tid));
+    return -tid;
+  }
+  ~Holder() {
+    kill(child->pid, SIGKILL);
+    child->wait();
+    close(cmd[1]);
+    close(hold[1]);
+    close(report[0]);
+  }
+};
+
+std::set<uint32_t> snapshot_tids(probe::Session& s, uint32_t tgid) {
+  auto snap = s.snapshot(tgid);
+  EXPECT_TRUE(snap.ok());
+  std::set<uint32_t> out;
+  if (!snap) return out;
+  for (const auto& e : snap->threads) {
+    EXPECT_EQ(e.st.tgid, tgid) << e.tid;
+    out.insert(e.tid);
+  }
+  EXPECT_EQ(snap->threads_in_slots, snap->threads.size());
+  return out;
+}
+
+}  // namespace
+
+// The node agent's interval: snapshots of many targets from one pass over the state slots.
+// A round's snapshots hold what plain snapshots hold at its start; a thread that took its
+// slot during the round is read at the next one, and one that exited during it is not read
+// from the slot it left.
+TEST(BpfSession, ASnapshotRoundReadsEveryTargetsThreadsFromOnePass) {
+  REQUIRE_ROOT();
+  Holder a, b;
+  probe::SessionConfig cfg;
+  cfg.tgid = uint32_t(a.child->pid);
+  cfg.max_targets = 2;
+  cfg.ringbuf_bytes = 1 << 20;
+  auto opened = probe::Session::open(cfg);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& s = **opened;
+  ASSERT_TRUE(s.add_target(uint32_t(b.child->pid)).ok());
+  ASSERT_TRUE(s.attach().ok());
+  a.child->release();
+  b.child->release();
+  std::set<uint32_t> made_a, made_b;
+  for (int i = 0; i < 6; i++) made_a.insert(uint32_t(a.make_thread()));
+  for (int i = 0; i < 4; i++) made_b.insert(uint32_t(b.make_thread()));
+  sleep_ms(50);  // every thread blocked in its read
+  const uint32_t pa = uint32_t(a.child->pid), pb = uint32_t(b.child->pid);
+  const std::set<uint32_t> plain_a = snapshot_tids(s, pa), plain_b = snapshot_tids(s, pb);
+  for (uint32_t t : made_a) EXPECT_TRUE(plain_a.count(t)) << "A's thread " << t;
+  for (uint32_t t : made_b) EXPECT_TRUE(plain_b.count(t)) << "B's thread " << t;
+  for (uint32_t t : plain_a) EXPECT_FALSE(plain_b.count(t)) << t;
+  uint32_t late = 0, gone = 0;
+  {
+    const probe::Session::SnapshotRound round(s);
+    late = uint32_t(a.make_thread());
+    gone = uint32_t(b.end_thread());
+    ASSERT_TRUE(made_b.count(gone));
+    sleep_ms(50);
+    EXPECT_TRUE(snapshot_tids(s, pa).count(late) == 0) << "a thread made during the round";
+    EXPECT_EQ(snapshot_tids(s, pa), plain_a);
+    std::set<uint32_t> want_b = plain_b;
+    want_b.erase(gone);
+    EXPECT_EQ(snapshot_tids(s, pb), want_b) << "B without the thread that exited";
+  }
+  std::set<uint32_t> after = snapshot_tids(s, pa);
+  EXPECT_TRUE(after.count(late)) << "the thread made during the round, read after it";
+  {
+    const probe::Session::SnapshotRound round(s);
+    EXPECT_EQ(snapshot_tids(s, pa), after);
+    EXPECT_FALSE(snapshot_tids(s, pb).count(gone));
+  }
+}
+
 // Per-thread state lives in a slot (the kernel tid modulo the slot count), or in the hash
 // map when another thread holds the slot. With one slot for nine threads, eight have their
 // entry in the hash: all nine are in the snapshot while they live, each exit record has

@@ -718,6 +718,7 @@ void Agent::interval() {
   const std::function<void()> drain = [this] {
     (void)session_->poll(0, [this](const ss_hdr* r, size_t n) { route(r, n); });
   };
+  const probe::Session::SnapshotRound round(*session_);  // one pass over the state slots
   for (auto& [pid, t] : targets_) {
     std::vector<uint32_t> tids;
     // (The kernel deleted their entries at exit: only the routing is forgotten.)

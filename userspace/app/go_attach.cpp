@@ -106,6 +106,9 @@ ss_go_offsets GoAttach::bpf_offsets() const {
   const MWindow w = m_window(o, bin_.cgo);
   o.m_win = w.start;
   o.m_cache = w.cache ? 1 : 0;
+  // Without cgo every thread is the runtime's own (runtime.clone), its FS base 8 bytes
+  // past its M's tls: the M needs no read to be found (checked by its procid).
+  if (o.m_cache && !bin_.cgo && off_.m_tls && o.tls_g == -8) o.m_fs = 8 + off_.m_tls;
   return o;
 }
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -106,6 +107,7 @@ Expected<std::unique_ptr<Session>> Session::open(const SessionConfig& cfg) {
   bpf_map__set_max_entries(skel->maps.gc_timers, uint32_t(s->ncpus_));
   bpf_map__set_max_entries(skel->maps.sc_block, n * SS_MAX_SYSCALLS);
   bpf_map__set_max_entries(skel->maps.sc_all, n * SS_MAX_SYSCALLS);
+  bpf_map__set_max_entries(skel->maps.sc_seen, n);
   bpf_map__set_max_entries(skel->maps.rq_hist, n * SS_HIST_BUCKETS);
   bpf_map__set_max_entries(skel->maps.go_hits, n * SS_GOHIT_SLOTS);
   bpf_map__set_max_entries(skel->maps.annot_hits, n * SS_ANNOT_KINDS);
@@ -242,6 +244,8 @@ void Session::clear_slot(uint32_t slot) {
   zero_percpu(skel_->maps.rq_hist, SS_HIST_BUCKETS, sizeof(uint64_t));
   zero_percpu(skel_->maps.go_hits, SS_GOHIT_SLOTS, sizeof(uint64_t));
   zero_percpu(skel_->maps.annot_hits, SS_ANNOT_KINDS, sizeof(uint64_t));
+  ss_sc_seen none{};
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.sc_seen), &slot, &none, BPF_ANY);
   ss_go_offsets go{};
   bpf_map_update_elem(bpf_map__fd(skel_->maps.go_cfg), &slot, &go, BPF_ANY);
   ss_gc_cfg gc{};
@@ -387,22 +391,48 @@ Status Session::map_thread_slots() {
   return {};
 }
 
-// Every thread of `tgid` that holds a slot, read in place. A slot taken or freed meanwhile
-// is read as it was before or after; one being taken (holder set, tid not yet) waits for
-// the next snapshot.
-void Session::read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) const {
-  const uint32_t n = cfg_.thread_slots;
-  for (uint32_t i = 0; i < n; i++) {
-    const uint64_t id = __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE);
-    if (!id) continue;
-    const uint32_t tid = __atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE);
-    if (!tid || __atomic_load_n(&slot_states_[i].tgid, __ATOMIC_RELAXED) != tgid) continue;
-    ThreadEntry e{tid, {}};
-    std::memcpy(&e.st, &slot_states_[i], sizeof e.st);
-    if (e.st.tgid != tgid || __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) != id) continue;
-    out.push_back(e);
-  }
+// Slot i, read in place into `out` when a thread of `tgid` holds it. A slot taken or freed
+// meanwhile is read as it was before or after; one being taken (holder set, tid not yet)
+// waits for the next snapshot. False when no thread of `tgid` holds it.
+bool Session::read_slot(uint32_t i, uint32_t tgid, std::vector<ThreadEntry>& out) const {
+  const uint64_t id = __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE);
+  if (!id) return false;
+  const uint32_t tid = __atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE);
+  if (!tid || __atomic_load_n(&slot_states_[i].tgid, __ATOMIC_RELAXED) != tgid) return false;
+  ThreadEntry e{tid, {}};
+  std::memcpy(&e.st, &slot_states_[i], sizeof e.st);
+  if (e.st.tgid != tgid || __atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) != id) return false;
+  out.push_back(e);
+  return true;
 }
+
+// Every thread of `tgid` that holds a slot: in a round, of the slots its pass found; else
+// of all of them.
+void Session::read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) const {
+  if (in_round_) {
+    auto it = round_slots_.find(tgid);
+    if (it != round_slots_.end())
+      for (uint32_t i : it->second) (void)read_slot(i, tgid, out);
+    return;
+  }
+  for (uint32_t i = 0; i < cfg_.thread_slots; i++) (void)read_slot(i, tgid, out);
+}
+
+void Session::begin_round() {
+  for (auto& [tgid, slots] : round_slots_) slots.clear();  // (their capacity stays)
+  for (uint32_t i = 0; i < cfg_.thread_slots; i++) {
+    if (!__atomic_load_n(&slot_ids_[i].id, __ATOMIC_ACQUIRE) ||
+        !__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE))
+      continue;
+    const uint32_t tgid = __atomic_load_n(&slot_states_[i].tgid, __ATOMIC_RELAXED);
+    if (targets_.count(tgid)) round_slots_[tgid].push_back(i);
+  }
+  for (auto it = round_slots_.begin(); it != round_slots_.end();)  // (targets removed since)
+    it = targets_.count(it->first) ? std::next(it) : round_slots_.erase(it);
+  in_round_ = true;
+}
+
+void Session::end_round() { in_round_ = false; }
 
 // Every thread of `tgid` in the threads hash map, a few hundred entries per syscall. False
 // when the kernel has no batch lookup (the caller then iterates).
@@ -458,23 +488,38 @@ bool Session::read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value
   return true;
 }
 
-// The syscalls of the target in `slot`: keys slot * SS_MAX_SYSCALLS + nr.
-void Session::read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out) {
+// The syscalls of the target in `slot` (keys slot * SS_MAX_SYSCALLS + nr) that `seen`
+// has (all of them when null): each run of consecutive numbers in one batch.
+void Session::read_sc(int fd, uint32_t slot, const ss_sc_seen* seen, std::vector<SyscallAgg>& out) {
   const uint32_t base = slot * SS_MAX_SYSCALLS;
   static_assert(sizeof(ss_sc_stat) % 8 == 0, "per-CPU values are 8-byte aligned");
-  if (batch_ok_ && read_percpu_range(fd, base, SS_MAX_SYSCALLS, sizeof(ss_sc_stat))) {
-    const auto* all = reinterpret_cast<const ss_sc_stat*>(batch_percpu_.data());
-    for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
-      ss_sc_stat sum = sum_sc(all + size_t(nr) * size_t(ncpus_), ncpus_);
-      if (sum.count) out.push_back({int(nr), sum});
+  auto has = [seen](uint32_t nr) { return !seen || (seen->bits[nr / 64] >> (nr % 64) & 1); };
+  const size_t had = out.size();
+  uint32_t first = 0;
+  while (batch_ok_ && first < SS_MAX_SYSCALLS) {
+    if (!has(first)) {
+      first++;
+      continue;
     }
-    return;
+    uint32_t n = 1;
+    while (first + n < SS_MAX_SYSCALLS && has(first + n)) n++;
+    if (!read_percpu_range(fd, base + first, n, sizeof(ss_sc_stat))) {
+      batch_ok_ = false;  // element by element below, from the start
+      out.resize(had);
+      break;
+    }
+    const auto* all = reinterpret_cast<const ss_sc_stat*>(batch_percpu_.data());
+    for (uint32_t i = 0; i < n; i++) {
+      ss_sc_stat sum = sum_sc(all + size_t(i) * size_t(ncpus_), ncpus_);
+      if (sum.count) out.push_back({int(first + i), sum});
+    }
+    first += n;
   }
-  batch_ok_ = false;
+  if (batch_ok_) return;
   std::vector<ss_sc_stat> per(ncpus_);
   for (uint32_t nr = 0; nr < SS_MAX_SYSCALLS; nr++) {
     uint32_t k = base + nr;
-    if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
+    if (!has(nr) || bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
     ss_sc_stat sum = sum_sc(per.data(), ncpus_);
     if (sum.count) out.push_back({int(nr), sum});
   }
@@ -521,7 +566,10 @@ Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
   if (!slot) return slot.error();
   KernelSnapshot snap;
   snap.ts_ns = monotonic_ns();
-  if (!batch_ok_ || !read_threads_batch(tgid, snap.threads)) {
+  // The hash holds nothing while its count (never fewer than its entries) is 0: an entry
+  // made after this load is one made after the snapshot.
+  const bool hash_empty = __atomic_load_n(&skel_->bss->hash_threads, __ATOMIC_ACQUIRE) <= 0;
+  if (!hash_empty && (!batch_ok_ || !read_threads_batch(tgid, snap.threads))) {
     batch_ok_ = false;
     int tfd = bpf_map__fd(skel_->maps.threads);
     uint32_t key = 0, next = 0;
@@ -555,8 +603,12 @@ Expected<KernelSnapshot> Session::snapshot(uint32_t tgid) {
     snap.threads = std::move(merged);
   }
   if (all_syscalls(tgid)) add_sc_cpu(snap.threads);
-  read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, snap.sc_block);
-  if (all_syscalls(tgid)) read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, snap.sc_all);
+  // The numbers seen first: a number noted after this read waits for the next snapshot.
+  ss_sc_seen seen{};
+  const bool seen_ok = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sc_seen), &*slot, &seen) == 0;
+  read_sc(bpf_map__fd(skel_->maps.sc_block), *slot, seen_ok ? &seen : nullptr, snap.sc_block);
+  if (all_syscalls(tgid))
+    read_sc(bpf_map__fd(skel_->maps.sc_all), *slot, seen_ok ? &seen : nullptr, snap.sc_all);
   std::vector<uint64_t> per(ncpus_);
   int hfd = bpf_map__fd(skel_->maps.rq_hist);
   if (batch_ok_ && read_percpu_range(hfd, *slot * SS_HIST_BUCKETS, SS_HIST_BUCKETS, sizeof(uint64_t))) {
@@ -611,9 +663,8 @@ void Session::seed_thread(uint32_t tid, const ss_thread_state& st) {
       __atomic_store_n(&slot_ids_[i].tid, tid, __ATOMIC_RELEASE);
       return;
     }
-  } else {
-    for (uint32_t i = 0; i <= mask; i++)
-      if (__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE) == tid) return;
+  } else if (slot_held_by(tid)) {
+    return;
   }
   __atomic_fetch_add(&skel_->bss->hash_threads, 1, __ATOMIC_SEQ_CST);  // before: never fewer
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &tid, &st, BPF_NOEXIST) != 0)
@@ -625,17 +676,22 @@ void Session::delete_hash_thread(uint32_t tid) {
     __atomic_fetch_sub(&skel_->bss->hash_threads, 1, __ATOMIC_SEQ_CST);
 }
 
-void Session::forget_thread(uint32_t tid) {
-  delete_hash_thread(tid);
-  // Its slot: in the initial PID namespace the tid is the kernel's, which names the slot;
-  // in another one, whichever slot holds that tid.
+// The slot thread `tid` (as the observer names it) holds: in the initial PID namespace the
+// tid is the kernel's, which names the slot; in another one, whichever slot holds that tid.
+std::optional<uint32_t> Session::slot_held_by(uint32_t tid) const {
   const uint32_t mask = cfg_.thread_slots - 1;
   const uint32_t first = ns_ino_ ? 0 : tid & mask, last = ns_ino_ ? mask : tid & mask;
   for (uint32_t i = first; i <= last; i++)
-    if (__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE) == tid) {
-      __atomic_store_n(&slot_ids_[i].tid, 0u, __ATOMIC_RELEASE);
-      __atomic_store_n(&slot_ids_[i].id, uint64_t(0), __ATOMIC_RELEASE);
-    }
+    if (__atomic_load_n(&slot_ids_[i].tid, __ATOMIC_ACQUIRE) == tid) return i;
+  return std::nullopt;
+}
+
+void Session::forget_thread(uint32_t tid) {
+  delete_hash_thread(tid);
+  if (auto i = slot_held_by(tid)) {
+    __atomic_store_n(&slot_ids_[*i].tid, 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot_ids_[*i].id, uint64_t(0), __ATOMIC_RELEASE);
+  }
 }
 
 std::vector<std::string> Session::attached_programs() const {

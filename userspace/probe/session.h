@@ -8,7 +8,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "probe/attacher.h"
@@ -98,6 +100,21 @@ class Session {
   // uprobe hits) and the session's drops.
   Expected<KernelSnapshot> snapshot() { return snapshot(cfg_.tgid); }
   Expected<KernelSnapshot> snapshot(uint32_t tgid);
+  // Snapshots of many targets in one interval (the node agent): one pass over the state
+  // slots' holders finds every target's threads, where each snapshot(tgid) alone passes
+  // over all of them. While the returned round lives, snapshot(tgid) reads the slots that
+  // pass found, each checked again to be held by the same thread; a thread that took its
+  // slot since waits for the next round, as one created after a snapshot does.
+  class SnapshotRound {
+   public:
+    explicit SnapshotRound(Session& s) : s_(s) { s_.begin_round(); }
+    ~SnapshotRound() { s_.end_round(); }
+    SnapshotRound(const SnapshotRound&) = delete;
+    SnapshotRound& operator=(const SnapshotRound&) = delete;
+
+   private:
+    Session& s_;
+  };
   // Go offsets of a target for the in-kernel context reads (any time after open()).
   Status set_go_offsets(const ss_go_offsets& off) { return set_go_offsets(cfg_.tgid, off); }
   Status set_go_offsets(uint32_t tgid, const ss_go_offsets& off);
@@ -199,10 +216,17 @@ class Session {
   size_t slot_ids_bytes_ = 0, slot_states_bytes_ = 0;
   Status map_thread_slots();
   void read_thread_slots(uint32_t tgid, std::vector<ThreadEntry>& out) const;
+  bool read_slot(uint32_t i, uint32_t tgid, std::vector<ThreadEntry>& out) const;
+  // The slots each target's threads held at the start of a SnapshotRound (tgid -> slots).
+  bool in_round_ = false;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> round_slots_;
+  void begin_round();
+  void end_round();
+  [[nodiscard]] std::optional<uint32_t> slot_held_by(uint32_t tid) const;
   void delete_hash_thread(uint32_t tid);  // from `threads`, counted gone (hash_threads)
   void add_sc_cpu(std::vector<ThreadEntry>& threads);
   bool read_percpu_range(int fd, uint32_t first, uint32_t n, size_t value_size);
-  void read_sc(int fd, uint32_t slot, std::vector<SyscallAgg>& out);
+  void read_sc(int fd, uint32_t slot, const ss_sc_seen* seen, std::vector<SyscallAgg>& out);
 };
 
 // Monotonic clock in ns (the clock of bpf_ktime_get_ns).
