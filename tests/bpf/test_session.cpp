@@ -178,6 +178,55 @@ TEST(BpfSession, SleepsShowAsBlockedInNanosleepWithTheirLength) {
   EXPECT_GE(c.exited[0].final.offcpu_ns[SS_OFF_SLEEP], uint64_t(kSleeps) * kMs * 1'000'000);
 }
 
+// A 32-bit call (int $0x80) leaves its number from the i386 table in orig_ax: nanosleep
+// there is 162, sync in the 64-bit table. It is no 64-bit call, whatever site the thread
+// blocked at before (its last syscall site is known, and read no more): the thread
+// alternates 32-bit and 64-bit sleeps at two sites.
+TEST(BpfSession, A32BitCallIsNotTakenForThe64BitCallOfItsNumber) {
+  REQUIRE_ROOT();
+  constexpr int kSleeps = 4, kMs = 30;
+  Child child([] {
+    // The i386 timespec (two 32-bit words) below 4 GiB, where int $0x80 can name it.
+    auto* ts = static_cast<int32_t*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0));
+    if (ts == MAP_FAILED) _exit(4);
+    ts[0] = 0;
+    ts[1] = kMs * 1'000'000;
+    for (int i = 0; i < kSleeps; i++) {
+      long r = 162;  // i386 nanosleep
+      __asm__ volatile("int $0x80" : "+a"(r) : "b"(ts), "c"(0L) : "memory");
+      if (r != 0) _exit(3);  // no 32-bit emulation in this kernel
+      sleep_ms(kMs);
+    }
+  });
+  auto s = open_for(child.pid, false);
+  ASSERT_TRUE(s);
+  child.release();
+  const int st = child.wait();
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+    GTEST_SKIP() << "no 32-bit syscalls (IA32 emulation) here";
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  Collected c;
+  drain(*s, c);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.ok());
+  const int nanosleep = *probe::syscall_number("nanosleep"), sync = *probe::syscall_number("sync");
+  ASSERT_EQ(sync, 162);
+  std::map<int, uint64_t> blocked;
+  for (const auto& a : snap->sc_block) blocked[a.nr] = a.stat.count;
+  EXPECT_EQ(blocked[nanosleep], uint64_t(kSleeps));
+  EXPECT_EQ(blocked[sync], 0u) << "a 32-bit nanosleep taken for sync";
+  int in_none = 0, in_nanosleep = 0;
+  for (const auto& e : c.offcpu) {
+    if (e.tid != uint32_t(child.pid) || e.reason != SS_OFF_SLEEP) continue;
+    EXPECT_NE(e.syscall_nr, sync);
+    in_none += e.syscall_nr == SS_NO_SYSCALL;
+    in_nanosleep += e.syscall_nr == nanosleep;
+  }
+  EXPECT_EQ(in_none, kSleeps);
+  EXPECT_EQ(in_nanosleep, kSleeps);
+}
+
 // A thread blocked in a page fault is in no syscall: the exception entry leaves -1 in the
 // saved orig_ax on x86-64 (were it the error code, a user read fault would be taken for
 // call 4, stat). Each fault waits ~30 ms on a userfaultfd handler thread before its page
