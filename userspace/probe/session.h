@@ -103,8 +103,9 @@ class Session {
   // Snapshots of many targets in one interval (the node agent): one pass over the state
   // slots' holders finds every target's threads, where each snapshot(tgid) alone passes
   // over all of them. While the returned round lives, snapshot(tgid) reads the slots that
-  // pass found, each checked again to be held by the same thread; a thread that took its
-  // slot since waits for the next round, as one created after a snapshot does.
+  // pass found for the target, each read only if a thread of the target still holds it; a
+  // thread that took its slot since waits for the next round, as one created after a
+  // snapshot does.
   class SnapshotRound {
    public:
     explicit SnapshotRound(Session& s) : s_(s) { s_.begin_round(); }
