@@ -168,19 +168,13 @@ void check_binary(const std::vector<std::string>& argv, bool expect_known_m, boo
   }
   // Plant another thread's M in the entry of the thread that switches most, and wait for
   // its next switch-out: the planted M's procid is not that thread, so it is refused.
-  auto planted = bpftest::thread_entry(*o.session, victim);
-  ASSERT_TRUE(planted);
-  planted->go.m_addr = ms.at(other).addr;
-  planted->go.m_id = ms.at(other).id;
-  o.session->forget_thread(victim);
-  o.session->seed_thread(victim, *planted);
-  std::optional<ss_thread_state> after;
-  for (int i = 0; i < 300; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    after = bpftest::thread_entry(*o.session, victim);
-    if (after && after->go.m_addr != ms.at(other).addr) break;
-  }
-  ASSERT_TRUE(after);
+  auto cur = bpftest::thread_entry(*o.session, victim);
+  ASSERT_TRUE(cur);
+  ss_goctx foreign = cur->go;
+  foreign.m_addr = ms.at(other).addr;
+  foreign.m_id = ms.at(other).id;
+  auto after = next_context(*o.session, victim, foreign);
+  ASSERT_TRUE(after) << "thread " << victim << " kept a foreign M, or never switched out";
   EXPECT_EQ(after->go.m_addr, ms.at(victim).addr) << "thread " << victim << " kept a foreign M";
   EXPECT_EQ(after->go.m_id, ms.at(victim).id);
 }
