@@ -597,7 +597,7 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
     if (t.dead || vanished(t)) continue;  // (vanished: exited, its record still to come)
     const ss_thread_state& c = t.cur;
     ss_thread_state p0{};
-    const ss_thread_state& p = (t.have_prev && !final) ? t.prev : p0;
+    const ss_thread_state& p = (t.prev && !final) ? *t.prev : p0;
     ThreadRow r;
     r.tid = tid;
     auto nit = names_.find(tid);
@@ -636,7 +636,7 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
       return v;
     };
     uint64_t on_now = with_ongoing(c, snap_ns_);
-    uint64_t on_then = (t.have_prev && !final) ? with_ongoing(t.prev, since) : 0;
+    uint64_t on_then = (t.prev && !final) ? with_ongoing(*t.prev, since) : 0;
     uint64_t on = on_now - std::min(on_now, on_then);
     r.oncpu_pct = interval_ns > 0 ? std::min(100.0, 100.0 * double(on) / interval_ns) : 0;
     auto d = [&](int i) {
@@ -676,8 +676,10 @@ std::map<int, int> Model::frame_threads(Frame& f, uint64_t since, bool final) {
       r.blocked_in = blocks_by_name(bit->second, final);
     f.threads.push_back(std::move(r));
     if (!final) {
-      t.prev = c;
-      t.have_prev = true;
+      if (t.prev)
+        *t.prev = c;
+      else
+        t.prev = std::make_unique<ss_thread_state>(c);
     }
   }
   f.threads_alive = int(f.threads.size());

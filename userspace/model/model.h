@@ -325,8 +325,11 @@ class Model {
  private:
   struct ThreadAcc {
     ss_thread_state cur{};
-    ss_thread_state prev{};  // at the previous frame
-    bool have_prev = false;
+    // At the previous frame; null until the thread is in one. Apart from the entry: under
+    // thread churn most threads live and die between two frames, and tens of thousands of
+    // entries a second are made and dropped; the smaller they are, the less the heap
+    // fragments around them (docs/performance.md, the observer's RSS).
+    std::unique_ptr<ss_thread_state> prev;
     bool dead = false;
     uint64_t seen_ns = 0;
     uint64_t snap_seq = 0;  // the last kernel snapshot that had it (0: none yet)
